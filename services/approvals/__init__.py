@@ -1,0 +1,1 @@
+"""Approvals: the parent–child approval tree, signed decisions, and regulators' subscriptions."""

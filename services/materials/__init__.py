@@ -1,0 +1,1 @@
+"""Materials: the EU-wide raw-material catalogue, facility inventory, reservations and shortages."""

@@ -1,0 +1,5 @@
+"""Materials HTTP API under /v1."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")

@@ -1,0 +1,152 @@
+"""Events the materials service publishes on `gmphub.materials.v1`.
+
+Reservation events are keyed by booking id (the saga's aggregate), so scheduling sees a booking's
+reservation outcomes in order; catalogue, lot and shortage events by their own ids."""
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.events import Event
+
+
+class MaterialState(BaseModel):
+    material_id: UUID
+    version: int
+    name: str
+    category: str
+    supplier_id: UUID | None = None
+    catalogue_number: str | None = None
+    grade: str  # gmp | ancillary | research_use_only
+    usp1043_tier: int | None = None
+    origin: str
+    retired: bool = False
+
+
+class MaterialRegistered(Event):
+    """A material joined the catalogue."""
+
+    type = "gmphub.materials.material.registered.v1"
+    aggregate_field = "material_id"
+    material_id: UUID
+    material: MaterialState
+
+
+class MaterialUpdated(Event):
+    """A material's catalogue entry or quality attributes changed."""
+
+    type = "gmphub.materials.material.updated.v1"
+    aggregate_field = "material_id"
+    material_id: UUID
+    material: MaterialState
+
+
+class SupplierRegistered(Event):
+    """A supplier joined the catalogue."""
+
+    type = "gmphub.materials.supplier.registered.v1"
+    aggregate_field = "supplier_id"
+    supplier_id: UUID
+    name: str
+    country: str
+    qualification_status: str
+
+
+class LotRecorded(Event):
+    """A facility recorded a lot it holds, or its quantity changed."""
+
+    type = "gmphub.materials.lot.recorded.v1"
+    aggregate_field = "lot_id"
+    lot_id: UUID
+    facility_id: UUID
+    material_id: UUID
+    lot_number: str
+    expires_on: date
+    quantity: Decimal
+    unit: str
+
+
+class ReservedLine(BaseModel):
+    material_id: UUID
+    lot_id: UUID
+    lot_number: str
+    quantity: Decimal
+    unit: str
+
+
+class Shortfall(BaseModel):
+    material_id: UUID
+    requested: Decimal
+    available: Decimal
+    unit: str
+
+
+class ReservationConfirmed(Event):
+    """Every material need of the booking is reserved from the facility's lots."""
+
+    type = "gmphub.materials.reservation.confirmed.v1"
+    aggregate_field = "booking_id"
+    booking_id: UUID
+    reservation_id: UUID
+    facility_id: UUID
+    lines: list[ReservedLine]
+
+
+class ReservationFailed(Event):
+    """Some need could not be met; nothing was reserved (all-or-nothing)."""
+
+    type = "gmphub.materials.reservation.failed.v1"
+    aggregate_field = "booking_id"
+    booking_id: UUID
+    facility_id: UUID
+    shortfalls: list[Shortfall]
+
+
+class ReservationReleased(Event):
+    """The booking was cancelled; its reserved quantities are back in their lots."""
+
+    type = "gmphub.materials.reservation.released.v1"
+    aggregate_field = "booking_id"
+    booking_id: UUID
+    reservation_id: UUID
+    facility_id: UUID
+
+
+class ShortageState(BaseModel):
+    shortage_id: UUID
+    material_id: UUID
+    version: int
+    severity: str  # low | medium | high | critical
+    status: str  # active | resolved
+    expected_end: date | None = None
+    regions: list[str]
+    reason: str | None = None
+
+
+class ShortageDeclared(Event):
+    """A shortage of a material was declared."""
+
+    type = "gmphub.materials.shortage.declared.v1"
+    aggregate_field = "shortage_id"
+    shortage_id: UUID
+    shortage: ShortageState
+
+
+class ShortageUpdated(Event):
+    """A shortage's severity, expected end or regions changed."""
+
+    type = "gmphub.materials.shortage.updated.v1"
+    aggregate_field = "shortage_id"
+    shortage_id: UUID
+    shortage: ShortageState
+
+
+class ShortageResolved(Event):
+    """The shortage is over."""
+
+    type = "gmphub.materials.shortage.resolved.v1"
+    aggregate_field = "shortage_id"
+    shortage_id: UUID
+    shortage: ShortageState

@@ -1,0 +1,11 @@
+"""Materials tables."""
+
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+
+
+class Table(SQLModel, registry=registry()):
+    pass
+
+
+metadata = Table.metadata

@@ -1,0 +1,1 @@
+"""Registry: GMP facilities, their suites and capabilities, authorisations and GMP certificates."""

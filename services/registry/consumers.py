@@ -1,0 +1,6 @@
+"""Events the registry follows: none yet; it is the source of facility truth."""
+
+from shared.consumer import Handler
+from shared.events import Event
+
+HANDLERS: dict[type[Event], Handler] = {}

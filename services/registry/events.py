@@ -1,0 +1,148 @@
+"""Events the registry publishes on `gmphub.registry.v1`. The facility is the aggregate (suites and
+certificates belong to it), so the Kafka key is the facility id and a facility's history stays in
+order. Each event carries the full current state of what changed (event-carried state), with a
+`version` that grows with every change, so a consumer can keep a read model without calling back
+and ignore anything older than what it holds."""
+
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.events import Event
+
+
+class FacilityState(BaseModel):
+    facility_id: UUID
+    version: int
+    legal_name: str
+    kind: str
+    country: str  # ISO 3166-1 alpha-2
+    city: str
+    address: str
+    contact_email: str
+    authorisation_number: str
+    authorisation_authority: str
+    eudragmdp_ref: str | None = None
+    active: bool = True
+
+
+class SuiteState(BaseModel):
+    suite_id: UUID
+    facility_id: UUID
+    name: str
+    cleanroom_grade: str
+    atmp_types: list[str]
+    processes: list[str]
+    qc_tests: list[str] = []
+    qp_release: bool = False
+    description: str | None = None
+    retired: bool = False
+
+
+class CertificateState(BaseModel):
+    certificate_id: UUID
+    facility_id: UUID
+    number: str
+    authority: str
+    issued_on: date
+    expires_on: date
+    atmp_types: list[str]
+    operations: list[str]
+    status: str  # valid | suspended | revoked | expired
+    reason: str | None = None
+
+
+class _FacilityEvent(Event):
+    aggregate_field = "facility_id"
+    facility_id: UUID
+    version: int  # the facility aggregate's version after this change
+
+
+class FacilityRegistered(_FacilityEvent):
+    """A facility was onboarded by the hub operator."""
+
+    type = "gmphub.registry.facility.registered.v1"
+    facility: FacilityState
+
+
+class FacilityUpdated(_FacilityEvent):
+    """A facility's profile changed."""
+
+    type = "gmphub.registry.facility.updated.v1"
+    facility: FacilityState
+
+
+class FacilityDeactivated(_FacilityEvent):
+    """A facility no longer takes part in the hub; its history is kept."""
+
+    type = "gmphub.registry.facility.deactivated.v1"
+    facility: FacilityState
+    reason: str
+
+
+class SuiteAdded(_FacilityEvent):
+    """A suite (room or line) with its capabilities was added to a facility."""
+
+    type = "gmphub.registry.suite.added.v1"
+    suite: SuiteState
+
+
+class SuiteUpdated(_FacilityEvent):
+    """A suite's capabilities changed."""
+
+    type = "gmphub.registry.suite.updated.v1"
+    suite: SuiteState
+
+
+class SuiteRetired(_FacilityEvent):
+    """A suite was retired; it takes no new capacity."""
+
+    type = "gmphub.registry.suite.retired.v1"
+    suite: SuiteState
+    reason: str
+
+
+class CertificateIssued(_FacilityEvent):
+    """A regulator issued a GMP certificate to the facility."""
+
+    type = "gmphub.registry.certificate.issued.v1"
+    certificate: CertificateState
+
+
+class CertificateSuspended(_FacilityEvent):
+    """The issuing authority suspended the certificate, with a reason."""
+
+    type = "gmphub.registry.certificate.suspended.v1"
+    certificate: CertificateState
+
+
+class CertificateReinstated(_FacilityEvent):
+    """A suspended certificate is valid again."""
+
+    type = "gmphub.registry.certificate.reinstated.v1"
+    certificate: CertificateState
+
+
+class CertificateRevoked(_FacilityEvent):
+    """The issuing authority revoked the certificate; final."""
+
+    type = "gmphub.registry.certificate.revoked.v1"
+    certificate: CertificateState
+
+
+class CertificateExpired(_FacilityEvent):
+    """The certificate passed its expiry date; emitted once."""
+
+    type = "gmphub.registry.certificate.expired.v1"
+    certificate: CertificateState
+
+
+class NonComplianceRecorded(_FacilityEvent):
+    """A regulator recorded a GMP non-compliance statement for the facility."""
+
+    type = "gmphub.registry.noncompliance.recorded.v1"
+    statement_id: UUID
+    authority: str
+    summary: str
+    recorded_at: datetime

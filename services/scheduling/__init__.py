@@ -1,0 +1,1 @@
+"""Scheduling: capacity slots, bookings (hold → confirm → complete/cancel) and waitlists."""

@@ -1,0 +1,120 @@
+"""Events the scheduling service publishes on `gmphub.scheduling.v1`, keyed by booking id (or by
+suite id for capacity), so one booking's life stays in order."""
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.events import Event
+
+
+class MaterialNeed(BaseModel):
+    material_id: UUID
+    quantity: Decimal
+    unit: str
+
+
+class BookingState(BaseModel):
+    booking_id: UUID
+    version: int
+    status: str  # held | confirmed | materials_short | expired | cancelled | completed
+    org_id: str
+    facility_id: UUID
+    suite_id: UUID
+    slot_ids: list[UUID]
+    starts_at: datetime
+    ends_at: datetime
+    product: str
+    run_kind: str  # development | engineering | clinical
+    approval_id: UUID | None = None
+    material_needs: list[MaterialNeed] = []
+    at_risk_reasons: list[str] = []
+
+
+class _BookingEvent(Event):
+    aggregate_field = "booking_id"
+    booking_id: UUID
+    booking: BookingState
+
+
+class CapacityPublished(Event):
+    """A facility published slots on one of its suites."""
+
+    type = "gmphub.scheduling.capacity.published.v1"
+    aggregate_field = "suite_id"
+    suite_id: UUID
+    facility_id: UUID
+    slot_ids: list[UUID]
+    first_start: datetime
+    last_end: datetime
+
+
+class SlotsWithdrawn(Event):
+    """A facility withdrew or blocked open slots."""
+
+    type = "gmphub.scheduling.slots.withdrawn.v1"
+    aggregate_field = "suite_id"
+    suite_id: UUID
+    facility_id: UUID
+    slot_ids: list[UUID]
+    status: str  # blocked | withdrawn
+    reason: str | None = None
+
+
+class BookingHeld(_BookingEvent):
+    """A developer holds slots; the hold expires unless confirmed."""
+
+    type = "gmphub.scheduling.booking.held.v1"
+    hold_expires_at: datetime
+
+
+class BookingConfirmed(_BookingEvent):
+    """The developer confirmed the hold; materials now reserves its material needs (the saga)."""
+
+    type = "gmphub.scheduling.booking.confirmed.v1"
+
+
+class BookingMaterialsReserved(_BookingEvent):
+    """Materials reserved everything the booking needs; the booking is `confirmed`."""
+
+    type = "gmphub.scheduling.booking.materials_reserved.v1"
+
+
+class BookingMaterialsShort(_BookingEvent):
+    """Materials could not reserve what the booking needs; the booking is `materials_short`."""
+
+    type = "gmphub.scheduling.booking.materials_short.v1"
+
+
+class BookingExpired(_BookingEvent):
+    """A hold was not confirmed in time; its slots are open again."""
+
+    type = "gmphub.scheduling.booking.expired.v1"
+
+
+class BookingCancelled(_BookingEvent):
+    """A booking was cancelled by its developer or the facility; its slots and materials are freed."""
+
+    type = "gmphub.scheduling.booking.cancelled.v1"
+    reason: str | None = None
+
+
+class BookingCompleted(_BookingEvent):
+    """The manufacturing run took place."""
+
+    type = "gmphub.scheduling.booking.completed.v1"
+
+
+class BookingFlaggedAtRisk(_BookingEvent):
+    """A booking's at-risk reasons changed (certificate, shortage); empty reasons mean cleared."""
+
+    type = "gmphub.scheduling.booking.at_risk_changed.v1"
+
+
+class WaitlistHoldOffered(_BookingEvent):
+    """A slot matching a waitlist entry opened, and the first in line got a hold."""
+
+    type = "gmphub.scheduling.waitlist.hold_offered.v1"
+    waitlist_entry_id: UUID

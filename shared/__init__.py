@@ -1,0 +1,1 @@
+"""Mechanism the four services share: settings, database, events, outbox, consumer, auth, errors."""

@@ -1,0 +1,207 @@
+"""JWT bearer authentication and the role/scope rules of the design.
+
+Development: `gmp-hub up` makes an RSA key pair under the data folder; `gmp-hub token` signs
+with it and the services verify with its public half. Production: `GMPHUB_JWT_JWKS_URL` names
+the OIDC provider's JWKS and the services verify against it.
+"""
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Forbidden, Unauthorized
+from shared.settings import Settings, get_settings
+
+
+class Role(StrEnum):
+    FACILITY = "facility"
+    DEVELOPER = "developer"
+    REGULATOR = "regulator"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject, role and scope claims."""
+
+    sub: str
+    role: Role
+    org_id: str | None = None
+    facility_ids: frozenset[str] = field(default_factory=frozenset)
+    authority: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"{self.role}:{self.sub}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def require_role(self, *roles: Role) -> None:
+        if self.role not in roles and not self.is_admin:
+            allowed = ", ".join(r.value for r in roles)
+            raise Forbidden(f"This action needs the role {allowed}; the token has {self.role.value}.")
+
+    def require_facility(self, facility_id: str) -> None:
+        """Admin, or a facility user whose token lists `facility_id`."""
+        if self.is_admin:
+            return
+        if self.role is not Role.FACILITY or str(facility_id) not in self.facility_ids:
+            raise Forbidden(f"This token may not act for facility {facility_id}.")
+
+    def require_org(self, org_id: str) -> None:
+        if self.is_admin:
+            return
+        if self.role is not Role.DEVELOPER or self.org_id != org_id:
+            raise Forbidden(f"This token may not act for organisation {org_id}.")
+
+    def require_authority(self, authority: str) -> None:
+        if self.is_admin:
+            return
+        if self.role is not Role.REGULATOR or self.authority != authority:
+            raise Forbidden(f"Only the authority {authority} (or an admin) may do this.")
+
+
+# --- development keys -------------------------------------------------------------------------
+
+
+def ensure_dev_keys(keys_dir: Path) -> Path:
+    """Create the development RSA key pair once; return the private key's path."""
+    private_path = keys_dir / "jwt-private.pem"
+    public_path = keys_dir / "jwt-public.pem"
+    if private_path.exists() and public_path.exists():
+        return private_path
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    private_path.chmod(0o600)
+    public_path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private_path
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    role: Role,
+    sub: str | None = None,
+    org_id: str | None = None,
+    facility_ids: list[str] | None = None,
+    authority: str | None = None,
+    ttl_seconds: int = 12 * 3600,
+) -> str:
+    """Sign a development token with the hub's development key."""
+    if role is Role.DEVELOPER and not org_id:
+        raise ValueError("a developer token needs --org")
+    if role is Role.FACILITY and not facility_ids:
+        raise ValueError("a facility token needs at least one --facility-id")
+    if role is Role.REGULATOR and not authority:
+        raise ValueError("a regulator token needs --authority")
+    private_key = ensure_dev_keys(settings.keys_dir).read_bytes()
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": sub or f"{role.value}-{uuid.uuid4().hex[:8]}",
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "role": role.value,
+    }
+    if org_id:
+        claims["org_id"] = org_id
+    if facility_ids:
+        claims["facility_ids"] = facility_ids
+    if authority:
+        claims["authority"] = authority
+    return jwt.encode(claims, private_key, algorithm="RS256")
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        self._public_key: bytes | None = None
+
+    def _key_for(self, token: str) -> Any:
+        if self._jwks is not None:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        if self._public_key is None:
+            path = self.settings.jwt_public_key_file or self.settings.keys_dir / "jwt-public.pem"
+            try:
+                self._public_key = path.read_bytes()
+            except FileNotFoundError:
+                raise Unauthorized(f"No verification key at {path}; start the hub with `gmp-hub up`.") from None
+        return self._public_key
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key_for(token),
+                algorithms=self.settings.jwt_algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={"require": ["exp", "sub", "role"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The token is not valid: {exc}.") from None
+        try:
+            role = Role(claims["role"])
+        except ValueError:
+            raise Unauthorized(f"Unknown role {claims['role']!r} in token.") from None
+        return Principal(
+            sub=str(claims["sub"]),
+            role=role,
+            org_id=claims.get("org_id"),
+            facility_ids=frozenset(str(f) for f in claims.get("facility_ids") or ()),
+            authority=claims.get("authority"),
+        )
+
+
+@lru_cache
+def _verifier() -> TokenVerifier:
+    return TokenVerifier(get_settings())
+
+
+_bearer = HTTPBearer(auto_error=False, description="`gmp-hub token --role ...` prints one for development.")
+
+
+async def authenticate(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
+    return _verifier().verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: Role):
+    """Dependency: the caller must hold one of `roles` (admin always may)."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        principal.require_role(*roles)
+        return principal
+
+    return Depends(dependency)

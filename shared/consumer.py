@@ -1,0 +1,178 @@
+"""The idempotent consumer: a handler's writes and the id of the event it handled commit in one
+transaction; offsets are committed only after. A redelivered event finds its id recorded and
+changes nothing. An event that keeps failing goes to `<topic>.dlq` with its error, and the
+consumer moves on."""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.database import Database, UnitOfWork, processed_event
+from shared.events import Envelope, Event
+from shared.kafka import BrokerLink, dlq_of, ensure_topics
+from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, EVENTS_HANDLED, correlation_id, log_fields
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+
+
+class PoisonEvent(Exception):
+    """The message can never be handled (not an envelope, or a payload that fails its schema)."""
+
+
+class _JoinListener(ConsumerRebalanceListener):
+    """Marks the consumer joined once the group gives it partitions; readiness waits for that."""
+
+    def __init__(self, consumer: "EventConsumer") -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.consumer.joined = True
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        service: str,
+        db: Database,
+        broker: BrokerLink,
+        settings: Settings,
+        handlers: dict[type[Event], Handler],
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.broker = broker
+        self.settings = settings
+        self.handlers = {cls.type: (cls, handler) for cls, handler in handlers.items()}
+        self.topics = sorted({cls.topic() for cls in handlers})
+        self.retry_delay = 0.2
+        self.joined = not self.topics  # ready once it holds partitions (or follows nothing)
+
+    async def run(self) -> None:
+        if not self.topics:
+            return
+        backoff = 0.5
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_servers,
+                group_id=f"gmphub-{self.service}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+                session_timeout_ms=10000,
+                heartbeat_interval_ms=1000,
+            )
+            try:
+                await ensure_topics(self.settings, self.topics)
+                consumer.subscribe(self.topics, listener=_JoinListener(self))
+                await consumer.start()
+                backoff = 0.5
+                await self._consume(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer paused: %s", exc, extra=log_fields(retry_in=backoff))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+            finally:
+                self.joined = not self.topics
+                await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=200)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.handle_record(record)
+                await consumer.commit({tp: records[-1].offset + 1})
+            await self._record_lag(consumer)
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lag = highwater - await consumer.position(tp)
+                CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(lag, 0))
+
+    async def handle_record(self, record: ConsumerRecord) -> None:
+        try:
+            envelope, event, handler = self._decode(record)
+        except PoisonEvent as exc:
+            await self._dead_letter(record, str(exc))
+            return
+        if handler is None:
+            return  # a type this service does not follow
+        token = correlation_id.set(envelope.correlationid)
+        try:
+            for attempt in range(1, self.settings.consumer_max_attempts + 1):
+                try:
+                    outcome = await self._apply(envelope, event, handler)
+                    EVENTS_HANDLED.labels(self.service, envelope.type, outcome).inc()
+                    return
+                except Exception as exc:
+                    log.warning(
+                        "handling %s failed (attempt %d): %s",
+                        envelope.type,
+                        attempt,
+                        exc,
+                        extra=log_fields(event_id=envelope.id),
+                    )
+                    error = f"{type(exc).__name__}: {exc}"
+                    await asyncio.sleep(self.retry_delay * attempt)
+            EVENTS_HANDLED.labels(self.service, envelope.type, "dead_lettered").inc()
+            await self._dead_letter(record, error)
+        finally:
+            correlation_id.reset(token)
+
+    def _decode(self, record: ConsumerRecord) -> tuple[Envelope, Event | None, Handler | None]:
+        try:
+            envelope = Envelope.model_validate(json.loads(record.value))
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise PoisonEvent(f"not a CloudEvents envelope: {exc}") from exc
+        if envelope.type not in self.handlers:
+            return envelope, None, None
+        cls, handler = self.handlers[envelope.type]
+        try:
+            return envelope, cls.model_validate(envelope.data), handler
+        except ValidationError as exc:
+            raise PoisonEvent(f"payload does not match {envelope.type}: {exc}") from exc
+
+    async def _apply(self, envelope: Envelope, event: Event, handler: Handler) -> str:
+        async with self.db.unit_of_work(actor=f"service:{self.service}", causation_id=envelope.id) as uow:
+            first_time = await uow.session.scalar(
+                insert(processed_event)
+                .values(consumer=self.service, event_id=envelope.id, type=envelope.type)
+                .on_conflict_do_nothing()
+                .returning(processed_event.c.event_id)
+            )
+            if first_time is None:
+                return "duplicate"
+            await handler(uow, event)
+            await uow.commit()
+        log.info("handled %s", envelope.type, extra=log_fields(event_id=envelope.id, subject=envelope.subject))
+        return "applied"
+
+    async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
+        """Publish the message unchanged to `<topic>.dlq` with why it failed; raise if that fails,
+        so the offset is not committed and the message is not lost."""
+        dlq = dlq_of(record.topic)
+        await ensure_topics(self.settings, [dlq])
+        producer = await self.broker.producer()
+        headers = list(record.headers or ()) + [
+            ("dlq_error", error[:2000].encode()),
+            ("dlq_consumer", self.service.encode()),
+            ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await producer.send_and_wait(dlq, value=record.value, key=record.key, headers=headers)
+        DLQ_MESSAGES.labels(self.service, record.topic).inc()
+        log.error("event sent to %s: %s", dlq, error, extra=log_fields(offset=record.offset))

@@ -1,0 +1,137 @@
+"""Async engine and sessions (SQLModel on asyncpg), the messaging tables every service database
+holds, and the unit of work that commits a state change together with its events."""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Self
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.events import Envelope, Event
+from shared.observability import correlation_id
+
+# Mechanism tables, the same in every service database; services add their own metadata beside it.
+messaging_metadata = sa.MetaData()
+
+outbox = sa.Table(
+    "outbox",
+    messaging_metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("envelope", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL")),
+)
+
+processed_event = sa.Table(
+    "processed_event",
+    messaging_metadata,
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class UnitOfWork:
+    """One transaction. Events emitted inside it become outbox rows in that same transaction,
+    so they are published if and only if the state change commits."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        actor: str | None,
+        causation_id: str | None = None,
+        on_commit: asyncio.Event | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.actor = actor
+        self.causation_id = causation_id
+        self._on_commit = on_commit
+        self._pending: list[Event] = []
+        self.envelopes: list[Envelope] = []
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.rollback()
+        await self.session.close()
+
+    def emit(self, *events: Event) -> None:
+        self._pending.extend(events)
+
+    async def flush_events(self) -> None:
+        """Write pending events as outbox rows (inside the open transaction)."""
+        if not self._pending:
+            return
+        envelopes = [
+            Envelope.wrap(e, actor=self.actor, correlation_id=correlation_id.get(), causation_id=self.causation_id)
+            for e in self._pending
+        ]
+        rows = [
+            {
+                "event_id": env.id,
+                "topic": event.topic(),
+                "key": event.aggregate_id,
+                "type": env.type,
+                "envelope": env.model_dump(mode="json"),
+            }
+            for env, event in zip(envelopes, self._pending, strict=True)
+        ]
+        await self.session.execute(insert(outbox), rows)
+        self.envelopes.extend(envelopes)
+        self._pending.clear()
+
+    async def commit(self) -> None:
+        await self.flush_events()
+        await self.session.commit()
+        if self._on_commit is not None and self.envelopes:
+            self._on_commit.set()
+
+
+class Database:
+    """A service's engine, its session factory, and the signal that wakes its outbox relay."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.engine = create_engine(url, pool_size)
+        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.outbox_signal = asyncio.Event()
+
+    def unit_of_work(self, actor: str | None, causation_id: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self.sessions, actor=actor, causation_id=causation_id, on_commit=self.outbox_signal)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def unpublished(session: AsyncSession, limit: int) -> Sequence[sa.Row]:
+    result = await session.execute(
+        sa.select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.envelope)
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def mark_published(session: AsyncSession, seqs: list[int], at: datetime) -> None:
+    await session.execute(sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=at))

@@ -1,0 +1,91 @@
+"""The event contract: CloudEvents 1.0 envelope, versioned payload schemas and their registry.
+
+A service declares what it publishes as subclasses of `Event`; each class names its CloudEvents
+type (`gmphub.<service>.<aggregate>.<verb>.v<N>`), so the registry below is the one list every
+producer, consumer and the AsyncAPI document read from. A breaking change is a new class with a
+new version, never an edit.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+registry: dict[str, type["Event"]] = {}
+
+
+def topic_of(service: str) -> str:
+    return f"gmphub.{service}.v1"
+
+
+class Event(BaseModel):
+    """Payload (`data`) of one event type. Subclasses set `type` and `aggregate_field`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: ClassVar[str]
+    aggregate_field: ClassVar[str]  # the payload field whose value keys the Kafka message
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        event_type = cls.__dict__.get("type")
+        if event_type is None:
+            return
+        parts = event_type.split(".")
+        if len(parts) != 5 or parts[0] != "gmphub" or not parts[4].startswith("v"):
+            raise ValueError(f"event type {event_type!r} is not gmphub.<service>.<aggregate>.<verb>.v<N>")
+        if event_type in registry and registry[event_type] is not cls:
+            raise ValueError(f"event type {event_type!r} is declared twice")
+        registry[event_type] = cls
+
+    @classmethod
+    def service(cls) -> str:
+        return cls.type.split(".")[1]
+
+    @classmethod
+    def topic(cls) -> str:
+        return topic_of(cls.service())
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(getattr(self, self.aggregate_field))
+
+
+class Envelope(BaseModel):
+    """CloudEvents 1.0 structured-mode envelope with correlation and causation extensions."""
+
+    specversion: str = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    subject: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: str = "application/json"
+    correlationid: str | None = None
+    causationid: str | None = None
+    actor: str | None = None  # who caused it: `<role>:<sub>`; the audit trail's "who"
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        actor: str | None,
+        correlation_id: str | None,
+        causation_id: str | None = None,
+    ) -> "Envelope":
+        return cls(
+            source=f"/gmphub/{event.service()}",
+            type=event.type,
+            subject=event.aggregate_id,
+            correlationid=correlation_id,
+            causationid=causation_id,
+            actor=actor,
+            data=event.model_dump(mode="json"),
+        )
+
+    def payload(self) -> Event:
+        """The typed payload; raises KeyError for a type no schema is registered for."""
+        return registry[self.type].model_validate(self.data)

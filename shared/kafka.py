@@ -1,0 +1,81 @@
+"""The broker link a service keeps: one producer (for the outbox relay and the DLQ), topic
+creation, and a readiness probe. Works on Apache Kafka and on Tansu alike: no idempotent or
+transactional producer, because the outbox and idempotent consumers carry the guarantees."""
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def dlq_of(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+async def ensure_topics(settings: Settings, topics: list[str]) -> None:
+    """Create `topics` (and nothing else) if the broker lacks them; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return
+        new = [NewTopic(t, num_partitions=settings.kafka_topic_partitions, replication_factor=1) for t in missing]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another service created it between our list and create
+    finally:
+        await admin.close()
+
+
+class BrokerLink:
+    """A lazily (re)started producer shared by a service's relay and consumer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.settings.kafka_servers,
+                    acks="all",
+                    enable_idempotence=False,
+                    linger_ms=0,
+                    request_timeout_ms=10000,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def reset(self) -> None:
+        """Drop the producer after a broker error, so the next use reconnects from scratch."""
+        async with self._lock:
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                try:
+                    await producer.stop()
+                except KafkaError:
+                    log.debug("producer stop after broker error failed", exc_info=True)
+
+    async def check(self, timeout: float = 3.0) -> None:
+        """Raise unless the broker answers a metadata request now."""
+        producer = await asyncio.wait_for(self.producer(), timeout)
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
+
+    async def close(self) -> None:
+        await self.reset()

@@ -1,0 +1,61 @@
+"""Alembic, once for all services: each service owns `services/<name>/migrations/`, whose env.py
+calls `run_env(metadata)`; the hub and the tests call `upgrade(service, url)`."""
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.database import messaging_metadata
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+
+
+def alembic_config(service: str, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("version_table", "alembic_version")
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def upgrade(service: str, url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, url), revision)
+
+
+def revision(service: str, url: str, message: str) -> None:
+    """Autogenerate a migration from the difference between the models and the database."""
+    command.revision(alembic_config(service, url), message=message, autogenerate=True)
+
+
+def target_metadata(service_metadata: sa.MetaData) -> list[sa.MetaData]:
+    return [messaging_metadata, service_metadata]
+
+
+def run_env(service_metadata: sa.MetaData) -> None:
+    """The body of every service's migrations/env.py."""
+    targets = target_metadata(service_metadata)
+    url = context.config.get_main_option("sqlalchemy.url")
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=targets, literal_binds=True, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def migrate(connection: sa.Connection) -> None:
+        context.configure(connection=connection, target_metadata=targets, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=sa.pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(migrate)
+            await connection.commit()
+        await engine.dispose()
+
+    asyncio.run(run())

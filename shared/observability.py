@@ -1,0 +1,92 @@
+"""JSON logs carrying a correlation id, and the Prometheus metrics every service exports."""
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+CORRELATION_HEADER = "x-correlation-id"
+
+HTTP_REQUESTS = Counter("gmphub_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram("gmphub_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
+OUTBOX_BACKLOG = Gauge("gmphub_outbox_backlog", "Outbox events not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("gmphub_outbox_published_total", "Outbox events published", ["service"])
+CONSUMER_LAG = Gauge("gmphub_consumer_lag", "Messages behind the partition end", ["service", "topic", "partition"])
+EVENTS_HANDLED = Counter("gmphub_events_handled_total", "Events consumed", ["service", "type", "outcome"])
+DLQ_MESSAGES = Counter("gmphub_dlq_messages_total", "Events sent to a dead-letter topic", ["service", "topic"])
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if cid := correlation_id.get():
+            entry["correlation_id"] = cid
+        for key, value in getattr(record, "fields", {}).items():
+            entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", as_json: bool = True, service: str | None = None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if as_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {service or ''} %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def log_fields(**fields: object) -> dict[str, dict[str, object]]:
+    """`logger.info("...", extra=log_fields(event_id=...))` adds fields to the JSON line."""
+    return {"fields": fields}
+
+
+class RequestContextMiddleware:
+    """Sets the correlation id for the request (from `X-Correlation-ID` or new), echoes it, and
+    records request count and latency by route template."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        cid = headers.get(CORRELATION_HEADER.encode(), b"").decode("latin-1")[:100] or str(uuid.uuid4())
+        token = correlation_id.set(cid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((CORRELATION_HEADER.encode(), cid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+            correlation_id.reset(token)

@@ -1,0 +1,146 @@
+"""Builds a service's FastAPI app from its parts: the router, the events it consumes, its
+background jobs. Every service is wired the same way here, so knowing one means knowing all."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.asyncapi import asyncapi_document
+from shared.consumer import EventConsumer, Handler
+from shared.database import Database
+from shared.errors import install_problem_handlers, problem_response
+from shared.events import Event, topic_of
+from shared.kafka import BrokerLink, dlq_of, ensure_topics
+from shared.observability import RequestContextMiddleware, configure_logging
+from shared.outbox import OutboxRelay
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a running service holds; background jobs and API dependencies receive it."""
+
+    name: str
+    settings: Settings
+    db: Database
+    broker: BrokerLink
+
+
+BackgroundJob = Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    routers: list[APIRouter]
+    consumes: dict[type[Event], Handler] = field(default_factory=dict)
+    jobs: list[BackgroundJob] = field(default_factory=list)
+    openapi_tags: list[dict[str, str]] = field(default_factory=list)
+
+
+def get_context(request: Request) -> ServiceContext:
+    return request.app.state.context
+
+
+Context = Annotated[ServiceContext, Depends(get_context)]
+
+
+async def _supervise(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    """Keep a background loop alive: log and restart it if it ever fails."""
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task %s failed; restarting", name)
+            await asyncio.sleep(1.0)
+
+
+def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json, spec.name)
+        db = Database(settings.database_url(spec.name), settings.database_pool_size)
+        broker = BrokerLink(settings)
+        context = ServiceContext(spec.name, settings, db, broker)
+        app.state.context = context
+        relay = OutboxRelay(spec.name, db, broker, settings)
+        consumer = EventConsumer(spec.name, db, broker, settings, spec.consumes)
+        app.state.consumer = consumer
+        loops = {"outbox-relay": relay.run, "consumer": consumer.run}
+        loops |= {job.__name__: (lambda job=job: job(context)) for job in spec.jobs}
+        own_topic = topic_of(spec.name)
+        with suppress(Exception):  # the broker may be away; relay and consumer retry on their own
+            await ensure_topics(settings, [own_topic, dlq_of(own_topic)])
+        tasks = [asyncio.create_task(_supervise(name, loop), name=name) for name, loop in loops.items()]
+        log.info("%s service started", spec.name)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=spec.name)
+    for router in spec.routers:
+        app.include_router(router)
+    app.include_router(_operations_router(spec))
+    return app
+
+
+def _operations_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @router.get("/readyz", summary="The database and the broker answer now")
+    async def readyz(request: Request, context: Context) -> Response:
+        checks: dict[str, str] = {}
+        for name, check in (("database", context.db.ping), ("broker", context.broker.check)):
+            try:
+                await asyncio.wait_for(check(), 3.0)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        checks["consumer"] = "ok" if request.app.state.consumer.joined else "unavailable: joining its group"
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        failing = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
+        return problem_response(503, f"Not ready: {failing}.", checks=checks)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/asyncapi.json", summary="AsyncAPI 3 document of the events this service publishes")
+    async def asyncapi(context: Context) -> dict:
+        return asyncapi_document([spec.name], f"{spec.title} events", context.settings.kafka_servers)
+
+    return router

@@ -1,0 +1,71 @@
+"""One settings class for every service, read from `GMPHUB_*` environment variables.
+
+Unset means the embedded development defaults that `gmp-hub up` starts.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("registry", "materials", "scheduling", "approvals")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GMPHUB_", extra="ignore")
+
+    data_dir: Path = Path(".gmphub")
+    host: str = "127.0.0.1"
+    port_base: int = 8000  # registry 8001, materials 8002, scheduling 8003, approvals 8004
+
+    embedded_postgres_port: int = 54329
+    embedded_kafka_port: int = 9092
+
+    # Per-service DSNs; unset means the service's database on the embedded server.
+    registry_database_url: str | None = None
+    materials_database_url: str | None = None
+    scheduling_database_url: str | None = None
+    approvals_database_url: str | None = None
+    database_pool_size: int = 10
+
+    kafka_bootstrap_servers: str | None = None
+    kafka_fetch_max_wait_ms: int = 20  # Tansu holds a fetch this long; keep hops short
+    kafka_topic_partitions: int = 3
+    consumer_max_attempts: int = 3
+
+    outbox_poll_seconds: float = 0.5
+    outbox_batch_size: int = 200
+
+    jwt_issuer: str = "gmp-hub-dev"
+    jwt_audience: str = "gmp-hub"
+    jwt_public_key_file: Path | None = None  # development key; unset means data_dir/keys
+    jwt_jwks_url: str | None = None  # production: the OIDC provider's JWKS
+    jwt_algorithms: list[str] = ["RS256"]
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    def database_url(self, service: str) -> str:
+        configured = getattr(self, f"{service}_database_url")
+        if configured:
+            return configured
+        return f"postgresql+asyncpg://gmphub@127.0.0.1:{self.embedded_postgres_port}/{service}"
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.embedded_kafka_port}"
+
+    def service_port(self, service: str) -> int:
+        return self.port_base + SERVICES.index(service) + 1
+
+    def service_url(self, service: str) -> str:
+        return f"http://{self.host}:{self.service_port(service)}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
