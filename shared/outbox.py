@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from shared.database import Database, mark_published, outbox, unpublished
-from shared.kafka import BrokerLink
+from shared.events import topic_of
+from shared.kafka import BrokerLink, ensure_topics
 from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, log_fields
 from shared.settings import Settings
 
@@ -27,6 +28,8 @@ class OutboxRelay:
         self.db = db
         self.broker = broker
         self.settings = settings
+        self.topics = [topic_of(service)]
+        self._topics_ready = False  # a broker that restarted empty (Tansu keeps memory only) lacks them
 
     async def run(self) -> None:
         backoff = 0.2
@@ -37,6 +40,7 @@ class OutboxRelay:
             except Exception as exc:  # broker away, database restarting: wait and retry, lose nothing
                 log.warning("outbox relay paused: %s", exc, extra=log_fields(retry_in=backoff))
                 await self.broker.reset()
+                self._topics_ready = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
@@ -57,6 +61,9 @@ class OutboxRelay:
                 return 0  # another replica is relaying
             rows = await unpublished(session, self.settings.outbox_batch_size)
             if rows:
+                if not self._topics_ready:
+                    await ensure_topics(self.settings, sorted({row.topic for row in rows} | set(self.topics)))
+                    self._topics_ready = True
                 producer = await self.broker.producer()
                 acks = [
                     await producer.send(

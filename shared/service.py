@@ -70,23 +70,24 @@ async def _supervise(name: str, job: Callable[[], Awaitable[None]]) -> None:
 
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    """The app; settings are read when it starts (from `GMPHUB_*` unless given)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.log_json, spec.name)
-        db = Database(settings.database_url(spec.name), settings.database_pool_size)
-        broker = BrokerLink(settings)
-        context = ServiceContext(spec.name, settings, db, broker)
+        current = settings or get_settings()
+        configure_logging(current.log_level, current.log_json, spec.name)
+        db = Database(current.database_url(spec.name), current.database_pool_size)
+        broker = BrokerLink(current)
+        context = ServiceContext(spec.name, current, db, broker)
         app.state.context = context
-        relay = OutboxRelay(spec.name, db, broker, settings)
-        consumer = EventConsumer(spec.name, db, broker, settings, spec.consumes)
+        relay = OutboxRelay(spec.name, db, broker, current)
+        consumer = EventConsumer(spec.name, db, broker, current, spec.consumes)
         app.state.consumer = consumer
         loops = {"outbox-relay": relay.run, "consumer": consumer.run}
         loops |= {job.__name__: (lambda job=job: job(context)) for job in spec.jobs}
         own_topic = topic_of(spec.name)
         with suppress(Exception):  # the broker may be away; relay and consumer retry on their own
-            await ensure_topics(settings, [own_topic, dlq_of(own_topic)])
+            await ensure_topics(current, [own_topic, dlq_of(own_topic)])
         tasks = [asyncio.create_task(_supervise(name, loop), name=name) for name, loop in loops.items()]
         log.info("%s service started", spec.name)
         try:

@@ -1,0 +1,115 @@
+"""Fixtures: one embedded PostgreSQL and one Tansu broker per test session (or the servers the
+`GMPHUB_*` variables name: point them at throw-away databases, the tests truncate them), the four
+services running in-process on them, and a clean state for every test."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from shared import auth
+from shared.auth import ensure_dev_keys
+from shared.devstack import EmbeddedKafka, EmbeddedPostgres, free_port
+from shared.events import topic_of
+from shared.kafka import dlq_of, ensure_topics
+from shared.migrations import upgrade
+from shared.service import create_app
+from shared.settings import SERVICES, Settings, get_settings
+from tests.support import RunningService, Tokens
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    data_dir = tmp_path_factory.mktemp("gmphub")
+    env: dict[str, str] = {"GMPHUB_DATA_DIR": str(data_dir), "GMPHUB_OUTBOX_POLL_SECONDS": "0.2"}
+    kafka = postgres = None
+    if not os.environ.get("GMPHUB_KAFKA_BOOTSTRAP_SERVERS"):
+        kafka = EmbeddedKafka(free_port(), data_dir / "tansu.log")
+        kafka.start()
+        env["GMPHUB_KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+    if not all(os.environ.get(f"GMPHUB_{s.upper()}_DATABASE_URL") for s in SERVICES):
+        postgres = EmbeddedPostgres(data_dir / "postgres", free_port())
+        postgres.start()
+        postgres.create_databases([f"test_{s}" for s in SERVICES])
+        env |= {f"GMPHUB_{s.upper()}_DATABASE_URL": postgres.url(f"test_{s}") for s in SERVICES}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    auth._verifier.cache_clear()
+    current = get_settings()
+    ensure_dev_keys(current.keys_dir)
+    for service in SERVICES:
+        upgrade(service, current.database_url(service))
+    asyncio.run(ensure_topics(current, [t for s in SERVICES for t in (topic_of(s), dlq_of(topic_of(s)))]))
+    yield current
+    if kafka:
+        kafka.stop()
+    if postgres:
+        postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def tokens(settings: Settings) -> Tokens:
+    return Tokens(settings)
+
+
+@pytest.fixture(scope="session")
+async def hub(settings: Settings) -> AsyncIterator[dict[str, RunningService]]:
+    """The four services, each with its relay and consumer, running in this process."""
+    import importlib
+
+    running: dict[str, RunningService] = {}
+    async with AsyncExitStack() as stack:
+        for name in SERVICES:
+            spec = importlib.import_module(f"services.{name}.main").spec
+            app = create_app(spec, settings)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+            )
+            running[name] = RunningService(name, app, client)
+        for service in running.values():  # consumers in their groups before any test publishes
+            while not service.app.state.consumer.joined:
+                await asyncio.sleep(0.05)
+        yield running
+
+
+async def _truncate_all(hub: dict[str, RunningService]) -> None:
+    for service in hub.values():
+        async with service.context.db.engine.begin() as conn:
+            tables = await conn.scalars(
+                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+            names = ", ".join(f'"{t}"' for t in tables)
+            if names:
+                await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def clean_hub(hub: dict[str, RunningService]) -> dict[str, RunningService]:
+    """The running services with every table emptied first."""
+    await _truncate_all(hub)
+    return hub
+
+
+@pytest.fixture
+def registry(clean_hub: dict[str, RunningService]) -> RunningService:
+    return clean_hub["registry"]
+
+
+@pytest.fixture
+def materials(clean_hub: dict[str, RunningService]) -> RunningService:
+    return clean_hub["materials"]
+
+
+@pytest.fixture
+def scheduling(clean_hub: dict[str, RunningService]) -> RunningService:
+    return clean_hub["scheduling"]
+
+
+@pytest.fixture
+def approvals(clean_hub: dict[str, RunningService]) -> RunningService:
+    return clean_hub["approvals"]

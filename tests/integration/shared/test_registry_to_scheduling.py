@@ -1,0 +1,29 @@
+"""A facility registered on registry reaches scheduling's read model through the real broker."""
+
+from tests.support import eventually
+
+FACILITY = {
+    "legal_name": "Charité GMP Unit for Cell Therapy",
+    "kind": "hospital",
+    "country": "DE",
+    "city": "Berlin",
+    "address": "Augustenburger Platz 1, 13353 Berlin",
+    "contact_email": "qa@gmp.example.org",
+    "authorisation_number": "DE_BE_01_MIA_2024_0042",
+    "authorisation_authority": "DE-LAGeSo",
+}
+
+
+async def test_registered_facility_reaches_scheduling(registry, scheduling, tokens):
+    created = await registry.client.post("/v1/facilities", json=FACILITY, headers=tokens.admin())
+    assert created.status_code == 201, created.text
+    facility_id = created.json()["facility_id"]
+
+    async def seen_by_scheduling():
+        response = await scheduling.client.get(f"/v1/facilities/{facility_id}", headers=tokens.developer())
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    view = await eventually(seen_by_scheduling, timeout=1.0)
+    assert view["legal_name"] == FACILITY["legal_name"]
+    assert view["country"] == "DE"
