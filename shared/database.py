@@ -135,3 +135,12 @@ async def unpublished(session: AsyncSession, limit: int) -> Sequence[sa.Row]:
 
 async def mark_published(session: AsyncSession, seqs: list[int], at: datetime) -> None:
     await session.execute(sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=at))
+
+
+async def event_history(session: AsyncSession, key: str, limit: int = 500) -> list[dict]:
+    """The envelopes emitted for one aggregate, oldest first: its audit trail (who, when, what),
+    written in the same transactions as the changes themselves and never deleted."""
+    result = await session.execute(
+        sa.select(outbox.c.envelope).where(outbox.c.key == key).order_by(outbox.c.seq).limit(limit)
+    )
+    return [row.envelope for row in result]

@@ -33,6 +33,7 @@ async def register_facility(body: FacilityIn, principal: CurrentPrincipal, conte
     profile = FacilityProfile(**body.model_dump())
     async with context.db.unit_of_work(principal.actor) as uow:
         facility = await handlers.register_facility(uow, profile)
+        await uow.commit()
     return handlers.facility_state(facility)
 
 

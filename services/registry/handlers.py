@@ -1,4 +1,4 @@
-"""Registry use cases: load, apply the domain's rules, save, emit events."""
+"""Registry use cases: load, apply the domain's rules, save, emit events. The caller commits."""
 
 from uuid import UUID
 
@@ -33,7 +33,6 @@ async def register_facility(uow: UnitOfWork, profile: FacilityProfile) -> models
     )
     uow.session.add(facility)
     uow.emit(events.FacilityRegistered(facility_id=facility.id, version=1, facility=facility_state(facility)))
-    await uow.commit()
     return facility
 
 
