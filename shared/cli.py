@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -117,6 +118,21 @@ def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 6
             if time.monotonic() > deadline:
                 raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
             time.sleep(0.1)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one service in the foreground (what a container runs); migrations are `gmp-hub migrate`."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        f"services.{args.service}.main:app",
+        host=args.host or "0.0.0.0",  # noqa: S104 - a container listens on all its interfaces
+        port=args.port or settings.service_port(args.service),
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -241,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("up", help="start the whole hub on the embedded defaults").set_defaults(func=cmd_up)
 
+    serve = sub.add_parser("serve", help="run one service (for containers and process managers)")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default from GMPHUB_PORT_BASE)")
+    serve.set_defaults(func=cmd_serve)
+
     token = sub.add_parser("token", help="print a development bearer token")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--org", help="developer's organisation (org_id claim)")
@@ -268,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq-replay", help="republish a topic's dead letters to the topic")
     dlq.add_argument("topic", help="the original topic, e.g. gmphub.registry.v1")
     dlq.set_defaults(func=cmd_dlq_replay)
+
+    for service in SERVICES:  # a service may add its own subcommands in services/<name>/cli.py
+        try:
+            module = importlib.import_module(f"services.{service}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"services.{service}.cli":
+                raise
+            continue
+        module.register(sub)
     return parser
 
 

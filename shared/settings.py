@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None  # production: the OIDC provider's JWKS
     jwt_algorithms: list[str] = ["RS256"]
 
+    job_interval_seconds: float = 5.0  # how often background jobs (expiries, deliveries) look for work
+    hold_ttl_seconds: int = 900  # scheduling: an unconfirmed hold frees its slots after this
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 8
+
     log_level: str = "INFO"
     log_json: bool = True
 
