@@ -1,0 +1,119 @@
+"""Read side of the registry: facility search and a facility with its suites, certificates and
+non-compliance statements."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.registry import models
+from services.registry.domain import CertificateStatus, check_term
+from shared.errors import NotFound, Unprocessable
+
+
+@dataclass(frozen=True)
+class FacilitySearch:
+    """Filters of `GET /v1/facilities`; vocabulary terms are checked like everywhere else."""
+
+    country: str | None = None
+    atmp_type: str | None = None
+    process: str | None = None
+    cleanroom_grade: str | None = None
+    operation: str | None = None
+    certificate_status: str | None = None
+    q: str | None = None
+    include_inactive: bool = False
+    page: int = 1
+    page_size: int = 20
+
+    def __post_init__(self) -> None:
+        if self.country:
+            check_term("countries", self.country, field_name="country")
+        if self.atmp_type:
+            check_term("atmp_types", self.atmp_type, field_name="atmp_type")
+        if self.process:
+            check_term("processes", self.process, field_name="process")
+        if self.cleanroom_grade:
+            check_term("cleanroom_grades", self.cleanroom_grade, field_name="cleanroom_grade")
+        if self.operation:
+            check_term("operations", self.operation, field_name="operation")
+        if self.certificate_status and self.certificate_status not in set(CertificateStatus):
+            allowed = [s.value for s in CertificateStatus]
+            raise Unprocessable(
+                f"Unknown certificate_status {self.certificate_status!r}; allowed: {', '.join(allowed)}.",
+                field="certificate_status",
+                term=self.certificate_status,
+                allowed=allowed,
+            )
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        facility, suite, certificate = models.Facility, models.Suite, models.Certificate
+        where: list[sa.ColumnElement[bool]] = []
+        if not self.include_inactive:
+            where.append(facility.active)
+        if self.country:
+            where.append(facility.country == self.country)
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(sa.or_(facility.legal_name.ilike(pattern), facility.city.ilike(pattern)))
+        # capability: one live suite has all the asked-for capabilities
+        capability = []
+        if self.atmp_type:
+            capability.append(suite.atmp_types.contains([self.atmp_type]))
+        if self.process:
+            capability.append(suite.processes.contains([self.process]))
+        if self.cleanroom_grade:
+            capability.append(suite.cleanroom_grade == self.cleanroom_grade)
+        if capability:
+            where.append(
+                sa.exists().where(suite.facility_id == facility.id, sa.not_(suite.retired), *capability)
+            )
+        # certification: one certificate in the asked-for status (valid when only an operation is asked)
+        if self.operation or self.certificate_status:
+            certified = [certificate.status == (self.certificate_status or CertificateStatus.VALID.value)]
+            if self.operation:
+                certified.append(certificate.operations.contains([self.operation]))
+            where.append(sa.exists().where(certificate.facility_id == facility.id, *certified))
+        return where
+
+
+async def search_facilities(session: AsyncSession, search: FacilitySearch) -> tuple[list[models.Facility], int]:
+    where = search.conditions()
+    total = await session.scalar(sa.select(sa.func.count()).select_from(models.Facility).where(*where))
+    rows = await session.scalars(
+        sa.select(models.Facility)
+        .where(*where)
+        .order_by(models.Facility.legal_name, models.Facility.id)
+        .offset((search.page - 1) * search.page_size)
+        .limit(search.page_size)
+    )
+    return list(rows), total or 0
+
+
+@dataclass
+class FacilityRecord:
+    facility: models.Facility
+    suites: list[models.Suite]
+    certificates: list[models.Certificate]
+    noncompliance: list[models.NonComplianceStatement]
+
+
+async def facility_record(session: AsyncSession, facility_id: UUID) -> FacilityRecord:
+    facility = await session.get(models.Facility, facility_id)
+    if facility is None:
+        raise NotFound(f"No facility {facility_id}.")
+    suites = await session.scalars(
+        sa.select(models.Suite).where(models.Suite.facility_id == facility_id).order_by(models.Suite.created_at)
+    )
+    certificates = await session.scalars(
+        sa.select(models.Certificate)
+        .where(models.Certificate.facility_id == facility_id)
+        .order_by(models.Certificate.issued_on.desc(), models.Certificate.created_at.desc())
+    )
+    statements = await session.scalars(
+        sa.select(models.NonComplianceStatement)
+        .where(models.NonComplianceStatement.facility_id == facility_id)
+        .order_by(models.NonComplianceStatement.recorded_at)
+    )
+    return FacilityRecord(facility, list(suites), list(certificates), list(statements))

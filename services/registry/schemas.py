@@ -1,0 +1,152 @@
+"""Request and response bodies of the registry API. Vocabulary terms arrive as plain strings and
+are checked by the domain, so a bad term gets one clear problem naming it and the allowed ones."""
+
+from datetime import date, datetime
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from services.registry.events import CertificateState, FacilityState, SuiteState
+from shared.errors import Unprocessable
+
+Term = Annotated[str, Field(min_length=1, max_length=60)]
+Terms = Annotated[list[Term], Field(max_length=50)]
+Reason = Annotated[str, Field(min_length=3, max_length=2000, examples=["Critical deviation in aseptic process"])]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["qa@gmp.example.org"])]
+
+
+class FacilityIn(BaseModel):
+    legal_name: str = Field(min_length=2, max_length=300, examples=["Charité GMP Unit for Cell Therapy"])
+    kind: Term = Field(examples=["hospital"])
+    country: str = Field(pattern=r"^[A-Z]{2}$", examples=["DE"])
+    city: str = Field(min_length=1, max_length=120, examples=["Berlin"])
+    address: str = Field(min_length=1, max_length=500)
+    contact_email: Email
+    authorisation_number: str = Field(min_length=1, max_length=100, examples=["DE_BE_01_MIA_2024_0042"])
+    authorisation_authority: str = Field(min_length=2, max_length=40, examples=["DE-LAGeSo"])
+    eudragmdp_ref: str | None = Field(default=None, max_length=100)
+
+
+class _Patch(BaseModel):
+    """Only the fields sent change; only the `nullable` ones may be sent as null (to clear them)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    def changes(self) -> dict[str, object]:
+        changes = self.model_dump(exclude_unset=True)
+        if not changes:
+            raise Unprocessable("Send at least one field to change.")
+        if cleared := sorted(k for k, v in changes.items() if v is None and k not in self.nullable):
+            raise Unprocessable(f"These fields cannot be emptied: {', '.join(cleared)}.", fields=cleared)
+        return changes
+
+
+class FacilityPatch(_Patch):
+    """Only the fields sent change. `eudragmdp_ref: null` clears it."""
+
+    nullable = frozenset({"eudragmdp_ref"})
+
+    legal_name: str | None = Field(default=None, min_length=2, max_length=300)
+    kind: Term | None = None
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    city: str | None = Field(default=None, min_length=1, max_length=120)
+    address: str | None = Field(default=None, min_length=1, max_length=500)
+    contact_email: Email | None = None
+    authorisation_number: str | None = Field(default=None, min_length=1, max_length=100)
+    authorisation_authority: str | None = Field(default=None, min_length=2, max_length=40)
+    eudragmdp_ref: str | None = Field(default=None, max_length=100)
+
+
+class ReasonIn(BaseModel):
+    reason: Reason
+
+
+class OptionalReasonIn(BaseModel):
+    reason: Reason | None = None
+
+
+class SuiteIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120, examples=["Suite 2 (CAR-T)"])
+    cleanroom_grade: Term = Field(examples=["B"])
+    atmp_types: Terms = Field(min_length=1, examples=[["gene_therapy", "somatic_cell_therapy"]])
+    processes: Terms = Field(default_factory=list, examples=[["car_t", "clinimacs_prodigy"]])
+    qc_tests: Terms = Field(default_factory=list, examples=[["sterility", "mycoplasma", "endotoxin"]])
+    qp_release: bool = False
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class SuitePatch(_Patch):
+    """Only the fields sent change. `description: null` clears it."""
+
+    nullable = frozenset({"description"})
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    cleanroom_grade: Term | None = None
+    atmp_types: Terms | None = None
+    processes: Terms | None = None
+    qc_tests: Terms | None = None
+    qp_release: bool | None = None
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class CertificateIn(BaseModel):
+    number: str = Field(min_length=1, max_length=100, examples=["DE-PEI-GMP-2026-0117"])
+    issued_on: date
+    expires_on: date
+    atmp_types: Terms = Field(min_length=1, examples=[["gene_therapy"]])
+    operations: Terms = Field(min_length=1, examples=[["aseptic_manufacture", "batch_certification"]])
+    authority: str | None = Field(
+        default=None, min_length=2, max_length=40,
+        description="The issuing authority; a regulator's token decides it, an admin must name it.",
+    )  # fmt: skip
+
+
+class NonComplianceIn(BaseModel):
+    summary: str = Field(min_length=3, max_length=8000)
+    certificate_id: UUID | None = None
+    authority: str | None = Field(default=None, min_length=2, max_length=40, description="Admin only: on whose behalf.")
+
+
+class NonComplianceOut(BaseModel):
+    statement_id: UUID
+    facility_id: UUID
+    certificate_id: UUID | None
+    authority: str
+    summary: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+class FacilityDetail(FacilityState):
+    """A facility with its suites (retired ones included), certificate history and statements."""
+
+    updated_at: datetime
+    updated_by: str
+    deactivation_reason: str | None = None
+    suites: list[SuiteState]
+    certificates: list[CertificateState]
+    noncompliance: list[NonComplianceOut]
+
+
+class FacilityPage(BaseModel):
+    items: list[FacilityState]
+    total: int
+    page: int
+    page_size: int
+
+
+class VocabularyTerm(BaseModel):
+    term: str
+    label: str
+
+
+class Vocabularies(BaseModel):
+    facility_kinds: list[VocabularyTerm]
+    cleanroom_grades: list[VocabularyTerm]
+    atmp_types: list[VocabularyTerm]
+    processes: list[VocabularyTerm]
+    qc_tests: list[VocabularyTerm]
+    operations: list[VocabularyTerm]
+    countries: list[VocabularyTerm]
+    certificate_statuses: list[VocabularyTerm]

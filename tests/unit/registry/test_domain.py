@@ -1,0 +1,150 @@
+"""Registry domain rules: vocabularies, profiles, suites, certificate terms and state machine."""
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from services.registry.domain import (
+    VOCABULARIES,
+    CertificateStatus,
+    CertificateTerms,
+    FacilityProfile,
+    SuiteSpec,
+    check_profile_change,
+    check_term,
+    check_version,
+    next_status,
+)
+from shared.errors import Conflict, PreconditionFailed, Unprocessable
+
+TODAY = date(2026, 6, 1)
+PROFILE = FacilityProfile(
+    legal_name="Charité GMP Unit", kind="hospital", country="DE", city="Berlin", address="Augustenburger Platz 1",
+    contact_email="qa@gmp.example.org", authorisation_number="DE_BE_01", authorisation_authority="DE-LAGeSo",
+)  # fmt: skip
+
+
+def terms(**overrides) -> CertificateTerms:
+    values = dict(
+        number="DE-PEI-1", authority="DE-PEI", issued_on=date(2026, 1, 10), expires_on=date(2029, 1, 10),
+        atmp_types=("gene_therapy",), operations=("aseptic_manufacture",), today=TODAY,
+    )  # fmt: skip
+    return CertificateTerms(**(values | overrides))
+
+
+def test_vocabularies_hold_the_terms_the_design_names():
+    assert set(VOCABULARIES["cleanroom_grades"]) == {"A", "B", "C", "D", "isolator"}
+    assert set(VOCABULARIES["atmp_types"]) == {"gene_therapy", "somatic_cell_therapy", "tissue_engineered", "combined"}
+    assert {"car_t", "aav", "lentiviral_vector", "msc_expansion", "clinimacs_prodigy"} <= set(VOCABULARIES["processes"])
+
+
+def test_an_unknown_term_is_named_with_the_allowed_ones():
+    with pytest.raises(Unprocessable) as caught:
+        check_term("atmp_types", "xenotransplant", field_name="atmp_types")
+    assert "xenotransplant" in caught.value.detail
+    assert caught.value.extensions["term"] == "xenotransplant"
+    assert caught.value.extensions["allowed"] == list(VOCABULARIES["atmp_types"])
+
+
+def test_profile_checks_kind_and_country():
+    with pytest.raises(Unprocessable, match="'spaceport'"):
+        replace(PROFILE, kind="spaceport")
+    with pytest.raises(Unprocessable, match="'XX'"):
+        replace(PROFILE, country="XX")
+
+
+def test_a_facility_user_cannot_change_its_authorisation_but_admin_can():
+    with pytest.raises(Unprocessable, match="authorisation_number"):
+        check_profile_change({"authorisation_number": "X", "city": "Bonn"}, by_admin=False)
+    check_profile_change({"city": "Bonn"}, by_admin=False)
+    check_profile_change({"authorisation_number": "X"}, by_admin=True)
+
+
+def test_a_stale_version_is_refused():
+    check_version(3, 3)
+    with pytest.raises(PreconditionFailed):
+        check_version(4, 3)
+
+
+def test_suite_terms_are_checked_and_deduplicated():
+    suite = SuiteSpec(name="S1", cleanroom_grade="B", atmp_types=["gene_therapy", "gene_therapy"], processes=["car_t"])
+    assert suite.atmp_types == ("gene_therapy",)
+    assert suite.processes == ("car_t",)
+    for bad in ({"cleanroom_grade": "E"}, {"processes": ["alchemy"]}, {"qc_tests": ["vibes"]}, {"atmp_types": []}):
+        with pytest.raises(Unprocessable):
+            SuiteSpec(**({"name": "S1", "cleanroom_grade": "A", "atmp_types": ["combined"]} | bad))
+
+
+def test_certificate_expiry_must_follow_issue():
+    with pytest.raises(Unprocessable, match="after the issue date"):
+        terms(expires_on=date(2026, 1, 10))
+    with pytest.raises(Unprocessable, match="after the issue date"):
+        terms(expires_on=date(2025, 1, 10))
+
+
+def test_certificate_dates_against_today():
+    with pytest.raises(Unprocessable, match="already expired"):
+        terms(issued_on=date(2023, 1, 1), expires_on=date(2026, 5, 31))
+    with pytest.raises(Unprocessable, match="future"):
+        terms(issued_on=date(2026, 6, 2))
+    assert terms(issued_on=TODAY, expires_on=date(2026, 6, 2)).expires_on == date(2026, 6, 2)
+
+
+def test_certificate_scope_uses_the_vocabularies():
+    with pytest.raises(Unprocessable, match="'brewing'"):
+        terms(operations=("brewing",))
+    with pytest.raises(Unprocessable):
+        terms(atmp_types=())
+
+
+VALID, SUSPENDED, REVOKED, EXPIRED = (s.value for s in CertificateStatus)
+FUTURE = date(2029, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("current", "action", "expected"),
+    [
+        (VALID, "suspend", SUSPENDED),
+        (SUSPENDED, "reinstate", VALID),
+        (VALID, "revoke", REVOKED),
+        (SUSPENDED, "revoke", REVOKED),
+    ],
+)
+def test_allowed_transitions(current, action, expected):
+    assert next_status(current, action, reason="a reason", expires_on=FUTURE, today=TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "action"),
+    [
+        (SUSPENDED, "suspend"),
+        (VALID, "reinstate"),
+        (REVOKED, "reinstate"),
+        (REVOKED, "suspend"),
+        (REVOKED, "revoke"),
+        (EXPIRED, "reinstate"),
+        (EXPIRED, "suspend"),
+        (EXPIRED, "expire"),
+        (REVOKED, "expire"),
+    ],
+)
+def test_refused_transitions(current, action):
+    with pytest.raises(Conflict):
+        next_status(current, action, reason="a reason", expires_on=date(2020, 1, 1), today=TODAY)
+
+
+def test_suspend_and_revoke_need_a_reason():
+    for action in ("suspend", "revoke"):
+        for reason in (None, "  "):
+            with pytest.raises(Unprocessable, match="reason"):
+                next_status(VALID, action, reason=reason, expires_on=FUTURE, today=TODAY)
+    assert next_status(SUSPENDED, "reinstate", reason=None, expires_on=FUTURE, today=TODAY) == VALID
+
+
+def test_expiry_goes_by_date():
+    assert next_status(SUSPENDED, "expire", reason=None, expires_on=date(2026, 5, 31), today=TODAY) == EXPIRED
+    with pytest.raises(Conflict):  # in force through its expiry day
+        next_status(VALID, "expire", reason=None, expires_on=TODAY, today=TODAY)
+    with pytest.raises(Conflict, match="cannot be reinstated"):
+        next_status(SUSPENDED, "reinstate", reason=None, expires_on=date(2026, 5, 31), today=TODAY)
