@@ -115,7 +115,7 @@ def approvals(clean_hub: dict[str, RunningService]) -> RunningService:
     return clean_hub["approvals"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def scratch_database(settings: Settings) -> AsyncIterator:
     """`await scratch_database(service)` makes a fresh database on the test server, migrated like
     that service's, for mechanism tests that must not share a database with a running relay."""
@@ -152,10 +152,10 @@ async def scratch_database(settings: Settings) -> AsyncIterator:
             await conn.close()
 
 
-@pytest.fixture
-def private_broker(tmp_path) -> Iterator[EmbeddedKafka]:
-    """A broker of the test's own, which the test may stop and start again."""
-    kafka = EmbeddedKafka(free_port(), tmp_path / "tansu.log")
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
+    """A broker of the module's own, which its tests may stop and start again."""
+    kafka = EmbeddedKafka(free_port(), tmp_path_factory.mktemp("tansu") / "tansu.log")
     kafka.start()
     yield kafka
     kafka.stop()

@@ -46,7 +46,9 @@ async def test_event_of_a_rolled_back_transaction_is_never_published(relay_parts
 
     assert await relay.publish_batch() == 1
     records = await read_topic(config.kafka_servers, TOPIC)
-    assert [r.key.decode() for r in records] == [str(committed.facility_id)]
+    keys = [r.key.decode() for r in records]
+    assert str(committed.facility_id) in keys
+    assert str(abandoned.facility_id) not in keys
     assert await unpublished_count(db) == 0
 
 
@@ -72,7 +74,7 @@ async def test_broker_outage_delays_events_and_keeps_their_order(relay_parts, pr
     finally:
         running.cancel()
     records = await read_topic(config.kafka_servers, TOPIC)
-    versions = [json.loads(r.value)["data"]["version"] for r in records]
+    versions = [json.loads(r.value)["data"]["version"] for r in records if r.key == facility.aggregate_id.encode()]
     assert versions == [1, 2, 3, 4, 5]
 
 
@@ -94,5 +96,5 @@ async def test_relay_dying_before_marking_publishes_again(relay_parts, monkeypat
     monkeypatch.undo()
     assert await relay.publish_batch() == 1
     records = await read_topic(config.kafka_servers, TOPIC)
-    ids = [json.loads(r.value)["id"] for r in records]
+    ids = [json.loads(r.value)["id"] for r in records if r.key == event.aggregate_id.encode()]
     assert len(ids) == 2 and len(set(ids)) == 1  # the same event twice; consumers drop the copy by id

@@ -1,0 +1,150 @@
+"""The idempotent consumer: a redelivered event is applied once, a poison event goes to the DLQ
+and the events behind it are still handled, and ids follow the work into what it causes."""
+
+import asyncio
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+
+from services.registry.events import FacilityRegistered
+from shared.consumer import EventConsumer
+from shared.database import Database, UnitOfWork, outbox
+from shared.events import Envelope
+from shared.kafka import BrokerLink, ensure_topics
+from tests.integration.shared.events import facility_registered
+from tests.support import eventually, read_topic
+
+TOPIC = "gmphub.registry.v1"
+
+
+class Harness:
+    """A consumer on a scratch database whose handler records every application in a table."""
+
+    def __init__(self, config, db: Database) -> None:
+        self.config = config
+        self.db = db
+        self.poisonous: set[str] = set()
+        self.echo = False
+        self.consumer = EventConsumer(
+            f"test-{uuid.uuid4().hex[:8]}", db, BrokerLink(config), config, {FacilityRegistered: self.apply}
+        )
+        self.consumer.retry_delay = 0.01
+
+    async def apply(self, uow: UnitOfWork, event: FacilityRegistered) -> None:
+        if str(event.facility_id) in self.poisonous:
+            raise ValueError("this facility always fails")
+        await uow.session.execute(
+            sa.text("INSERT INTO applied (facility_id, version) VALUES (:f, :v)"),
+            {"f": str(event.facility_id), "v": event.version},
+        )
+        if self.echo:  # what a handler emits carries the cause's correlation and id
+            uow.emit(facility_registered(version=event.version + 100))
+
+    async def applied(self, facility_id: uuid.UUID) -> list[int]:
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text("SELECT version FROM applied WHERE facility_id = :f ORDER BY id"), {"f": str(facility_id)}
+            )
+            return [r.version for r in rows]
+
+
+@pytest.fixture(scope="module")
+async def running_harness(settings, scratch_database, private_broker):
+    """One consumer for the module: a new group's first join takes Tansu about five seconds."""
+    url = await scratch_database("scheduling")
+    config = settings.model_copy(
+        update={
+            "scheduling_database_url": url,
+            "kafka_bootstrap_servers": private_broker.bootstrap_servers,
+            "consumer_max_attempts": 2,
+        }
+    )
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE applied (id serial PRIMARY KEY, facility_id text, version int)"))
+    await ensure_topics(config, [TOPIC])
+    h = Harness(config, db)
+    task = asyncio.create_task(h.consumer.run())
+    await eventually(lambda: asyncio.sleep(0, h.consumer.joined), timeout=30)
+    yield h
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await h.consumer.broker.close()
+    await db.dispose()
+
+
+@pytest.fixture
+def harness(running_harness: Harness) -> Harness:
+    running_harness.poisonous.clear()
+    running_harness.echo = False
+    return running_harness
+
+
+@pytest.fixture
+async def producer(harness):
+    p = AIOKafkaProducer(bootstrap_servers=harness.config.kafka_servers)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+def envelope_bytes(event, correlation_id: str | None = None) -> tuple[bytes, bytes]:
+    envelope = Envelope.wrap(event, actor="test:producer", correlation_id=correlation_id)
+    return event.aggregate_id.encode(), envelope.model_dump_json().encode()
+
+
+async def test_the_same_event_delivered_twice_is_applied_once(harness, producer):
+    event = facility_registered()
+    key, value = envelope_bytes(event)
+    await producer.send_and_wait(TOPIC, value, key=key)
+    await producer.send_and_wait(TOPIC, value, key=key)  # redelivery: same envelope, same id
+    sentinel_key, sentinel = envelope_bytes(facility_registered(event.facility_id, version=2))
+    await producer.send_and_wait(TOPIC, sentinel, key=sentinel_key)  # same key: same partition, after both
+
+    async def sentinel_applied():
+        return 2 in await harness.applied(event.facility_id)
+
+    await eventually(sentinel_applied)
+    assert await harness.applied(event.facility_id) == [1, 2]
+
+
+async def test_poison_message_goes_to_dlq_and_later_events_are_handled(harness, producer):
+    event = facility_registered()
+    key = event.aggregate_id.encode()
+    await producer.send_and_wait(TOPIC, b"{not json", key=key)
+    failing = facility_registered()
+    harness.poisonous.add(str(failing.facility_id))
+    await producer.send_and_wait(TOPIC, envelope_bytes(failing)[1], key=key)  # same partition as the rest
+    await producer.send_and_wait(TOPIC, envelope_bytes(event)[1], key=key)
+
+    async def later_event_applied():
+        return await harness.applied(event.facility_id) == [1]
+
+    await eventually(later_event_applied)
+    dead = await read_topic(harness.config.kafka_servers, f"{TOPIC}.dlq")
+    errors = [dict(r.headers)["dlq_error"].decode() for r in dead]
+    assert len(dead) == 2
+    assert errors[0].startswith("not a CloudEvents envelope")
+    assert errors[1] == "ValueError: this facility always fails"
+    assert json.loads(dead[1].value)["data"]["facility_id"] == str(failing.facility_id)  # unchanged message
+    assert await harness.applied(failing.facility_id) == []  # its failed attempts left nothing behind
+
+
+async def test_events_caused_by_a_handler_carry_its_correlation_and_causation(harness, producer):
+    harness.echo = True
+    event = facility_registered()
+    key, value = envelope_bytes(event, correlation_id="req-42")
+    await producer.send_and_wait(TOPIC, value, key=key)
+
+    async def caused_event():
+        async with harness.db.engine.connect() as conn:
+            envelopes = (await conn.execute(sa.select(outbox.c.envelope))).scalars()
+            return next((e for e in envelopes if e["causationid"] == json.loads(value)["id"]), None)
+
+    caused = await eventually(caused_event)
+    assert caused["correlationid"] == "req-42"
+    assert caused["causationid"] == json.loads(value)["id"]
+    assert caused["actor"] == f"service:{harness.consumer.service}"
