@@ -23,6 +23,14 @@ class MaterialState(BaseModel):
     usp1043_tier: int | None = None
     origin: str
     retired: bool = False
+    # Added after v1 was first published; optional so older readers and payloads still agree.
+    synonyms: list[str] = []
+    origin_species: str | None = None
+    tse_bse_statement: str | None = None
+    ph_eur_5_2_12: bool | None = None
+    coa_reference: str | None = None
+    dmf_cep_reference: str | None = None
+    regulatory_support_file: str | None = None
 
 
 class MaterialRegistered(Event):
@@ -52,6 +60,40 @@ class SupplierRegistered(Event):
     name: str
     country: str
     qualification_status: str
+    version: int | None = None
+
+
+class SupplierUpdated(Event):
+    """A supplier's details or qualification status changed (curated by the hub operator)."""
+
+    type = "gmphub.materials.supplier.updated.v1"
+    aggregate_field = "supplier_id"
+    supplier_id: UUID
+    version: int
+    name: str
+    country: str
+    qualification_status: str
+    note: str | None = None
+
+
+class AlternativeNamed(Event):
+    """A material names a qualified equivalent (or changes the note on what differs)."""
+
+    type = "gmphub.materials.alternative.named.v1"
+    aggregate_field = "material_id"
+    material_id: UUID
+    alternative_id: UUID
+    note: str
+
+
+class AlternativeWithdrawn(Event):
+    """A material no longer names this equivalent."""
+
+    type = "gmphub.materials.alternative.withdrawn.v1"
+    aggregate_field = "material_id"
+    material_id: UUID
+    alternative_id: UUID
+    reason: str
 
 
 class LotRecorded(Event):
@@ -66,6 +108,9 @@ class LotRecorded(Event):
     expires_on: date
     quantity: Decimal
     unit: str
+    version: int | None = None
+    reserved: Decimal | None = None  # of `quantity`, held by confirmed reservations
+    reason: str | None = None  # why the quantity changed, for a correction
 
 
 class ReservedLine(BaseModel):
@@ -112,6 +157,17 @@ class ReservationReleased(Event):
     booking_id: UUID
     reservation_id: UUID
     facility_id: UUID
+
+
+class ReservationConsumed(Event):
+    """The booking's run took place; its reserved quantities left the lots."""
+
+    type = "gmphub.materials.reservation.consumed.v1"
+    aggregate_field = "booking_id"
+    booking_id: UUID
+    reservation_id: UUID
+    facility_id: UUID
+    lines: list[ReservedLine]
 
 
 class ShortageState(BaseModel):

@@ -1,0 +1,103 @@
+"""Materials HTTP API under /v1: facility inventory lots and the reservations bookings made."""
+
+from uuid import UUID
+
+from fastapi import APIRouter, status
+
+from services.materials import inventory
+from services.materials.models import Lot, Reservation
+from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut
+from shared.auth import CurrentPrincipal, Principal, Role
+from shared.database import UnitOfWork, event_history
+from shared.service import Context
+
+router = APIRouter(prefix="/v1", tags=["inventory"])
+
+
+def lot_out(lot: Lot) -> LotOut:
+    return LotOut.model_validate(
+        lot.model_dump() | {"available": lot.quantity - lot.reserved, "expired": lot.expires_on < inventory.today()}
+    )
+
+
+def may_read_facility(principal: Principal, facility_id: UUID) -> None:
+    """A facility reads its own inventory; regulators (inspection) and the operator read any."""
+    if principal.role is not Role.REGULATOR:
+        principal.require_facility(str(facility_id))
+
+
+async def reservation_out(uow: UnitOfWork, r: Reservation) -> ReservationOut:
+    lines = await inventory.reservation_lines(uow, r.id)
+    return ReservationOut(
+        reservation_id=r.id, booking_id=r.booking_id, booking_version=r.booking_version, facility_id=r.facility_id,
+        status=r.status, shortfalls=r.shortfalls, updated_at=r.updated_at,
+        lines=[ReservationLineOut.model_validate(line, from_attributes=True) for line in lines],
+    )  # fmt: skip
+
+
+@router.post("/facilities/{facility_id}/lots", status_code=status.HTTP_201_CREATED, response_model=LotOut,
+             summary="Record a lot the facility holds (facility user of that facility, or admin)")  # fmt: skip
+async def record_lot(facility_id: UUID, body: LotIn, principal: CurrentPrincipal, context: Context) -> LotOut:
+    principal.require_facility(str(facility_id))
+    async with context.db.unit_of_work(principal.actor) as uow:
+        lot = await inventory.record_lot(
+            uow, facility_id, body.material_id, body.lot_number, body.expires_on, body.quantity, body.unit
+        )
+        await uow.commit()
+    return lot_out(lot)
+
+
+@router.get("/facilities/{facility_id}/lots", response_model=list[LotOut],
+            summary="The facility's lots, earliest expiry first")  # fmt: skip
+async def list_lots(
+    facility_id: UUID, principal: CurrentPrincipal, context: Context,
+    material_id: UUID | None = None, include_expired: bool = False,
+) -> list[LotOut]:  # fmt: skip
+    may_read_facility(principal, facility_id)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        return [lot_out(lot) for lot in await inventory.list_lots(uow, facility_id, material_id, include_expired)]
+
+
+@router.get("/lots/{lot_id}", response_model=LotOut, summary="Read a lot")
+async def read_lot(lot_id: UUID, principal: CurrentPrincipal, context: Context) -> LotOut:
+    async with context.db.unit_of_work(principal.actor) as uow:
+        lot = await inventory.get_lot(uow, lot_id)
+    may_read_facility(principal, lot.facility_id)
+    return lot_out(lot)
+
+
+@router.post("/lots/{lot_id}/count", response_model=LotOut,
+             summary="Correct a lot's counted quantity, with a reason; never below what is reserved")  # fmt: skip
+async def count_lot(lot_id: UUID, body: LotCount, principal: CurrentPrincipal, context: Context) -> LotOut:
+    async with context.db.unit_of_work(principal.actor) as uow:
+        lot = await inventory.get_lot(uow, lot_id, for_update=True)
+        principal.require_facility(str(lot.facility_id))
+        lot = await inventory.count_lot(uow, lot, body.quantity, body.reason)
+        await uow.commit()
+    return lot_out(lot)
+
+
+@router.get("/lots/{lot_id}/history", summary="Every change to a lot, oldest first")
+async def lot_history(lot_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
+    async with context.db.unit_of_work(principal.actor) as uow:
+        lot = await inventory.get_lot(uow, lot_id)
+        may_read_facility(principal, lot.facility_id)
+        return await event_history(uow.session, str(lot_id))
+
+
+@router.get("/reservations/{booking_id}", response_model=ReservationOut, tags=["reservations"],
+            summary="The materials reservation of a booking (the facility, regulators, admin)")  # fmt: skip
+async def read_reservation(booking_id: UUID, principal: CurrentPrincipal, context: Context) -> ReservationOut:
+    async with context.db.unit_of_work(principal.actor) as uow:
+        reservation = await inventory.get_reservation(uow, booking_id)
+        may_read_facility(principal, reservation.facility_id)
+        return await reservation_out(uow, reservation)
+
+
+@router.get("/reservations/{booking_id}/history", tags=["reservations"],
+            summary="Every reservation event of a booking, oldest first")  # fmt: skip
+async def reservation_history(booking_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
+    async with context.db.unit_of_work(principal.actor) as uow:
+        reservation = await inventory.get_reservation(uow, booking_id)
+        may_read_facility(principal, reservation.facility_id)
+        return await event_history(uow.session, str(booking_id))

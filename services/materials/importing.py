@@ -1,0 +1,165 @@
+"""Bulk import of catalogue materials from CSV: every row validated, bad rows reported by line with
+the reason, good rows written in the caller's one transaction with multi-row inserts.
+
+Columns (header row required; only name, category, grade and origin must have values):
+name, synonyms (separated by ";"), category, supplier (name or id of a registered supplier),
+catalogue_number, grade, usp1043_tier, origin, origin_species, tse_bse_statement, ph_eur_5_2_12
+(true/false/yes/no/1/0), coa_reference, dmf_cep_reference, regulatory_support_file."""
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from services.materials import events, handlers, models
+from services.materials.domain import Category, Grade, MaterialEntry, Origin, QualityAttributes, clean_synonyms
+from shared.database import UnitOfWork
+from shared.errors import Problem, Unprocessable
+
+COLUMNS = (
+    "name", "synonyms", "category", "supplier", "catalogue_number", "grade", "usp1043_tier", "origin",
+    "origin_species", "tse_bse_statement", "ph_eur_5_2_12", "coa_reference", "dmf_cep_reference",
+    "regulatory_support_file",
+)  # fmt: skip
+REQUIRED = ("name", "category", "grade", "origin")
+MAX_ROWS = 100_000
+INSERT_CHUNK = 1000  # rows per INSERT statement: 20 columns stay well under asyncpg's 32767 parameters
+_TRUE, _FALSE = {"true", "yes", "y", "1"}, {"false", "no", "n", "0", ""}
+
+
+@dataclass
+class Rejected:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    imported: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _choice(value: str, vocabulary: type, column: str):  # noqa: ANN202 - a StrEnum member
+    try:
+        return vocabulary(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(v.value for v in vocabulary)
+        raise Unprocessable(f"{column} {value!r} is not one of: {allowed}") from None
+
+
+def _optional(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
+
+
+def _entry(row: dict[str, str], suppliers: dict[str, UUID]) -> MaterialEntry:
+    """One row as a catalogue entry, or Unprocessable saying what is wrong with it."""
+    if missing := [c for c in REQUIRED if not _optional(row.get(c))]:
+        raise Unprocessable(f"missing {', '.join(missing)}")
+    supplier_id = None
+    if supplier := _optional(row.get("supplier")):
+        supplier_id = suppliers.get(supplier.lower())
+        if supplier_id is None:
+            raise Unprocessable(f"unknown supplier {supplier!r}; register it first (POST /v1/suppliers)")
+    tier = _optional(row.get("usp1043_tier"))
+    if tier is not None and not tier.isdigit():
+        raise Unprocessable(f"usp1043_tier {tier!r} is not a number 1 to 4")
+    flag = (row.get("ph_eur_5_2_12") or "").strip().lower()
+    if flag not in _TRUE | _FALSE:
+        raise Unprocessable(f"ph_eur_5_2_12 {flag!r} is not true or false")
+    quality = QualityAttributes(
+        grade=_choice(row["grade"], Grade, "grade"),
+        origin=_choice(row["origin"], Origin, "origin"),
+        usp1043_tier=int(tier) if tier else None,
+        origin_species=_optional(row.get("origin_species")),
+        tse_bse_statement=_optional(row.get("tse_bse_statement")),
+        ph_eur_5_2_12=flag in _TRUE,
+        coa_reference=_optional(row.get("coa_reference")),
+        dmf_cep_reference=_optional(row.get("dmf_cep_reference")),
+        regulatory_support_file=_optional(row.get("regulatory_support_file")),
+    )
+    return MaterialEntry(
+        name=row["name"].strip(),
+        category=_choice(row["category"], Category, "category"),
+        quality=quality,
+        synonyms=clean_synonyms((row.get("synonyms") or "").split(";")),
+        supplier_id=supplier_id,
+        catalogue_number=_optional(row.get("catalogue_number")),
+    )
+
+
+def _reader(text: str) -> csv.DictReader:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if not header:
+        raise Unprocessable("The file is empty: the first line must name the columns.")
+    if unknown := [h for h in header if h not in COLUMNS]:
+        raise Unprocessable(f"Unknown column(s) {', '.join(unknown)}; the columns are: {', '.join(COLUMNS)}.")
+    if missing := [c for c in REQUIRED if c not in header]:
+        raise Unprocessable(f"The header lacks the required column(s) {', '.join(missing)}.")
+    reader.fieldnames = header
+    return reader
+
+
+async def import_csv(uow: UnitOfWork, text: str, *, dry_run: bool = False) -> ImportReport:
+    """Validate every row; insert the good ones (unless `dry_run`) in the caller's transaction."""
+    reader = _reader(text)
+    supplier_rows = (await uow.session.execute(sa.select(models.Supplier.id, models.Supplier.name))).all()
+    suppliers = {name.lower(): sid for sid, name in supplier_rows} | {str(sid): sid for sid, _ in supplier_rows}
+    taken = {
+        (sid, number)
+        for sid, number in (
+            await uow.session.execute(
+                sa.select(models.Material.supplier_id, models.Material.catalogue_number).where(
+                    models.Material.catalogue_number.is_not(None)  # type: ignore[union-attr]
+                )
+            )
+        ).all()
+    }
+    report = ImportReport()
+    good: list[dict] = []
+    for row in reader:
+        report.rows += 1
+        if report.rows > MAX_ROWS:
+            raise Unprocessable(f"The file has more than {MAX_ROWS} rows; split it.")
+        if None in row:  # more fields than the header names
+            report.rejected.append(Rejected(reader.line_num, f"{len(row[None])} value(s) beyond the header's columns"))
+            continue
+        try:
+            entry = _entry(row, suppliers)
+        except Problem as exc:
+            report.rejected.append(Rejected(reader.line_num, exc.detail))
+            continue
+        if entry.catalogue_number:
+            key = (entry.supplier_id, entry.catalogue_number)
+            if key in taken:
+                report.rejected.append(
+                    Rejected(reader.line_num, f"catalogue number {entry.catalogue_number} of this supplier is "
+                             "in the catalogue already (or earlier in this file)")
+                )  # fmt: skip
+                continue
+            taken.add(key)
+        good.append(handlers.material_columns(entry))
+    if not dry_run and good:
+        await _insert(uow, good)
+    report.imported = 0 if dry_run else len(good)
+    return report
+
+
+async def _insert(uow: UnitOfWork, rows: list[dict]) -> None:
+    now = models.now()
+    table = models.Material.__table__  # type: ignore[attr-defined]
+    for row in rows:
+        row |= {"id": uuid.uuid4(), "version": 1, "retired": False,
+                "created_at": now, "created_by": uow.actor, "updated_at": now, "updated_by": uow.actor}  # fmt: skip
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await uow.session.execute(insert(table).values(rows[start : start + INSERT_CHUNK]))
+    for row in rows:
+        state = events.MaterialState(
+            material_id=row["id"], **{k: row[k] for k in events.MaterialState.model_fields if k in row and k != "id"}
+        )
+        uow.emit(events.MaterialRegistered(material_id=row["id"], material=state))

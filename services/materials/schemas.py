@@ -1,0 +1,269 @@
+"""Request and response bodies of the materials API."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from services.materials.domain import (
+    QUANTITY_PLACES,
+    Category,
+    Grade,
+    MaterialEntry,
+    Origin,
+    QualificationStatus,
+    QualityAttributes,
+    Severity,
+    clean_synonyms,
+)
+
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Quantity = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=QUANTITY_PLACES, examples=["250.5"])]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["DE"])]
+
+
+class SupplierIn(BaseModel):
+    name: str = Field(min_length=2, max_length=200, examples=["Miltenyi Biotec"])
+    country: Country
+    qualification_status: QualificationStatus = QualificationStatus.UNDER_EVALUATION
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SupplierPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    country: Country | None = None
+    qualification_status: QualificationStatus | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SupplierOut(BaseModel):
+    supplier_id: UUID = Field(validation_alias="id")
+    version: int
+    name: str
+    country: str
+    qualification_status: str
+    note: str | None
+    updated_at: datetime
+    updated_by: str
+
+
+class MaterialIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300, examples=["CliniMACS CD34 Reagent"])
+    synonyms: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=50)
+    category: Category
+    supplier_id: UUID | None = None
+    catalogue_number: str | None = Field(default=None, max_length=100, examples=["200-070-100"])
+    grade: Grade
+    usp1043_tier: int | None = Field(default=None, ge=1, le=4)
+    origin: Origin
+    origin_species: str | None = Field(default=None, max_length=100, examples=["bovine"])
+    tse_bse_statement: str | None = Field(default=None, max_length=2000)
+    ph_eur_5_2_12: bool = False
+    coa_reference: str | None = Field(default=None, max_length=500)
+    dmf_cep_reference: str | None = Field(default=None, max_length=200, examples=["US DMF 12345"])
+    regulatory_support_file: str | None = Field(default=None, max_length=500)
+
+    def entry(self) -> MaterialEntry:
+        quality = QualityAttributes(
+            grade=self.grade, origin=self.origin, usp1043_tier=self.usp1043_tier, origin_species=self.origin_species,
+            tse_bse_statement=self.tse_bse_statement, ph_eur_5_2_12=self.ph_eur_5_2_12,
+            coa_reference=self.coa_reference, dmf_cep_reference=self.dmf_cep_reference,
+            regulatory_support_file=self.regulatory_support_file,
+        )  # fmt: skip
+        return MaterialEntry(
+            name=self.name, category=self.category, quality=quality, synonyms=clean_synonyms(self.synonyms),
+            supplier_id=self.supplier_id, catalogue_number=self.catalogue_number,
+        )  # fmt: skip
+
+
+class MaterialPatch(BaseModel):
+    """Only the fields given change; `retired: true` takes the material out of use (kept for history)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    synonyms: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=50)
+    category: Category | None = None
+    supplier_id: UUID | None = None
+    catalogue_number: str | None = Field(default=None, max_length=100)
+    grade: Grade | None = None
+    usp1043_tier: int | None = Field(default=None, ge=1, le=4)
+    origin: Origin | None = None
+    origin_species: str | None = Field(default=None, max_length=100)
+    tse_bse_statement: str | None = Field(default=None, max_length=2000)
+    ph_eur_5_2_12: bool | None = None
+    coa_reference: str | None = Field(default=None, max_length=500)
+    dmf_cep_reference: str | None = Field(default=None, max_length=200)
+    regulatory_support_file: str | None = Field(default=None, max_length=500)
+    retired: bool | None = None
+
+
+class SupplierBrief(BaseModel):
+    supplier_id: UUID
+    name: str
+    country: str
+    qualification_status: str
+
+
+class MaterialOut(BaseModel):
+    material_id: UUID
+    version: int
+    name: str
+    synonyms: list[str]
+    category: str
+    supplier: SupplierBrief | None
+    catalogue_number: str | None
+    grade: str
+    usp1043_tier: int | None
+    origin: str
+    origin_species: str | None
+    tse_bse_statement: str | None
+    ph_eur_5_2_12: bool
+    coa_reference: str | None
+    dmf_cep_reference: str | None
+    regulatory_support_file: str | None
+    retired: bool
+    updated_at: datetime
+    updated_by: str
+    score: float | None = Field(default=None, description="Search relevance, when searched by text.")
+
+
+class AlternativeIn(BaseModel):
+    alternative_id: UUID
+    note: str = Field(min_length=1, max_length=2000, examples=["Same clone, different fill volume; AOF formulation"])
+
+
+class AlternativeOut(BaseModel):
+    material: MaterialOut
+    note: str
+    qualified: bool = Field(description="GMP or ancillary grade, from a qualified supplier")
+
+
+class MaterialDetail(MaterialOut):
+    alternatives: list[AlternativeOut]
+
+
+class MaterialPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[MaterialOut]
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class LotIn(BaseModel):
+    material_id: UUID
+    lot_number: str = Field(min_length=1, max_length=100, examples=["L2026-0413"])
+    expires_on: date
+    quantity: Quantity
+    unit: str = Field(min_length=1, max_length=10, examples=["mL"])
+
+
+class LotCount(BaseModel):
+    quantity: Quantity
+    reason: str = Field(min_length=3, max_length=2000, examples=["stock-take 2026-11-25"])
+
+
+class LotOut(BaseModel):
+    lot_id: UUID = Field(validation_alias="id")
+    version: int
+    facility_id: UUID
+    material_id: UUID
+    lot_number: str
+    expires_on: date
+    quantity: Decimal
+    reserved: Decimal
+    available: Decimal
+    unit: str
+    expired: bool
+    updated_at: datetime
+    updated_by: str
+
+
+class ReservationLineOut(BaseModel):
+    lot_id: UUID
+    material_id: UUID
+    quantity: Decimal
+    unit: str
+
+
+class ReservationOut(BaseModel):
+    reservation_id: UUID
+    booking_id: UUID
+    booking_version: int
+    facility_id: UUID
+    status: str
+    lines: list[ReservationLineOut]
+    shortfalls: list[dict]
+    updated_at: datetime
+
+
+class ShortageIn(BaseModel):
+    material_id: UUID
+    severity: Severity
+    expected_end: date | None = None
+    regions: list[Annotated[str, Field(max_length=3)]] = Field(min_length=1, max_length=60, examples=[["DE", "AT"]])
+    reason: str | None = Field(default=None, max_length=2000)
+    facility_id: UUID | None = Field(default=None, description="The reporting facility (required for facility users).")
+
+
+class ShortagePatch(BaseModel):
+    severity: Severity | None = None
+    expected_end: date | None = None
+    regions: list[Annotated[str, Field(max_length=3)]] | None = Field(default=None, min_length=1, max_length=60)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ShortageResolve(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ShortageOut(BaseModel):
+    shortage_id: UUID = Field(validation_alias="id")
+    version: int
+    material_id: UUID
+    severity: str
+    status: str
+    expected_end: date | None
+    regions: list[str]
+    reason: str | None
+    reported_by_facility_id: UUID | None
+    resolved_at: datetime | None
+    resolution_note: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+
+class StockOut(BaseModel):
+    facility_id: UUID
+    available: Decimal
+    unit: str
+    lots: int
+    earliest_expiry: date
+
+
+class AlternativeWithStock(AlternativeOut):
+    stock: list[StockOut]
+
+
+class ShortageDetail(ShortageOut):
+    material: MaterialOut
+    alternatives: list[AlternativeWithStock]
+
+
+class ImportRejected(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportOut(BaseModel):
+    rows: int
+    imported: int
+    dry_run: bool
+    rejected: list[ImportRejected]
+    seconds: float
