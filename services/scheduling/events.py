@@ -118,3 +118,42 @@ class WaitlistHoldOffered(_BookingEvent):
 
     type = "gmphub.scheduling.waitlist.hold_offered.v1"
     waitlist_entry_id: UUID
+    hold_expires_at: datetime | None = None
+
+
+class SlotsReopened(Event):
+    """A facility reopened blocked slots; they are bookable again."""
+
+    type = "gmphub.scheduling.slots.reopened.v1"
+    aggregate_field = "suite_id"
+    suite_id: UUID
+    facility_id: UUID
+    slot_ids: list[UUID]
+
+
+class WaitlistEntryState(BaseModel):
+    waitlist_entry_id: UUID
+    status: str  # waiting | offered | cancelled
+    org_id: str
+    product: str
+    run_kind: str
+    criteria: dict[str, str]  # the filters it waits on (facility_id, country, atmp_type, process, ...)
+    booking_id: UUID | None = None
+
+
+class WaitlistJoined(Event):
+    """A developer joined the waitlist with its criteria."""
+
+    type = "gmphub.scheduling.waitlist.joined.v1"
+    aggregate_field = "waitlist_entry_id"
+    waitlist_entry_id: UUID
+    entry: WaitlistEntryState
+
+
+class WaitlistLeft(Event):
+    """A developer left the waitlist."""
+
+    type = "gmphub.scheduling.waitlist.left.v1"
+    aggregate_field = "waitlist_entry_id"
+    waitlist_entry_id: UUID
+    entry: WaitlistEntryState

@@ -1,13 +1,22 @@
 """The scheduling service's app: `uvicorn services.scheduling.main:app`."""
 
-from services.scheduling import api, consumers
+from services.scheduling import api, api_bookings, consumers, jobs
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
     name="scheduling",
     title="GMP hub scheduling",
     description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
-    routers=[api.router],
+    routers=[api.router, api_bookings.router],
     consumes=consumers.HANDLERS,
+    jobs=[jobs.expire_holds],
+    openapi_tags=[
+        {"name": "capacity", "description": "Facilities publish, block, withdraw and reopen slots on their suites."},
+        {"name": "slots", "description": "Developers find available slots."},
+        {"name": "bookings", "description": "Hold → confirm (materials saga) → complete, or cancel; at-risk flags."},
+        {"name": "waitlist", "description": "Wait for a matching slot; the first in line is given a hold."},
+        {"name": "calendar", "description": "iCalendar (RFC 5545) feeds of bookings."},
+        {"name": "facilities", "description": "Scheduling's read model of registry facilities."},
+    ],
 )
 app = create_app(spec)

@@ -1,8 +1,11 @@
 """Scheduling tables, including its read models of other services' data."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -12,10 +15,18 @@ class Table(SQLModel, registry=registry()):
 
 
 metadata = Table.metadata
+TZ = sa.DateTime(timezone=True)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _texts() -> Any:
+    return Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+
+
+# --- read models of other services -------------------------------------------------------------
 
 
 class FacilityView(Table, table=True):
@@ -28,3 +39,167 @@ class FacilityView(Table, table=True):
     country: str = Field(index=True)
     active: bool
     updated_at: datetime = Field(default_factory=now)
+
+
+class SuiteView(Table, table=True):
+    """A registry suite and its capabilities; `version` is the facility's version when last changed."""
+
+    __tablename__ = "suite_view"
+    suite_id: uuid.UUID = Field(primary_key=True)
+    facility_id: uuid.UUID = Field(index=True)
+    version: int
+    name: str
+    cleanroom_grade: str
+    atmp_types: list[str] = _texts()
+    processes: list[str] = _texts()
+    retired: bool = False
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+class CertificateView(Table, table=True):
+    """A facility's GMP certificate and its status, from registry events."""
+
+    __tablename__ = "certificate_view"
+    certificate_id: uuid.UUID = Field(primary_key=True)
+    facility_id: uuid.UUID = Field(index=True)
+    version: int
+    number: str
+    authority: str
+    status: str
+    expires_on: date
+    reason: str | None = None
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+class ApprovalView(Table, table=True):
+    """An approval's status, holder and covered facilities, from approvals events."""
+
+    __tablename__ = "approval_view"
+    approval_id: uuid.UUID = Field(primary_key=True)
+    version: int
+    title: str
+    status: str
+    holder_org_id: str
+    facility_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False))
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+class ShortageView(Table, table=True):
+    """A material shortage, from materials events; `active` ones put bookings at risk."""
+
+    __tablename__ = "shortage_view"
+    shortage_id: uuid.UUID = Field(primary_key=True)
+    material_id: uuid.UUID = Field(index=True)
+    version: int
+    status: str
+    severity: str
+    reason: str | None = None
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+# --- scheduling's own aggregates -----------------------------------------------------------------
+
+
+class Slot(Table, table=True):
+    """A bookable period on one suite. The exclusion constraint keeps a suite's live slots apart
+    whatever code runs; withdrawn slots stay for history and no longer count."""
+
+    __tablename__ = "slot"
+    __table_args__ = (
+        ExcludeConstraint(
+            (sa.column("suite_id"), "="),
+            (sa.func.tstzrange(sa.column("starts_at"), sa.column("ends_at")), "&&"),
+            name="slot_no_overlap",
+            using="gist",
+            where=sa.text("status <> 'withdrawn'"),
+        ),
+        sa.CheckConstraint("ends_at > starts_at", name="slot_ends_after_start"),
+        sa.Index("ix_slot_open_starts_at", "starts_at", postgresql_where=sa.text("status = 'open'")),
+        sa.Index("ix_slot_suite_starts_at", "suite_id", "starts_at"),
+        sa.Index("ix_slot_facility_starts_at", "facility_id", "starts_at"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    suite_id: uuid.UUID
+    facility_id: uuid.UUID
+    starts_at: datetime = Field(sa_type=TZ)
+    ends_at: datetime = Field(sa_type=TZ)
+    status: str
+    booking_id: uuid.UUID | None = Field(default=None, index=True)
+    status_reason: str | None = None
+    version: int = 1
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+
+class Booking(Table, table=True):
+    """A developer's claim on slots of one suite, from hold to completion or cancellation."""
+
+    __tablename__ = "booking"
+    __table_args__ = (
+        # Only a hold that can run out has an expiry; the expiry job reads this index.
+        sa.Index("ix_booking_hold_expires_at", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = 1
+    status: str = Field(index=True)
+    org_id: str = Field(index=True)
+    facility_id: uuid.UUID = Field(index=True)
+    suite_id: uuid.UUID
+    slot_ids: list[uuid.UUID] = Field(sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False))
+    starts_at: datetime = Field(sa_type=TZ)
+    ends_at: datetime = Field(sa_type=TZ)
+    product: str
+    run_kind: str
+    approval_id: uuid.UUID | None = None
+    material_needs: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    at_risk_reasons: list[str] = _texts()
+    shortfalls: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    hold_expires_at: datetime | None = Field(default=None, sa_type=TZ)
+    materials_requested_at: datetime | None = Field(default=None, sa_type=TZ)
+    waitlist_entry_id: uuid.UUID | None = None
+    cancel_reason: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+
+class IdempotencyRecord(Table, table=True):
+    """The first answer to a request sent with an `Idempotency-Key`, per caller."""
+
+    __tablename__ = "idempotency_record"
+    scope: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    request_hash: str
+    booking_id: uuid.UUID | None = None
+    response: dict | None = Field(default=None, sa_column=sa.Column(JSONB))
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+class WaitlistEntry(Table, table=True):
+    """A developer waiting for a slot that matches its criteria; first come, first offered."""
+
+    __tablename__ = "waitlist_entry"
+    __table_args__ = (sa.Index("ix_waitlist_waiting", "created_at", postgresql_where=sa.text("status = 'waiting'")),)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    status: str  # waiting | offered | cancelled
+    org_id: str = Field(index=True)
+    product: str
+    run_kind: str
+    approval_id: uuid.UUID | None = None
+    material_needs: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    facility_id: uuid.UUID | None = None
+    suite_id: uuid.UUID | None = None
+    country: str | None = None
+    atmp_type: str | None = None
+    process: str | None = None
+    cleanroom_grade: str | None = None
+    earliest_start: datetime | None = Field(default=None, sa_type=TZ)
+    latest_end: datetime | None = Field(default=None, sa_type=TZ)
+    booking_id: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str

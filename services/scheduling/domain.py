@@ -1,0 +1,185 @@
+"""Scheduling rules, free of frameworks and I/O: how capacity becomes slots, how a booking moves
+between its states, and why a booking is at risk."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from shared.errors import Conflict, Unprocessable
+
+MAX_SLOTS_PER_PUBLICATION = 5000
+
+
+class SlotStatus(StrEnum):
+    OPEN = "open"
+    HELD = "held"
+    BOOKED = "booked"
+    BLOCKED = "blocked"
+    WITHDRAWN = "withdrawn"  # kept for history; no longer counts against overlaps
+
+
+class BookingStatus(StrEnum):
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    MATERIALS_SHORT = "materials_short"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class RunKind(StrEnum):
+    DEVELOPMENT = "development"
+    ENGINEERING = "engineering"
+    CLINICAL = "clinical"
+
+
+# Bookings that still claim their slots (and so can be at risk, cancelled, or expire).
+OPEN_BOOKING_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED, BookingStatus.MATERIALS_SHORT)
+
+
+@dataclass(frozen=True)
+class Period:
+    starts_at: datetime
+    ends_at: datetime
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise Unprocessable(f"{name} {moment.isoformat()} needs a time zone offset (e.g. Z or +01:00).")
+    return moment.astimezone(UTC)
+
+
+def plan_slots(periods: Iterable[Period], *, now: datetime) -> list[Period]:
+    """Check a set of requested slots: each well formed, in the future, none overlapping another."""
+    planned = sorted(
+        (Period(_aware(p.starts_at, "starts_at"), _aware(p.ends_at, "ends_at")) for p in periods),
+        key=lambda p: p.starts_at,
+    )
+    if not planned:
+        raise Unprocessable("The publication yields no slot; check the window, slot length or recurrence.")
+    if len(planned) > MAX_SLOTS_PER_PUBLICATION:
+        raise Unprocessable(f"At most {MAX_SLOTS_PER_PUBLICATION} slots per publication; {len(planned)} asked.")
+    for slot in planned:
+        if slot.ends_at <= slot.starts_at:
+            raise Unprocessable(f"A slot must end after it starts ({slot.starts_at.isoformat()}).")
+        if slot.starts_at < now:
+            raise Unprocessable(f"A slot cannot start in the past ({slot.starts_at.isoformat()}).")
+    for earlier, later in zip(planned, planned[1:]):
+        if later.starts_at < earlier.ends_at:
+            raise Unprocessable(f"The requested slots overlap at {later.starts_at.isoformat()}.")
+    return planned
+
+
+def window_slots(starts_at: datetime, ends_at: datetime, slot_minutes: int, gap_minutes: int = 0) -> list[Period]:
+    """Cut a window into consecutive slots of one length; a remainder shorter than a slot is left out."""
+    if slot_minutes <= 0 or gap_minutes < 0:
+        raise Unprocessable("slot_minutes must be positive and gap_minutes not negative.")
+    length, step = timedelta(minutes=slot_minutes), timedelta(minutes=slot_minutes + gap_minutes)
+    periods, cursor = [], starts_at
+    while cursor + length <= ends_at and len(periods) <= MAX_SLOTS_PER_PUBLICATION:
+        periods.append(Period(cursor, cursor + length))
+        cursor += step
+    return periods
+
+
+def weekly_slots(starts_at: datetime, ends_at: datetime, until: date, weekdays: Sequence[int] | None) -> list[Period]:
+    """Repeat one slot on the given weekdays (0 = Monday; default: the first slot's weekday) up to
+    and including `until`. Times repeat in the first slot's UTC offset (no daylight-saving shift)."""
+    days = set(weekdays) if weekdays else {starts_at.weekday()}
+    if not days <= set(range(7)):
+        raise Unprocessable("weekdays are 0 (Monday) to 6 (Sunday).")
+    if until < starts_at.date():
+        raise Unprocessable("until lies before the first slot.")
+    periods, offset = [], 0
+    while (starts_at + timedelta(days=offset)).date() <= until and len(periods) <= MAX_SLOTS_PER_PUBLICATION:
+        moment = starts_at + timedelta(days=offset)
+        if moment.weekday() in days:
+            periods.append(Period(moment, ends_at + timedelta(days=offset)))
+        offset += 1
+    return periods
+
+
+# --- bookings ----------------------------------------------------------------------------------
+
+
+def require_status(booking_id: UUID, status: str, allowed: Iterable[BookingStatus], action: str) -> None:
+    allowed = tuple(allowed)
+    if status not in allowed:
+        names = " or ".join(s.value for s in allowed)
+        raise Conflict(f"Booking {booking_id} is {status}; only a {names} booking can be {action}.")
+
+
+def hold_expired(hold_expires_at: datetime | None, now: datetime) -> bool:
+    """A hold with no expiry is awaiting materials' answer; it does not run out meanwhile."""
+    return hold_expires_at is not None and hold_expires_at <= now
+
+
+@dataclass(frozen=True)
+class ApprovalFacts:
+    approval_id: UUID
+    status: str
+    holder_org_id: str
+    facility_ids: Sequence[UUID]
+
+
+def check_clinical_approval(
+    run_kind: RunKind, approval: ApprovalFacts | None, approval_id: UUID | None, org_id: str, facility_id: UUID
+) -> None:
+    """A clinical run relies on an approval that is approved, held by the booking org and covers the facility."""
+    if run_kind is not RunKind.CLINICAL:
+        return
+    if approval_id is None:
+        raise Unprocessable("A clinical run needs approval_id: the approval it relies on.")
+    if approval is None:
+        raise Unprocessable(f"Approval {approval_id} is not known to scheduling (not filed, or not yet seen).")
+    if approval.holder_org_id != org_id:
+        raise Unprocessable(f"Approval {approval_id} is held by another organisation, not {org_id}.")
+    if facility_id not in approval.facility_ids:
+        raise Unprocessable(f"Approval {approval_id} does not cover facility {facility_id}.")
+    if approval.status != "approved":
+        raise Conflict(f"Approval {approval_id} is {approval.status}; a clinical run needs it approved.")
+
+
+# --- at risk -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    number: str
+    status: str
+    expires_on: date
+    reason: str | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return self.status == "valid" and self.expires_on >= day
+
+
+@dataclass(frozen=True)
+class ShortageFacts:
+    material_id: UUID
+    severity: str
+    reason: str | None = None
+
+
+def certificate_risks(certificates: Sequence[CertificateFacts], today: date) -> list[str]:
+    """Nothing while any certificate is valid; else why none is."""
+    if any(c.valid_on(today) for c in certificates):
+        return []
+    if not certificates:
+        return ["The facility holds no valid GMP certificate."]
+    reasons = []
+    for c in sorted(certificates, key=lambda c: c.number):
+        status = "expired" if c.status == "valid" else c.status
+        reasons.append(f"GMP certificate {c.number} is {status}" + (f": {c.reason}" if c.reason else "."))
+    return reasons
+
+
+def shortage_risks(needed: Iterable[UUID], shortages: Sequence[ShortageFacts]) -> list[str]:
+    needed = set(needed)
+    return [
+        f"Material {s.material_id} is short ({s.severity})" + (f": {s.reason}" if s.reason else ".")
+        for s in sorted(shortages, key=lambda s: str(s.material_id))
+        if s.material_id in needed
+    ]

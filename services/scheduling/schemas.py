@@ -1,0 +1,167 @@
+"""Request and response bodies of the scheduling API."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Self
+from uuid import UUID
+
+from pydantic import BaseModel, Field, model_validator
+
+from services.scheduling import models
+from services.scheduling.domain import RunKind
+
+
+class Window(BaseModel):
+    starts_at: datetime = Field(examples=["2027-03-01T08:00:00Z"])
+    ends_at: datetime = Field(examples=["2027-03-05T18:00:00Z"])
+    slot_minutes: int = Field(gt=0, le=60 * 24 * 60, examples=[480])
+    gap_minutes: int = Field(default=0, ge=0, le=60 * 24 * 30)
+
+
+class SlotPeriod(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class Weekly(BaseModel):
+    starts_at: datetime = Field(description="The first slot's start", examples=["2027-03-01T08:00:00Z"])
+    ends_at: datetime = Field(description="The first slot's end", examples=["2027-03-01T16:00:00Z"])
+    until: date = Field(description="The last day a slot may start (inclusive)", examples=["2027-06-30"])
+    weekdays: list[int] | None = Field(default=None, description="0 = Monday … 6 = Sunday; default the first slot's")
+
+
+class CapacityIn(BaseModel):
+    """Exactly one of `window`, `slots` or `weekly`."""
+
+    suite_id: UUID
+    window: Window | None = None
+    slots: list[SlotPeriod] | None = Field(default=None, max_length=5000)
+    weekly: Weekly | None = None
+
+    @model_validator(mode="after")
+    def one_shape(self) -> Self:
+        if sum(x is not None for x in (self.window, self.slots, self.weekly)) != 1:
+            raise ValueError("give exactly one of window, slots or weekly")
+        return self
+
+
+class SlotOut(BaseModel):
+    slot_id: UUID
+    suite_id: UUID
+    facility_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    booking_id: UUID | None = None
+    status_reason: str | None = None
+
+    @classmethod
+    def of(cls, s: models.Slot) -> "SlotOut":
+        return cls(slot_id=s.id, **s.model_dump(include={"suite_id", "facility_id", "starts_at", "ends_at", "status",
+                                                          "booking_id", "status_reason"}))  # fmt: skip
+
+
+class AvailableSlot(SlotOut):
+    suite_name: str
+    cleanroom_grade: str
+    atmp_types: list[str]
+    processes: list[str]
+    facility_name: str
+    country: str
+
+
+class SlotPage(BaseModel):
+    items: list[AvailableSlot]
+    next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+
+
+class CapacityOut(BaseModel):
+    suite_id: UUID
+    slots: list[SlotOut]
+    waitlist_holds: int = Field(description="How many of the new slots went straight to waitlisted developers")
+
+
+class SlotChange(BaseModel):
+    slot_ids: list[UUID] = Field(min_length=1, max_length=5000)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class MaterialNeedIn(BaseModel):
+    material_id: UUID
+    quantity: Decimal = Field(gt=0, max_digits=18, decimal_places=6)
+    unit: str = Field(min_length=1, max_length=20, examples=["mL"])
+
+
+class BookingIn(BaseModel):
+    slot_ids: list[UUID] = Field(min_length=1, max_length=100)
+    product: str = Field(min_length=1, max_length=300, examples=["CAR-T CD19 autologous"])
+    run_kind: RunKind
+    approval_id: UUID | None = Field(default=None, description="Required for a clinical run")
+    material_needs: list[MaterialNeedIn] = Field(default=[], max_length=100)
+
+
+class BookingOut(BaseModel):
+    booking_id: UUID
+    version: int
+    status: str
+    org_id: str
+    facility_id: UUID
+    suite_id: UUID
+    slot_ids: list[UUID]
+    starts_at: datetime
+    ends_at: datetime
+    product: str
+    run_kind: str
+    approval_id: UUID | None
+    material_needs: list[dict]
+    at_risk: bool
+    at_risk_reasons: list[str]
+    shortfalls: list[dict]
+    hold_expires_at: datetime | None
+    awaiting_materials: bool = Field(description="Confirmed by the developer; materials is reserving")
+    waitlist_entry_id: UUID | None
+    cancel_reason: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, b: models.Booking) -> "BookingOut":
+        fields = b.model_dump(exclude={"id", "materials_requested_at"})
+        return cls(
+            booking_id=b.id,
+            at_risk=bool(b.at_risk_reasons),
+            awaiting_materials=b.materials_requested_at is not None,
+            **fields,
+        )
+
+
+class CancelIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=1000, description="Required when the facility cancels")
+
+
+class WaitlistIn(BaseModel):
+    product: str = Field(min_length=1, max_length=300)
+    run_kind: RunKind
+    approval_id: UUID | None = None
+    material_needs: list[MaterialNeedIn] = Field(default=[], max_length=100)
+    facility_id: UUID | None = None
+    suite_id: UUID | None = None
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    atmp_type: str | None = None
+    process: str | None = None
+    cleanroom_grade: str | None = None
+    earliest_start: datetime | None = None
+    latest_end: datetime | None = None
+
+
+class WaitlistOut(BaseModel):
+    waitlist_entry_id: UUID
+    status: str
+    org_id: str
+    product: str
+    run_kind: str
+    booking_id: UUID | None
+    criteria: dict[str, str]
+    created_at: datetime
