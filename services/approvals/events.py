@@ -1,7 +1,7 @@
 """Events the approvals service publishes on `gmphub.approvals.v1`, keyed by approval id. Every
 event carries the approval's full current state (with a growing `version`)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -20,6 +20,8 @@ class Signature(BaseModel):
 
 
 class ApprovalState(BaseModel):
+    """An approval as it stands after the event: consumers keep the highest `version` they saw."""
+
     approval_id: UUID
     version: int
     parent_id: UUID | None = None
@@ -32,6 +34,9 @@ class ApprovalState(BaseModel):
     facility_ids: list[UUID]
     status: str  # draft | submitted | under_review | approved | rejected | suspended | suspended_by_parent | withdrawn | expired
     needs_reconfirmation: bool = False
+    suspended_by: UUID | None = None  # for `suspended_by_parent`: the ancestor whose suspension it follows
+    relied_on_parts: list[str] = []  # a child: the parts of its parent's assessment it relies on
+    valid_until: date | None = None  # an approved approval expires after this day
 
 
 class _ApprovalEvent(Event):
@@ -41,23 +46,33 @@ class _ApprovalEvent(Event):
 
 
 class ApprovalDrafted(_ApprovalEvent):
+    """A developer drafted an approval (not yet filed with the authority)."""
+
     type = "gmphub.approvals.approval.drafted.v1"
 
 
 class ApprovalSubmitted(_ApprovalEvent):
+    """The holder filed the approval with its authority; a child under a parent still under review waits on it."""
+
     type = "gmphub.approvals.approval.submitted.v1"
 
 
 class ApprovalReviewStarted(_ApprovalEvent):
+    """A regulator of the approval's authority took it under review."""
+
     type = "gmphub.approvals.approval.review_started.v1"
 
 
 class ApprovalApproved(_ApprovalEvent):
+    """The authority approved it, with an electronic signature (who, when, meaning, reason)."""
+
     type = "gmphub.approvals.approval.approved.v1"
     signature: Signature
 
 
 class ApprovalRejected(_ApprovalEvent):
+    """The authority rejected it, with an electronic signature; final."""
+
     type = "gmphub.approvals.approval.rejected.v1"
     signature: Signature
 
@@ -67,19 +82,27 @@ class ApprovalSuspended(_ApprovalEvent):
 
     type = "gmphub.approvals.approval.suspended.v1"
     reason: str
+    signature: Signature | None = None  # the regulator's signature on an own suspension; none on a cascade
 
 
 class ApprovalReinstated(_ApprovalEvent):
+    """A suspension was lifted; an ancestor's reinstatement restores exactly the descendants it suspended."""
+
     type = "gmphub.approvals.approval.reinstated.v1"
     reason: str
+    signature: Signature | None = None  # the regulator's signature on the reinstated approval; none on a cascade
 
 
 class ApprovalWithdrawn(_ApprovalEvent):
+    """The holder withdrew it; final. Its standing children must be re-confirmed."""
+
     type = "gmphub.approvals.approval.withdrawn.v1"
     reason: str
 
 
 class ApprovalExpired(_ApprovalEvent):
+    """It passed its `valid_until` date; final. Its standing children must be re-confirmed."""
+
     type = "gmphub.approvals.approval.expired.v1"
 
 
@@ -90,6 +113,13 @@ class ApprovalReconfirmationRequired(_ApprovalEvent):
     reason: str
 
 
+class ApprovalReconfirmed(_ApprovalEvent):
+    """A regulator re-confirmed an approved child after its parent changed, with an electronic signature."""
+
+    type = "gmphub.approvals.approval.reconfirmed.v1"
+    signature: Signature
+
+
 class LetterOfAccessGranted(Event):
     """A parent's holder let another organisation build child approvals on it."""
 
@@ -98,3 +128,4 @@ class LetterOfAccessGranted(Event):
     approval_id: UUID
     grantee_org_id: str
     granted_by: str
+    authority: str | None = None  # the authority the approval was filed with (for subscribers' filters)

@@ -1,7 +1,13 @@
-"""Approvals tables."""
+"""Approvals tables: the approval tree, the insert-only decision (e-signature) records, letters of
+access, and regulators' webhook subscriptions with their deliveries."""
 
+import uuid
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 
 class Table(SQLModel, registry=registry()):
@@ -9,3 +15,127 @@ class Table(SQLModel, registry=registry()):
 
 
 metadata = Table.metadata
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tz(**kw) -> sa.Column:
+    return sa.Column(sa.DateTime(timezone=True), **kw)
+
+
+STATUSES = "'draft','submitted','under_review','approved','rejected','suspended','suspended_by_parent','withdrawn','expired'"
+
+
+class Approval(Table, table=True):
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN ({STATUSES})", name="ck_approval_status"),
+        sa.CheckConstraint("(level = 'parent') = (parent_id IS NULL)", name="ck_approval_level_parent"),
+        sa.Index("ix_approval_facility_ids", "facility_ids", postgresql_using="gin"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = 1
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="approval.id", index=True)
+    root_id: uuid.UUID = Field(index=True)
+    level: str
+    covers: str
+    title: str
+    holder_org_id: str = Field(index=True)
+    authority: str = Field(index=True)
+    facility_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False))
+    relied_on_parts: list[str] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    assessment: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
+    status: str = Field(index=True)
+    needs_reconfirmation: bool = False
+    suspended_by: uuid.UUID | None = None
+    status_reason: str | None = None
+    valid_until: date | None = None
+    created_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    updated_by: str
+
+
+class Decision(Table, table=True):
+    """An electronic signature on a regulatory decision (EU GMP Annex 11 §14). Insert-only: a
+    trigger in the migration refuses UPDATE and DELETE."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    approval_id: uuid.UUID = Field(foreign_key="approval.id", index=True)
+    approval_version: int  # the approval's version this decision produced
+    action: str  # approved | rejected | suspended | reinstated | reconfirmed
+    signer: str
+    authority: str
+    meaning: str
+    reason: str
+    signed_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+
+
+class LetterOfAccess(Table, table=True):
+    __tablename__ = "letter_of_access"
+    __table_args__ = (sa.UniqueConstraint("approval_id", "grantee_org_id", name="uq_letter_of_access"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    approval_id: uuid.UUID = Field(foreign_key="approval.id")
+    grantee_org_id: str = Field(index=True)
+    granted_by: str
+    granted_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+
+
+class Subscription(Table, table=True):
+    """A regulator's webhook: where to send which approval events, and the HMAC secret."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    url: str
+    authority: str = Field(index=True)
+    event_types: list[str] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    secret: str  # `whsec_<base64>`; shown once at creation, kept to sign deliveries
+    active: bool = True
+    created_by: str
+    created_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    deactivated_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+
+
+class Delivery(Table, table=True):
+    """One event to one subscription, tried until delivered or out of attempts."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "outbox_seq", name="uq_delivery_event"),
+        sa.Index("ix_delivery_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    subscription_id: uuid.UUID = Field(foreign_key="subscription.id", index=True)
+    outbox_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    event_id: str
+    event_type: str
+    status: str = "pending"  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+
+
+class DeliveryAttempt(Table, table=True):
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
+    delivery_id: uuid.UUID = Field(foreign_key="delivery.id", index=True)
+    attempt: int
+    attempted_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+
+
+class WebhookCursor(Table, table=True):
+    """How far the fan-out job has read this service's outbox."""
+
+    __tablename__ = "webhook_cursor"
+
+    name: str = Field(primary_key=True)
+    last_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))

@@ -1,0 +1,301 @@
+"""Approval use cases: lock the tree, apply the domain's rules, save every changed approval and
+emit one event for each, all in the caller's transaction (the caller commits).
+
+Every change to an approval locks its whole tree (`SELECT ... FOR UPDATE` on the rows sharing
+its root, in id order), so cascades are serialised per tree and a crash halfway leaves nothing:
+the transaction that changed a subtree commits all of it or none of it.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from services.approvals import domain, events, models
+from services.approvals.domain import Change, Level, Status
+from shared.auth import Principal, Role
+from shared.database import UnitOfWork
+from shared.errors import Conflict, Forbidden, NotFound
+
+
+@dataclass(frozen=True)
+class DraftRequest:
+    level: Level
+    covers: domain.Covers
+    title: str
+    authority: str
+    facility_ids: list[UUID]
+    parent_id: UUID | None = None
+    relied_on_parts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignatureRequest:
+    meaning: str
+    reason: str
+
+
+# --- mapping between rows, the domain and the published state ---------------------------------
+
+
+def to_domain(row: models.Approval) -> domain.Approval:
+    return domain.Approval(
+        id=row.id, level=Level(row.level), covers=domain.Covers(row.covers), title=row.title,
+        holder_org_id=row.holder_org_id, authority=row.authority, parent_id=row.parent_id, root_id=row.root_id,
+        facility_ids=list(row.facility_ids), relied_on_parts=list(row.relied_on_parts),
+        assessment=dict(row.assessment), status=Status(row.status), version=row.version,
+        needs_reconfirmation=row.needs_reconfirmation, suspended_by=row.suspended_by, valid_until=row.valid_until,
+    )  # fmt: skip
+
+
+def state_of(a: domain.Approval | models.Approval) -> events.ApprovalState:
+    return events.ApprovalState(
+        approval_id=a.id, version=a.version, parent_id=a.parent_id, root_id=a.root_id, level=str(a.level),
+        covers=str(a.covers), title=a.title, holder_org_id=a.holder_org_id, authority=a.authority,
+        facility_ids=list(a.facility_ids), status=str(a.status), needs_reconfirmation=a.needs_reconfirmation,
+        suspended_by=a.suspended_by, relied_on_parts=list(a.relied_on_parts), valid_until=a.valid_until,
+    )  # fmt: skip
+
+
+def _copy_to_row(a: domain.Approval, row: models.Approval, actor: str | None, reason: str | None) -> None:
+    row.status = a.status.value
+    row.version = a.version
+    row.needs_reconfirmation = a.needs_reconfirmation
+    row.suspended_by = a.suspended_by
+    row.assessment = dict(a.assessment)
+    row.valid_until = a.valid_until
+    row.status_reason = reason
+    row.updated_at = datetime.now(UTC)
+    row.updated_by = actor or "system"
+
+
+# --- loading under lock ----------------------------------------------------------------------
+
+
+@dataclass
+class LockedTree:
+    rows: dict[UUID, models.Approval]
+    tree: domain.Tree
+
+
+async def get_row(uow: UnitOfWork, approval_id: UUID) -> models.Approval:
+    row = await uow.session.get(models.Approval, approval_id)
+    if row is None:
+        raise NotFound(f"No approval {approval_id}.")
+    return row
+
+
+async def lock_tree(uow: UnitOfWork, root_id: UUID) -> LockedTree:
+    result = await uow.session.exec(
+        select(models.Approval).where(models.Approval.root_id == root_id).order_by(models.Approval.id).with_for_update()
+    )
+    rows = {row.id: row for row in result}
+    return LockedTree(rows, domain.Tree([to_domain(row) for row in rows.values()]))
+
+
+async def lock_tree_of(uow: UnitOfWork, approval_id: UUID) -> tuple[LockedTree, domain.Approval]:
+    root_id = await uow.session.scalar(sa.select(models.Approval.root_id).where(models.Approval.id == approval_id))
+    if root_id is None:
+        raise NotFound(f"No approval {approval_id}.")
+    locked = await lock_tree(uow, root_id)  # the root never changes, so reading it unlocked is safe
+    return locked, locked.tree[approval_id]
+
+
+async def letters_for(uow: UnitOfWork, approval_ids: list[UUID]) -> list[domain.LetterOfAccess]:
+    result = await uow.session.exec(
+        select(models.LetterOfAccess).where(models.LetterOfAccess.approval_id.in_(approval_ids))  # type: ignore[attr-defined]
+    )
+    return [domain.LetterOfAccess(r.approval_id, r.grantee_org_id) for r in result]
+
+
+# --- saving: rows, signatures, events --------------------------------------------------------
+
+_EVENTS: dict[Change, type[events._ApprovalEvent]] = {
+    Change.SUBMITTED: events.ApprovalSubmitted,
+    Change.REVIEW_STARTED: events.ApprovalReviewStarted,
+    Change.APPROVED: events.ApprovalApproved,
+    Change.REJECTED: events.ApprovalRejected,
+    Change.SUSPENDED: events.ApprovalSuspended,
+    Change.REINSTATED: events.ApprovalReinstated,
+    Change.WITHDRAWN: events.ApprovalWithdrawn,
+    Change.EXPIRED: events.ApprovalExpired,
+    Change.RECONFIRMATION_REQUIRED: events.ApprovalReconfirmationRequired,
+    Change.RECONFIRMED: events.ApprovalReconfirmed,
+}
+
+
+def _cascade_reason(target: domain.Approval, change: Change, reason: str | None) -> str:
+    why = f": {reason}" if reason else ""
+    if change is Change.RECONFIRMATION_REQUIRED:
+        return f"{target.covers.value} {target.id} ({target.title}) changed: {target.status.value}{why}"
+    return f"ancestor {target.id} ({target.title}) {target.status.value}{why}"
+
+
+def save(
+    uow: UnitOfWork,
+    locked: LockedTree,
+    target: domain.Approval,
+    changes: domain.Changes,
+    *,
+    reason: str | None = None,
+    signature: events.Signature | None = None,
+) -> None:
+    """Write the changed approvals back and emit one event per change, in order. The target's
+    events carry the caller's reason and signature; the cascade's name their cause."""
+    for approval_id in {a.id for a, _ in changes}:
+        own = approval_id == target.id
+        node = locked.tree[approval_id]
+        _copy_to_row(node, locked.rows[approval_id], uow.actor, reason if own else _cascade_reason(target, Change.SUSPENDED, reason))
+    for snapshot, change in changes:
+        own = snapshot.id == target.id and change is not Change.RECONFIRMATION_REQUIRED
+        fields: dict = {"approval_id": snapshot.id, "approval": state_of(snapshot)}
+        cls = _EVENTS[change]
+        if "reason" in cls.model_fields:
+            fields["reason"] = (reason or change.value) if own else _cascade_reason(target, change, reason)
+        if "signature" in cls.model_fields and own:
+            fields["signature"] = signature
+        uow.emit(cls(**fields))
+
+
+def sign(uow: UnitOfWork, principal: Principal, a: domain.Approval, action: str, req: SignatureRequest) -> events.Signature:
+    """Record the regulator's electronic signature (insert-only table) and return it for the event."""
+    signature = events.Signature(
+        signer=principal.actor, authority=principal.authority or a.authority, meaning=req.meaning,
+        reason=req.reason, signed_at=datetime.now(UTC),
+    )  # fmt: skip
+    uow.session.add(
+        models.Decision(
+            approval_id=a.id, approval_version=a.version, action=action, signer=signature.signer,
+            authority=signature.authority, meaning=signature.meaning, reason=signature.reason,
+            signed_at=signature.signed_at,
+        )
+    )  # fmt: skip
+    return signature
+
+
+# --- who may act -----------------------------------------------------------------------------
+
+
+def require_holder(principal: Principal, a: domain.Approval) -> None:
+    principal.require_role(Role.DEVELOPER)
+    principal.require_org(a.holder_org_id)
+
+
+def require_deciding_regulator(principal: Principal, a: domain.Approval) -> None:
+    """Only a regulator of the authority the approval was filed with; the hub operator signs nothing."""
+    if principal.role is not Role.REGULATOR or principal.authority != a.authority:
+        raise Forbidden(f"Only a regulator of {a.authority}, the authority this approval was filed with, may do this.")
+
+
+# --- developer use cases ---------------------------------------------------------------------
+
+
+async def draft(uow: UnitOfWork, principal: Principal, req: DraftRequest) -> models.Approval:
+    if principal.role is not Role.DEVELOPER or not principal.org_id:
+        raise Forbidden("Only a developer (with an org_id) drafts approvals.")
+    approval = domain.Approval(
+        id=uuid.uuid4(), level=req.level, covers=req.covers, title=req.title,
+        holder_org_id=principal.org_id, authority=req.authority, parent_id=req.parent_id,
+        facility_ids=list(req.facility_ids), relied_on_parts=list(req.relied_on_parts),
+    )  # fmt: skip
+    if req.parent_id is not None:
+        locked, parent = await lock_tree_of(uow, req.parent_id)
+        domain.attach_child(approval, parent, await letters_for(uow, [parent.id]))
+    row = models.Approval(
+        **{k: v for k, v in state_of(approval).model_dump().items() if k in models.Approval.model_fields},
+        id=approval.id, assessment={}, created_by=uow.actor, updated_by=uow.actor,
+    )  # fmt: skip
+    uow.session.add(row)
+    uow.emit(events.ApprovalDrafted(approval_id=row.id, approval=state_of(approval)))
+    return row
+
+
+async def submit(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> None:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_holder(principal, a)
+    save(uow, locked, a, domain.submit(a, locked.tree.parent(a)))
+
+
+async def withdraw(uow: UnitOfWork, principal: Principal, approval_id: UUID, reason: str) -> None:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_holder(principal, a)
+    save(uow, locked, a, domain.withdraw(locked.tree, a), reason=reason)
+
+
+async def grant_letter_of_access(uow: UnitOfWork, principal: Principal, approval_id: UUID, grantee: str) -> models.LetterOfAccess:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_holder(principal, a)
+    domain.grant_letter_of_access(a, grantee)
+    if any(letter.grantee_org_id == grantee for letter in await letters_for(uow, [a.id])):
+        raise Conflict(f"{grantee} already holds a letter of access to {a.id}.")
+    letter = models.LetterOfAccess(approval_id=a.id, grantee_org_id=grantee, granted_by=uow.actor or "")
+    uow.session.add(letter)
+    uow.emit(events.LetterOfAccessGranted(approval_id=a.id, grantee_org_id=grantee, granted_by=letter.granted_by, authority=a.authority))
+    return letter
+
+
+# --- regulator use cases ---------------------------------------------------------------------
+
+
+async def start_review(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> None:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_deciding_regulator(principal, a)
+    save(uow, locked, a, domain.start_review(a))
+
+
+async def decide(
+    uow: UnitOfWork, principal: Principal, approval_id: UUID, outcome: str, req: SignatureRequest,
+    assessment: dict[str, str], valid_until: date | None,
+) -> None:  # fmt: skip
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_deciding_regulator(principal, a)
+    if outcome == "approved":
+        changes = domain.approve(locked.tree, a, assessment, valid_until, datetime.now(UTC).date())
+    else:
+        changes = domain.reject(a)
+    save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, outcome, req))
+
+
+async def suspend(uow: UnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_deciding_regulator(principal, a)
+    changes = domain.suspend(locked.tree, a)
+    save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "suspended", req))
+
+
+async def reinstate(uow: UnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_deciding_regulator(principal, a)
+    changes = domain.reinstate(locked.tree, a)
+    save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "reinstated", req))
+
+
+async def reconfirm(uow: UnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_deciding_regulator(principal, a)
+    changes = domain.reconfirm(a)
+    save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "reconfirmed", req))
+
+
+# --- the expiry job --------------------------------------------------------------------------
+
+
+async def due_for_expiry(uow: UnitOfWork, today: date, limit: int = 100) -> list[UUID]:
+    result = await uow.session.exec(
+        select(models.Approval.id)
+        .where(models.Approval.valid_until < today)  # type: ignore[operator]
+        .where(models.Approval.status.in_([s.value for s in domain.STANDING]))  # type: ignore[attr-defined]
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def expire(uow: UnitOfWork, approval_id: UUID, today: date) -> int:
+    """Expire one approval if still due (another replica may have done it); return events emitted."""
+    locked, a = await lock_tree_of(uow, approval_id)
+    changes = domain.expire(locked.tree, a, today)
+    save(uow, locked, a, changes, reason=f"valid until {a.valid_until}")
+    return len(changes)

@@ -1,0 +1,185 @@
+"""Request and response bodies of the approvals API."""
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints
+
+from services.approvals import domain, models
+from services.approvals.events import ApprovalState
+from services.approvals.handlers import state_of, to_domain
+
+Part = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,79}$")]
+Authority = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
+
+
+class DraftIn(BaseModel):
+    level: domain.Level
+    covers: domain.Covers
+    title: str = Field(min_length=3, max_length=300, examples=["AAV9 capsid manufacturing platform"])
+    authority: Authority = Field(examples=["DE-PEI"])
+    facility_ids: list[UUID] = Field(default=[], max_length=50)
+    parent_id: UUID | None = Field(default=None, description="For a child: the approval it builds on.")
+    relied_on_parts: list[Part] = Field(
+        default=[], max_length=50, description="For a child: parts of the parent's assessment it relies on.",
+        examples=[["quality.drug_substance", "viral_safety"]],
+    )  # fmt: skip
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class SignatureIn(BaseModel):
+    """An electronic signature: the signer and time come from the token and the clock."""
+
+    meaning: str = Field(min_length=3, max_length=200, examples=["Approved by the competent authority"])
+    reason: str = Field(min_length=3, max_length=2000, examples=["Quality and viral safety data are acceptable."])
+
+
+class DecisionIn(SignatureIn):
+    outcome: Literal["approved", "rejected"]
+    assessment: dict[Part, Annotated[str, StringConstraints(min_length=1, max_length=2000)]] = Field(
+        default={}, max_length=100,
+        description="Approved: the assessment's parts and conclusions, which children may rely on.",
+        examples=[{"quality.drug_substance": "acceptable", "viral_safety": "acceptable"}],
+    )  # fmt: skip
+    valid_until: date | None = Field(default=None, description="Approved: it expires after this day.")
+
+
+class LetterIn(BaseModel):
+    grantee_org_id: str = Field(min_length=1, max_length=100, examples=["ORG-2"])
+
+
+class Inheritance(BaseModel):
+    parent_id: UUID
+    parent_status: str
+    waiting_on_parent: bool = Field(description="Filed while the parent is still under review: it waits on it.")
+    inherited: dict[str, str] = Field(description="Relied-on parts the approved parent's assessment settled.")
+    to_assess: list[str] = Field(description="Relied-on parts the parent's assessment does not (yet) settle.")
+
+
+class ApprovalOut(ApprovalState):
+    assessment: dict[str, str]
+    status_reason: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    inheritance: Inheritance | None = None
+
+    @classmethod
+    def of(cls, row: models.Approval, parent: models.Approval | None = None) -> "ApprovalOut":
+        inheritance = None
+        if parent is not None:
+            child, up = to_domain(row), to_domain(parent)
+            inherited = domain.inherited_assessment(child, up)
+            inheritance = Inheritance(
+                parent_id=parent.id, parent_status=parent.status, waiting_on_parent=domain.waiting_on_parent(child, up),
+                inherited=inherited, to_assess=[p for p in row.relied_on_parts if p not in inherited],
+            )  # fmt: skip
+        return cls(
+            **state_of(row).model_dump(), assessment=row.assessment, status_reason=row.status_reason,
+            created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
+            updated_by=row.updated_by, inheritance=inheritance,
+        )  # fmt: skip
+
+
+class TreeNode(BaseModel):
+    approval_id: UUID
+    parent_id: UUID | None
+    depth: int = Field(description="Below the approval asked about (ancestors negative).")
+    level: str
+    covers: str
+    title: str
+    holder_org_id: str
+    authority: str
+    status: str
+    needs_reconfirmation: bool
+
+    @classmethod
+    def of(cls, row: models.Approval, depth: int) -> "TreeNode":
+        return cls(
+            approval_id=row.id, parent_id=row.parent_id, depth=depth, level=row.level, covers=row.covers,
+            title=row.title, holder_org_id=row.holder_org_id, authority=row.authority, status=row.status,
+            needs_reconfirmation=row.needs_reconfirmation,
+        )  # fmt: skip
+
+
+class TreeOut(BaseModel):
+    approval: TreeNode
+    ancestors: list[TreeNode] = Field(description="Root first.")
+    descendants: list[TreeNode] = Field(description="Those the caller may see, nearest first.")
+
+
+class DecisionOut(BaseModel):
+    decision_id: UUID
+    approval_id: UUID
+    approval_version: int
+    action: str
+    signer: str
+    authority: str
+    meaning: str
+    reason: str
+    signed_at: datetime
+
+    @classmethod
+    def of(cls, d: models.Decision) -> "DecisionOut":
+        return cls(decision_id=d.id, **d.model_dump(exclude={"id"}))
+
+
+class LetterOut(BaseModel):
+    approval_id: UUID
+    grantee_org_id: str
+    granted_by: str
+    granted_at: datetime
+
+
+class SubscriptionIn(BaseModel):
+    url: AnyHttpUrl = Field(examples=["https://pei.example.eu/hooks/gmphub"])
+    authority: Authority | None = Field(default=None, description="Defaults to the regulator's own authority.")
+    event_types: list[str] = Field(
+        default=[], max_length=20, description="Approval event types to receive; empty means all.",
+        examples=[["gmphub.approvals.approval.approved.v1", "gmphub.approvals.approval.suspended.v1"]],
+    )  # fmt: skip
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: UUID
+    url: str
+    authority: str
+    event_types: list[str]
+    active: bool
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, s: models.Subscription) -> "SubscriptionOut":
+        return cls(subscription_id=s.id, **s.model_dump(include={"url", "authority", "event_types", "active", "created_by", "created_at"}))
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str = Field(description="Shown only now: verify deliveries with it (Standard Webhooks, HMAC-SHA256).")
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: UUID
+    event_id: str
+    event_type: str
+    outbox_seq: int
+    status: str = Field(description="pending | delivered | failed (out of attempts)")
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    attempt_log: list[AttemptOut]
