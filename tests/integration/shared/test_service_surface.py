@@ -1,0 +1,63 @@
+"""What every service answers the same way: health, readiness, metrics, AsyncAPI, problem+json
+errors, authentication, and a correlation id that follows a request into its events."""
+
+import pytest
+
+from shared.settings import SERVICES
+from tests.integration.shared.test_registry_to_scheduling import FACILITY
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_each_service_reports_health_readiness_metrics_and_its_events(clean_hub, name):
+    client = clean_hub[name].client
+    assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "consumer": "ok"}
+    metrics = await client.get("/metrics")
+    assert "gmphub_http_requests_total" in metrics.text
+    asyncapi = (await client.get("/asyncapi.json")).json()
+    assert asyncapi["channels"][name]["address"] == f"gmphub.{name}.v1"
+    assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_no_token_bad_token_and_wrong_role_are_refused_as_problems(registry, tokens):
+    missing = await registry.client.post("/v1/facilities", json=FACILITY)
+    assert (missing.status_code, missing.headers["content-type"]) == (401, PROBLEM)
+    assert missing.headers["www-authenticate"] == "Bearer"
+
+    forged = await registry.client.post("/v1/facilities", json=FACILITY, headers={"Authorization": "Bearer abc.def.ghi"})
+    assert forged.status_code == 401
+    assert forged.json()["detail"].startswith("The token is not valid")
+
+    developer = await registry.client.post("/v1/facilities", json=FACILITY, headers=tokens.developer())
+    assert (developer.status_code, developer.headers["content-type"]) == (403, PROBLEM)
+    assert await registry.outbox_events() == []  # nothing changed
+
+
+async def test_bad_input_is_a_clear_problem_and_changes_nothing(registry, tokens):
+    response = await registry.client.post(
+        "/v1/facilities", json={k: v for k, v in FACILITY.items() if k != "legal_name"} | {"country": "Germany"},
+        headers=tokens.admin(),
+    )
+    assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM)
+    problem = response.json()
+    assert problem["title"] == "Unprocessable Entity"
+    assert {("body", "country"), ("body", "legal_name")} <= {tuple(e["loc"]) for e in problem["errors"]}
+    assert "legal_name" in problem["detail"]
+    assert await registry.outbox_events() == []
+
+    unknown = await registry.client.get("/v1/nothing-here", headers=tokens.admin())
+    assert (unknown.status_code, unknown.headers["content-type"]) == (404, PROBLEM)
+
+
+async def test_the_correlation_id_of_a_request_is_carried_by_its_events(registry, tokens):
+    response = await registry.client.post(
+        "/v1/facilities", json=FACILITY, headers=tokens.admin() | {"X-Correlation-ID": "onboarding-7"}
+    )
+    assert response.headers["x-correlation-id"] == "onboarding-7"
+    [envelope] = await registry.outbox_events("gmphub.registry.facility.registered.v1")
+    assert envelope["correlationid"] == "onboarding-7"
+    assert envelope["actor"] == "admin:hub-operator"
