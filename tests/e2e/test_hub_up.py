@@ -1,0 +1,120 @@
+"""The hub started the way the README starts it (`gmp-hub up`): a facility registered on
+registry reaches scheduling through the real broker within a second, Ctrl-C leaves no process
+behind, and the data survives a restart."""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.integration.shared.test_registry_to_scheduling import FACILITY
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def free_port_block(size: int = 4) -> int:
+    """A base such that base+1 … base+size are free."""
+    for _ in range(100):
+        base = random.randrange(20000, 40000, 10)
+        try:
+            for port in range(base + 1, base + size + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free block of ports")
+
+
+class Hub:
+    def __init__(self, data_dir: Path) -> None:
+        base = free_port_block(6)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GMPHUB_")} | {
+            "GMPHUB_DATA_DIR": str(data_dir),
+            "GMPHUB_PORT_BASE": str(base),
+            "GMPHUB_EMBEDDED_POSTGRES_PORT": str(base + 5),
+            "GMPHUB_EMBEDDED_KAFKA_PORT": str(base + 6),
+        }
+        self.base = base
+        self.process: subprocess.Popen | None = None
+
+    def url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.base + index}"
+
+    def up(self, timeout: float = 120.0) -> float:
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [str(BIN / "gmp-hub"), "up"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        for line in self.process.stdout:
+            if "GMP hub ready" in line:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                break
+        raise AssertionError(f"hub not ready (exit code {self.process.poll()})")
+
+    def token(self, *args: str) -> dict[str, str]:
+        token = subprocess.run(
+            [str(BIN / "gmp-hub"), "token", *args], env=self.env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        return {"Authorization": f"Bearer {token}"}
+
+    def interrupt(self) -> tuple[int, list[psutil.Process]]:
+        """Ctrl-C the hub; return its exit code and whichever of its children outlived it."""
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(60)
+        gone, alive = psutil.wait_procs(children, timeout=5)
+        return code, alive
+
+
+@pytest.fixture
+def hub(tmp_path):
+    hub = Hub(tmp_path / "data")
+    yield hub
+    if hub.process and hub.process.poll() is None:
+        hub.process.kill()
+
+
+def test_hub_up_flows_an_event_end_to_end_stops_cleanly_and_keeps_data(hub):
+    ready_after = hub.up()
+    print(f"\ngmp-hub up ready after {ready_after:.1f}s")
+    admin = hub.token("--role", "admin")
+
+    with httpx.Client(timeout=5) as client:
+        assert client.post(f"{hub.url(1)}/v1/facilities", json=FACILITY).status_code == 401
+        created = client.post(f"{hub.url(1)}/v1/facilities", json=FACILITY, headers=admin)
+        assert created.status_code == 201, created.text
+        facility_id = created.json()["facility_id"]
+        registered_at = time.monotonic()
+        while True:
+            seen = client.get(f"{hub.url(3)}/v1/facilities/{facility_id}", headers=admin)
+            if seen.status_code == 200 or time.monotonic() - registered_at > 1.0:
+                break
+            time.sleep(0.01)
+        arrival = time.monotonic() - registered_at
+        assert seen.status_code == 200, f"scheduling had not seen the facility after {arrival:.2f}s"
+        print(f"registry → broker → scheduling read model in {arrival * 1000:.0f} ms")
+        for index in (1, 2, 3, 4):
+            assert client.get(f"{hub.url(index)}/readyz").status_code == 200
+
+    code, survivors = hub.interrupt()
+    assert code == 0
+    assert survivors == [], f"processes left behind: {survivors}"
+
+    hub.up()
+    with httpx.Client(timeout=5) as client:
+        again = client.get(f"{hub.url(1)}/v1/facilities/{facility_id}", headers=hub.token("--role", "admin"))
+        assert again.status_code == 200
+        assert again.json()["legal_name"] == FACILITY["legal_name"]
+    code, survivors = hub.interrupt()
+    assert (code, survivors) == (0, [])
