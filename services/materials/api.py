@@ -182,7 +182,7 @@ async def search_materials(
     )  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
         rows, total = await search.search_materials(uow, q, filters, limit, offset)
-    items = [material_out(m, s, score) for m, s, score in rows]
+        items = [material_out(m, s, score) for m, s, score in rows]  # before the read-only transaction ends
     return MaterialPage(total=total, limit=limit, offset=offset, items=items)
 
 

@@ -74,18 +74,18 @@ async def read_shortage(shortage_id: UUID, principal: CurrentPrincipal, context:
         supplier = await uow.session.get(Supplier, material.supplier_id) if material.supplier_id else None
         alternatives = await handlers.alternatives_of(uow, [material.id])
         stock = await shortages.stock_of(uow, [alt.id for _, alt, _ in alternatives])
-    alternatives_out = [
-        AlternativeWithStock(
-            material=material_out(alt, alt_supplier), note=link.note, qualified=qualified(alt, alt_supplier),
-            stock=[StockOut(facility_id=s.facility_id, available=s.available, unit=s.unit, lots=s.lots,
-                            earliest_expiry=s.earliest_expiry) for s in stock if s.material_id == alt.id],
+        alternatives_out = [
+            AlternativeWithStock(
+                material=material_out(alt, alt_supplier), note=link.note, qualified=qualified(alt, alt_supplier),
+                stock=[StockOut(facility_id=s.facility_id, available=s.available, unit=s.unit, lots=s.lots,
+                                earliest_expiry=s.earliest_expiry) for s in stock if s.material_id == alt.id],
+            )
+            for link, alt, alt_supplier in alternatives
+        ]  # fmt: skip
+        alternatives_out.sort(key=lambda a: (not a.qualified, not a.stock))  # usable stand-ins first
+        return ShortageDetail(
+            **out(shortage).model_dump(), material=material_out(material, supplier), alternatives=alternatives_out
         )
-        for link, alt, alt_supplier in alternatives
-    ]  # fmt: skip
-    alternatives_out.sort(key=lambda a: (not a.qualified, not a.stock))  # usable stand-ins first
-    return ShortageDetail(
-        **out(shortage).model_dump(), material=material_out(material, supplier), alternatives=alternatives_out
-    )
 
 
 @router.patch("/shortages/{shortage_id}", response_model=ShortageOut,

@@ -62,8 +62,8 @@ async def list_lots(
 async def read_lot(lot_id: UUID, principal: CurrentPrincipal, context: Context) -> LotOut:
     async with context.db.unit_of_work(principal.actor) as uow:
         lot = await inventory.get_lot(uow, lot_id)
-    may_read_facility(principal, lot.facility_id)
-    return lot_out(lot)
+        may_read_facility(principal, lot.facility_id)
+        return lot_out(lot)
 
 
 @router.post("/lots/{lot_id}/count", response_model=LotOut,
