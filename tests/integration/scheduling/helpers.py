@@ -1,0 +1,110 @@
+"""Building blocks of the scheduling tests: a certified facility fed through registry's outbox
+(the real relay, broker and scheduling consumer carry it), slots, and bookings."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from services.registry import events as reg
+from tests.support import RunningService, eventually
+
+
+async def feed(service: RunningService, *events) -> None:
+    """Emit events through a producing service's outbox, as that service would."""
+    async with service.context.db.unit_of_work("test:feeder") as uow:
+        uow.emit(*events)
+        await uow.commit()
+
+
+@dataclass
+class Site:
+    facility_id: uuid.UUID
+    suite_id: uuid.UUID
+    certificate: reg.CertificateState
+    version: int = 3
+
+    def next_version(self) -> int:
+        self.version += 1
+        return self.version
+
+
+async def certified_site(
+    registry: RunningService,
+    scheduling: RunningService,
+    *,
+    country: str = "DE",
+    grade: str = "B",
+    atmp_types: tuple[str, ...] = ("gene_therapy",),
+    processes: tuple[str, ...] = ("viral_vector_production",),
+) -> Site:
+    facility_id, suite_id = uuid.uuid4(), uuid.uuid4()
+    facility = reg.FacilityState(
+        facility_id=facility_id, version=1, legal_name=f"GMP unit {country} {grade}", kind="hospital",
+        country=country, city="Berlin", address="Augustenburger Platz 1", contact_email="qa@gmp.example.org",
+        authorisation_number="DE_BE_01_MIA_2024_0042", authorisation_authority="DE-LAGeSo",
+    )  # fmt: skip
+    suite = reg.SuiteState(
+        suite_id=suite_id, facility_id=facility_id, name=f"Suite {grade}", cleanroom_grade=grade,
+        atmp_types=list(atmp_types), processes=list(processes),
+    )  # fmt: skip
+    certificate = reg.CertificateState(
+        certificate_id=uuid.uuid4(), facility_id=facility_id, number=f"DE-GMP-{uuid.uuid4().hex[:6]}",
+        authority="DE-PEI", issued_on=date.today() - timedelta(days=30), expires_on=date.today() + timedelta(days=700),
+        atmp_types=list(atmp_types), operations=["manufacture"], status="valid",
+    )  # fmt: skip
+    await feed(
+        registry,
+        reg.FacilityRegistered(facility_id=facility_id, version=1, facility=facility),
+        reg.SuiteAdded(facility_id=facility_id, version=2, suite=suite),
+        reg.CertificateIssued(facility_id=facility_id, version=3, certificate=certificate),
+    )
+
+    async def known():
+        rows = await scheduling.sql("SELECT 1 FROM certificate_view WHERE certificate_id = :c", c=certificate.certificate_id)
+        return len(rows) == 1
+
+    await eventually(known, timeout=5.0)
+    return Site(facility_id, suite_id, certificate)
+
+
+async def set_certificate(registry: RunningService, site: Site, event_class, status: str, reason: str | None = None):
+    site.certificate = site.certificate.model_copy(update={"status": status, "reason": reason})
+    await feed(registry, event_class(facility_id=site.facility_id, version=site.next_version(), certificate=site.certificate))
+
+
+def start(days: int = 7, hour: int = 8) -> datetime:
+    base = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return base + timedelta(days=days)
+
+
+async def publish(scheduling, tokens, site: Site, *, days: int = 7, count: int = 4, hours: int = 8) -> list[dict]:
+    """Publish `count` consecutive slots of `hours` each, `days` from now."""
+    first = start(days)
+    body = {
+        "suite_id": str(site.suite_id),
+        "window": {
+            "starts_at": first.isoformat(),
+            "ends_at": (first + timedelta(hours=hours * count)).isoformat(),
+            "slot_minutes": hours * 60,
+        },
+    }
+    response = await scheduling.client.post(
+        f"/v1/facilities/{site.facility_id}/capacity", json=body, headers=tokens.facility(site.facility_id)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["slots"]
+
+
+async def hold(scheduling, tokens, slot_ids, *, org: str = "ORG-1", run_kind: str = "development", **extra):
+    body = {"slot_ids": [str(s) for s in slot_ids], "product": "CAR-T CD19", "run_kind": run_kind, **extra}
+    return await scheduling.client.post("/v1/bookings", json=body, headers=tokens.developer(org))
+
+
+async def certificate_seen(scheduling: RunningService, site: Site, status: str) -> None:
+    async def seen():
+        rows = await scheduling.sql(
+            "SELECT status FROM certificate_view WHERE certificate_id = :c", c=site.certificate.certificate_id
+        )
+        return bool(rows) and rows[0].status == status
+
+    await eventually(seen, timeout=5.0)
