@@ -29,6 +29,8 @@ async def supplier(materials, tokens, name="Miltenyi Biotec", status="qualified"
 
 
 async def material(materials, tokens, **fields):
+    if "supplier_id" not in fields:  # a catalogue number belongs to a supplier
+        fields.setdefault("catalogue_number", None)
     response = await materials.client.post("/v1/materials", json=MEDIUM | fields, headers=tokens.admin())
     assert response.status_code == 201, response.text
     return response.json()["material_id"]
