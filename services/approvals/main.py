@@ -1,13 +1,24 @@
 """The approvals service's app: `uvicorn services.approvals.main:app`."""
 
-from services.approvals import api, consumers
+from services.approvals import api, api_subscribers, consumers, jobs, webhooks
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
     name="approvals",
     title="GMP hub approvals",
-    description="Parent–child regulatory approvals, signed decisions, and regulators' subscriptions.",
-    routers=[api.router],
+    description=(
+        "Parent–child regulatory approvals, signed decisions, and regulators' subscriptions. A parent approval "
+        "covers a platform and is assessed once; children (product, site, indication, variation) rely on parts "
+        "of its assessment and are assessed on the delta. Regulators follow approval events on the Kafka topic "
+        "`gmphub.approvals.v1` (see /asyncapi.json), by signed webhooks (Standard Webhooks), or by server-sent events."
+    ),
+    routers=[api.router, api_subscribers.router],
     consumes=consumers.HANDLERS,
+    jobs=[jobs.expire_approvals, webhooks.fan_out_webhooks, webhooks.send_webhooks],
+    openapi_tags=[
+        {"name": "approvals", "description": "Drafting, filing, signed decisions, suspension cascades, the tree."},
+        {"name": "subscriptions", "description": "Webhook subscriptions of regulators and their deliveries."},
+        {"name": "events", "description": "The approval event stream (SSE)."},
+    ],
 )
 app = create_app(spec)

@@ -176,7 +176,7 @@ class DeliveryOut(BaseModel):
     event_id: str
     event_type: str
     outbox_seq: int
-    status: str = Field(description="pending | delivered | failed (out of attempts)")
+    status: str = Field(description="pending | delivered | failed (out of attempts) | cancelled (subscription ended)")
     attempts: int
     next_attempt_at: datetime
     last_status_code: int | None

@@ -1,0 +1,53 @@
+"""Reading this service's own outbox in `seq` order, for webhooks and the SSE stream.
+
+A sequence number is taken when a transaction writes its events, but transactions commit in
+their own order: seq 11 may be visible while seq 10 is still committing. A reader that moved
+past 10 would never see it. So a reader stops at a gap and waits; only a gap that persists for
+GAP_GRACE_SECONDS (a rolled-back transaction leaves one for good) is stepped over.
+"""
+
+import time
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.database import outbox
+
+GAP_GRACE_SECONDS = 10.0
+
+
+class OutboxReader:
+    def __init__(self) -> None:
+        self._gap: tuple[int, float] | None = None  # (missing seq, first seen, monotonic)
+
+    async def read(self, session: AsyncSession, after: int, limit: int = 200) -> list[sa.Row]:
+        """Rows after `after`, oldest first, up to the first gap still within its grace."""
+        result = await session.execute(
+            sa.select(outbox.c.seq, outbox.c.type, outbox.c.key, outbox.c.envelope, outbox.c.created_at)
+            .where(outbox.c.seq > after)
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        rows = []
+        for row in result:
+            if row.seq != after + 1 and not self._gap_expired(after + 1):
+                break
+            rows.append(row)
+            after = row.seq
+        return rows
+
+    def _gap_expired(self, missing: int) -> bool:
+        now = time.monotonic()
+        if self._gap is None or self._gap[0] != missing:
+            self._gap = (missing, now)
+        return now - self._gap[1] >= GAP_GRACE_SECONDS
+
+
+def authority_of(envelope: dict) -> str | None:
+    """The authority an approvals event concerns, for subscribers' filters."""
+    data = envelope.get("data") or {}
+    return (data.get("approval") or {}).get("authority") or data.get("authority")
+
+
+def holder_of(envelope: dict) -> str | None:
+    return ((envelope.get("data") or {}).get("approval") or {}).get("holder_org_id")

@@ -1,0 +1,112 @@
+"""Webhook deliveries to a real local HTTP receiver: Standard Webhooks signatures, retries with
+backoff, attempts visible, and a dead endpoint that slows no one else."""
+
+import json
+import time
+
+from standardwebhooks import Webhook
+
+from tests.integration.approvals.helpers import Flow
+from tests.integration.approvals.receiver import Receiver
+from tests.support import eventually
+
+APPROVED = "gmphub.approvals.approval.approved.v1"
+
+
+async def subscribe(approvals, tokens, url: str, authority: str = "DE-PEI", types: list[str] | None = None) -> dict:
+    response = await approvals.client.post(
+        "/v1/subscriptions", json={"url": url, "event_types": types or []}, headers=tokens.regulator(authority)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_signed_delivery_retried_until_it_succeeds(approvals, tokens):
+    async with Receiver(statuses=[503]) as receiver, Receiver() as other_authority:
+        sub = await subscribe(approvals, tokens, receiver.url, types=[APPROVED])
+        assert sub["secret"].startswith("whsec_")
+        await subscribe(approvals, tokens, other_authority.url, authority="EMA")
+        parent = await Flow(approvals, tokens).approved(assessment={"quality": "acceptable"})
+
+        async def delivered():
+            response = await approvals.client.get(
+                f"/v1/subscriptions/{sub['subscription_id']}/deliveries", headers=tokens.regulator()
+            )
+            assert len(response.json()) == 1 and response.json()[0]["status"] == "delivered", response.json()
+            return response.json()[0]
+
+        delivery = await eventually(delivered, timeout=8)
+        assert delivery["attempts"] == 2 and delivery["event_type"] == APPROVED
+        assert [a["status_code"] for a in delivery["attempt_log"]] == [503, 200]
+        assert len(receiver.requests) == 2
+        (first, h1, body1), (second, h2, body2) = receiver.requests
+        assert second - first >= 0.9  # backed off before retrying
+        assert h1["webhook-id"] == h2["webhook-id"] == delivery["event_id"]  # the same message, retried
+        envelope = Webhook(sub["secret"]).verify(body2, h2)
+        assert envelope["data"]["approval"]["approval_id"] == parent["approval_id"]
+        assert envelope["data"]["signature"]["signer"] == "regulator:inspector-1"
+        tampered = json.dumps(envelope | {"subject": "someone-else"})
+        try:
+            Webhook(sub["secret"]).verify(tampered, h2)
+            raise AssertionError("a tampered body verified")
+        except Exception as exc:
+            assert "signature" in str(exc).lower()
+        assert other_authority.requests == []  # EMA follows EMA, not DE-PEI
+
+
+async def test_a_dead_endpoint_does_not_slow_the_others(approvals, tokens):
+    async with Receiver(hang=True) as dead, Receiver() as alive:
+        await subscribe(approvals, tokens, dead.url)
+        await subscribe(approvals, tokens, alive.url)
+        started = time.monotonic()
+        await Flow(approvals, tokens).approved()  # drafted, submitted, review started, approved
+
+        async def all_four():
+            assert len(alive.requests) == 4
+            return True
+
+        await eventually(all_four, timeout=4)
+        elapsed = time.monotonic() - started
+        assert elapsed < approvals.context.settings.webhook_timeout_seconds  # not queued behind the dead one
+        assert len(dead.requests) == 4  # all in flight at once, each waiting out its own timeout
+        types = [json.loads(body)["type"].split(".")[3] for _, _, body in alive.requests]
+        assert sorted(types) == ["approved", "drafted", "review_started", "submitted"]
+
+
+async def test_out_of_attempts_is_failed_and_visible(approvals, tokens, monkeypatch):
+    monkeypatch.setattr(approvals.context.settings, "webhook_max_attempts", 2)
+    async with Receiver(statuses=[500, 500, 500]) as receiver:
+        sub = await subscribe(approvals, tokens, receiver.url, types=["gmphub.approvals.approval.drafted.v1"])
+        await Flow(approvals, tokens).draft()
+
+        async def failed():
+            response = await approvals.client.get(
+                f"/v1/subscriptions/{sub['subscription_id']}/deliveries?status=failed", headers=tokens.regulator()
+            )
+            assert len(response.json()) == 1, response.json()
+            return response.json()[0]
+
+        delivery = await eventually(failed, timeout=8)
+        assert delivery["attempts"] == 2 and delivery["last_status_code"] == 500
+        assert len(receiver.requests) == 2
+
+
+async def test_subscription_rules(approvals, tokens):
+    bad = await approvals.client.post(
+        "/v1/subscriptions", json={"url": "http://127.0.0.1:9/x", "event_types": ["nope"]}, headers=tokens.regulator()
+    )
+    assert bad.status_code == 422 and "nope" in bad.json()["detail"]
+    other = await approvals.client.post(
+        "/v1/subscriptions", json={"url": "http://127.0.0.1:9/x", "authority": "EMA"}, headers=tokens.regulator()
+    )
+    assert other.status_code == 403
+    dev = await approvals.client.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/x"}, headers=tokens.developer())
+    assert dev.status_code == 403
+    sub = await subscribe(approvals, tokens, "http://127.0.0.1:9/x")
+    listed = await approvals.client.get("/v1/subscriptions", headers=tokens.regulator())
+    assert [s["subscription_id"] for s in listed.json()] == [sub["subscription_id"]]
+    assert "secret" not in listed.json()[0]
+    hidden = await approvals.client.get(f"/v1/subscriptions/{sub['subscription_id']}", headers=tokens.regulator("EMA"))
+    assert hidden.status_code == 404
+    ended = await approvals.client.delete(f"/v1/subscriptions/{sub['subscription_id']}", headers=tokens.regulator())
+    assert ended.json()["active"] is False
