@@ -157,6 +157,7 @@ async def _events(
     reader = OutboxReader()
     poll = min(context.settings.job_interval_seconds, 1.0)  # other replicas' commits do not ring this bell
     while not await request.is_disconnected():
+        ticket = new_events.ticket()
         async with context.db.sessions() as session:
             rows = await reader.read(session, after, 200)
             letters: set[str] = set()
@@ -179,4 +180,4 @@ async def _events(
                 continue
             yield {"id": str(row.seq), "event": row.type, "data": json.dumps(row.envelope)}
         if not rows:
-            await new_events.wait(poll)
+            await new_events.wait(poll, ticket)

@@ -12,9 +12,13 @@ class Bell:
         self._event.set()
         self._event = asyncio.Event()  # every current waiter wakes; later ones wait for the next ring
 
-    async def wait(self, timeout: float) -> None:
+    def ticket(self) -> asyncio.Event:
+        """Take before looking for work; waiting on it then returns at once if a ring came meanwhile."""
+        return self._event
+
+    async def wait(self, timeout: float, ticket: asyncio.Event | None = None) -> None:
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            await asyncio.wait_for((ticket or self._event).wait(), timeout)
         except TimeoutError:
             pass
 

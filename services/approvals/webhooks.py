@@ -94,8 +94,9 @@ async def fan_out_webhooks(context: ServiceContext) -> None:
     """Background job: keep delivery rows up with the outbox."""
     reader = OutboxReader()
     while True:
+        ticket = new_events.ticket()
         if await fan_out_once(context.db, reader) < BATCH:
-            await new_events.wait(context.settings.job_interval_seconds)
+            await new_events.wait(context.settings.job_interval_seconds, ticket)
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -194,16 +195,21 @@ class Sender:
     async def run(self) -> None:
         try:
             while True:
+                ticket = new_deliveries.ticket()
                 room = MAX_IN_FLIGHT - len(self.in_flight)
                 for d in await self.claim(room) if room > 0 else []:
                     task = asyncio.create_task(self._send_logged(d))
                     self.in_flight.add(task)
-                    task.add_done_callback(self.in_flight.discard)
-                await new_deliveries.wait(await self.next_due_in())
+                    task.add_done_callback(self._done)
+                await new_deliveries.wait(await self.next_due_in(), ticket)
         finally:
             for task in self.in_flight:
                 task.cancel()
             await self.client.aclose()
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.in_flight.discard(task)
+        new_deliveries.ring()  # a retry is now scheduled, or room freed: look again
 
     async def _send_logged(self, d: sa.Row) -> None:
         try:
