@@ -91,7 +91,9 @@ async def search_facilities(
     operation: Annotated[
         str | None, Query(description="A certificate (valid, unless certificate_status says otherwise) covers it")
     ] = None,
-    certificate_status: Annotated[str | None, Query(description="The facility holds a certificate in this status")] = None,
+    certificate_status: Annotated[
+        str | None, Query(description="The facility holds a certificate in this status")
+    ] = None,
     q: Annotated[str | None, Query(max_length=200, description="Part of the legal name or city")] = None,
     include_inactive: bool = False,
     page: Annotated[int, Query(ge=1)] = 1,
@@ -171,7 +173,7 @@ async def deactivate_facility(
 
 
 @router.get("/facilities/{facility_id}/history", tags=["facilities"],
-            summary="Every change to the facility, its suites and certificates: who, when, what (oldest first)")  # fmt: skip
+            summary="Every change to the facility, its suites and certificates: who, when, what")  # fmt: skip
 async def facility_history(facility_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
     async with context.db.unit_of_work(principal.actor) as uow:
         await handlers.get_facility(uow, facility_id)

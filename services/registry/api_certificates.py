@@ -61,7 +61,9 @@ async def _change(
 
 @router.post("/certificates/{certificate_id}/suspend", response_model=CertificateState,
              summary="Suspend a valid certificate with a reason (its issuing authority or admin)")  # fmt: skip
-async def suspend(certificate_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context) -> CertificateState:
+async def suspend(
+    certificate_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
+) -> CertificateState:
     return await _change(context, principal, certificate_id, "suspend", body.reason)
 
 
@@ -75,7 +77,9 @@ async def reinstate(
 
 @router.post("/certificates/{certificate_id}/revoke", response_model=CertificateState,
              summary="Revoke a certificate with a reason; final (its issuing authority or admin)")  # fmt: skip
-async def revoke(certificate_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context) -> CertificateState:
+async def revoke(
+    certificate_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
+) -> CertificateState:
     return await _change(context, principal, certificate_id, "revoke", body.reason)
 
 
@@ -86,6 +90,8 @@ async def record_noncompliance(
 ) -> NonComplianceOut:
     authority = acting_authority(principal, body.authority)
     async with context.db.unit_of_work(principal.actor) as uow:
-        statement = await certificates.record_noncompliance(uow, facility_id, authority, body.summary, body.certificate_id)
+        statement = await certificates.record_noncompliance(
+            uow, facility_id, authority, body.summary, body.certificate_id
+        )
         await uow.commit()
     return NonComplianceOut(statement_id=statement.id, **statement.model_dump(exclude={"id"}))

@@ -13,11 +13,12 @@ from services.registry.domain import EXPIRABLE, CertificateStatus, CertificateTe
 from services.registry.handlers import lock_facility, touch
 from shared.database import Database, UnitOfWork
 from shared.errors import Conflict, NotFound
+from shared.events import Event
 from shared.service import ServiceContext
 
 log = logging.getLogger(__name__)
 
-EVENT_OF_ACTION: dict[str, type[events._FacilityEvent]] = {
+EVENT_OF_ACTION: dict[str, type[Event]] = {
     "suspend": events.CertificateSuspended,
     "reinstate": events.CertificateReinstated,
     "revoke": events.CertificateRevoked,
@@ -158,17 +159,20 @@ async def expire_certificates(db: Database, on: date) -> int:
                     models.Certificate.status.in_([s.value for s in EXPIRABLE]),
                     models.Certificate.expires_on < on,
                 )
-                .values(status=CertificateStatus.EXPIRED.value, reason="passed its expiry date", status_changed_at=models.now(),
-                        status_changed_by=uow.actor)
+                .values(
+                    status=CertificateStatus.EXPIRED.value,
+                    reason="passed its expiry date",
+                    status_changed_at=models.now(),
+                    status_changed_by=uow.actor,
+                )
                 .returning(models.Certificate.id)
-            )  # fmt: skip
+            )
             if won is None:
                 continue  # another replica (or a regulator) got there first
             certificate = await uow.session.get(models.Certificate, certificate_id, populate_existing=True)
             version = touch(uow, facility)
-            uow.emit(
-                events.CertificateExpired(facility_id=facility_id, version=version, certificate=certificate_state(certificate))
-            )
+            state = certificate_state(certificate)
+            uow.emit(events.CertificateExpired(facility_id=facility_id, version=version, certificate=state))
             await uow.commit()
             expired += 1
     return expired

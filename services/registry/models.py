@@ -88,7 +88,9 @@ class Certificate(Table, table=True):
         sa.UniqueConstraint("authority", "number", name="uq_certificate_authority_number"),
         sa.CheckConstraint("expires_on > issued_on", name="ck_certificate_expiry_after_issue"),
         # the expiry job's question: which certificates in force are past their date
-        sa.Index("ix_certificate_in_force_expiry", "expires_on", postgresql_where=sa.text("status IN ('valid', 'suspended')")),
+        sa.Index(
+            "ix_certificate_in_force_expiry", "expires_on", postgresql_where=sa.text("status IN ('valid', 'suspended')")
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
