@@ -15,8 +15,8 @@ SHOWN_REJECTIONS = 20
 class _Progress:
     """A file whose reads report how much of it has gone up the wire."""
 
-    def __init__(self, file: BinaryIO, total: int, rows: int, out=sys.stderr) -> None:
-        self.file, self.total, self.rows, self.out = file, total, rows, out
+    def __init__(self, file: BinaryIO, total: int, rows: int) -> None:
+        self.file, self.total, self.rows, self.out = file, total, rows, sys.stderr
         self.sent = 0
         self.started = time.monotonic()
 
