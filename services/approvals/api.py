@@ -127,11 +127,11 @@ async def read_tree(approval_id: UUID, principal: CurrentPrincipal, context: Con
     async with context.db.unit_of_work(principal.actor) as uow:
         row = await queries.visible_row(uow, principal, approval_id)
         ancestors, descendants = await queries.tree_around(uow, principal, row)
-    return TreeOut(
-        approval=TreeNode.of(row, 0),
-        ancestors=[TreeNode.of(a, i - len(ancestors)) for i, a in enumerate(ancestors)],
-        descendants=[TreeNode.of(d, depth) for d, depth in descendants],
-    )
+        return TreeOut(
+            approval=TreeNode.of(row, 0),
+            ancestors=[TreeNode.of(a, i - len(ancestors)) for i, a in enumerate(ancestors)],
+            descendants=[TreeNode.of(d, depth) for d, depth in descendants],
+        )
 
 
 @router.get("/approvals/{approval_id}/history", summary="Every event of this approval, oldest first (the audit trail)")

@@ -203,7 +203,10 @@ async def draft(uow: UnitOfWork, principal: Principal, req: DraftRequest) -> mod
     )  # fmt: skip
     if req.parent_id is not None:
         locked, parent = await lock_tree_of(uow, req.parent_id)
-        domain.attach_child(approval, parent, await letters_for(uow, [parent.id]))
+        letters = await letters_for(uow, [parent.id])
+        if parent.holder_org_id != principal.org_id and principal.org_id not in {x.grantee_org_id for x in letters}:
+            raise NotFound(f"No approval {parent.id} that this token may see.")
+        domain.attach_child(approval, parent, letters)
     row = models.Approval(
         **{k: v for k, v in state_of(approval).model_dump().items() if k in models.Approval.model_fields},
         id=approval.id, assessment={}, created_by=uow.actor, updated_by=uow.actor,
