@@ -109,6 +109,11 @@ def convert(quantity: Decimal, from_unit: str, to_unit: str) -> Decimal | None:
     return quantity * f_from / f_to if f_from != f_to else quantity
 
 
+def plain(quantity: Decimal) -> Decimal:
+    """The same amount without trailing zeros or exponent: 4.500000 -> 4.5, 100.000000 -> 100."""
+    return quantity.quantize(Decimal(1)) if quantity == quantity.to_integral_value() else quantity.normalize()
+
+
 def check_quantity(quantity: Decimal, what: str = "quantity") -> Decimal:
     """Quantities are exact, never negative, with at most six decimal places."""
     if not quantity.is_finite() or quantity < 0:

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from services.materials.domain import (
     QUANTITY_PLACES,
@@ -17,10 +17,12 @@ from services.materials.domain import (
     QualityAttributes,
     Severity,
     clean_synonyms,
+    plain,
 )
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Quantity = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=QUANTITY_PLACES, examples=["250.5"])]
+Amount = Annotated[Decimal, PlainSerializer(lambda d: str(plain(d)), return_type=str)]  # "4.5", not "4.500000"
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["DE"])]
 
 
@@ -174,9 +176,9 @@ class LotOut(BaseModel):
     material_id: UUID
     lot_number: str
     expires_on: date
-    quantity: Decimal
-    reserved: Decimal
-    available: Decimal
+    quantity: Amount
+    reserved: Amount
+    available: Amount
     unit: str
     expired: bool
     updated_at: datetime
@@ -186,7 +188,7 @@ class LotOut(BaseModel):
 class ReservationLineOut(BaseModel):
     lot_id: UUID
     material_id: UUID
-    quantity: Decimal
+    quantity: Amount
     unit: str
 
 
@@ -222,6 +224,7 @@ class ShortageResolve(BaseModel):
 
 
 class ShortageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
     shortage_id: UUID = Field(validation_alias="id")
     version: int
     material_id: UUID
@@ -241,7 +244,7 @@ class ShortageOut(BaseModel):
 
 class StockOut(BaseModel):
     facility_id: UUID
-    available: Decimal
+    available: Amount
     unit: str
     lots: int
     earliest_expiry: date
