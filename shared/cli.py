@@ -178,12 +178,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
     """Print a topic's events as readable lines, or as JSON with --json."""
     from aiokafka import AIOKafkaConsumer
 
+    from shared.kafka import client_options
+
     settings = _settings()
 
     async def tail() -> None:
         consumer = AIOKafkaConsumer(
             args.topic,
-            bootstrap_servers=settings.kafka_servers,
+            **client_options(settings),
             auto_offset_reset="earliest" if args.from_beginning else "latest",
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             enable_auto_commit=False,
@@ -217,20 +219,20 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     """Publish every message of `<topic>.dlq` back to `<topic>` (after the cause is fixed)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from shared.kafka import dlq_of
+    from shared.kafka import client_options, dlq_of
 
     settings = _settings()
 
     async def replay() -> int:
         consumer = AIOKafkaConsumer(
             dlq_of(args.topic),
-            bootstrap_servers=settings.kafka_servers,
+            **client_options(settings),
             group_id=f"gmphub-dlq-replay-{args.topic}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+        producer = AIOKafkaProducer(**client_options(settings), acks="all")
         await consumer.start()
         await producer.start()
         count = 0

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from shared.database import Database, UnitOfWork, processed_event
 from shared.events import Envelope, Event
-from shared.kafka import BrokerLink, dlq_of, ensure_topics
+from shared.kafka import BrokerLink, client_options, dlq_of, ensure_topics
 from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, EVENTS_HANDLED, correlation_id, log_fields
 from shared.settings import Settings
 
@@ -33,8 +34,10 @@ class _JoinListener(ConsumerRebalanceListener):
     def __init__(self, consumer: "EventConsumer") -> None:
         self.consumer = consumer
 
-    async def on_partitions_revoked(self, revoked: object) -> None:
-        pass
+    async def on_partitions_revoked(self, revoked: set) -> None:
+        for tp in revoked:  # another member reports these now; a stale gauge would mislead
+            with suppress(KeyError):
+                CONSUMER_LAG.remove(self.consumer.service, tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         self.consumer.joined = True
@@ -64,7 +67,7 @@ class EventConsumer:
         backoff = 0.5
         while True:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_servers,
+                **client_options(self.settings),
                 group_id=f"gmphub-{self.service}",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",

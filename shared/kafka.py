@@ -4,8 +4,10 @@ transactional producer, because the outbox and idempotent consumers carry the gu
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -18,16 +20,36 @@ def dlq_of(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Connection options every producer, consumer and admin client of the hub uses."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if settings.kafka_sasl_mechanism:
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": settings.kafka_sasl_password,
+        }
+    return options
+
+
 async def ensure_topics(settings: Settings, topics: list[str]) -> None:
     """Create `topics` (and nothing else) if the broker lacks them; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=5000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if not missing:
             return
-        new = [NewTopic(t, num_partitions=settings.kafka_topic_partitions, replication_factor=1) for t in missing]
+        new = [
+            NewTopic(t, num_partitions=settings.kafka_topic_partitions, replication_factor=settings.kafka_replication_factor)
+            for t in missing
+        ]
         try:
             await admin.create_topics(new)
         except TopicAlreadyExistsError:
@@ -48,7 +70,7 @@ class BrokerLink:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka_servers,
+                    **client_options(self.settings),
                     acks="all",
                     enable_idempotence=False,
                     linger_ms=0,

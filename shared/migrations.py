@@ -47,6 +47,8 @@ def run_env(service_metadata: sa.MetaData) -> None:
         return
 
     def migrate(connection: sa.Connection) -> None:
+        # Replicas' init containers may start together: one migrates, the others wait, then find it done.
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gmphub-migrate'))"))
         context.configure(connection=connection, target_metadata=targets, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()

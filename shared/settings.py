@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     kafka_fetch_max_wait_ms: int = 20  # Tansu holds a fetch this long; keep hops short
     kafka_topic_partitions: int = 3
+    kafka_replication_factor: int = 1  # for topics the services create; 3 on a production cluster
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    kafka_sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = None  # CA bundle that signed the brokers' certificates
     consumer_max_attempts: int = 3
 
     outbox_poll_seconds: float = 0.5
