@@ -1,5 +1,6 @@
 """Certificates: issued, suspended, reinstated and revoked by their authority; non-compliance."""
 
+import asyncio
 from datetime import date, timedelta
 
 from tests.integration.registry.helpers import certificate, counts, create_facility, issue_certificate, version_of
@@ -121,4 +122,16 @@ async def test_a_regulator_records_non_compliance(registry, tokens):
     assert read["noncompliance"][0]["summary"] == body["summary"]
     foreign = await registry.client.post(url, json=body | {"certificate_id": MISSING}, headers=tokens.regulator())
     assert foreign.status_code == 404
+    assert await version_of(registry, fid) == 3
+
+
+async def test_racing_regulators_change_a_certificate_once(registry, tokens):
+    fid = (await create_facility(registry, tokens))["facility_id"]
+    cert = await issue_certificate(registry, tokens, fid)
+    url, pei = f"/v1/certificates/{cert['certificate_id']}", tokens.regulator("DE-PEI")
+    answers = await asyncio.gather(
+        *(registry.client.post(f"{url}/suspend", json={"reason": f"finding {i}"}, headers=pei) for i in range(4))
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    assert len(await registry.outbox_events("gmphub.registry.certificate.suspended.v1")) == 1
     assert await version_of(registry, fid) == 3
