@@ -6,6 +6,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from services.scheduling import events, models
@@ -19,6 +20,7 @@ from services.scheduling.domain import (
     shortage_risks,
 )
 from shared.database import UnitOfWork
+from shared.errors import Conflict
 
 
 def booking_state(b: models.Booking) -> events.BookingState:
@@ -108,12 +110,19 @@ async def risks_of(uow: UnitOfWork, b: models.Booking, today: date) -> list[str]
 # --- slots --------------------------------------------------------------------------------------
 
 
-async def lock_slots(uow: UnitOfWork, slot_ids: Sequence[UUID]) -> list[models.Slot]:
-    """Lock the slots in one fixed order (by id), so concurrent claims queue instead of deadlocking."""
-    rows = await uow.session.exec(
-        select(models.Slot).where(col(models.Slot.id).in_(slot_ids)).order_by(models.Slot.id).with_for_update()
-    )
-    return list(rows)
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+async def lock_slots(uow: UnitOfWork, slot_ids: Sequence[UUID], *, nowait: bool = False) -> list[models.Slot]:
+    """Lock the slots in one fixed order (by id), so concurrent claims never deadlock. With `nowait`
+    a slot another transaction is claiming right now is refused at once (409) instead of waited for."""
+    query = select(models.Slot).where(col(models.Slot.id).in_(slot_ids)).order_by(models.Slot.id)
+    try:
+        return list(await uow.session.exec(query.with_for_update(nowait=nowait)))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise Conflict("A requested slot is being booked by another request right now.") from None
 
 
 async def set_slots(

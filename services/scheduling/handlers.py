@@ -49,11 +49,11 @@ async def hold(
     material_needs: list[dict],
     hold_ttl_seconds: int,
 ) -> models.Booking:
-    """Hold slots of one suite. Slots are locked in id order and re-checked under the lock, so of
-    any number of racing requests exactly one holds a slot and the others get a 409."""
+    """Hold slots of one suite. Slots are locked (in id order, without waiting) and re-checked under
+    the lock, so of any number of racing requests exactly one holds a slot and the others get a 409."""
     if len(set(slot_ids)) != len(slot_ids):
         raise Unprocessable("The same slot is listed twice.")
-    slots = await lock_slots(uow, slot_ids)
+    slots = await lock_slots(uow, slot_ids, nowait=True)
     missing = set(slot_ids) - {s.id for s in slots}
     if missing:
         raise NotFound(f"No slots {', '.join(sorted(str(m) for m in missing))}.")
