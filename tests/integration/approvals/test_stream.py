@@ -1,0 +1,92 @@
+"""The SSE stream on a real HTTP server: the caller's events only, resumable with Last-Event-ID."""
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+from shared.devstack import free_port
+from tests.integration.approvals.helpers import Flow
+
+
+@pytest.fixture
+async def served(approvals):
+    """The running approvals app behind a real uvicorn socket (ASGITransport does not stream)."""
+    config = uvicorn.Config(approvals.app, host="127.0.0.1", port=free_port(), lifespan="off", log_level="warning",
+                            timeout_graceful_shutdown=1)  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{config.port}"
+    server.should_exit = True
+    await task
+
+
+@asynccontextmanager
+async def stream(base: str, headers: dict, **params):
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async with client.stream("GET", "/v1/events/stream", headers=headers, params=params) as response:
+            response.lines = response.aiter_lines()  # one iterator, read across several waits
+            yield response
+
+
+async def read_events(response: httpx.Response, count: int) -> list[dict]:
+    events: list[dict] = []
+    current: dict = {}
+    async with asyncio.timeout(5):
+        async for line in response.lines:
+            if not line:
+                if "id" in current:
+                    events.append(current)
+                    if len(events) == count:
+                        return events
+                current = {}
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.strip()
+    return events
+
+
+async def test_stream_resumes_after_last_event_id_and_shows_only_what_the_caller_may_see(approvals, tokens, served):
+    flow = Flow(approvals, tokens)
+    first = await flow.approved()  # 4 events
+    await Flow(approvals, tokens, authority="EMA").draft(authority="EMA", title="EMA platform")
+    await Flow(approvals, tokens, org="ORG-2").draft(title="ORG-2 platform")
+
+    async with stream(served, flow.reg, since=0) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        seen = await read_events(response, 3)
+    assert [e["event"].split(".")[3] for e in seen] == ["drafted", "submitted", "review_started"]
+    assert json.loads(seen[0]["data"])["subject"] == first["approval_id"]
+    resume_after = seen[1]["id"]
+
+    child = await flow.draft(first["approval_id"])  # happens while nobody listens
+    headers = flow.reg | {"Last-Event-ID": resume_after}
+    async with stream(served, headers) as response:
+        resumed = await read_events(response, 4)
+        assert [e["event"].split(".")[3] for e in resumed] == ["review_started", "approved", "drafted", "drafted"]
+        assert all(int(e["id"]) > int(resume_after) for e in resumed)
+        holders = [json.loads(e["data"])["data"]["approval"]["holder_org_id"] for e in resumed[2:]]
+        assert holders == ["ORG-2", "ORG-1"]  # filed with DE-PEI, whoever holds it; EMA's draft never shows
+        assert json.loads(resumed[3]["data"])["subject"] == child["approval_id"]
+        live = await flow.draft(first["approval_id"], title="Live child")
+        [event] = await read_events(response, 1)
+        assert json.loads(event["data"])["subject"] == live["approval_id"]
+
+    async with stream(served, tokens.developer("ORG-2"), since=0, types="gmphub.approvals.approval.drafted.v1") as r:
+        [only] = await read_events(r, 1)
+        assert json.loads(only["data"])["data"]["approval"]["holder_org_id"] == "ORG-2"
+
+
+async def test_stream_refuses_another_authority_and_bad_ids(approvals, tokens, served):
+    async with stream(served, tokens.regulator("EMA"), authority="DE-PEI") as response:
+        assert response.status_code == 403
+    async with stream(served, tokens.regulator() | {"Last-Event-ID": "abc"}) as response:
+        assert response.status_code == 400
+    async with stream(served, tokens.facility("f-1")) as response:
+        assert response.status_code == 403
