@@ -72,8 +72,8 @@ class EventConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-                session_timeout_ms=10000,
-                heartbeat_interval_ms=1000,
+                session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=max(self.settings.kafka_session_timeout_ms // 10, 100),
             )
             try:
                 await ensure_topics(self.settings, self.topics)

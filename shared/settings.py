@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str | None = None
     kafka_fetch_max_wait_ms: int = 20  # Tansu holds a fetch this long; keep hops short
+    kafka_session_timeout_ms: int = 3000  # Tansu holds a new member's join about half of this
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1  # for topics the services create; 3 on a production cluster
     kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL

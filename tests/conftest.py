@@ -4,8 +4,11 @@ services running in-process on them, and a clean state for every test."""
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +26,9 @@ from tests.support import RunningService, Tokens
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    data_dir = tmp_path_factory.mktemp("gmphub")
+def settings() -> Iterator[Settings]:
+    # Not pytest's numbered temp folders: a concurrent pytest run may prune them under us.
+    data_dir = Path(tempfile.mkdtemp(prefix="gmphub-test-"))
     env: dict[str, str] = {"GMPHUB_DATA_DIR": str(data_dir), "GMPHUB_OUTBOX_POLL_SECONDS": "0.2"}
     kafka = postgres = None
     if not os.environ.get("GMPHUB_KAFKA_BOOTSTRAP_SERVERS"):
@@ -49,6 +53,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         kafka.stop()
     if postgres:
         postgres.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -153,9 +158,9 @@ async def scratch_database(settings: Settings) -> AsyncIterator:
 
 
 @pytest.fixture(scope="module")
-def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
+def private_broker() -> Iterator[EmbeddedKafka]:
     """A broker of the module's own, which its tests may stop and start again."""
-    kafka = EmbeddedKafka(free_port(), tmp_path_factory.mktemp("tansu") / "tansu.log")
+    kafka = EmbeddedKafka(free_port())
     kafka.start()
     yield kafka
     kafka.stop()
