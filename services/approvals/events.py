@@ -4,7 +4,7 @@ event carries the approval's full current state (with a growing `version`)."""
 from datetime import date, datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.events import Event
 
@@ -23,17 +23,22 @@ class ApprovalState(BaseModel):
     """An approval as it stands after the event: consumers keep the highest `version` they saw."""
 
     approval_id: UUID
-    version: int
-    parent_id: UUID | None = None
-    root_id: UUID
-    level: str  # parent | child
-    covers: str  # platform | product | site | indication | variation
+    version: int = Field(description="Grows by one with every change; ignore a state older than the one you hold.")
+    parent_id: UUID | None = Field(default=None, description="The approval this child builds on; none for a parent.")
+    root_id: UUID = Field(description="The top parent of its tree.")
+    level: str = Field(description="parent | child")
+    covers: str = Field(description="platform | product | site | indication | variation")
     title: str
-    holder_org_id: str
-    authority: str
-    facility_ids: list[UUID]
-    status: str  # draft | submitted | under_review | approved | rejected | suspended | suspended_by_parent | withdrawn | expired
-    needs_reconfirmation: bool = False
+    holder_org_id: str = Field(description="The developer organisation holding it.")
+    authority: str = Field(description="The competent authority it is filed with, which alone decides it (e.g. DE-PEI).")
+    facility_ids: list[UUID] = Field(description="Manufacturing facilities it covers (registry facility ids).")
+    status: str = Field(
+        description="draft | submitted | under_review | approved | rejected | suspended | suspended_by_parent "
+        "| withdrawn | expired; only `approved` authorises manufacture under it."
+    )
+    needs_reconfirmation: bool = Field(
+        default=False, description="Its parent changed (variation, withdrawal, expiry); a regulator must re-confirm it."
+    )
     suspended_by: UUID | None = None  # for `suspended_by_parent`: the ancestor whose suspension it follows
     relied_on_parts: list[str] = []  # a child: the parts of its parent's assessment it relies on
     valid_until: date | None = None  # an approved approval expires after this day

@@ -110,3 +110,14 @@ async def test_subscription_rules(approvals, tokens):
     assert hidden.status_code == 404
     ended = await approvals.client.delete(f"/v1/subscriptions/{sub['subscription_id']}", headers=tokens.regulator())
     assert ended.json()["active"] is False
+
+
+async def test_asyncapi_documents_every_approval_event_for_topic_readers(approvals):
+    document = (await approvals.client.get("/asyncapi.json")).json()
+    assert document["channels"]["approvals"]["address"] == "gmphub.approvals.v1"
+    messages = document["components"]["messages"]
+    names = {m["name"] for m in messages.values()}
+    assert "gmphub.approvals.approval.suspended.v1" in names and "gmphub.approvals.approval.reconfirmed.v1" in names
+    assert all(m["summary"] for m in messages.values())
+    state = document["components"]["schemas"]["ApprovalState"]["properties"]
+    assert "suspended_by_parent" in state["status"]["description"]
