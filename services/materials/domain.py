@@ -5,7 +5,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from uuid import UUID
 
@@ -107,6 +107,11 @@ def convert(quantity: Decimal, from_unit: str, to_unit: str) -> Decimal | None:
     if dim_from != dim_to:
         return None
     return quantity * f_from / f_to if f_from != f_to else quantity
+
+
+def at_least(quantity: Decimal) -> Decimal:
+    """Rounded up to the six places a lot is counted in: reserve never less than is needed."""
+    return quantity.quantize(Decimal(1).scaleb(-QUANTITY_PLACES), rounding=ROUND_CEILING)
 
 
 def plain(quantity: Decimal) -> Decimal:
@@ -265,7 +270,7 @@ def allocate(needs: list[Need], lots: list[LotStock], use_on: date) -> Allocatio
             if remaining <= 0:
                 continue
             take = min(remaining, in_need_unit)
-            takes.append(Take(lot, convert(take, need.unit, lot.unit)))  # type: ignore[arg-type]
+            takes.append(Take(lot, at_least(convert(take, need.unit, lot.unit))))  # type: ignore[arg-type]
             remaining -= take
         if remaining > 0:
             result.shortfalls.append(Short(need.material_id, need.quantity, available, need.unit))

@@ -71,3 +71,11 @@ def test_quantities_never_negative_nor_below_reserved():
     with pytest.raises(Conflict):
         check_new_quantity(Decimal(9), reserved=Decimal(10))
     assert check_new_quantity(Decimal(10), reserved=Decimal(10)) == 10
+
+
+def test_takes_are_rounded_up_to_six_places_never_beyond_the_lot():
+    litres = lot(MEDIUM, "L1", date(2027, 4, 1), "0.000002", "L")  # 2 µL... counted in litres
+    [take] = allocate([Need(MEDIUM, Decimal("0.0000001"), "mL")], [litres], USE_ON).takes
+    assert take.quantity == Decimal("0.000001")  # 1e-10 L needed; a lot cannot hold less than 1e-6
+    [whole] = allocate([Need(MEDIUM, Decimal("2"), "µL")], [litres], USE_ON).takes
+    assert whole.quantity == Decimal("0.000002")
