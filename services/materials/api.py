@@ -151,7 +151,7 @@ async def register_material(body: MaterialIn, principal: CurrentPrincipal, conte
 
 
 @router.get("/materials", response_model=MaterialPage, tags=["catalogue"],
-            summary="Search the catalogue: typo-tolerant text over names, synonyms, catalogue numbers; filters")  # fmt: skip
+            summary="Search the catalogue: typo-tolerant text, filters, pages")  # fmt: skip
 async def search_materials(
     principal: CurrentPrincipal,
     context: Context,
@@ -256,7 +256,7 @@ async def withdraw_alternative(
 
 
 @router.post("/materials/import", response_model=ImportOut, tags=["catalogue"],
-             summary="Import materials from a CSV file (admin): bad rows reported by line, good rows in one transaction")  # fmt: skip
+             summary="Bulk-import materials from CSV (admin); bad rows reported by line")  # fmt: skip
 async def import_materials(
     file: UploadFile,
     principal: CurrentPrincipal,

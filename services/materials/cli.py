@@ -27,10 +27,9 @@ class _Progress:
             return chunk
         self.sent += len(chunk)
         share = self.sent / self.total if self.total else 1.0
-        print(
-            f"\rupload {self.sent / 1e6:7.2f}/{self.total / 1e6:.2f} MB  {share:6.1%}  ~{int(self.rows * share)}/{self.rows} rows",
-            end="", file=self.out, flush=True,
-        )  # fmt: skip
+        megabytes = f"{self.sent / 1e6:7.2f}/{self.total / 1e6:.2f} MB"
+        rows = f"~{int(self.rows * share)}/{self.rows} rows"
+        print(f"\rupload {megabytes}  {share:6.1%}  {rows}", end="", file=self.out, flush=True)
         return chunk
 
 

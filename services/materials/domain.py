@@ -87,7 +87,9 @@ UNITS: dict[str, tuple[str, Decimal]] = {
     "U": ("activity", Decimal(1)),
     "each": ("count", Decimal(1)),  # vials, bags, kits, bottles: counted items
 }
-_UNIT_ALIASES = {"ul": "µL", "μL": "µL", "ug": "µg", "μg": "µg", "ml": "mL", "l": "L", "units": "U", "pcs": "each"}
+_UNIT_ALIASES = {
+    "ul": "µL", "μL": "µL", "ug": "µg", "μg": "µg", "ml": "mL", "l": "L", "units": "U", "pcs": "each",
+}  # fmt: skip
 
 REGION = re.compile(r"^(?:[A-Z]{2}|EU|EEA)$")
 

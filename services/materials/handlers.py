@@ -76,7 +76,8 @@ async def register_supplier(
     uow: UnitOfWork, name: str, country: str, status: QualificationStatus, note: str | None
 ) -> models.Supplier:
     name = name.strip()
-    taken = await uow.session.scalar(sa.select(models.Supplier.id).where(sa.func.lower(models.Supplier.name) == name.lower()))
+    same_name = sa.func.lower(models.Supplier.name) == name.lower()
+    taken = await uow.session.scalar(sa.select(models.Supplier.id).where(same_name))
     if taken:
         raise Conflict(f"A supplier named {name!r} exists already ({taken}).")
     supplier = models.Supplier(

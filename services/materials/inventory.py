@@ -23,6 +23,7 @@ from services.materials.domain import (
     check_new_quantity,
     check_quantity,
     normalise_unit,
+    plain,
 )
 from services.scheduling import events as scheduling
 from shared.database import UnitOfWork
@@ -49,7 +50,13 @@ def lot_recorded(lot: models.Lot, reason: str | None = None) -> events.LotRecord
 
 
 async def record_lot(
-    uow: UnitOfWork, facility_id: UUID, material_id: UUID, lot_number: str, expires_on: date, quantity: Decimal, unit: str
+    uow: UnitOfWork,
+    facility_id: UUID,
+    material_id: UUID,
+    lot_number: str,
+    expires_on: date,
+    quantity: Decimal,
+    unit: str,
 ) -> models.Lot:
     material = await uow.session.get(models.Material, material_id)
     if material is None:
@@ -59,7 +66,9 @@ async def record_lot(
     lot_number = lot_number.strip()
     taken = await uow.session.scalar(
         sa.select(models.Lot.id).where(
-            models.Lot.facility_id == facility_id, models.Lot.material_id == material_id, models.Lot.lot_number == lot_number
+            models.Lot.facility_id == facility_id,
+            models.Lot.material_id == material_id,
+            models.Lot.lot_number == lot_number,
         )
     )
     if taken:
@@ -167,13 +176,17 @@ async def reserve_for_booking(uow: UnitOfWork, event: scheduling.BookingConfirme
     reservation.updated_at, reservation.updated_by = models.now(), uow.actor or ""
     if not allocation.complete:
         short = [
-            events.Shortfall(material_id=s.material_id, requested=s.requested, available=s.available, unit=s.unit)
+            events.Shortfall(
+                material_id=s.material_id, requested=plain(s.requested), available=plain(s.available), unit=s.unit
+            )
             for s in allocation.shortfalls
         ]
         reservation.status = ReservationStatus.FAILED
         reservation.shortfalls = [s.model_dump(mode="json") for s in short]
         uow.session.add(reservation)
-        uow.emit(events.ReservationFailed(booking_id=event.booking_id, facility_id=booking.facility_id, shortfalls=short))
+        uow.emit(
+            events.ReservationFailed(booking_id=event.booking_id, facility_id=booking.facility_id, shortfalls=short)
+        )
         return
     reservation.status = ReservationStatus.CONFIRMED
     reservation.shortfalls = []
@@ -190,7 +203,8 @@ async def reserve_for_booking(uow: UnitOfWork, event: scheduling.BookingConfirme
         )  # fmt: skip
         uow.session.add(line)
         lines.append(events.ReservedLine(
-            material_id=lot.material_id, lot_id=lot.id, lot_number=lot.lot_number, quantity=take.quantity, unit=lot.unit
+            material_id=lot.material_id, lot_id=lot.id, lot_number=lot.lot_number, quantity=plain(take.quantity),
+            unit=lot.unit,
         ))  # fmt: skip
     uow.emit(
         events.ReservationConfirmed(

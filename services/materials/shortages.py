@@ -97,7 +97,8 @@ async def list_shortages(
         query = query.where(models.Shortage.status == status)
     if region:
         query = query.where(models.Shortage.regions.any(region.upper()))  # type: ignore[attr-defined]
-    return list((await uow.session.exec(query.order_by(models.Shortage.created_at.desc()))).all())  # type: ignore[attr-defined]
+    newest_first = models.Shortage.created_at.desc()  # type: ignore[attr-defined]
+    return list((await uow.session.exec(query.order_by(newest_first))).all())
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ async def stock_of(uow: UnitOfWork, material_ids: list[UUID]) -> list[StockAt]:
             lot.material_id, lot.facility_id, lot.unit,
             sa.func.sum(lot.quantity - lot.reserved), sa.func.count(), sa.func.min(lot.expires_on),
         )
-        .where(lot.material_id.in_(material_ids), lot.expires_on >= today(), lot.quantity > lot.reserved)  # type: ignore[attr-defined]
+        .where(lot.material_id.in_(material_ids))  # type: ignore[attr-defined]
+        .where(lot.expires_on >= today(), lot.quantity > lot.reserved)
         .group_by(lot.material_id, lot.facility_id, lot.unit)
         .order_by(lot.material_id, sa.func.sum(lot.quantity - lot.reserved).desc())
     )  # fmt: skip

@@ -8,7 +8,10 @@ import httpx
 from services.materials import cli
 from tests.integration.materials.helpers import supplier
 
-HEADER = "name,synonyms,category,supplier,catalogue_number,grade,usp1043_tier,origin,origin_species,tse_bse_statement,ph_eur_5_2_12\n"
+HEADER = (
+    "name,synonyms,category,supplier,catalogue_number,grade,usp1043_tier,origin,origin_species,tse_bse_statement,"
+    "ph_eur_5_2_12\n"
+)
 ROWS = [
     "TexMACS GMP Medium,T cell medium,cell_culture_medium,Miltenyi Biotec,170-076-306,gmp,1,animal_origin_free,,,true",
     "Mystery juice,,juice,Miltenyi Biotec,X-1,gmp,1,animal_origin_free,,,false",  # line 3: unknown category

@@ -48,12 +48,13 @@ async def test_counting_a_lot_never_goes_below_reserved_or_zero(materials, token
     medium = await material(materials, tokens)
     lot_id = await lot(materials, tokens, facility, medium, "10")
     await materials.sql("UPDATE lot SET reserved = 4 WHERE id = :id", id=uuid.UUID(lot_id))
-    url = f"/v1/lots/{lot_id}/count"
-    below = await materials.client.post(url, json={"quantity": "3.999999", "reason": "stock-take"}, headers=tokens.facility(facility))
+    url, own = f"/v1/lots/{lot_id}/count", tokens.facility(facility)
+    below = await materials.client.post(url, json={"quantity": "3.999999", "reason": "stock-take"}, headers=own)
     assert below.status_code == 409 and "reserved" in below.json()["detail"]
-    other = await materials.client.post(url, json={"quantity": "8", "reason": "stock-take"}, headers=tokens.facility(uuid.uuid4()))
+    other_facility = tokens.facility(uuid.uuid4())
+    other = await materials.client.post(url, json={"quantity": "8", "reason": "stock-take"}, headers=other_facility)
     assert other.status_code == 403
-    counted = await materials.client.post(url, json={"quantity": "8.5", "reason": "one bottle broken"}, headers=tokens.facility(facility))
+    counted = await materials.client.post(url, json={"quantity": "8.5", "reason": "one bottle broken"}, headers=own)
     assert counted.status_code == 200 and counted.json()["available"] == "4.5"
     history = (await materials.client.get(f"/v1/lots/{lot_id}/history", headers=tokens.facility(facility))).json()
     assert [(Decimal(e["data"]["quantity"]), e["data"]["reason"]) for e in history] == [
