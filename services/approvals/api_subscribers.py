@@ -111,7 +111,11 @@ async def list_deliveries(
         for a in attempts:
             log.setdefault(a.delivery_id, []).append(AttemptOut.model_validate(a, from_attributes=True))
     return [
-        DeliveryOut(delivery_id=d.id, attempt_log=log.get(d.id, []), **d.model_dump(exclude={"id", "subscription_id", "created_at"}))
+        DeliveryOut(
+            delivery_id=d.id, attempt_log=log.get(d.id, []),
+            **d.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
+            next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+        )  # fmt: skip
         for d in deliveries
     ]
 

@@ -131,7 +131,8 @@ def _cascade_reason(target: domain.Approval, change: Change, reason: str | None)
     why = f": {reason}" if reason else ""
     if change is Change.RECONFIRMATION_REQUIRED:
         return f"{target.covers.value} {target.id} ({target.title}) changed: {target.status.value}{why}"
-    return f"ancestor {target.id} ({target.title}) {target.status.value}{why}"
+    what = "reinstated" if change is Change.REINSTATED else target.status.value
+    return f"ancestor {target.id} ({target.title}) {what}{why}"
 
 
 def save(

@@ -178,7 +178,7 @@ class DeliveryOut(BaseModel):
     outbox_seq: int
     status: str = Field(description="pending | delivered | failed (out of attempts) | cancelled (subscription ended)")
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
     last_status_code: int | None
     last_error: str | None
     delivered_at: datetime | None

@@ -1,0 +1,60 @@
+"""`gmp-hub webhook-receiver`: a local endpoint to try approvals webhooks with. It verifies each
+delivery's Standard Webhooks signature with the subscription's secret and prints the event."""
+
+import argparse
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks import Webhook, WebhookVerificationError
+
+
+def cmd_webhook_receiver(args: argparse.Namespace) -> int:
+    webhook = Webhook(args.secret) if args.secret else None
+    failures_left = [args.fail_first]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if failures_left[0] > 0:
+                failures_left[0] -= 1
+                print(f"answering 503 on purpose to {self.headers.get('webhook-id')} (retries follow)", flush=True)
+                return self._answer(503)
+            verdict = "unverified (no --secret)"
+            if webhook is not None:
+                try:
+                    webhook.verify(body, dict(self.headers.items()))
+                    verdict = "signature ok"
+                except WebhookVerificationError as exc:
+                    print(f"REFUSED {self.headers.get('webhook-id')}: {exc}", flush=True)
+                    return self._answer(401)
+            event = json.loads(body)
+            approval = event.get("data", {}).get("approval", {})
+            print(f"{event['type']}  {event['subject']}  status={approval.get('status')}  {verdict}", flush=True)
+            self._answer(204)
+
+        def _answer(self, status: int) -> None:
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    print(f"listening on http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    receiver = sub.add_parser("webhook-receiver", help="a local endpoint that verifies and prints approvals webhooks")
+    receiver.add_argument("--port", type=int, default=9999)
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--secret", help="the subscription's whsec_... secret, to verify signatures")
+    receiver.add_argument("--fail-first", type=int, default=0, help="answer 503 to this many deliveries first")
+    receiver.set_defaults(func=cmd_webhook_receiver)
