@@ -40,7 +40,7 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     medium = await material(materials, tokens, supplier_id=await supplier(materials, tokens))
     later = await lot(materials, tokens, facility, medium, "500", number="LATE", expires_in_days=400)
     sooner = await lot(materials, tokens, facility, medium, "300.5", number="SOON", expires_in_days=100)
-    await lot(materials, tokens, uuid.uuid4(), medium, "9999")  # another facility's stock is not touched
+    elsewhere = await lot(materials, tokens, uuid.uuid4(), medium, "9999")  # another facility's stock
     state = booking(facility, [(medium, "400.25", "mL")])
     await publish(scheduling, BookingConfirmed(booking_id=state.booking_id, booking=state))
 
@@ -51,6 +51,7 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     ]  # fmt: skip
     assert await lot_stock(materials, sooner) == (Decimal("300.5"), Decimal("300.5"))
     assert await lot_stock(materials, later) == (Decimal(500), Decimal("99.75"))
+    assert await lot_stock(materials, elsewhere) == (Decimal(9999), 0)
     read = await materials.client.get(f"/v1/reservations/{state.booking_id}", headers=tokens.facility(facility))
     assert read.status_code == 200 and read.json()["status"] == "confirmed" and len(read.json()["lines"]) == 2
     other = await materials.client.get(f"/v1/reservations/{state.booking_id}", headers=tokens.facility(uuid.uuid4()))
@@ -59,8 +60,16 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     # Redelivery of the same state (a new envelope, as a relay crash would give) changes nothing.
     await publish(scheduling, BookingConfirmed(booking_id=state.booking_id, booking=state))
     cancelled = state.model_copy(update={"version": 3, "status": "cancelled"})
-    await publish(scheduling, BookingCancelled(booking_id=state.booking_id, booking=cancelled, reason="trial paused"))
+    for _ in range(2):  # the second cancellation finds nothing left to release
+        await publish(scheduling, BookingCancelled(booking_id=state.booking_id, booking=cancelled, reason="paused"))
     await outcome(materials, RELEASED, state.booking_id)
+
+    async def both_cancellations_handled():
+        assert await materials.sql("SELECT count(*) FROM processed_event WHERE type LIKE '%cancelled%'") == [(2,)]
+        return True
+
+    await eventually(both_cancellations_handled)
+    assert len(await materials.outbox_events(RELEASED)) == 1
     assert len(await materials.outbox_events(CONFIRMED)) == 1
     assert await lot_stock(materials, sooner) == (Decimal("300.5"), 0)
     assert await lot_stock(materials, later) == (Decimal(500), 0)
