@@ -5,6 +5,7 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from services.materials import inventory
+from services.materials.domain import ReservationStatus
 from services.materials.models import Lot, Reservation
 from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut
 from shared.auth import CurrentPrincipal, Principal, Role
@@ -83,6 +84,16 @@ async def lot_history(lot_id: UUID, principal: CurrentPrincipal, context: Contex
         lot = await inventory.get_lot(uow, lot_id)
         may_read_facility(principal, lot.facility_id)
         return await event_history(uow.session, str(lot_id))
+
+
+@router.get("/facilities/{facility_id}/reservations", response_model=list[ReservationOut], tags=["reservations"],
+            summary="What bookings reserved from the facility's lots, newest first")  # fmt: skip
+async def list_reservations(
+    facility_id: UUID, principal: CurrentPrincipal, context: Context, status: ReservationStatus | None = None
+) -> list[ReservationOut]:
+    may_read_facility(principal, facility_id)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        return [await reservation_out(uow, r) for r in await inventory.list_reservations(uow, facility_id, status)]
 
 
 @router.get("/reservations/{booking_id}", response_model=ReservationOut, tags=["reservations"],

@@ -278,6 +278,14 @@ async def consume_for_booking(uow: UnitOfWork, event: scheduling.BookingComplete
     )
 
 
+async def list_reservations(uow: UnitOfWork, facility_id: UUID, status: str | None) -> list[models.Reservation]:
+    query = select(models.Reservation).where(models.Reservation.facility_id == facility_id)
+    if status:
+        query = query.where(models.Reservation.status == status)
+    newest_first = models.Reservation.updated_at.desc()  # type: ignore[attr-defined]
+    return list((await uow.session.exec(query.order_by(newest_first))).all())
+
+
 async def get_reservation(uow: UnitOfWork, booking_id: UUID) -> models.Reservation:
     reservation = (
         await uow.session.exec(select(models.Reservation).where(models.Reservation.booking_id == booking_id))

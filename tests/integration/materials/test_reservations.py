@@ -56,6 +56,10 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     assert read.status_code == 200 and read.json()["status"] == "confirmed" and len(read.json()["lines"]) == 2
     other = await materials.client.get(f"/v1/reservations/{state.booking_id}", headers=tokens.facility(uuid.uuid4()))
     assert other.status_code == 403
+    developer = await materials.client.get(f"/v1/reservations/{state.booking_id}", headers=tokens.developer())
+    assert developer.status_code == 403
+    listed = await materials.client.get(f"/v1/facilities/{facility}/reservations", headers=tokens.regulator())
+    assert [r["booking_id"] for r in listed.json()] == [str(state.booking_id)]
 
     # Redelivery of the same state (a new envelope, as a relay crash would give) changes nothing.
     await publish(scheduling, BookingConfirmed(booking_id=state.booking_id, booking=state))
