@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 
 from services.approvals import handlers, queries
+from services.approvals.domain import Covers, Status
 from services.approvals.schemas import (
     ApprovalOut, DecisionIn, DecisionOut, DraftIn, LetterIn, LetterOut, ReasonIn, SignatureIn, TreeNode, TreeOut,
 )  # fmt: skip
@@ -156,14 +157,17 @@ async def search_approvals(
     context: Context,
     holder_org_id: str | None = None,
     authority: str | None = None,
-    status: Annotated[str | None, Query(pattern=r"^[a-z_]+$")] = None,
+    status: Status | None = None,
     facility_id: UUID | None = None,
-    covers: str | None = None,
+    covers: Covers | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Words of the product or title")] = None,
     parent_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ApprovalOut]:
-    f = queries.SearchFilter(holder_org_id, authority, status, facility_id, covers, q, parent_id, limit, offset)
+    f = queries.SearchFilter(
+        holder_org_id, authority, status.value if status else None, facility_id, covers.value if covers else None,
+        q, parent_id, limit, offset,
+    )
     async with context.db.unit_of_work(principal.actor) as uow:
         return [ApprovalOut.of(row) for row in await queries.search(uow, principal, f)]

@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from prometheus_client import Counter
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -42,6 +43,7 @@ MAX_IN_FLIGHT = 50
 RETRY_BASE_SECONDS = 1.0  # attempt n waits base * 4**(n-1): 1 s, 4 s, 16 s ... about 1.5 h over 8 attempts
 RETRY_CAP_SECONDS = 6 * 3600.0
 new_deliveries = Bell()
+ATTEMPTS = Counter("gmphub_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
 
 
 def new_secret() -> str:
@@ -169,6 +171,7 @@ class Sender:
             values = {"status": "failed"}
         else:
             values = {"next_attempt_at": sa.func.now() + timedelta(seconds=backoff(d.attempts))}
+        ATTEMPTS.labels("delivered" if error is None else values.get("status", "retry")).inc()
         async with self.db.sessions() as session, session.begin():
             updated = await session.execute(
                 sa.update(models.Delivery)

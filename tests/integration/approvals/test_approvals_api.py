@@ -176,3 +176,5 @@ async def test_search(approvals, tokens):
     assert await titles(flow.reg, holder_org_id="ORG-2") == ["Other org platform"]
     assert await titles(tokens.admin(), authority="EMA") == ["EMA platform"]
     assert await titles(flow.dev, q="%") == []
+    bad = await approvals.client.get("/v1/approvals", params={"status": "pending"}, headers=flow.dev)
+    assert bad.status_code == 422
