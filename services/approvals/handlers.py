@@ -146,10 +146,10 @@ def save(
 ) -> None:
     """Write the changed approvals back and emit one event per change, in order. The target's
     events carry the caller's reason and signature; the cascade's name their cause."""
-    for approval_id in {a.id for a, _ in changes}:
-        own = approval_id == target.id
-        node = locked.tree[approval_id]
-        _copy_to_row(node, locked.rows[approval_id], uow.actor, reason if own else _cascade_reason(target, Change.SUSPENDED, reason))
+    last_change = {a.id: change for a, change in changes}
+    for approval_id, change in last_change.items():
+        why = reason if approval_id == target.id else _cascade_reason(target, change, reason)
+        _copy_to_row(locked.tree[approval_id], locked.rows[approval_id], uow.actor, why)
     for snapshot, change in changes:
         own = snapshot.id == target.id and change is not Change.RECONFIRMATION_REQUIRED
         fields: dict = {"approval_id": snapshot.id, "approval": state_of(snapshot)}

@@ -117,8 +117,11 @@ async def test_suspend_and_reinstate_cascade_with_events_and_history(approvals, 
     assert statuses == {a["approval_id"]: "suspended_by_parent", a1["approval_id"]: "suspended_by_parent",
                         b["approval_id"]: "suspended"}  # fmt: skip
     await flow.act(a1["approval_id"], "reinstate", expect=409)
+    assert "suspended: suspend: inspection finding" in (await flow.get(a1["approval_id"]))["status_reason"]
     await flow.act(pid, "reinstate")
-    assert (await flow.get(a1["approval_id"]))["status"] == "approved"
+    restored = await flow.get(a1["approval_id"])
+    assert restored["status"] == "approved" and f"ancestor {pid}" in restored["status_reason"]
+    assert "reinstated" in restored["status_reason"]
     assert (await flow.get(b["approval_id"]))["status"] == "suspended"  # suspended on its own: stays
 
     history = await flow.ok("GET", f"/v1/approvals/{a1['approval_id']}/history", flow.dev)
