@@ -69,7 +69,8 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.session.rollback()
+        # close() discards an uncommitted transaction without expiring what was loaded, so rows
+        # read inside the block stay readable after it.
         await self.session.close()
 
     def emit(self, *events: Event) -> None:
