@@ -1,9 +1,16 @@
 """Building blocks of the scheduling tests: a certified facility fed through registry's outbox
 (the real relay, broker and scheduling consumer carry it), slots, and bookings."""
 
+import asyncio
+import dataclasses
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import sqlalchemy as sa
 
 from services.registry import events as reg
 from tests.support import RunningService, eventually
@@ -108,3 +115,28 @@ async def certificate_seen(scheduling: RunningService, site: Site, status: str) 
         return bool(rows) and rows[0].status == status
 
     await eventually(seen, timeout=5.0)
+
+
+@asynccontextmanager
+async def another_instance(settings, **overrides) -> AsyncIterator[httpx.AsyncClient]:
+    """A second scheduling app on the same database and broker, with its own connection pool,
+    outbox relay and jobs. It follows no events: its consumer joining and leaving the group would
+    make the running instance's consumer rebalance, and stopping an aiokafka consumer mid-rebalance
+    hangs (see the report); the events it would handle are the first instance's job here."""
+    from services.scheduling.main import spec
+    from shared.service import create_app
+
+    app = create_app(dataclasses.replace(spec, consumes={}), settings.model_copy(update=overrides))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scheduling-2") as client:
+            yield client
+        # Let the relay go idle before the app stops: on Python 3.11, cancelling the relay while its
+        # outbox signal fires is swallowed by asyncio.wait_for, and the app never stops (see the report).
+        await eventually(lambda: _outbox_drained(app), timeout=10.0)
+        await asyncio.sleep(0.3)
+
+
+async def _outbox_drained(app) -> bool:
+    async with app.state.context.db.engine.connect() as conn:
+        pending = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    return pending == 0

@@ -5,13 +5,7 @@ the real database."""
 import asyncio
 import random
 import time
-from contextlib import AsyncExitStack
-
-import httpx
-
-from services.scheduling.main import spec
-from shared.service import create_app
-from tests.integration.scheduling.helpers import certified_site, publish
+from tests.integration.scheduling.helpers import another_instance, certified_site, publish
 
 ATTEMPTS, SLOTS = 200, 20
 
@@ -19,12 +13,7 @@ ATTEMPTS, SLOTS = 200, 20
 async def test_two_instances_never_double_book(registry, scheduling, tokens, settings):
     site = await certified_site(registry, scheduling)
     slot_ids = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=SLOTS, hours=2)]
-    second = create_app(spec, settings)
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(second.router.lifespan_context(second))
-        other = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://scheduling-2")
-        )
+    async with another_instance(settings) as other:
         clients = [scheduling.client, other]
         rng = random.Random(5)
         # each attempt asks for one slot, or for two neighbouring slots (to exercise multi-slot locking)
