@@ -33,9 +33,10 @@ async def hold_booking(
 ) -> Response:
     org_id = _developer(principal)
     request_hash = idempotency.fingerprint(body.model_dump_json())
+    scope = f"org:{org_id}"  # the booking is the org's, whichever of its users (or tokens) retries
     async with context.db.unit_of_work(principal.actor) as uow:
         if idempotency_key:
-            answer = await idempotency.claim(uow, principal.actor, idempotency_key, request_hash)
+            answer = await idempotency.claim(uow, scope, idempotency_key, request_hash)
             if answer is not None:
                 return JSONResponse(answer, status_code=201, headers={"Idempotent-Replayed": "true"})
         booking = await handlers.hold(
@@ -51,7 +52,7 @@ async def hold_booking(
         await uow.session.flush()
         answer = BookingOut.of(booking).model_dump(mode="json")
         if idempotency_key:
-            await idempotency.remember(uow, principal.actor, idempotency_key, answer, booking.id)
+            await idempotency.remember(uow, scope, idempotency_key, answer, booking.id)
         await uow.commit()
     return JSONResponse(answer, status_code=201)
 

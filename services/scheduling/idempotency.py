@@ -1,5 +1,6 @@
-"""`Idempotency-Key`: the first successful answer to a request is stored with the key, in the same
-transaction as what the request did; a retry with the key gets that answer and changes nothing.
+"""`Idempotency-Key`: the first successful answer to a request is stored with the key (per developer
+organisation) in the same transaction as what the request did; a retry with the key, from any
+token of that organisation, gets that answer and changes nothing.
 
 Two requests racing with one key serialise on the key's primary key: the second waits for the
 first to commit, then finds its answer (or, if the first failed and rolled back, goes ahead).
