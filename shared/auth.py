@@ -95,6 +95,11 @@ def ensure_dev_keys(keys_dir: Path) -> Path:
     return private_path
 
 
+@lru_cache(maxsize=4)
+def _signing_key(path: Path) -> rsa.RSAPrivateKey:
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
 def issue_token(
     settings: Settings,
     *,
@@ -112,7 +117,7 @@ def issue_token(
         raise ValueError("a facility token needs at least one --facility-id")
     if role is Role.REGULATOR and not authority:
         raise ValueError("a regulator token needs --authority")
-    private_key = ensure_dev_keys(settings.keys_dir).read_bytes()
+    private_key = _signing_key(ensure_dev_keys(settings.keys_dir))
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": settings.jwt_issuer,

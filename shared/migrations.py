@@ -5,8 +5,9 @@ import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.database import messaging_metadata
@@ -30,6 +31,41 @@ def upgrade(service: str, url: str, revision: str = "head") -> None:
 def revision(service: str, url: str, message: str) -> None:
     """Autogenerate a migration from the difference between the models and the database."""
     command.revision(alembic_config(service, url), message=message, autogenerate=True)
+
+
+def create_messaging_tables() -> None:
+    """The outbox and processed-event tables, version 1: every service's first migration calls
+    this. Frozen as written; a later change to these tables gets a step of its own."""
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("topic", sa.Text(), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("envelope", JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("event_id"),
+    )
+    op.create_index(
+        "ix_outbox_unpublished", "outbox", ["seq"], unique=False, postgresql_where=sa.text("published_at IS NULL")
+    )
+    op.create_table(
+        "processed_event",
+        sa.Column("consumer", sa.Text(), nullable=False),
+        sa.Column("event_id", sa.Text(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+def drop_messaging_tables() -> None:
+    op.drop_table("processed_event")
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.drop_table("outbox")
 
 
 def target_metadata(service_metadata: sa.MetaData) -> list[sa.MetaData]:

@@ -48,8 +48,11 @@ class OutboxRelay:
                 await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the signal fires, and the relay would then never stop.
         try:
-            await asyncio.wait_for(self.db.outbox_signal.wait(), self.settings.outbox_poll_seconds)
+            async with asyncio.timeout(self.settings.outbox_poll_seconds):
+                await self.db.outbox_signal.wait()
         except TimeoutError:
             pass
         self.db.outbox_signal.clear()
