@@ -5,7 +5,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from services.scheduling.consumers import HANDLERS as SCHEDULING_FOLLOWS
 from services.scheduling.events import BookingState, MaterialNeed
+from tests.support import eventually
 
 MEDIUM = {
     "name": "TexMACS GMP Medium",
@@ -57,3 +59,18 @@ def booking(facility_id, needs, *, version=2, status="confirmed", starts_in_days
         ends_at=starts + timedelta(days=2), product="CAR-T batch", run_kind="engineering",
         material_needs=[MaterialNeed(material_id=m, quantity=Decimal(str(q)), unit=u) for m, q, u in needs],
     )  # fmt: skip
+
+
+async def scheduling_caught_up(materials, scheduling):
+    """Wait until scheduling has handled every materials event it follows: a test that ends with
+    them in flight leaves scheduling's consumer locking rows while the next test's clean-up
+    truncates its tables (a deadlock)."""
+    followed = {cls.type for cls in SCHEDULING_FOLLOWS if cls.service() == "materials"}
+    emitted = {e["id"] for e in await materials.outbox_events() if e["type"] in followed}
+
+    async def handled():
+        rows = await scheduling.sql("SELECT event_id FROM processed_event")
+        assert emitted <= {event_id for (event_id,) in rows}, "scheduling is still consuming"
+        return True
+
+    await eventually(handled, timeout=20.0)

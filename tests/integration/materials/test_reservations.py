@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from services.materials import inventory
 from services.scheduling.events import BookingCancelled, BookingCompleted, BookingConfirmed
-from tests.integration.materials.helpers import booking, lot, material, supplier
+from tests.integration.materials.helpers import booking, lot, material, scheduling_caught_up, supplier
 from tests.support import eventually
 
 CONFIRMED = "gmphub.materials.reservation.confirmed.v1"
@@ -80,6 +80,7 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     history = (await materials.client.get(f"/v1/reservations/{state.booking_id}/history", headers=tokens.admin())).json()
     assert [e["type"] for e in history] == [CONFIRMED, RELEASED]
     assert all(e["causationid"] for e in history)  # each names the booking event that caused it
+    await scheduling_caught_up(materials, scheduling)
 
 
 async def test_short_stock_fails_whole_booking_and_reserves_nothing(materials, scheduling, tokens):
@@ -104,6 +105,7 @@ async def test_short_stock_fails_whole_booking_and_reserves_nothing(materials, s
     await publish(scheduling, BookingConfirmed(booking_id=state.booking_id, booking=retry))
     await outcome(materials, CONFIRMED, state.booking_id)
     assert await lot_stock(materials, medium_lot) == (Decimal(1000), Decimal(100))
+    await scheduling_caught_up(materials, scheduling)
 
 
 async def test_booking_without_needs_is_confirmed_with_no_lines_and_completion_consumes(materials, scheduling, tokens):
@@ -124,9 +126,10 @@ async def test_booking_without_needs_is_confirmed_with_no_lines_and_completion_c
     assert await lot_stock(materials, lot_id) == (Decimal(6), 0)
     history = (await materials.client.get(f"/v1/lots/{lot_id}/history", headers=tokens.facility(facility))).json()
     assert [Decimal(e["data"]["quantity"]) for e in history] == [10, 6]
+    await scheduling_caught_up(materials, scheduling)
 
 
-async def test_concurrent_reservations_never_over_commit(materials, tokens):
+async def test_concurrent_reservations_never_over_commit(materials, scheduling, tokens):
     """50 bookings race for stock that serves 12 of them: exactly 12 win, nothing is over-committed."""
     facility = uuid.uuid4()
     medium = await material(materials, tokens)
@@ -154,3 +157,4 @@ async def test_concurrent_reservations_never_over_commit(materials, tokens):
     # Every confirmed booking got exactly 2.5 mL; none was split into more or less.
     per_booking = await materials.sql("SELECT sum(quantity) FROM reservation_line GROUP BY reservation_id")
     assert {total for (total,) in per_booking} == {Decimal("2.5")}
+    await scheduling_caught_up(materials, scheduling)

@@ -3,7 +3,7 @@
 import uuid
 from decimal import Decimal
 
-from tests.integration.materials.helpers import lot, material, supplier
+from tests.integration.materials.helpers import lot, material, scheduling_caught_up, supplier
 
 
 async def _alternatives(materials, tokens):
@@ -20,7 +20,7 @@ async def _alternatives(materials, tokens):
     return medium, optimizer, x_vivo
 
 
-async def test_shortage_shows_qualified_alternatives_and_where_stock_is(materials, tokens):
+async def test_shortage_shows_qualified_alternatives_and_where_stock_is(materials, scheduling, tokens):
     medium, optimizer, x_vivo = await _alternatives(materials, tokens)
     berlin, vienna = uuid.uuid4(), uuid.uuid4()
     await lot(materials, tokens, berlin, optimizer, "500")
@@ -47,9 +47,10 @@ async def test_shortage_shows_qualified_alternatives_and_where_stock_is(material
 
     declared_event = (await materials.outbox_events("gmphub.materials.shortage.declared.v1"))[0]
     assert declared_event["data"]["shortage"]["material_id"] == medium
+    await scheduling_caught_up(materials, scheduling)
 
 
-async def test_who_may_declare_update_and_resolve(materials, tokens):
+async def test_who_may_declare_update_and_resolve(materials, scheduling, tokens):
     medium = await material(materials, tokens)
     facility = uuid.uuid4()
     body = {"material_id": medium, "severity": "medium", "regions": ["DE"]}
@@ -85,3 +86,4 @@ async def test_who_may_declare_update_and_resolve(materials, tokens):
     assert active.json() == []
     by_region = await materials.client.get("/v1/shortages", params={"region": "eu"}, headers=tokens.developer())
     assert len(by_region.json()) == 1
+    await scheduling_caught_up(materials, scheduling)
