@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 
 from shared import auth
 from shared.auth import ensure_dev_keys
@@ -84,13 +85,24 @@ async def hub(settings: Settings) -> AsyncIterator[dict[str, RunningService]]:
 
 async def _truncate_all(hub: dict[str, RunningService]) -> None:
     for service in hub.values():
-        async with service.context.db.engine.begin() as conn:
-            tables = await conn.scalars(
-                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-            )
-            names = ", ".join(f'"{t}"' for t in tables)
-            if names:
-                await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for attempt in range(10):
+            try:
+                await _truncate(service)
+                break
+            except DBAPIError as exc:  # a consumer still busy with the last test's events
+                if attempt == 9 or "deadlock" not in str(exc.orig).lower():
+                    raise
+                await asyncio.sleep(0.1)
+
+
+async def _truncate(service: RunningService) -> None:
+    async with service.context.db.engine.begin() as conn:
+        tables = await conn.scalars(
+            sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+        )
+        names = ", ".join(f'"{t}"' for t in tables)
+        if names:
+            await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
