@@ -4,7 +4,7 @@ from typing import Annotated
 from uuid import UUID
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import col, select
@@ -18,6 +18,22 @@ from shared.service import Context
 
 router = APIRouter(prefix="/v1")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+
+
+class BookingListing:
+    """The query parameters every list of bookings takes."""
+
+    def __init__(
+        self,
+        status: Annotated[str | None, Query(description="Only bookings in this state")] = None,
+        at_risk: Annotated[bool | None, Query(description="Only flagged (true) or unflagged (false) bookings")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> None:
+        self.status, self.at_risk, self.limit, self.offset = status, at_risk, limit, offset
+
+
+Listing = Annotated[BookingListing, Depends()]
 
 
 def _developer(principal: Principal) -> str:
@@ -62,10 +78,7 @@ async def hold_booking(
 async def my_bookings(
     principal: CurrentPrincipal,
     context: Context,
-    booking_status: Annotated[str | None, Query(alias="status")] = None,
-    at_risk: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    listing: Listing,
 ) -> list[BookingOut]:
     if principal.role is Role.DEVELOPER:
         scope = col(models.Booking.org_id) == principal.org_id
@@ -75,7 +88,7 @@ async def my_bookings(
         scope = sa.true()
     else:
         raise Forbidden("Bookings are read by their developer org, their facility or the hub operator.")
-    return await _list(context, principal, scope, booking_status, at_risk, limit, offset)
+    return await _list(context, principal, scope, listing)
 
 
 @router.get("/orgs/{org_id}/bookings", response_model=list[BookingOut], tags=["bookings"],
@@ -84,14 +97,11 @@ async def org_bookings(
     org_id: str,
     principal: CurrentPrincipal,
     context: Context,
-    booking_status: Annotated[str | None, Query(alias="status")] = None,
-    at_risk: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    listing: Listing,
 ) -> list[BookingOut]:
     principal.require_org(org_id)
     scope = col(models.Booking.org_id) == org_id
-    return await _list(context, principal, scope, booking_status, at_risk, limit, offset)
+    return await _list(context, principal, scope, listing)
 
 
 @router.get("/facilities/{facility_id}/bookings", response_model=list[BookingOut], tags=["bookings"],
@@ -100,26 +110,25 @@ async def facility_bookings(
     facility_id: UUID,
     principal: CurrentPrincipal,
     context: Context,
-    booking_status: Annotated[str | None, Query(alias="status")] = None,
-    at_risk: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    listing: Listing,
 ) -> list[BookingOut]:
     principal.require_facility(str(facility_id))
     scope = col(models.Booking.facility_id) == facility_id
-    return await _list(context, principal, scope, booking_status, at_risk, limit, offset)
+    return await _list(context, principal, scope, listing)
 
 
-async def _list(context, principal, scope, booking_status, at_risk, limit, offset) -> list[BookingOut]:  # noqa: ANN001
+async def _list(
+    context: Context, principal: Principal, scope: sa.ColumnElement, listing: BookingListing
+) -> list[BookingOut]:
     query = select(models.Booking).where(scope)
-    if booking_status:
-        query = query.where(models.Booking.status == booking_status)
-    if at_risk is not None:
+    if listing.status:
+        query = query.where(models.Booking.status == listing.status)
+    if listing.at_risk is not None:
         risky = sa.func.cardinality(col(models.Booking.at_risk_reasons)) > 0
-        query = query.where(risky if at_risk else sa.not_(risky))
-    query = query.order_by(col(models.Booking.starts_at), col(models.Booking.id)).offset(offset).limit(limit)
+        query = query.where(risky if listing.at_risk else sa.not_(risky))
+    query = query.order_by(col(models.Booking.starts_at), col(models.Booking.id))
     async with context.db.unit_of_work(principal.actor) as uow:
-        return [BookingOut.of(b) for b in await uow.session.exec(query)]
+        return [BookingOut.of(b) for b in await uow.session.exec(query.offset(listing.offset).limit(listing.limit))]
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingOut, tags=["bookings"], summary="Read a booking")
