@@ -130,6 +130,9 @@ async def test_book_confirm_reserve_suspend_and_reinstate(certified_facility, re
     await ok(await scheduling.client.post(f"/v1/bookings/{short['booking_id']}/confirm", headers=tokens.developer()))
     short = await booking_status(scheduling, tokens, short["booking_id"], "materials_short")
     assert short["shortfalls"][0]["material_id"] == material_id
+    listed = await ok(await scheduling.client.get("/v1/orgs/ORG-1/bookings", params={"status": "materials_short"},
+                                                  headers=tokens.developer()))  # fmt: skip
+    assert [b["booking_id"] for b in listed] == [short["booking_id"]]
 
     # Flow 6: a suspended certificate flags the future booking at risk; reinstating clears it.
     regulator = tokens.regulator("DE-PEI")
