@@ -120,6 +120,18 @@ def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 6
             time.sleep(0.1)
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Demo data through the public APIs of the running hub."""
+    from demo.seed import Seeder
+
+    created = Seeder(_settings()).run()
+    print(f"\nTry:  DEV=$(gmp-hub token --role developer --org ORG-1)")
+    print(f"      curl -s 'localhost:{_settings().service_port('scheduling')}/v1/slots?country=DE' -H \"Authorization: Bearer $DEV\"")
+    print(f"      FAC=$(gmp-hub token --role facility --facility-id {created['facility']})")
+    print(f"      clinical runs at the Berlin facility may rely on approval {created['approval']}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one service in the foreground (what a container runs); migrations are `gmp-hub migrate`."""
     import uvicorn
@@ -258,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("up", help="start the whole hub on the embedded defaults").set_defaults(func=cmd_up)
+
+    sub.add_parser("seed", help="demo data in the running hub (facilities, capacity, materials, an approval)").set_defaults(
+        func=cmd_seed
+    )
 
     serve = sub.add_parser("serve", help="run one service (for containers and process managers)")
     serve.add_argument("service", choices=SERVICES)

@@ -1,6 +1,6 @@
 """The hub started the way the README starts it (`gmp-hub up`): a facility registered on
-registry reaches scheduling through the real broker within a second, Ctrl-C leaves no process
-behind, and the data survives a restart."""
+registry reaches scheduling through the real broker within a second, `gmp-hub seed` fills it with
+demo data, Ctrl-C leaves no process behind, and the data survives a restart."""
 
 import os
 import random
@@ -85,7 +85,7 @@ def hub(tmp_path):
         hub.process.kill()
 
 
-def test_hub_up_flows_an_event_end_to_end_stops_cleanly_and_keeps_data(hub):
+def test_hub_up_flows_an_event_seeds_stops_cleanly_and_keeps_data(hub):
     ready_after = hub.up()
     print(f"\ngmp-hub up ready after {ready_after:.1f}s")
     admin = hub.token("--role", "admin")
@@ -106,6 +106,12 @@ def test_hub_up_flows_an_event_end_to_end_stops_cleanly_and_keeps_data(hub):
         print(f"registry → broker → scheduling read model in {arrival * 1000:.0f} ms")
         for index in (1, 2, 3, 4):
             assert client.get(f"{hub.url(index)}/readyz").status_code == 200
+
+        subprocess.run([str(BIN / "gmp-hub"), "seed"], env=hub.env, check=True, capture_output=True)
+        developer = hub.token("--role", "developer", "--org", "ORG-1")
+        for country in ("DE", "NL", "FR"):  # the demo data is there to search and book
+            slots = client.get(f"{hub.url(3)}/v1/slots", params={"country": country}, headers=developer).json()
+            assert len(slots["items"]) == 9, country
 
     code, survivors = hub.interrupt()
     assert code == 0
