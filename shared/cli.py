@@ -228,16 +228,17 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
-    """Publish every message of `<topic>.dlq` back to `<topic>` (after the cause is fixed)."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    """Publish every message of `<topic>.dlq` back to `<topic>` (after the cause is fixed). Its own
+    consumer group remembers how far it got, so a second run replays only what died since."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from shared.kafka import client_options, dlq_of
 
     settings = _settings()
+    dlq = dlq_of(args.topic)
 
     async def replay() -> int:
         consumer = AIOKafkaConsumer(
-            dlq_of(args.topic),
             **client_options(settings),
             group_id=f"gmphub-dlq-replay-{args.topic}",
             auto_offset_reset="earliest",
@@ -249,8 +250,12 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         await producer.start()
         count = 0
         try:
-            while batches := await consumer.getmany(timeout_ms=2000):
-                for tp, records in batches.items():
+            # Assigned, not subscribed: no group join to wait for, and it stops at the end it saw.
+            partitions = [TopicPartition(dlq, p) for p in sorted(consumer.partitions_for_topic(dlq) or ())]
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                     for record in records:
                         headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq_")]
                         await producer.send_and_wait(args.topic, record.value, key=record.key, headers=headers)
@@ -261,7 +266,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             await consumer.stop()
         return count
 
-    print(f"replayed {asyncio.run(replay())} message(s) from {args.topic}.dlq to {args.topic}")
+    print(f"replayed {asyncio.run(replay())} message(s) from {dlq} to {args.topic}")
     return 0
 
 
