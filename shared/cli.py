@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
@@ -124,9 +123,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
     """Demo data through the public APIs of the running hub."""
     from demo.seed import Seeder
 
-    created = Seeder(_settings()).run()
-    print(f"\nTry:  DEV=$(gmp-hub token --role developer --org ORG-1)")
-    print(f"      curl -s 'localhost:{_settings().service_port('scheduling')}/v1/slots?country=DE' -H \"Authorization: Bearer $DEV\"")
+    settings = _settings()
+    created = Seeder(settings).run()
+    slots = f"localhost:{settings.service_port('scheduling')}/v1/slots?country=DE"
+    print("\nTry:  DEV=$(gmp-hub token --role developer --org ORG-1)")
+    print(f"      curl -s '{slots}' -H \"Authorization: Bearer $DEV\"")
     print(f"      FAC=$(gmp-hub token --role facility --facility-id {created['facility']})")
     print(f"      clinical runs at the Berlin facility may rely on approval {created['approval']}")
     return 0
