@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -19,6 +20,15 @@ def _settings() -> Settings:
     settings = Settings()
     settings.data_dir = settings.data_dir.resolve()
     return settings
+
+
+def _command_name() -> str:
+    """How the user can call this CLI again: `gmp-hub` if it is on PATH, else its relative path."""
+    import shutil
+
+    if shutil.which("gmp-hub") == str(Path(sys.argv[0]).resolve()):
+        return "gmp-hub"
+    return os.path.relpath(sys.argv[0])
 
 
 def _embedded_postgres(settings: Settings) -> bool:
@@ -77,8 +87,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         for service in SERVICES:
             url = settings.service_url(service)
             print(f"  {service:<11} {url}   docs {url}/docs   events {url}/asyncapi.json")
-        print("\nGet a token:   gmp-hub token --role admin")
-        print("               gmp-hub token --role developer --org ORG-1")
+        cli = _command_name()
+        print(f"\nGet a token:   {cli} token --role admin")
+        print(f"               {cli} token --role developer --org ORG-1")
+        print(f"Demo data:     {cli} seed")
         print("Stop:          Ctrl-C\n", flush=True)
         while not stopping:
             for service, process in services.items():
