@@ -70,7 +70,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         asyncio.run(ensure_topics(settings, topics))
         for service in SERVICES:
             upgrade(service, settings.database_url(service))
-        env = os.environ | {
+        env = {"GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"} | os.environ | {  # one machine: local receivers
             "GMPHUB_DATA_DIR": str(settings.data_dir),
             "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_servers,
         } | {f"GMPHUB_{s.upper()}_DATABASE_URL": settings.database_url(s) for s in SERVICES}

@@ -30,7 +30,11 @@ from tests.support import RunningService, Tokens
 def settings() -> Iterator[Settings]:
     # Not pytest's numbered temp folders: a concurrent pytest run may prune them under us.
     data_dir = Path(tempfile.mkdtemp(prefix="gmphub-test-"))
-    env: dict[str, str] = {"GMPHUB_DATA_DIR": str(data_dir), "GMPHUB_OUTBOX_POLL_SECONDS": "0.2"}
+    env: dict[str, str] = {
+        "GMPHUB_DATA_DIR": str(data_dir),
+        "GMPHUB_OUTBOX_POLL_SECONDS": "0.2",
+        "GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",  # the tests' receivers listen on 127.0.0.1
+    }
     kafka = postgres = None
     if not os.environ.get("GMPHUB_KAFKA_BOOTSTRAP_SERVERS"):
         kafka = EmbeddedKafka(free_port(), data_dir / "tansu.log")

@@ -14,6 +14,7 @@ from services.approvals import models, webhooks
 from services.approvals.outbox_reader import OutboxReader, authority_of, holder_of
 from services.approvals.schemas import AttemptOut, DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from services.approvals.signals import new_events
+from services.approvals.targets import TargetRefused, check_target
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.database import outbox
 from shared.errors import BadRequest, Forbidden, NotFound, Unprocessable
@@ -53,6 +54,10 @@ async def _subscription(context: ServiceContext, principal: Principal, subscript
 async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
     authority = _own_authority(principal, body.authority)
     _check_types(body.event_types)
+    try:
+        await check_target(str(body.url), context.settings.webhook_allow_private_targets)
+    except TargetRefused as exc:
+        raise Unprocessable(f"Webhooks cannot go to {body.url}: {exc}.") from None
     sub = models.Subscription(
         url=str(body.url), authority=authority, event_types=sorted(set(body.event_types)),
         secret=webhooks.new_secret(), created_by=principal.actor,

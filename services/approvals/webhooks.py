@@ -32,6 +32,7 @@ from standardwebhooks import Webhook
 from services.approvals import models
 from services.approvals.outbox_reader import OutboxReader, authority_of
 from services.approvals.signals import Bell, new_events
+from services.approvals.targets import TargetRefused, check_target
 from shared.database import Database, outbox
 from shared.service import ServiceContext
 from shared.settings import Settings
@@ -156,10 +157,13 @@ class Sender:
         code: int | None = None
         error: str | None = None
         try:
+            await check_target(d.url, self.settings.webhook_allow_private_targets)
             response = await self.client.post(d.url, content=body.encode(), headers=headers)
             code = response.status_code
             if not 200 <= code < 300:
                 error = f"HTTP {code}"
+        except TargetRefused as exc:
+            error = f"target refused: {exc}"[:500]
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
         await self.record(d, code, error, int((time.monotonic() - started) * 1000))
