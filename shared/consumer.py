@@ -1,7 +1,7 @@
 """The idempotent consumer: a handler's writes and the id of the event it handled commit in one
 transaction; offsets are committed only after. A redelivered event finds its id recorded and
 changes nothing. An event that keeps failing goes to `<topic>.dlq` with its error, and the
-consumer moves on."""
+consumer moves on; an outage (database or network away) only pauses it."""
 
 import asyncio
 import json
@@ -12,6 +12,7 @@ from contextlib import suppress
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.database import Database, UnitOfWork, processed_event
 from shared.events import Envelope, Event
@@ -22,6 +23,15 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or network is away: the event is fine and must wait, not go to the DLQ."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 class PoisonEvent(Exception):
@@ -123,6 +133,8 @@ class EventConsumer:
                     EVENTS_HANDLED.labels(self.service, envelope.type, outcome).inc()
                     return
                 except Exception as exc:
+                    if is_outage(exc):
+                        raise  # not the event's fault: pause without committing, and lose nothing
                     log.warning(
                         "handling %s failed (attempt %d): %s",
                         envelope.type,

@@ -27,6 +27,7 @@ class Harness:
         self.config = config
         self.db = db
         self.poisonous: set[str] = set()
+        self.outages = 0  # how many more applications find "the database" away
         self.echo = False
         self.consumer = EventConsumer(
             f"test-{uuid.uuid4().hex[:8]}", db, BrokerLink(config), config, {FacilityRegistered: self.apply}
@@ -34,6 +35,9 @@ class Harness:
         self.consumer.retry_delay = 0.01
 
     async def apply(self, uow: UnitOfWork, event: FacilityRegistered) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise ConnectionRefusedError("database away")
         if str(event.facility_id) in self.poisonous:
             raise ValueError("this facility always fails")
         await uow.session.execute(
@@ -79,6 +83,7 @@ async def running_harness(settings, scratch_database, private_broker):
 @pytest.fixture
 def harness(running_harness: Harness) -> Harness:
     running_harness.poisonous.clear()
+    running_harness.outages = 0
     running_harness.echo = False
     return running_harness
 
@@ -148,3 +153,17 @@ async def test_events_caused_by_a_handler_carry_its_correlation_and_causation(ha
     assert caused["correlationid"] == "req-42"
     assert caused["causationid"] == json.loads(value)["id"]
     assert caused["actor"] == f"service:{harness.consumer.service}"
+
+
+async def test_an_outage_pauses_the_consumer_and_the_event_is_applied_after_it(harness, producer):
+    harness.outages = 3  # more than consumer_max_attempts (2): a failing event would be dead-lettered
+    event = facility_registered()
+    key, value = envelope_bytes(event)
+    await producer.send_and_wait(TOPIC, value, key=key)
+
+    async def applied_once_back():
+        return await harness.applied(event.facility_id) == [1]
+
+    await eventually(applied_once_back, timeout=30)
+    dead = await read_topic(harness.config.kafka_servers, f"{TOPIC}.dlq")
+    assert all(r.key != key for r in dead)
