@@ -12,9 +12,8 @@ from contextlib import suppress
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from shared.database import Database, UnitOfWork, processed_event
+from shared.database import Database, UnitOfWork, is_outage, processed_event
 from shared.events import Envelope, Event
 from shared.kafka import BrokerLink, client_options, dlq_of, ensure_topics
 from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, EVENTS_HANDLED, correlation_id, log_fields
@@ -23,15 +22,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database or network is away: the event is fine and must wait, not go to the DLQ."""
-    if isinstance(exc, OSError | TimeoutError):
-        return True
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
 
 
 class PoisonEvent(Exception):

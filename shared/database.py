@@ -8,6 +8,7 @@ from typing import Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,6 +40,15 @@ processed_event = sa.Table(
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database or network is away: the event is fine and must wait, not go to the DLQ."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:

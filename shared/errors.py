@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.database import is_outage
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -99,5 +101,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):
+            log.warning("answered 503, a dependency is away: %s", exc)
+            return problem_response(
+                503, "The service cannot reach its database right now; nothing was changed. Try again shortly.",
+                headers={"Retry-After": "5"},
+            )  # fmt: skip
         log.exception("unhandled error")
         return problem_response(500, "An unexpected error occurred; it has been logged.")

@@ -61,3 +61,23 @@ async def test_the_correlation_id_of_a_request_is_carried_by_its_events(registry
     [envelope] = await registry.outbox_events("gmphub.registry.facility.registered.v1")
     assert envelope["correlationid"] == "onboarding-7"
     assert envelope["actor"] == "admin:hub-operator"
+
+
+async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens):
+    import httpx
+
+    from services.registry.main import spec
+    from shared.devstack import free_port
+    from shared.service import create_app
+
+    away = settings.model_copy(update={"registry_database_url": f"postgresql+asyncpg://gmphub@127.0.0.1:{free_port()}/x"})
+    app = create_app(spec, away)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://registry"
+    ) as client:
+        response = await client.post("/v1/facilities", json=FACILITY, headers=tokens.admin())
+        assert (response.status_code, response.headers["content-type"]) == (503, PROBLEM)
+        assert response.headers["retry-after"] == "5"
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"].startswith("unavailable")
