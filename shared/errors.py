@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.database import is_outage
@@ -88,6 +89,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
         return problem_response(422, f"Invalid request: {summary}", errors=errors)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_state(request: Request, exc: ValidationError) -> JSONResponse:
+        # A model validated inside a handler (e.g. an entry merged with a patch) refused the result.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+        return problem_response(422, f"Invalid result: {summary}", errors=errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A value the checks let through but the database cannot hold (an integer past 64 bits, say):
+        # PostgreSQL's DataError, or asyncpg refusing to encode the argument at all.
+        if isinstance(exc, DataError) or "invalid input for query argument" in str(exc.orig):
+            log.info("data error answered as 422: %s", exc.orig)
+            return problem_response(422, "A value is out of range or malformed for its field; nothing was changed.")
+        return await _unexpected(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -81,3 +81,30 @@ async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"].startswith("unavailable")
+
+
+async def test_values_the_database_cannot_hold_are_a_422_not_a_500(materials, scheduling, tokens):
+    # Found by fuzzing the OpenAPI documents (schemathesis): integers past 64 bits reached PostgreSQL.
+    huge = str(2**80)
+    search = await materials.client.get("/v1/materials", params={"usp1043_tier": huge}, headers=tokens.developer())
+    bookings = await scheduling.client.get("/v1/bookings", params={"offset": huge}, headers=tokens.developer())
+    for response in (search, bookings):
+        assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM), response.text
+
+
+async def test_a_patch_that_leaves_an_invalid_entry_is_a_422_and_changes_nothing(materials, tokens):
+    created = await materials.client.post(
+        "/v1/materials",
+        json={"name": "TexMACS GMP Medium", "category": "cell_culture_medium", "grade": "gmp",
+              "origin": "animal_origin_free"},
+        headers=tokens.admin(),
+    )  # fmt: skip
+    material_id = created.json()["material_id"]
+
+    patched = await materials.client.patch(f"/v1/materials/{material_id}", json={"name": None}, headers=tokens.admin())
+
+    assert (patched.status_code, patched.headers["content-type"]) == (422, PROBLEM)
+    assert patched.json()["errors"][0]["loc"] == ["name"]
+    current = await materials.client.get(f"/v1/materials/{material_id}", headers=tokens.admin())
+    assert current.json()["name"] == "TexMACS GMP Medium"
+    assert len(await materials.outbox_events()) == 1  # only the registration
