@@ -99,9 +99,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        # A value the checks let through but the database cannot hold (an integer past 64 bits, say):
-        # PostgreSQL's DataError, or asyncpg refusing to encode the argument at all.
-        if isinstance(exc, DataError) or "invalid input for query argument" in str(exc.orig):
+        # A value the checks let through but the database cannot hold (an integer past 64 bits, a NUL
+        # character in text): SQLSTATE class 22, "data exception", raised by PostgreSQL or by asyncpg.
+        if isinstance(exc, DataError) or str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
             log.info("data error answered as 422: %s", exc.orig)
             return problem_response(422, "A value is out of range or malformed for its field; nothing was changed.")
         return await _unexpected(request, exc)

@@ -84,11 +84,12 @@ async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens
 
 
 async def test_values_the_database_cannot_hold_are_a_422_not_a_500(materials, scheduling, tokens):
-    # Found by fuzzing the OpenAPI documents (schemathesis): integers past 64 bits reached PostgreSQL.
+    # Found by fuzzing the OpenAPI documents (schemathesis): integers past 64 bits and NUL characters.
     huge = str(2**80)
     search = await materials.client.get("/v1/materials", params={"usp1043_tier": huge}, headers=tokens.developer())
     bookings = await scheduling.client.get("/v1/bookings", params={"offset": huge}, headers=tokens.developer())
-    for response in (search, bookings):
+    nul = await scheduling.client.get("/v1/slots", params={"process": "car\x00t"}, headers=tokens.developer())
+    for response in (search, bookings, nul):
         assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM), response.text
 
 
