@@ -85,13 +85,13 @@ async def run(url: str, total: int) -> None:
                 for page_name, after_pages in (("", 0), (" (page 20)", 20)):
                     cursor, timings, rows = None, [], []
                     for _ in range(after_pages):  # walk to a deep page with the keyset cursor
-                        rows = (await session.execute(search.page(search.available_slots(filters), cursor, 50))).all()
+                        rows = (await session.exec(search.page(search.available_slots(filters), cursor, 50))).all()
                         if len(rows) < 50:
                             break
                         cursor = search.encode_cursor(rows[-1][0])
                     for _ in range(30):
                         t = time.perf_counter()
-                        rows = (await session.execute(search.page(search.available_slots(filters), cursor, 50))).all()
+                        rows = (await session.exec(search.page(search.available_slots(filters), cursor, 50))).all()
                         timings.append((time.perf_counter() - t) * 1000)
                     timings.sort()
                     print(f"{name + page_name:<42} {len(rows):>5} {statistics.median(timings):>10.2f} {timings[28]:>8.2f}")

@@ -173,6 +173,7 @@ class ReservationConsumed(Event):
 class ShortageState(BaseModel):
     shortage_id: UUID
     material_id: UUID
+    material_name: str | None = None  # so consumers can name the material without calling back
     version: int
     severity: str  # low | medium | high | critical
     status: str  # active | resolved

@@ -16,10 +16,11 @@ from shared.database import UnitOfWork
 from shared.errors import NotFound
 
 
-def shortage_state(s: models.Shortage) -> events.ShortageState:
+def shortage_state(s: models.Shortage, material_name: str | None) -> events.ShortageState:
     return events.ShortageState(
         shortage_id=s.id,
         material_id=s.material_id,
+        material_name=material_name,
         version=s.version,
         severity=s.severity,
         status=s.status,
@@ -27,6 +28,14 @@ def shortage_state(s: models.Shortage) -> events.ShortageState:
         regions=list(s.regions),
         reason=s.reason,
     )
+
+
+ShortageEvent = type[events.ShortageDeclared | events.ShortageUpdated | events.ShortageResolved]
+
+
+async def _emit(uow: UnitOfWork, event: ShortageEvent, shortage: models.Shortage) -> None:
+    material = await handlers.get_material(uow, shortage.material_id)
+    uow.emit(event(shortage_id=shortage.id, shortage=shortage_state(shortage, material.name)))
 
 
 async def declare(
@@ -45,7 +54,7 @@ async def declare(
         reported_by_facility_id=facility_id, created_by=uow.actor, updated_by=uow.actor,
     )  # fmt: skip
     uow.session.add(shortage)
-    uow.emit(events.ShortageDeclared(shortage_id=shortage.id, shortage=shortage_state(shortage)))
+    await _emit(uow, events.ShortageDeclared, shortage)
     return shortage
 
 
@@ -71,7 +80,7 @@ async def update(uow: UnitOfWork, shortage: models.Shortage, changes: dict) -> m
     shortage.version += 1
     shortage.updated_at, shortage.updated_by = models.now(), uow.actor
     uow.session.add(shortage)
-    uow.emit(events.ShortageUpdated(shortage_id=shortage.id, shortage=shortage_state(shortage)))
+    await _emit(uow, events.ShortageUpdated, shortage)
     return shortage
 
 
@@ -83,7 +92,7 @@ async def resolve(uow: UnitOfWork, shortage: models.Shortage, note: str | None) 
     shortage.version += 1
     shortage.updated_at, shortage.updated_by = shortage.resolved_at, uow.actor
     uow.session.add(shortage)
-    uow.emit(events.ShortageResolved(shortage_id=shortage.id, shortage=shortage_state(shortage)))
+    await _emit(uow, events.ShortageResolved, shortage)
     return shortage
 
 

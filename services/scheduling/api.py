@@ -121,7 +121,7 @@ async def find_slots(
         suite_id=suite_id,
     )
     async with context.db.unit_of_work(principal.actor) as uow:
-        rows = (await uow.session.execute(search.page(search.available_slots(filters), after, limit + 1))).all()
+        rows = (await uow.session.exec(search.page(search.available_slots(filters), after, limit + 1))).all()
     items = [
         AvailableSlot(
             **SlotOut.of(slot).model_dump(),

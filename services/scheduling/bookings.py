@@ -93,13 +93,15 @@ async def active_shortages(uow: UnitOfWork, material_ids: Sequence[UUID]) -> lis
             col(models.ShortageView.material_id).in_(material_ids), models.ShortageView.status == "active"
         )
     )
-    return [ShortageFacts(r.material_id, r.severity, r.reason) for r in rows]
+    return [ShortageFacts(r.material_id, r.severity, r.reason, r.material_name, tuple(r.regions)) for r in rows]
 
 
 async def risks_of(uow: UnitOfWork, b: models.Booking, today: date) -> list[str]:
     """Why this booking may not run as planned: the facility's certificate, its materials, its approval."""
     reasons = certificate_risks(await certificates_of(uow, b.facility_id), today)
-    reasons += shortage_risks(needed_materials(b), await active_shortages(uow, needed_materials(b)))
+    facility = await uow.session.get(models.FacilityView, b.facility_id)
+    shortages = await active_shortages(uow, needed_materials(b))
+    reasons += shortage_risks(needed_materials(b), shortages, facility.country if facility else None)
     if b.approval_id is not None:
         approval = await approval_facts(uow, b.approval_id)
         if approval is not None and approval.status != "approved":

@@ -111,6 +111,17 @@ def require_status(booking_id: UUID, status: str, allowed: Iterable[BookingStatu
         raise Conflict(f"Booking {booking_id} is {status}; only a {names} booking can be {action}.")
 
 
+def awaiting_materials(status: str, materials_requested_at: datetime | None) -> bool:
+    """Confirmed by the developer, and materials has not answered yet."""
+    return status in (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT) and materials_requested_at is not None
+
+
+def check_run_started(starts_at: datetime, now: datetime) -> None:
+    """A run is completed by its facility once it has begun, never ahead of time."""
+    if now < starts_at:
+        raise Conflict(f"The run starts at {starts_at.isoformat()}; it can be completed once it has started.")
+
+
 def hold_expired(hold_expires_at: datetime | None, now: datetime) -> bool:
     """A hold with no expiry is awaiting materials' answer; it does not run out meanwhile."""
     return hold_expires_at is not None and hold_expires_at <= now
@@ -156,11 +167,24 @@ class CertificateFacts:
         return self.status == "valid" and self.expires_on >= day
 
 
+EU = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
+REGIONS = {"EU": EU, "EEA": EU | {"IS", "LI", "NO"}}
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
 @dataclass(frozen=True)
 class ShortageFacts:
     material_id: UUID
     severity: str
     reason: str | None = None
+    material_name: str | None = None
+    regions: tuple[str, ...] = ()
+
+    def affects(self, country: str | None) -> bool:
+        """A shortage with no regions, or a facility of unknown country, is taken to be affected."""
+        if not self.regions or country is None:
+            return True
+        return any(country == region or country in REGIONS.get(region, ()) for region in self.regions)
 
 
 def certificate_risks(certificates: Sequence[CertificateFacts], today: date) -> list[str]:
@@ -176,10 +200,16 @@ def certificate_risks(certificates: Sequence[CertificateFacts], today: date) -> 
     return reasons
 
 
-def shortage_risks(needed: Iterable[UUID], shortages: Sequence[ShortageFacts]) -> list[str]:
+def shortage_risks(needed: Iterable[UUID], shortages: Sequence[ShortageFacts], country: str | None) -> list[str]:
+    """One reason per needed material short where the facility is, naming its most severe shortage."""
     needed = set(needed)
+    worst: dict[UUID, ShortageFacts] = {}
+    for s in shortages:
+        if s.material_id in needed and s.affects(country):
+            current = worst.get(s.material_id)
+            if current is None or SEVERITY_RANK.get(s.severity, -1) > SEVERITY_RANK.get(current.severity, -1):
+                worst[s.material_id] = s
     return [
-        f"Material {s.material_id} is short ({s.severity})" + (f": {s.reason}" if s.reason else ".")
-        for s in sorted(shortages, key=lambda s: str(s.material_id))
-        if s.material_id in needed
+        f"{s.material_name or f'Material {s.material_id}'} is short ({s.severity})" + (f": {s.reason}" if s.reason else ".")
+        for s in sorted(worst.values(), key=lambda s: (s.material_name or "", str(s.material_id)))
     ]

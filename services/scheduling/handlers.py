@@ -29,7 +29,9 @@ from services.scheduling.domain import (
     BookingStatus,
     RunKind,
     SlotStatus,
+    awaiting_materials,
     check_clinical_approval,
+    check_run_started,
     hold_expired,
     require_status,
 )
@@ -143,11 +145,7 @@ async def _materials_reserved(uow: UnitOfWork, booking: models.Booking) -> None:
 
 
 def _awaiting_materials(booking: models.Booking | None) -> bool:
-    return (
-        booking is not None
-        and booking.status in (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT)
-        and booking.materials_requested_at is not None
-    )
+    return booking is not None and awaiting_materials(booking.status, booking.materials_requested_at)
 
 
 async def on_reservation_confirmed(uow: UnitOfWork, event: materials_events.ReservationConfirmed) -> None:
@@ -177,6 +175,11 @@ def _hold_ttl(uow: UnitOfWork) -> int:
     return get_settings().hold_ttl_seconds
 
 
+def _close(booking: models.Booking, status: BookingStatus) -> None:
+    """End a booking: no hold runs on, and at-risk flags (about a run still to come) no longer apply."""
+    booking.status, booking.hold_expires_at, booking.at_risk_reasons = status.value, None, []
+
+
 async def cancel(
     uow: UnitOfWork, principal: Principal, booking_id: UUID, reason: str | None, hold_ttl_seconds: int
 ) -> models.Booking:
@@ -186,7 +189,8 @@ async def cancel(
     elif not reason or not reason.strip():
         raise Unprocessable("A cancellation by the facility (or the hub operator) needs a reason.")
     require_status(booking.id, booking.status, OPEN_BOOKING_STATUSES, "cancelled")
-    booking.status, booking.hold_expires_at, booking.cancel_reason = BookingStatus.CANCELLED.value, None, reason
+    _close(booking, BookingStatus.CANCELLED)
+    booking.cancel_reason = reason
     freed = await release_slots(uow, booking)
     touch(booking, uow.actor)
     uow.session.add(booking)
@@ -200,7 +204,8 @@ async def complete(uow: UnitOfWork, principal: Principal, booking_id: UUID) -> m
     if principal.role is not Role.ADMIN:
         principal.require_facility(str(booking.facility_id))
     require_status(booking.id, booking.status, (BookingStatus.CONFIRMED,), "completed")
-    booking.status = BookingStatus.COMPLETED.value
+    check_run_started(booking.starts_at, models.now())
+    _close(booking, BookingStatus.COMPLETED)
     touch(booking, uow.actor)
     uow.session.add(booking)
     uow.emit(events.BookingCompleted(booking_id=booking.id, booking=booking_state(booking)))
@@ -222,7 +227,7 @@ async def expire_overdue_holds(uow: UnitOfWork, hold_ttl_seconds: int, batch: in
     )
     expired = []
     for booking in overdue:
-        booking.status, booking.hold_expires_at = BookingStatus.EXPIRED.value, None
+        _close(booking, BookingStatus.EXPIRED)
         freed = await release_slots(uow, booking)
         touch(booking, uow.actor)
         uow.session.add(booking)

@@ -90,9 +90,11 @@ class ShortageView(Table, table=True):
     __tablename__ = "shortage_view"
     shortage_id: uuid.UUID = Field(primary_key=True)
     material_id: uuid.UUID = Field(index=True)
+    material_name: str | None = None
     version: int
     status: str
     severity: str
+    regions: list[str] = _texts()  # ISO country codes, EU or EEA; empty (events before regions were kept): everywhere
     reason: str | None = None
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
 

@@ -88,6 +88,7 @@ async def record_shortage(
     view = view or models.ShortageView(shortage_id=state.shortage_id, material_id=state.material_id, version=0, status="", severity="")
     view.material_id, view.version, view.status = state.material_id, state.version, state.status
     view.severity, view.reason, view.updated_at = state.severity, state.reason, models.now()
+    view.material_name, view.regions = state.material_name, list(state.regions)
     uow.session.add(view)
     await uow.session.flush()
     needs_material = col(models.Booking.material_needs).op("@>")(

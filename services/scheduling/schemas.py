@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 
 from services.scheduling import models
+from services.scheduling import domain
 from services.scheduling.domain import RunKind
 
 
@@ -132,7 +133,7 @@ class BookingOut(BaseModel):
         return cls(
             booking_id=b.id,
             at_risk=bool(b.at_risk_reasons),
-            awaiting_materials=b.materials_requested_at is not None,
+            awaiting_materials=domain.awaiting_materials(b.status, b.materials_requested_at),
             **fields,
         )
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col
+from sqlmodel import col, select
 
 from services.scheduling import models
 from services.scheduling.bookings import valid_certificate_exists
@@ -34,7 +34,7 @@ Slot, Suite, Facility = models.Slot, models.SuiteView, models.FacilityView
 
 def available_slots(filters: SlotFilters) -> sa.Select:
     query = (
-        sa.select(Slot, Suite, Facility)
+        select(Slot, Suite, Facility)
         .join(Suite, col(Suite.suite_id) == col(Slot.suite_id))
         .join(Facility, col(Facility.facility_id) == col(Slot.facility_id))
         .where(

@@ -37,6 +37,10 @@ async def test_confirm_cancel_complete_and_history(registry, scheduling, materia
     confirmed = await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/confirm", headers=developer)
     assert confirmed.json()["status"] == "confirmed"  # no material needs: nothing to wait for
     assert (await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=developer)).status_code == 403
+    early = await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=facility)
+    assert early.status_code == 409 and "once it has started" in early.json()["detail"]
+    # the run begins (the clock is moved by moving the booking's start into the past)
+    await scheduling.sql("UPDATE booking SET starts_at = now() - interval '1 hour' WHERE id::text = :id", id=plain["booking_id"])
     done = await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=facility)
     assert done.json()["status"] == "completed"
 

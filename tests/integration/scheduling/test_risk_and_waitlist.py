@@ -55,12 +55,12 @@ async def test_bookings_flagged_at_risk_and_cleared(registry, scheduling, materi
     await eventually(lambda: _has(reasons(plain["booking_id"]), "suspended: critical deviation"), timeout=5.0)
 
     def shortage(status, version):
-        return mat.ShortageState(shortage_id=shortage_id, material_id=material_id, version=version, severity="high",
-                                 status=status, regions=["EU"], reason="supplier recall")  # fmt: skip
+        return mat.ShortageState(shortage_id=shortage_id, material_id=material_id, material_name="IL-2", version=version,
+                                 severity="high", status=status, regions=["EU"], reason="supplier recall")  # fmt: skip
 
     shortage_id = uuid.uuid4()
     await feed(materials, mat.ShortageDeclared(shortage_id=shortage_id, shortage=shortage("active", 1)))
-    await eventually(lambda: _has(reasons(needy["booking_id"]), "short (high): supplier recall"), timeout=5.0)
+    await eventually(lambda: _has(reasons(needy["booking_id"]), "IL-2 is short (high): supplier recall"), timeout=5.0)
     assert not any("short" in r for r in await reasons(plain["booking_id"]))
     flagged = await scheduling.client.get("/v1/bookings", params={"at_risk": "true"}, headers=developer)
     assert len(flagged.json()) == 2

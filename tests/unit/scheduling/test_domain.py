@@ -14,8 +14,10 @@ from services.scheduling.domain import (
     Period,
     RunKind,
     ShortageFacts,
+    awaiting_materials,
     certificate_risks,
     check_clinical_approval,
+    check_run_started,
     hold_expired,
     plan_slots,
     require_status,
@@ -75,6 +77,14 @@ def test_transitions_and_hold_expiry():
         require_status(booking_id, "cancelled", (BookingStatus.CONFIRMED,), "completed")
     assert hold_expired(NOW - timedelta(seconds=1), NOW)
     assert not hold_expired(None, NOW)  # awaiting materials: no clock
+    assert awaiting_materials("held", NOW) and awaiting_materials("materials_short", NOW)
+    assert not awaiting_materials("confirmed", NOW) and not awaiting_materials("held", None)
+
+
+def test_a_run_is_completed_only_once_it_has_started():
+    check_run_started(MONDAY, MONDAY)
+    with pytest.raises(Conflict, match="once it has started"):
+        check_run_started(MONDAY, MONDAY - timedelta(minutes=1))
 
 
 def test_clinical_runs_need_a_fitting_approved_approval():
@@ -102,5 +112,16 @@ def test_at_risk_reasons():
         "GMP certificate DE-2 is suspended: critical deviation", "GMP certificate DE-3 is expired."
     ]  # fmt: skip
     needed, other = uuid.uuid4(), uuid.uuid4()
-    reasons = shortage_risks([needed], [ShortageFacts(needed, "high", "recall"), ShortageFacts(other, "low")])
+    reasons = shortage_risks([needed], [ShortageFacts(needed, "high", "recall"), ShortageFacts(other, "low")], "DE")
     assert reasons == [f"Material {needed} is short (high): recall"]
+
+
+def test_a_shortage_flags_a_material_once_and_only_where_it_is_short():
+    il2 = uuid.uuid4()
+    in_germany = ShortageFacts(il2, "medium", "distributor stock-out", "IL-2", ("DE",))
+    in_the_eu = ShortageFacts(il2, "critical", "supplier recall", "IL-2", ("EU",))
+    assert shortage_risks([il2], [in_germany, in_the_eu], "DE") == ["IL-2 is short (critical): supplier recall"]
+    assert shortage_risks([il2], [in_germany], "FR") == []
+    assert shortage_risks([il2], [in_the_eu], "NO") == []  # Norway is in the EEA, not the EU
+    assert shortage_risks([il2], [ShortageFacts(il2, "low", None, "IL-2", ("EEA",))], "NO") == ["IL-2 is short (low)."]
+    assert shortage_risks([il2], [ShortageFacts(il2, "high")], "CH") == ["Material " + str(il2) + " is short (high)."]
