@@ -224,7 +224,8 @@ def _entry_out(e: models.WaitlistEntry) -> WaitlistOut:
 
 
 @router.post("/waitlist", status_code=status.HTTP_201_CREATED, response_model=WaitlistOut, tags=["waitlist"],
-             summary="Wait for a slot matching criteria; the first in line is given a hold when one opens")  # fmt: skip
+             summary="Wait for a slot matching criteria; the first in line is given a hold when one opens "
+                     "(at once, if a matching slot is open already)")  # fmt: skip
 async def join_waitlist(body: WaitlistIn, principal: CurrentPrincipal, context: Context) -> WaitlistOut:
     org_id = _developer(principal)
     fields = body.model_dump(exclude={"material_needs", "run_kind"})
@@ -238,7 +239,7 @@ async def join_waitlist(body: WaitlistIn, principal: CurrentPrincipal, context: 
         updated_by=principal.actor,
     )
     async with context.db.unit_of_work(principal.actor) as uow:
-        await waitlist.join(uow, entry)
+        await waitlist.join(uow, entry, context.settings.hold_ttl_seconds)
         await uow.commit()
     return _entry_out(entry)
 

@@ -43,9 +43,20 @@ def filters_of(e: models.WaitlistEntry) -> SlotFilters:
     )
 
 
-async def join(uow: UnitOfWork, entry: models.WaitlistEntry) -> models.WaitlistEntry:
+# How many already-open matching slots a new entry puts up for offer: enough that entries earlier in
+# line, offered first, cannot use them all up, few enough to keep joining cheap.
+OPEN_SLOTS_ON_JOIN = 20
+
+
+async def join(uow: UnitOfWork, entry: models.WaitlistEntry, hold_ttl_seconds: int) -> models.WaitlistEntry:
+    """Join the line. Slots that already match are offered at once, oldest entry first as always,
+    so a developer who joins instead of booking still gets the earliest free slot held."""
     uow.session.add(entry)
     uow.emit(events.WaitlistJoined(waitlist_entry_id=entry.id, entry=entry_state(entry)))
+    await uow.session.flush()
+    query = available_slots(filters_of(entry)).order_by(col(models.Slot.starts_at)).limit(OPEN_SLOTS_ON_JOIN)
+    open_now = [slot.id for slot, *_ in await uow.session.exec(query)]
+    await offer_opened_slots(uow, open_now, hold_ttl_seconds)
     return entry
 
 
@@ -82,7 +93,7 @@ async def offer_opened_slots(uow: UnitOfWork, opened: Sequence[UUID], hold_ttl_s
             .limit(1)
             .with_for_update(of=models.Slot, skip_locked=True)
         )
-        row = (await uow.session.execute(query)).first()
+        row = (await uow.session.exec(query)).first()
         if row is None:
             continue
         slot = row[0]

@@ -104,3 +104,28 @@ async def test_waitlist_first_in_line_gets_the_freed_slot(registry, scheduling, 
     assert len((await scheduling.client.get("/v1/bookings", headers=tokens.developer("ORG-3"))).json()) == 1
     left = await scheduling.client.post(f"/v1/waitlist/{elsewhere.json()['waitlist_entry_id']}/leave", headers=tokens.developer("ORG-4"))
     assert left.json()["status"] == "cancelled"
+
+
+async def test_joining_while_a_matching_slot_is_open_holds_it_at_once_behind_those_earlier_in_line(
+    registry, scheduling, tokens
+):
+    site = await certified_site(registry, scheduling, country="AT")
+    criteria = {"product": "MSC therapy", "run_kind": "development", "country": "AT"}
+    early = await scheduling.client.post("/v1/waitlist", json=criteria, headers=tokens.developer("ORG-1"))
+    assert early.json()["status"] == "waiting"  # nothing published yet
+
+    [first] = await publish(scheduling, tokens, site, count=1)  # goes to the entry already waiting
+    assert first["status"] == "held"
+    [second] = await publish(scheduling, tokens, site, count=1, days=10)
+    assert second["status"] == "open"
+
+    joined = await scheduling.client.post("/v1/waitlist", json=criteria, headers=tokens.developer("ORG-2"))
+    assert joined.status_code == 201 and joined.json()["status"] == "offered"
+    [booking] = (await scheduling.client.get("/v1/bookings", headers=tokens.developer("ORG-2"))).json()
+    assert booking["slot_ids"] == [second["slot_id"]] and booking["status"] == "held"
+    assert booking["booking_id"] == joined.json()["booking_id"]
+
+    nothing_left = await scheduling.client.post("/v1/waitlist", json=criteria, headers=tokens.developer("ORG-3"))
+    assert nothing_left.json()["status"] == "waiting"
+    offers = await scheduling.outbox_events("gmphub.scheduling.waitlist.hold_offered.v1")
+    assert [e["data"]["booking"]["org_id"] for e in offers] == ["ORG-1", "ORG-2"]
