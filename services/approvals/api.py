@@ -67,8 +67,18 @@ async def grant_letter_of_access(approval_id: UUID, body: LetterIn, principal: C
     return LetterOut.model_validate(letter, from_attributes=True)
 
 
+@router.post("/approvals/{approval_id}/letters-of-access/{grantee_org_id}/revoke", response_model=LetterOut,
+             summary="Revoke a letter of access (holder): no new children through it; filed ones stay as they are")  # fmt: skip
+async def revoke_letter_of_access(
+    approval_id: UUID, grantee_org_id: str, body: ReasonIn, principal: CurrentPrincipal, context: Context
+) -> LetterOut:
+    async with committing(context, principal) as uow:
+        letter = await handlers.revoke_letter_of_access(uow, principal, approval_id, grantee_org_id, body.reason)
+    return LetterOut.model_validate(letter, from_attributes=True)
+
+
 @router.get("/approvals/{approval_id}/letters-of-access", response_model=list[LetterOut],
-            summary="Letters of access granted on an approval")  # fmt: skip
+            summary="Letters of access granted on an approval, revoked ones included")  # fmt: skip
 async def list_letters_of_access(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> list[LetterOut]:
     async with context.db.unit_of_work(principal.actor) as uow:
         await queries.visible_row(uow, principal, approval_id)

@@ -175,7 +175,8 @@ async def _events(
                     str(i)
                     for i in await session.scalars(
                         sa.select(models.LetterOfAccess.approval_id).where(
-                            models.LetterOfAccess.grantee_org_id == principal.org_id
+                            models.LetterOfAccess.grantee_org_id == principal.org_id,
+                            models.LetterOfAccess.revoked_at.is_(None),
                         )
                     )
                 }

@@ -11,7 +11,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from shared.errors import Conflict, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 
 
 class Status(StrEnum):
@@ -103,6 +103,7 @@ Changes = list[tuple["Approval", Change]]
 class LetterOfAccess:
     approval_id: UUID
     grantee_org_id: str
+    revoked: bool = False
 
 
 class Tree:
@@ -144,21 +145,36 @@ class Tree:
 # --- drafting and the tree's rules -----------------------------------------------------------
 
 
-def attach_child(child: Approval, parent: Approval, letters: list[LetterOfAccess]) -> None:
-    """A child joins its parent's tree: no cycle, one holder unless the parent's holder
-    granted the child's holder a letter of access."""
+def attach_child(tree: Tree, child: Approval, parent: Approval, letters: list[LetterOfAccess]) -> None:
+    """A child joins its parent's tree: no cycle, one holder unless the other holder granted the
+    child's holder a letter of access (see `require_access`)."""
     if child.id == parent.id or parent.root_id == child.id:
         raise Conflict("An approval cannot be its own ancestor.")
     if parent.status in TERMINAL:
         raise Conflict(f"The parent {parent.id} is {parent.status.value}; no child can be filed under it.")
-    if child.holder_org_id != parent.holder_org_id and not any(
-        letter.approval_id == parent.id and letter.grantee_org_id == child.holder_org_id for letter in letters
-    ):
-        raise Conflict(
-            f"The parent {parent.id} is held by {parent.holder_org_id}; {child.holder_org_id} needs a letter "
-            "of access from that holder to build on it."
-        )
+    require_access(tree, child.holder_org_id, parent, letters)
     child.root_id = parent.root_id
+
+
+def joins_at(tree: Tree, org_id: str, parent: Approval) -> Approval | None:
+    """Where an organisation's line of approvals joins another holder's tree: the nearest
+    approval, from `parent` up, that it does not hold (none: the whole line is its own)."""
+    return next((a for a in [parent, *tree.ancestors(parent)] if a.holder_org_id != org_id), None)
+
+
+def require_access(tree: Tree, org_id: str, parent: Approval, letters: list[LetterOfAccess]) -> None:
+    """An organisation builds on another holder's approval only while it holds an unrevoked
+    letter of access to the approval where its line joins that holder's tree. Checked at drafting
+    and again at submission, so a revoked letter stops new children, even those drafted before."""
+    joined = joins_at(tree, org_id, parent)
+    if joined is None or any(
+        x.approval_id == joined.id and x.grantee_org_id == org_id and not x.revoked for x in letters
+    ):
+        return
+    raise Conflict(
+        f"The approval {joined.id} is held by {joined.holder_org_id}; {org_id} needs a letter of access from that "
+        "holder to build on it."
+    )
 
 
 def grant_letter_of_access(approval: Approval, grantee_org_id: str) -> LetterOfAccess:
@@ -169,13 +185,36 @@ def grant_letter_of_access(approval: Approval, grantee_org_id: str) -> LetterOfA
     return LetterOfAccess(approval.id, grantee_org_id)
 
 
-def submit(approval: Approval, parent: Approval | None) -> Changes:
-    """A child goes in only while its parent is approved, or under review (then it waits)."""
+def revoke_letter_of_access(approval: Approval, grantee_org_id: str, letters: list[LetterOfAccess]) -> LetterOfAccess:
+    """End the letter: the grantee may no longer draft or submit children on it, nor see it. What
+    it already filed stays as it is: those approvals are the authority's to decide, not the
+    holder's to undo."""
+    granted = [x for x in letters if x.approval_id == approval.id and x.grantee_org_id == grantee_org_id]
+    live = next((x for x in granted if not x.revoked), None)
+    if live is None and granted:
+        raise Conflict(f"The letter of access of {grantee_org_id} to {approval.id} is already revoked.")
+    if live is None:
+        raise NotFound(f"{grantee_org_id} holds no letter of access to {approval.id}.")
+    live.revoked = True
+    return live
+
+
+def built_through(tree: Tree, approval: Approval, org_id: str) -> list[Approval]:
+    """The approvals `org_id` holds below `approval`: what it built through a letter on it."""
+    return [a for a in tree.descendants(approval) if a.holder_org_id == org_id]
+
+
+def submit(tree: Tree, approval: Approval, letters: list[LetterOfAccess]) -> Changes:
+    """A child goes in only while its parent is approved, or under review (then it waits), and
+    while its holder still has access to the tree it builds on."""
+    parent = tree.parent(approval)
     if parent is not None and parent.status not in (Status.APPROVED, Status.UNDER_REVIEW):
         raise Conflict(
             f"The parent {parent.id} is {parent.status.value}; a child can be submitted only while its parent "
             "is approved or under review."
         )
+    if parent is not None:
+        require_access(tree, approval.holder_org_id, parent, letters)
     if parent is not None and parent.status is Status.APPROVED:
         check_reliance(approval, parent)
     approval._move(Status.SUBMITTED, {Status.DRAFT}, "submitted")

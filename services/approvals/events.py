@@ -134,3 +134,22 @@ class LetterOfAccessGranted(Event):
     grantee_org_id: str
     granted_by: str
     authority: str | None = None  # the authority the approval was filed with (for subscribers' filters)
+
+
+class LetterOfAccessRevoked(Event):
+    """The holder (or the hub operator) revoked a letter of access: the grantee may no longer draft
+    or submit children on the approval, nor see it through the letter. The approvals it already
+    built through the letter keep their status; the authority decides what becomes of them."""
+
+    type = "gmphub.approvals.letter_of_access.revoked.v1"
+    aggregate_field = "approval_id"
+    approval_id: UUID
+    grantee_org_id: str
+    revoked_by: str
+    reason: str
+    granted_by: str
+    granted_at: datetime
+    authority: str | None = None  # the authority the approval was filed with (for subscribers' filters)
+    grantee_approval_ids: list[UUID] = Field(
+        default=[], description="The grantee's approvals below this one, which keep their status for the authority."
+    )

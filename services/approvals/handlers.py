@@ -105,10 +105,18 @@ async def lock_tree_of(uow: UnitOfWork, approval_id: UUID) -> tuple[LockedTree, 
 
 
 async def letters_for(uow: UnitOfWork, approval_ids: list[UUID]) -> list[domain.LetterOfAccess]:
+    """Live letters only: a revoked one grants nothing."""
     result = await uow.session.exec(
-        select(models.LetterOfAccess).where(models.LetterOfAccess.approval_id.in_(approval_ids))  # type: ignore[attr-defined]
+        select(models.LetterOfAccess)
+        .where(models.LetterOfAccess.approval_id.in_(approval_ids))  # type: ignore[attr-defined]
+        .where(models.LetterOfAccess.revoked_at.is_(None))  # type: ignore[union-attr]
     )
     return [domain.LetterOfAccess(r.approval_id, r.grantee_org_id) for r in result]
+
+
+def _line(tree: domain.Tree, parent: domain.Approval) -> list[UUID]:
+    """The parent and its ancestors: where a letter that lets someone build on it may sit."""
+    return [parent.id, *(a.id for a in tree.ancestors(parent))]
 
 
 # --- saving: rows, signatures, events --------------------------------------------------------
@@ -204,10 +212,12 @@ async def draft(uow: UnitOfWork, principal: Principal, req: DraftRequest) -> mod
     )  # fmt: skip
     if req.parent_id is not None:
         locked, parent = await lock_tree_of(uow, req.parent_id)
-        letters = await letters_for(uow, [parent.id])
-        if parent.holder_org_id != principal.org_id and principal.org_id not in {x.grantee_org_id for x in letters}:
+        letters = await letters_for(uow, _line(locked.tree, parent))
+        if parent.holder_org_id != principal.org_id and not any(
+            x.approval_id == parent.id and x.grantee_org_id == principal.org_id for x in letters
+        ):
             raise NotFound(f"No approval {parent.id} that this token may see.")
-        domain.attach_child(approval, parent, letters)
+        domain.attach_child(locked.tree, approval, parent, letters)
     row = models.Approval(
         **{k: v for k, v in state_of(approval).model_dump().items() if k in models.Approval.model_fields},
         id=approval.id, assessment={}, created_by=uow.actor, updated_by=uow.actor,
@@ -220,7 +230,9 @@ async def draft(uow: UnitOfWork, principal: Principal, req: DraftRequest) -> mod
 async def submit(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
-    save(uow, locked, a, domain.submit(a, locked.tree.parent(a)))
+    parent = locked.tree.parent(a)
+    letters = await letters_for(uow, _line(locked.tree, parent)) if parent else []
+    save(uow, locked, a, domain.submit(locked.tree, a, letters))
 
 
 async def withdraw(uow: UnitOfWork, principal: Principal, approval_id: UUID, reason: str) -> None:
@@ -239,6 +251,34 @@ async def grant_letter_of_access(uow: UnitOfWork, principal: Principal, approval
     uow.session.add(letter)
     uow.emit(events.LetterOfAccessGranted(approval_id=a.id, grantee_org_id=grantee, granted_by=letter.granted_by, authority=a.authority))
     return letter
+
+
+async def revoke_letter_of_access(
+    uow: UnitOfWork, principal: Principal, approval_id: UUID, grantee: str, reason: str
+) -> models.LetterOfAccess:
+    """Under the tree's lock, so a draft or submission racing the revocation sees it or precedes it."""
+    locked, a = await lock_tree_of(uow, approval_id)
+    require_holder(principal, a)
+    rows = list(
+        await uow.session.exec(
+            select(models.LetterOfAccess)
+            .where(models.LetterOfAccess.approval_id == a.id, models.LetterOfAccess.grantee_org_id == grantee)
+            .with_for_update()
+        )
+    )
+    letters = [domain.LetterOfAccess(r.approval_id, r.grantee_org_id, revoked=r.revoked_at is not None) for r in rows]
+    domain.revoke_letter_of_access(a, grantee, letters)
+    row = next(r for r in rows if r.revoked_at is None)
+    row.revoked_at, row.revoked_by, row.revocation_reason = datetime.now(UTC), uow.actor or "", reason
+    uow.session.add(row)
+    uow.emit(
+        events.LetterOfAccessRevoked(
+            approval_id=a.id, grantee_org_id=grantee, revoked_by=row.revoked_by, reason=reason,
+            granted_by=row.granted_by, granted_at=row.granted_at, authority=a.authority,
+            grantee_approval_ids=[x.id for x in domain.built_through(locked.tree, a, grantee)],
+        )
+    )  # fmt: skip
+    return row
 
 
 # --- regulator use cases ---------------------------------------------------------------------

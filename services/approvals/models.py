@@ -74,14 +74,26 @@ class Decision(Table, table=True):
 
 
 class LetterOfAccess(Table, table=True):
+    """A holder's letter letting another organisation build on one approval. Revoking keeps the
+    row (who, when, why), so one organisation may hold one live letter per approval and any
+    number of revoked ones."""
+
     __tablename__ = "letter_of_access"
-    __table_args__ = (sa.UniqueConstraint("approval_id", "grantee_org_id", name="uq_letter_of_access"),)
+    __table_args__ = (
+        sa.Index(
+            "uq_letter_of_access", "approval_id", "grantee_org_id", unique=True,
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
+    )  # fmt: skip
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     approval_id: uuid.UUID = Field(foreign_key="approval.id")
     grantee_org_id: str = Field(index=True)
     granted_by: str
     granted_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    revoked_by: str | None = None
+    revoked_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    revocation_reason: str | None = None
 
 
 class Subscription(Table, table=True):

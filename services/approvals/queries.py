@@ -14,7 +14,7 @@ from shared.errors import Forbidden, NotFound
 
 
 def visible(principal: Principal) -> sa.ColumnElement[bool]:
-    """A developer sees its org's approvals and those it holds a letter of access to; a
+    """A developer sees its org's approvals and those it holds a live letter of access to; a
     regulator what was filed with its authority; the admin everything."""
     if principal.is_admin:
         return sa.true()
@@ -22,7 +22,7 @@ def visible(principal: Principal) -> sa.ColumnElement[bool]:
         return models.Approval.authority == principal.authority
     if principal.role is Role.DEVELOPER:
         letters = sa.select(models.LetterOfAccess.approval_id).where(
-            models.LetterOfAccess.grantee_org_id == principal.org_id
+            models.LetterOfAccess.grantee_org_id == principal.org_id, models.LetterOfAccess.revoked_at.is_(None)
         )
         return sa.or_(models.Approval.holder_org_id == principal.org_id, models.Approval.id.in_(letters))
     raise Forbidden("Approvals are for developers, regulators and the hub operator.")
@@ -103,5 +103,9 @@ async def decisions(uow: UnitOfWork, approval_id: UUID) -> list[models.Decision]
 
 
 async def letters(uow: UnitOfWork, approval_id: UUID) -> list[models.LetterOfAccess]:
-    result = await uow.session.exec(select(models.LetterOfAccess).where(models.LetterOfAccess.approval_id == approval_id))
+    result = await uow.session.exec(
+        select(models.LetterOfAccess)
+        .where(models.LetterOfAccess.approval_id == approval_id)
+        .order_by(models.LetterOfAccess.granted_at)  # type: ignore[arg-type]
+    )
     return list(result)

@@ -134,6 +134,9 @@ class LetterOut(BaseModel):
     grantee_org_id: str
     granted_by: str
     granted_at: datetime
+    revoked_by: str | None = None
+    revoked_at: datetime | None = Field(default=None, description="Set once revoked; a revoked letter grants nothing.")
+    revocation_reason: str | None = None
 
 
 class SubscriptionIn(BaseModel):

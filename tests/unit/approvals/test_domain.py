@@ -7,7 +7,7 @@ import pytest
 
 from services.approvals import domain
 from services.approvals.domain import Approval, Change, Covers, Level, LetterOfAccess, Status, Tree
-from shared.errors import Conflict, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 
 TODAY = date(2026, 6, 1)
 
@@ -36,7 +36,7 @@ def approved(a: Approval, assessment: dict[str, str] | None = None) -> Approval:
 
 def test_happy_path_draft_to_approved():
     p = parent()
-    assert domain.submit(p, None)[0][1] is Change.SUBMITTED
+    assert domain.submit(Tree([p]), p, [])[0][1] is Change.SUBMITTED
     domain.start_review(p)
     changes = domain.approve(Tree([p]), p, {"quality": "acceptable"}, TODAY + timedelta(days=365), TODAY)
     assert [(a.status, c) for a, c in changes] == [(Status.APPROVED, Change.APPROVED)]
@@ -60,7 +60,7 @@ def test_shape_rules():
 def test_child_submittable_under_approved_or_reviewed_parent(status):
     p = parent(status=status)
     c = child(p)
-    domain.submit(c, p)
+    domain.submit(Tree([p, c]), c, [])
     assert c.status is Status.SUBMITTED
     assert domain.waiting_on_parent(c, p) is (status is Status.UNDER_REVIEW)
 
@@ -71,8 +71,9 @@ def test_child_submittable_under_approved_or_reviewed_parent(status):
 )  # fmt: skip
 def test_child_not_submittable_under_other_parents(status):
     p = parent(status=status)
+    c = child(p)
     with pytest.raises(Conflict):
-        domain.submit(child(p), p)
+        domain.submit(Tree([p, c]), c, [])
 
 
 def test_child_waits_for_parent_approval_before_its_own():
@@ -89,9 +90,9 @@ def test_child_relies_only_on_assessed_parts_and_inherits_them():
     p = approved(parent(), {"quality": "acceptable", "viral_safety": "acceptable"})
     c = child(p, relied_on_parts=["quality", "nonclinical"])
     with pytest.raises(Conflict, match="nonclinical"):
-        domain.submit(c, p)
+        domain.submit(Tree([p, c]), c, [])
     c.relied_on_parts = ["quality"]
-    domain.submit(c, p)
+    domain.submit(Tree([p, c]), c, [])
     assert domain.inherited_assessment(c, p) == {"quality": "acceptable"}
     p.status = Status.SUSPENDED
     assert domain.inherited_assessment(c, p) == {}
@@ -101,12 +102,59 @@ def test_one_tree_one_holder_unless_letter_of_access():
     p = parent()
     other = child(p, org="ORG-2")
     with pytest.raises(Conflict, match="letter of access"):
-        domain.attach_child(other, p, [])
+        domain.attach_child(Tree([p]), other, p, [])
     letter = domain.grant_letter_of_access(p, "ORG-2")
-    domain.attach_child(other, p, [letter])
+    domain.attach_child(Tree([p]), other, p, [letter])
     assert other.root_id == p.root_id
     with pytest.raises(Conflict):
-        domain.attach_child(child(p, org="ORG-3"), p, [letter, LetterOfAccess(uuid.uuid4(), "ORG-3")])
+        domain.attach_child(Tree([p]), child(p, org="ORG-3"), p, [letter, LetterOfAccess(uuid.uuid4(), "ORG-3")])
+
+
+def test_a_revoked_letter_stops_new_children_through_it_and_leaves_filed_ones_alone():
+    p = approved(parent())
+    letter = domain.grant_letter_of_access(p, "ORG-2")
+    filed = child(p, org="ORG-2", status=Status.UNDER_REVIEW)
+    drafted = child(p, org="ORG-2")
+    tree = Tree([p, filed, drafted])
+    revoked = domain.revoke_letter_of_access(p, "ORG-2", [letter])
+    assert revoked is letter and letter.revoked
+    with pytest.raises(Conflict, match="letter of access"):
+        domain.attach_child(tree, child(p, org="ORG-2"), p, [letter])
+    with pytest.raises(Conflict, match="letter of access"):
+        domain.submit(tree, drafted, [letter])
+    assert drafted.status is Status.DRAFT and filed.status is Status.UNDER_REVIEW
+    assert {a.id for a in domain.built_through(tree, p, "ORG-2")} == {drafted.id, filed.id}
+    regranted = domain.grant_letter_of_access(p, "ORG-2")
+    domain.submit(tree, drafted, [letter, regranted])
+    assert drafted.status is Status.SUBMITTED
+
+
+def test_a_revoked_letter_also_stops_building_below_the_grantees_own_children():
+    p = approved(parent())
+    letter = domain.grant_letter_of_access(p, "ORG-2")
+    own = approved(child(p, org="ORG-2"))
+    grandchild = child(own, covers=Covers.INDICATION, org="ORG-2")
+    tree = Tree([p, own])
+    assert domain.joins_at(tree, "ORG-2", own) is p
+    domain.attach_child(tree, grandchild, own, [letter])
+    domain.revoke_letter_of_access(p, "ORG-2", [letter])
+    with pytest.raises(Conflict, match=str(p.id)):
+        domain.attach_child(tree, child(own, covers=Covers.SITE, org="ORG-2"), own, [letter])
+    assert domain.joins_at(tree, "ORG-1", p) is None  # the holder's own line needs no letter
+
+
+def test_revoking_needs_a_live_letter():
+    p = approved(parent())
+    with pytest.raises(NotFound):
+        domain.revoke_letter_of_access(p, "ORG-2", [])
+    with pytest.raises(NotFound):
+        domain.revoke_letter_of_access(p, "ORG-2", [LetterOfAccess(uuid.uuid4(), "ORG-2")])  # another approval's
+    letter = domain.grant_letter_of_access(p, "ORG-2")
+    domain.revoke_letter_of_access(p, "ORG-2", [letter])
+    with pytest.raises(Conflict, match="already revoked"):
+        domain.revoke_letter_of_access(p, "ORG-2", [letter])
+    again = domain.grant_letter_of_access(p, "ORG-2")
+    assert domain.revoke_letter_of_access(p, "ORG-2", [letter, again]) is again
 
 
 def test_no_cycles():
@@ -116,13 +164,14 @@ def test_no_cycles():
     with pytest.raises(Conflict):
         Tree([a, b]).ancestors(b)
     with pytest.raises(Conflict):
-        domain.attach_child(a, a, [])
+        domain.attach_child(Tree([a]), a, a, [])
 
 
 def test_no_child_under_ended_parent():
     for status in domain.TERMINAL:
         with pytest.raises(Conflict):
-            domain.attach_child(child(parent()), parent(status=status), [])
+            p = parent(status=status)
+            domain.attach_child(Tree([p]), child(parent()), p, [])
 
 
 def chain(depth: int) -> list[Approval]:
