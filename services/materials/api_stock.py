@@ -1,11 +1,12 @@
 """Materials HTTP API under /v1: facility inventory lots and the reservations bookings made."""
 
+from decimal import Decimal
 from uuid import UUID
 
 from fastapi import APIRouter, status
 
 from services.materials import inventory
-from services.materials.domain import ReservationStatus
+from services.materials.domain import ReservationStatus, past_expiry
 from services.materials.models import Lot, Reservation
 from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut
 from shared.auth import CurrentPrincipal, Principal, Role
@@ -16,9 +17,11 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 
 
 def lot_out(lot: Lot) -> LotOut:
-    return LotOut.model_validate(
-        lot.model_dump() | {"available": lot.quantity - lot.reserved, "expired": lot.expires_on < inventory.today()}
-    )
+    # By the date, not the job's mark: a lot is expired from the day after `expires_on` even in the
+    # moments before the job's next round; what it still holds for bookings stays in `reserved`.
+    expired = past_expiry(lot.expires_on, inventory.today())
+    available = Decimal(0) if expired else lot.quantity - lot.reserved
+    return LotOut.model_validate(lot.model_dump() | {"available": available, "expired": expired})
 
 
 def may_read_facility(principal: Principal, facility_id: UUID) -> None:

@@ -4,7 +4,7 @@ entry is, exact unit conversion, how a booking's needs are allocated from lots, 
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from uuid import UUID
@@ -233,9 +233,14 @@ class Allocation:
         return not self.shortfalls
 
 
+def past_expiry(expires_on: date, on: date) -> bool:
+    """A lot is usable through its expiry day and expired from the day after."""
+    return expires_on < on
+
+
 def reservable(lot: LotStock, use_on: date) -> bool:
     """A lot may be reserved if it has stock and does not expire before the material is used."""
-    return lot.available > 0 and lot.expires_on >= use_on
+    return lot.available > 0 and not past_expiry(lot.expires_on, use_on)
 
 
 def allocate(needs: list[Need], lots: list[LotStock], use_on: date) -> Allocation:
@@ -292,6 +297,11 @@ def check_new_quantity(quantity: Decimal, reserved: Decimal) -> Decimal:
     if quantity < reserved:
         raise Conflict(f"{reserved} of this lot is reserved for bookings; the quantity cannot go below it.")
     return quantity
+
+
+def due_for_expiry(expires_on: date, expired_at: datetime | None, today: date) -> bool:
+    """The expiry job marks a lot once: when it is past its expiry date and not marked yet."""
+    return expired_at is None and past_expiry(expires_on, today)
 
 
 def check_regions(regions: list[str]) -> list[str]:

@@ -3,7 +3,7 @@
 Reservation events are keyed by booking id (the saga's aggregate), so scheduling sees a booking's
 reservation outcomes in order; catalogue, lot and shortage events by their own ids."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -111,6 +111,37 @@ class LotRecorded(Event):
     version: int | None = None
     reserved: Decimal | None = None  # of `quantity`, held by confirmed reservations
     reason: str | None = None  # why the quantity changed, for a correction
+    # Added after v1 was first published: when the lot was marked expired (a count after expiry).
+    expired_at: datetime | None = None
+
+
+class ExpiredLotHold(BaseModel):
+    """What one booking's confirmed reservation still holds of a lot that expired."""
+
+    booking_id: UUID
+    reservation_id: UUID
+    quantity: Decimal
+    unit: str
+
+
+class LotExpired(Event):
+    """The lot passed its expiry date (it was usable through `expires_on`); emitted once per lot.
+    `reserved` is what confirmed reservations still hold of it, by booking in `holds`: runs that
+    started by the expiry day reserved it legitimately, but the facility should check them."""
+
+    type = "gmphub.materials.lot.expired.v1"
+    aggregate_field = "lot_id"
+    lot_id: UUID
+    facility_id: UUID
+    material_id: UUID
+    lot_number: str
+    expires_on: date
+    expired_at: datetime
+    quantity: Decimal
+    unit: str
+    version: int
+    reserved: Decimal
+    holds: list[ExpiredLotHold]
 
 
 class ReservedLine(BaseModel):

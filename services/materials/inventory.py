@@ -1,16 +1,18 @@
-"""Facility inventory and the reservation saga. The caller commits (the API, or the consumer).
+"""Facility inventory, the reservation saga and lot expiry. The caller commits (the API, the
+consumer, or the expiry job).
 
 Concurrency: reserving locks the facility's candidate lots with SELECT ... FOR UPDATE in lot-id
 order (one order for everyone, so no deadlocks), re-reads their stock under the lock and only then
 allocates; two bookings can never both take the same last millilitre. The lot's CHECK constraint
-(reserved <= quantity) is the last line behind that."""
+(reserved <= quantity) is the last line behind that. The expiry job never waits for a lock: it
+skips locked lots (SKIP LOCKED) and takes them on a later round."""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.materials import events, models
 from services.materials.domain import (
@@ -22,6 +24,7 @@ from services.materials.domain import (
     allocate,
     check_new_quantity,
     check_quantity,
+    due_for_expiry,
     normalise_unit,
     plain,
 )
@@ -46,6 +49,23 @@ def lot_recorded(lot: models.Lot, reason: str | None = None) -> events.LotRecord
         version=lot.version,
         reserved=lot.reserved,
         reason=reason,
+        expired_at=lot.expired_at,
+    )
+
+
+def lot_expired(lot: models.Lot, holds: list[events.ExpiredLotHold]) -> events.LotExpired:
+    return events.LotExpired(
+        lot_id=lot.id,
+        facility_id=lot.facility_id,
+        material_id=lot.material_id,
+        lot_number=lot.lot_number,
+        expires_on=lot.expires_on,
+        expired_at=lot.expired_at,
+        quantity=lot.quantity,
+        unit=lot.unit,
+        version=lot.version,
+        reserved=lot.reserved,
+        holds=holds,
     )
 
 
@@ -293,3 +313,52 @@ async def get_reservation(uow: UnitOfWork, booking_id: UUID) -> models.Reservati
     if reservation is None:
         raise NotFound(f"Materials holds no reservation for booking {booking_id}.")
     return reservation
+
+
+# --- expiry -------------------------------------------------------------------------------------
+
+
+async def _holds_on(uow: UnitOfWork, lot_id: UUID) -> list[events.ExpiredLotHold]:
+    """What confirmed reservations hold of a lot, by booking (the caller holds the lot's lock, so
+    this adds up to the lot's `reserved`)."""
+    query = (
+        sa.select(
+            models.Reservation.booking_id, models.Reservation.id, sa.func.sum(models.ReservationLine.quantity),
+            models.ReservationLine.unit,
+        )
+        .join(models.Reservation, col(models.Reservation.id) == col(models.ReservationLine.reservation_id))
+        .where(models.ReservationLine.lot_id == lot_id, models.Reservation.status == ReservationStatus.CONFIRMED)
+        .group_by(models.Reservation.booking_id, models.Reservation.id, models.ReservationLine.unit)
+        .order_by(models.Reservation.booking_id)
+    )  # fmt: skip
+    return [
+        events.ExpiredLotHold(booking_id=booking_id, reservation_id=reservation_id, quantity=plain(quantity), unit=unit)
+        for booking_id, reservation_id, quantity, unit in (await uow.session.execute(query)).all()
+    ]
+
+
+async def expire_due_lots(uow: UnitOfWork, on: date, batch: int = 100) -> list[UUID]:
+    """Mark the lots past their expiry date on `on` as expired, each with its event. A row another
+    replica (or a count, or the saga) has locked is skipped (SKIP LOCKED) for a later round, and a
+    row marked meanwhile no longer matches once locked, so any number of replicas may run this side
+    by side and each lot expires once. Nothing leaves the lot: what is reserved stays reserved for
+    the runs that took it (they started by the expiry day), and the event names them."""
+    due = await uow.session.exec(
+        select(models.Lot)
+        .where(col(models.Lot.expired_at).is_(None), col(models.Lot.expires_on) < on)
+        .order_by(col(models.Lot.expires_on), col(models.Lot.id))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    expired = []
+    for lot in due.all():
+        if not due_for_expiry(lot.expires_on, lot.expired_at, on):
+            continue
+        holds = await _holds_on(uow, lot.id)
+        lot.expired_at = models.now()
+        lot.version += 1
+        lot.updated_at, lot.updated_by = lot.expired_at, uow.actor or ""
+        uow.session.add(lot)
+        uow.emit(lot_expired(lot, holds))
+        expired.append(lot.id)
+    return expired

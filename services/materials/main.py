@@ -1,6 +1,6 @@
 """The materials service's app: `uvicorn services.materials.main:app`."""
 
-from services.materials import api, api_shortages, api_stock, consumers
+from services.materials import api, api_shortages, api_stock, consumers, jobs
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
@@ -9,6 +9,7 @@ spec = ServiceSpec(
     description="The EU-wide raw-material catalogue, facility inventory, reservations and shortages.",
     routers=[api.router, api_stock.router, api_shortages.router],
     consumes=consumers.HANDLERS,
+    jobs=[jobs.expire_lots],
     openapi_tags=[
         {"name": "catalogue", "description": "Materials, their quality attributes, alternatives, search, import"},
         {"name": "suppliers", "description": "Suppliers and their qualification (curated by the operator)"},

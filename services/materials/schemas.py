@@ -178,9 +178,10 @@ class LotOut(BaseModel):
     expires_on: date
     quantity: Amount
     reserved: Amount
-    available: Amount
+    available: Amount = Field(description="What new bookings may still reserve: nothing once expired.")
     unit: str
-    expired: bool
+    expired: bool = Field(description="Past its expiry date (a lot is usable through `expires_on`).")
+    expired_at: datetime | None = Field(description="When the expiry job marked the lot expired, with its event.")
     updated_at: datetime
     updated_by: str
 
