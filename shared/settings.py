@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     hold_ttl_seconds: int = 900  # scheduling: an unconfirmed hold frees its slots after this
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 8
+    webhook_secret_grace_seconds: int = 86400  # approvals: a rotated-out secret keeps signing this long
     webhook_allow_private_targets: bool = False  # `gmp-hub up` allows them: receivers on this machine
 
     log_level: str = "INFO"

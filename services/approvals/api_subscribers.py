@@ -1,7 +1,9 @@
 """How regulators follow approvals besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
 import json
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -17,11 +19,12 @@ from services.approvals.signals import new_events
 from services.approvals.targets import TargetRefused, check_target
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.database import outbox
-from shared.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import registry
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
+log = logging.getLogger(__name__)
 APPROVAL_EVENT_TYPES = sorted(t for t, cls in registry.items() if cls.service() == "approvals")
 
 
@@ -90,6 +93,22 @@ async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, c
         sub = await session.get(models.Subscription, subscription_id, with_for_update=True)
         await webhooks.deactivate(session, sub)
     return SubscriptionOut.of(sub)
+
+
+@router.post("/subscriptions/{subscription_id}/rotate-secret", response_model=SubscriptionCreated,
+             summary="Replace the signing secret (regulator); the new one is shown once, the old one keeps signing "
+                     "beside it for GMPHUB_WEBHOOK_SECRET_GRACE_SECONDS")  # fmt: skip
+async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
+    await _subscription(context, principal, subscription_id)
+    grace = timedelta(seconds=context.settings.webhook_secret_grace_seconds)
+    async with context.db.sessions() as session, session.begin():
+        sub = await session.get(models.Subscription, subscription_id, with_for_update=True)
+        if not sub.active:
+            raise Conflict(f"Subscription {subscription_id} has ended; nothing is signed for it any more.")
+        secret = webhooks.rotate_secret(sub, principal.actor, grace)
+        session.add(sub)
+    log.info("webhook secret of subscription %s rotated by %s", sub.id, principal.actor)
+    return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut],

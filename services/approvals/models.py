@@ -103,11 +103,15 @@ class Subscription(Table, table=True):
     url: str
     authority: str = Field(index=True)
     event_types: list[str] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
-    secret: str  # `whsec_<base64>`; shown once at creation, kept to sign deliveries
+    secret: str  # `whsec_<base64>`; shown once at creation or rotation, kept to sign deliveries
+    previous_secret: str | None = None  # the one rotated out: still signs until previous_secret_expires_at
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
     active: bool = True
     created_by: str
     created_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
     deactivated_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    secret_rotated_by: str | None = None
+    secret_rotated_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
 
 
 class Delivery(Table, table=True):

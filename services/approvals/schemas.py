@@ -156,10 +156,15 @@ class SubscriptionOut(BaseModel):
     active: bool
     created_by: str
     created_at: datetime
+    secret_rotated_by: str | None = None
+    secret_rotated_at: datetime | None = None
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="Until then deliveries are signed by the rotated-out secret too."
+    )
 
     @classmethod
     def of(cls, s: models.Subscription) -> "SubscriptionOut":
-        return cls(subscription_id=s.id, **s.model_dump(include={"url", "authority", "event_types", "active", "created_by", "created_at"}))
+        return cls(subscription_id=s.id, **s.model_dump(include=set(cls.model_fields) - {"subscription_id"}))
 
 
 class SubscriptionCreated(SubscriptionOut):

@@ -10,7 +10,10 @@
 
 Deliveries follow Standard Webhooks: `webhook-id` (the event id, the same on every retry),
 `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256>` with the subscription's
-`whsec_` secret over `id.timestamp.body`); the body is the CloudEvents envelope.
+`whsec_` secret over `id.timestamp.body`); the body is the CloudEvents envelope. For
+`webhook_secret_grace_seconds` after a rotation the header carries a second signature, by the
+secret rotated out, space-separated as the specification allows: a receiver still on the old
+secret keeps verifying until it switches.
 """
 
 import asyncio
@@ -49,6 +52,25 @@ ATTEMPTS = Counter("gmphub_webhook_attempts_total", "Webhook delivery attempts b
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def rotate_secret(subscription: models.Subscription, actor: str, grace: timedelta) -> str:
+    """A new secret signs from now on; the current one keeps signing beside it for `grace`. A
+    secret rotated out before that stops at once: only one old secret is ever honoured."""
+    rotated_at = datetime.now(UTC)
+    subscription.previous_secret = subscription.secret
+    subscription.previous_secret_expires_at = rotated_at + grace
+    subscription.secret = new_secret()
+    subscription.secret_rotated_at, subscription.secret_rotated_by = rotated_at, actor
+    return subscription.secret
+
+
+def signature_header(
+    secret: str, previous: str | None, previous_expires_at: datetime | None, msg_id: str, sent_at: datetime, body: str
+) -> str:
+    """`webhook-signature`: the current secret's signature, then the previous one's while its grace lasts."""
+    signing = [secret] + ([previous] if previous and previous_expires_at and sent_at < previous_expires_at else [])
+    return " ".join(Webhook(s).sign(msg_id, sent_at, body) for s in signing)
 
 
 def backoff(attempts: int) -> float:
@@ -138,7 +160,10 @@ class Sender:
                            models.Delivery.event_id, models.Delivery.attempts)
             ).cte("claimed")  # fmt: skip
             result = await session.execute(
-                sa.select(claimed, models.Subscription.url, models.Subscription.secret, outbox.c.envelope)
+                sa.select(
+                    claimed, models.Subscription.url, models.Subscription.secret, models.Subscription.previous_secret,
+                    models.Subscription.previous_secret_expires_at, outbox.c.envelope,
+                )
                 .join(models.Subscription, models.Subscription.id == claimed.c.subscription_id)
                 .join(outbox, outbox.c.seq == claimed.c.outbox_seq)
             )
@@ -151,7 +176,9 @@ class Sender:
             "content-type": "application/json",
             "webhook-id": d.event_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": Webhook(d.secret).sign(d.event_id, sent_at, body),
+            "webhook-signature": signature_header(
+                d.secret, d.previous_secret, d.previous_secret_expires_at, d.event_id, sent_at, body
+            ),
         }
         started = time.monotonic()
         code: int | None = None

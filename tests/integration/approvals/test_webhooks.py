@@ -1,10 +1,12 @@
 """Webhook deliveries to a real local HTTP receiver: Standard Webhooks signatures, retries with
 backoff, attempts visible, and a dead endpoint that slows no one else."""
 
+import asyncio
 import json
 import time
 
-from standardwebhooks import Webhook
+import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.integration.approvals.helpers import Flow
 from tests.integration.approvals.receiver import Receiver
@@ -121,3 +123,55 @@ async def test_asyncapi_documents_every_approval_event_for_topic_readers(approva
     assert all(m["summary"] for m in messages.values())
     state = document["components"]["schemas"]["ApprovalState"]["properties"]
     assert "suspended_by_parent" in state["status"]["description"]
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_then_alone(approvals, tokens, monkeypatch):
+    monkeypatch.setattr(approvals.context.settings, "webhook_secret_grace_seconds", 2)
+    drafted = "gmphub.approvals.approval.drafted.v1"
+    flow = Flow(approvals, tokens)
+    async with Receiver() as receiver:
+        sub = await subscribe(approvals, tokens, receiver.url, types=[drafted])
+        path = f"/v1/subscriptions/{sub['subscription_id']}/rotate-secret"
+
+        async def received(n: int):
+            assert len(receiver.requests) == n
+            return receiver.requests[-1]
+
+        async def delivery() -> tuple[bytes, dict[str, str]]:
+            expected = len(receiver.requests) + 1
+            await flow.draft()
+            _, headers, body = await eventually(lambda: received(expected), timeout=5)
+            return body, headers
+
+        body, headers = await delivery()
+        assert len(headers["webhook-signature"].split(" ")) == 1
+        Webhook(sub["secret"]).verify(body, headers)
+
+        for other in (tokens.regulator("EMA"), tokens.developer(), tokens.facility("f-1")):
+            assert (await approvals.client.post(path, headers=other)).status_code in (403, 404)
+        response = await approvals.client.post(path, headers=tokens.regulator())
+        assert response.status_code == 200, response.text
+        rotated = response.json()
+        old, new = sub["secret"], rotated["secret"]
+        assert new.startswith("whsec_") and new != old
+        assert rotated["secret_rotated_by"] == "regulator:inspector-1" and rotated["previous_secret_expires_at"]
+        read = await approvals.client.get(f"/v1/subscriptions/{sub['subscription_id']}", headers=tokens.regulator())
+        assert "secret" not in read.json() and read.json()["secret_rotated_at"] == rotated["secret_rotated_at"]
+
+        body, headers = await delivery()  # within the grace: both secrets verify
+        assert len(headers["webhook-signature"].split(" ")) == 2
+        for secret in (old, new):
+            assert Webhook(secret).verify(body, headers)["type"] == drafted
+
+        await asyncio.sleep(2.2)
+        body, headers = await delivery()  # after it: only the new one
+        assert len(headers["webhook-signature"].split(" ")) == 1
+        Webhook(new).verify(body, headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(old).verify(body, headers)
+
+        by_admin = await approvals.client.post(path, headers=tokens.admin())
+        assert by_admin.status_code == 200 and by_admin.json()["secret_rotated_by"] == "admin:hub-operator"
+        await approvals.client.delete(f"/v1/subscriptions/{sub['subscription_id']}", headers=tokens.regulator())
+        ended = await approvals.client.post(path, headers=tokens.regulator())
+        assert ended.status_code == 409 and ended.headers["content-type"] == "application/problem+json"
