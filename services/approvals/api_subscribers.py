@@ -1,7 +1,6 @@
 """How regulators follow approvals besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
@@ -12,20 +11,22 @@ from fastapi import APIRouter, Header, Query, Request, status
 from sqlmodel import select
 from sse_starlette import EventSourceResponse
 
-from services.approvals import models, webhooks
+from services.approvals import events, models, webhooks
 from services.approvals.outbox_reader import OutboxReader, authority_of, holder_of
 from services.approvals.schemas import AttemptOut, DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from services.approvals.signals import new_events
 from services.approvals.targets import TargetRefused, check_target
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.database import outbox
+from shared.database import UnitOfWork, event_history, outbox
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import registry
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
-log = logging.getLogger(__name__)
-APPROVAL_EVENT_TYPES = sorted(t for t, cls in registry.items() if cls.service() == "approvals")
+# What a subscriber may follow: approval and letter events (subscription events are only kept and published).
+APPROVAL_EVENT_TYPES = sorted(
+    t for t, cls in registry.items() if cls.service() == "approvals" and not issubclass(cls, events.SubscriptionEvent)
+)
 
 
 def _check_types(types: list[str]) -> None:
@@ -65,9 +66,19 @@ async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: 
         url=str(body.url), authority=authority, event_types=sorted(set(body.event_types)),
         secret=webhooks.new_secret(), created_by=principal.actor,
     )  # fmt: skip
-    async with context.db.sessions() as session, session.begin():
-        session.add(sub)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        uow.session.add(sub)
+        _emit(uow, events.SubscriptionCreated, sub)
+        await uow.commit()
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=sub.secret)
+
+
+def _emit(uow: UnitOfWork, event: type[events.SubscriptionEvent], sub: models.Subscription) -> None:
+    state = events.SubscriptionState(
+        subscription_id=sub.id, url=sub.url, subscriber_authority=sub.authority, event_types=list(sub.event_types),
+        active=sub.active, previous_secret_expires_at=sub.previous_secret_expires_at,
+    )  # fmt: skip
+    uow.emit(event(subscription_id=sub.id, subscription=state))
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], summary="The subscriptions of the caller's authority")
@@ -89,9 +100,12 @@ async def read_subscription(subscription_id: UUID, principal: CurrentPrincipal, 
                summary="End a subscription: nothing more is sent, its record and deliveries are kept")  # fmt: skip
 async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionOut:
     await _subscription(context, principal, subscription_id)
-    async with context.db.sessions() as session, session.begin():
-        sub = await session.get(models.Subscription, subscription_id, with_for_update=True)
-        await webhooks.deactivate(session, sub)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        sub = await uow.session.get(models.Subscription, subscription_id, with_for_update=True)
+        if sub.active:  # ending an ended subscription changes nothing
+            await webhooks.deactivate(uow.session, sub)
+            _emit(uow, events.SubscriptionEnded, sub)
+        await uow.commit()
     return SubscriptionOut.of(sub)
 
 
@@ -101,14 +115,22 @@ async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, c
 async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
     await _subscription(context, principal, subscription_id)
     grace = timedelta(seconds=context.settings.webhook_secret_grace_seconds)
-    async with context.db.sessions() as session, session.begin():
-        sub = await session.get(models.Subscription, subscription_id, with_for_update=True)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        sub = await uow.session.get(models.Subscription, subscription_id, with_for_update=True)
         if not sub.active:
             raise Conflict(f"Subscription {subscription_id} has ended; nothing is signed for it any more.")
         secret = webhooks.rotate_secret(sub, principal.actor, grace)
-        session.add(sub)
-    log.info("webhook secret of subscription %s rotated by %s", sub.id, principal.actor)
+        uow.session.add(sub)
+        _emit(uow, events.SubscriptionSecretRotated, sub)
+        await uow.commit()
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
+
+
+@router.get("/subscriptions/{subscription_id}/history", summary="Who subscribed, rotated the secret and ended it, when")
+async def subscription_history(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
+    await _subscription(context, principal, subscription_id)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        return await event_history(uow.session, str(subscription_id))
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut],
@@ -131,12 +153,12 @@ async def list_deliveries(
             .where(models.DeliveryAttempt.delivery_id.in_([d.id for d in deliveries]))  # type: ignore[attr-defined]
             .order_by(models.DeliveryAttempt.attempt)
         )
-        log: dict[UUID, list[AttemptOut]] = {}
+        attempts_of: dict[UUID, list[AttemptOut]] = {}
         for a in attempts:
-            log.setdefault(a.delivery_id, []).append(AttemptOut.model_validate(a, from_attributes=True))
+            attempts_of.setdefault(a.delivery_id, []).append(AttemptOut.model_validate(a, from_attributes=True))
     return [
         DeliveryOut(
-            delivery_id=d.id, attempt_log=log.get(d.id, []),
+            delivery_id=d.id, attempt_log=attempts_of.get(d.id, []),
             **d.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
             next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
         )  # fmt: skip

@@ -1,5 +1,6 @@
-"""Events the approvals service publishes on `gmphub.approvals.v1`, keyed by approval id. Every
-event carries the approval's full current state (with a growing `version`)."""
+"""Events the approvals service publishes on `gmphub.approvals.v1`, keyed by the aggregate's id.
+Every approval event carries the approval's full current state (with a growing `version`); the
+subscription events record who subscribed, rotated and ended webhook subscriptions."""
 
 from datetime import date, datetime
 from uuid import UUID
@@ -153,3 +154,39 @@ class LetterOfAccessRevoked(Event):
     grantee_approval_ids: list[UUID] = Field(
         default=[], description="The grantee's approvals below this one, which keep their status for the authority."
     )
+
+
+class SubscriptionState(BaseModel):
+    subscription_id: UUID
+    url: str
+    # Not `authority`: subscription events are the audit trail of the subscriptions themselves and
+    # are never fanned out to webhooks or the stream (which route on `authority`).
+    subscriber_authority: str
+    event_types: list[str]
+    active: bool
+    previous_secret_expires_at: datetime | None = None
+
+
+class SubscriptionEvent(Event):
+    aggregate_field = "subscription_id"
+    subscription_id: UUID
+    subscription: SubscriptionState
+
+
+class SubscriptionCreated(SubscriptionEvent):
+    """A regulator (or the hub operator) subscribed a URL to an authority's approval events."""
+
+    type = "gmphub.approvals.subscription.created.v1"
+
+
+class SubscriptionSecretRotated(SubscriptionEvent):
+    """The signing secret was replaced; the old one signs beside it until `previous_secret_expires_at`."""
+
+    type = "gmphub.approvals.subscription.secret_rotated.v1"
+
+
+class SubscriptionEnded(SubscriptionEvent):
+    """Nothing more is sent to the subscription; its record and deliveries are kept."""
+
+    type = "gmphub.approvals.subscription.ended.v1"
+

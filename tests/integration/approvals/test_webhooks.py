@@ -114,6 +114,38 @@ async def test_subscription_rules(approvals, tokens):
     assert ended.json()["active"] is False
 
 
+async def test_subscribing_rotating_and_ending_are_attributed_events_never_fanned_out(approvals, tokens):
+    auditing = await approvals.client.post(
+        "/v1/subscriptions", json={"url": "http://127.0.0.1:9/x", "event_types": ["gmphub.approvals.subscription.created.v1"]},
+        headers=tokens.regulator(),
+    )  # fmt: skip
+    assert auditing.status_code == 422  # subscription events are the audit trail, not something to follow
+    watcher = await subscribe(approvals, tokens, "http://127.0.0.1:9/all")  # follows every type of DE-PEI
+    sub = await subscribe(approvals, tokens, "http://127.0.0.1:9/x")
+    path = f"/v1/subscriptions/{sub['subscription_id']}"
+    await approvals.client.post(f"{path}/rotate-secret", headers=tokens.regulator(sub="rotator"))
+    await approvals.client.delete(path, headers=tokens.admin())
+    again = await approvals.client.delete(path, headers=tokens.admin())
+    assert again.status_code == 200 and again.json()["active"] is False  # ending twice changes nothing more
+
+    history = (await approvals.client.get(f"{path}/history", headers=tokens.regulator())).json()
+    assert [(e["type"].split(".")[-2], e["actor"].split(":")[0]) for e in history] == [
+        ("created", "regulator"), ("secret_rotated", "regulator"), ("ended", "admin")
+    ]  # fmt: skip
+    assert "rotator" in history[1]["actor"]
+    assert all("secret" not in json.dumps(e["data"]).replace("previous_secret_expires_at", "") for e in history)
+    assert history[1]["data"]["subscription"]["previous_secret_expires_at"] is not None
+    assert (await approvals.client.get(f"{path}/history", headers=tokens.regulator("EMA"))).status_code == 404
+
+    async def fanned_out_past_them():
+        [(last,)] = await approvals.sql("SELECT max(seq) FROM outbox")
+        assert await approvals.sql("SELECT 1 FROM webhook_cursor WHERE last_seq >= :last", last=last)
+        return True
+
+    await eventually(fanned_out_past_them)
+    assert await approvals.sql("SELECT id FROM delivery WHERE subscription_id::text = :id", id=watcher["subscription_id"]) == []
+
+
 async def test_asyncapi_documents_every_approval_event_for_topic_readers(approvals):
     document = (await approvals.client.get("/asyncapi.json")).json()
     assert document["channels"]["approvals"]["address"] == "gmphub.approvals.v1"
