@@ -3,6 +3,7 @@ delivery's Standard Webhooks signature with the subscription's secret and prints
 
 import argparse
 import json
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -11,13 +12,22 @@ from standardwebhooks import Webhook, WebhookVerificationError
 def cmd_webhook_receiver(args: argparse.Namespace) -> int:
     webhook = Webhook(args.secret) if args.secret else None
     failures_left = [args.fail_first]
+    lock = threading.Lock()  # deliveries arrive in parallel: one line at a time, one count of failures
+
+    def say(line: str) -> None:
+        with lock:
+            print(line, flush=True)
+
+    def fail_this_one() -> bool:
+        with lock:
+            failures_left[0] -= 1
+            return failures_left[0] >= 0
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            if failures_left[0] > 0:
-                failures_left[0] -= 1
-                print(f"answering 503 on purpose to {self.headers.get('webhook-id')} (retries follow)", flush=True)
+            if fail_this_one():
+                say(f"answering 503 on purpose to {self.headers.get('webhook-id')} (retries follow)")
                 return self._answer(503)
             verdict = "unverified (no --secret)"
             if webhook is not None:
@@ -25,11 +35,11 @@ def cmd_webhook_receiver(args: argparse.Namespace) -> int:
                     webhook.verify(body, dict(self.headers.items()))
                     verdict = "signature ok"
                 except WebhookVerificationError as exc:
-                    print(f"REFUSED {self.headers.get('webhook-id')}: {exc}", flush=True)
+                    say(f"REFUSED {self.headers.get('webhook-id')}: {exc}")
                     return self._answer(401)
             event = json.loads(body)
             approval = event.get("data", {}).get("approval", {})
-            print(f"{event['type']}  {event['subject']}  status={approval.get('status')}  {verdict}", flush=True)
+            say(f"{event['type']}  {event['subject']}  status={approval.get('status')}  {verdict}")
             self._answer(204)
 
         def _answer(self, status: int) -> None:
