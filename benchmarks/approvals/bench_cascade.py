@@ -2,22 +2,19 @@
 through the approvals migrations with an approved platform, its products and their indications,
 then times suspending the root and reinstating it through the handlers the API calls (tree lock,
 domain cascade, rows, signature, one outbox event per changed approval, commit).
-Run: `python benchmarks/approvals/bench_cascade.py [runs]`."""
+Run: `python -m benchmarks.approvals.bench_cascade [runs]`."""
 
 import asyncio
 import math
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from services.approvals import handlers, models
 from shared.auth import Principal, Role
+from benchmarks.throwaway import service_database
 from shared.database import Database
-from shared.devstack import EmbeddedPostgres, free_port
-from shared.migrations import upgrade
 
 CHILDREN, GRANDCHILDREN = 20, 14  # 1 + 20 + 280 = 301 approvals
 OWN_SUSPENSION_EVERY = 25  # some indications suspended on their own: the cascade must leave them
@@ -81,14 +78,8 @@ async def run(url: str, runs: int) -> None:
 
 
 def main() -> None:
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg", free_port())
-    pg.start()
-    try:
-        pg.create_databases(["bench"])
-        upgrade("approvals", pg.url("bench"))
-        asyncio.run(run(pg.url("bench"), int(sys.argv[1]) if len(sys.argv) > 1 else 20))
-    finally:
-        pg.stop()
+    with service_database("approvals") as url:
+        asyncio.run(run(url, int(sys.argv[1]) if len(sys.argv) > 1 else 20))
 
 
 if __name__ == "__main__":

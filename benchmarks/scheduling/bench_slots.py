@@ -1,23 +1,20 @@
 """Slot search on 100,000 slots: seeds a throw-away embedded PostgreSQL through the scheduling
 migrations, then times `GET /v1/slots`'s query (the same builder the API uses) for typical
-filters, first and deep pages. Run: `python benchmarks/scheduling/bench_slots.py [slots]`."""
+filters, first and deep pages. Run: `python -m benchmarks.scheduling.bench_slots [slots]`."""
 
 import asyncio
 import hashlib
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from services.scheduling import search
+from benchmarks.throwaway import service_database
 from shared.database import Database
-from shared.devstack import EmbeddedPostgres, free_port
-from shared.migrations import upgrade
 
 FACILITIES, SUITES_PER_FACILITY = 50, 4
 COUNTRIES = ["DE", "FR", "NL", "IT", "ES", "BE", "AT", "SE", "DK", "PL"]
@@ -99,14 +96,8 @@ async def run(url: str, total: int) -> None:
 
 
 def main() -> None:
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg", free_port())
-    pg.start()
-    try:
-        pg.create_databases(["bench"])
-        upgrade("scheduling", pg.url("bench"))
-        asyncio.run(run(pg.url("bench"), int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))
-    finally:
-        pg.stop()
+    with service_database("scheduling") as url:
+        asyncio.run(run(url, int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))
 
 
 if __name__ == "__main__":
