@@ -172,6 +172,25 @@ async def deactivate_facility(
     return handlers.facility_state(facility)
 
 
+@router.post("/facilities/{facility_id}/reactivate", response_model=FacilityState, tags=["facilities"],
+             summary="Reactivate a deactivated facility with a reason (admin)")  # fmt: skip
+async def reactivate_facility(
+    facility_id: UUID,
+    body: ReasonIn,
+    principal: CurrentPrincipal,
+    context: Context,
+    response: Response,
+    if_match: IfMatch = None,
+) -> FacilityState:
+    principal.require_role(Role.ADMIN)
+    expected = expected_version(if_match, required=False)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        facility = await handlers.reactivate_facility(uow, facility_id, body.reason, expected_version=expected)
+        await uow.commit()
+    response.headers["ETag"] = etag(facility.version)
+    return handlers.facility_state(facility)
+
+
 @router.get("/facilities/{facility_id}/history", tags=["facilities"],
             summary="Every change to the facility, its suites and certificates: who, when, what")  # fmt: skip
 async def facility_history(facility_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:

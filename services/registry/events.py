@@ -81,6 +81,14 @@ class FacilityDeactivated(_FacilityEvent):
     reason: str
 
 
+class FacilityReactivated(_FacilityEvent):
+    """A deactivated facility takes part in the hub again (the reason says why)."""
+
+    type = "gmphub.registry.facility.reactivated.v1"
+    facility: FacilityState
+    reason: str
+
+
 class SuiteAdded(_FacilityEvent):
     """A suite (room or line) with its capabilities was added to a facility."""
 

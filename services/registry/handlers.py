@@ -120,6 +120,27 @@ async def deactivate_facility(
     return facility
 
 
+
+async def reactivate_facility(
+    uow: UnitOfWork, facility_id: UUID, reason: str, *, expected_version: int | None
+) -> models.Facility:
+    """Undo a deactivation (a mistake, a site reopened). Its certificates are what they are: one that
+    was revoked or lapsed meanwhile still has to be issued anew before the facility can be booked."""
+    facility = await lock_facility(uow, facility_id, must_be_active=False)
+    if facility.active:
+        raise Conflict(f"Facility {facility_id} is active; only a deactivated facility can be reactivated.")
+    if expected_version is not None:
+        check_version(facility.version, expected_version)
+    facility.active = True
+    facility.deactivated_at = facility.deactivated_by = facility.deactivation_reason = None
+    version = touch(uow, facility)
+    uow.emit(
+        events.FacilityReactivated(
+            facility_id=facility.id, version=version, facility=facility_state(facility), reason=reason
+        )
+    )
+    return facility
+
 # --- suites --------------------------------------------------------------------------------------
 
 

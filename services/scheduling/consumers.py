@@ -11,6 +11,7 @@ HANDLERS: dict[type[Event], Handler] = {
     registry.FacilityRegistered: readmodels.record_facility,
     registry.FacilityUpdated: readmodels.record_facility,
     registry.FacilityDeactivated: readmodels.record_facility,
+    registry.FacilityReactivated: readmodels.record_facility,
     registry.SuiteAdded: readmodels.record_suite,
     registry.SuiteUpdated: readmodels.record_suite,
     registry.SuiteRetired: readmodels.record_suite,

@@ -20,7 +20,10 @@ from shared.errors import NotFound
 
 async def record_facility(
     uow: UnitOfWork,
-    event: registry_events.FacilityRegistered | registry_events.FacilityUpdated | registry_events.FacilityDeactivated,
+    event: registry_events.FacilityRegistered
+    | registry_events.FacilityUpdated
+    | registry_events.FacilityDeactivated
+    | registry_events.FacilityReactivated,
 ) -> None:
     state = event.facility
     view = await uow.session.get(models.FacilityView, state.facility_id, with_for_update=True)

@@ -114,6 +114,28 @@ async def test_admin_deactivates_with_a_reason_and_the_history_tells_it(registry
     assert read.json()["deactivation_reason"] == "Site closed in 2026"
 
 
+async def test_admin_reactivates_a_deactivated_facility_with_a_reason(registry, tokens):
+    fid = (await create_facility(registry, tokens))["facility_id"]
+    url = f"/v1/facilities/{fid}/reactivate"
+    assert (await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.admin())).status_code == 409
+    await registry.client.post(f"/v1/facilities/{fid}/deactivate", json={"reason": "Closed by mistake"}, headers=tokens.admin())
+    assert (await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.facility(fid))).status_code == 403
+    assert (await registry.client.post(url, json={}, headers=tokens.admin())).status_code == 422
+    stale = await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.admin() | {"If-Match": '"1"'})
+    assert stale.status_code == 412
+    done = await registry.client.post(url, json={"reason": "Deactivated by mistake"}, headers=tokens.admin())
+    assert done.status_code == 200 and done.json()["active"] is True and done.headers["ETag"] == '"3"'
+    read = (await registry.client.get(f"/v1/facilities/{fid}", headers=tokens.admin())).json()
+    assert read["deactivation_reason"] is None
+    edit = await registry.client.patch(f"/v1/facilities/{fid}", json={"city": "Potsdam"}, headers=tokens.admin() | {"If-Match": '"3"'})
+    assert edit.status_code == 200
+
+    history = (await registry.client.get(f"/v1/facilities/{fid}/history", headers=tokens.developer())).json()
+    reactivated = history[2]
+    assert reactivated["type"] == "gmphub.registry.facility.reactivated.v1"
+    assert reactivated["actor"] == "admin:hub-operator" and reactivated["data"]["reason"] == "Deactivated by mistake"
+
+
 async def test_unknown_facility_is_404(registry, tokens):
     missing = "00000000-0000-0000-0000-000000000001"
     assert (await registry.client.get(f"/v1/facilities/{missing}", headers=tokens.admin())).status_code == 404

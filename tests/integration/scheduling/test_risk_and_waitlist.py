@@ -129,3 +129,32 @@ async def test_joining_while_a_matching_slot_is_open_holds_it_at_once_behind_tho
     assert nothing_left.json()["status"] == "waiting"
     offers = await scheduling.outbox_events("gmphub.scheduling.waitlist.hold_offered.v1")
     assert [e["data"]["booking"]["org_id"] for e in offers] == ["ORG-1", "ORG-2"]
+
+
+async def test_a_deactivated_facility_drops_out_of_search_until_it_is_reactivated(registry, scheduling, tokens):
+    site = await certified_site(registry, scheduling, country="BE")
+    [slot] = await publish(scheduling, tokens, site, count=1)
+
+    async def found() -> bool:
+        response = await scheduling.client.get("/v1/slots", params={"country": "BE"}, headers=tokens.developer())
+        return [s["slot_id"] for s in response.json()["items"]] == [slot["slot_id"]]
+
+    async def gone() -> bool:
+        return not await found()
+
+    def facility(active: bool) -> reg.FacilityState:
+        return reg.FacilityState(
+            facility_id=site.facility_id, version=site.next_version(), legal_name="GMP unit BE B", kind="hospital",
+            country="BE", city="Brussels", address="Rue 1", contact_email="qa@gmp.example.org",
+            authorisation_number="BE-MIA-1", authorisation_authority="BE-FAMHP", active=active,
+        )  # fmt: skip
+
+    assert await found()
+    closed = facility(active=False)
+    await feed(registry, reg.FacilityDeactivated(facility_id=site.facility_id, version=closed.version, facility=closed,
+                                                 reason="Closed by mistake"))  # fmt: skip
+    await eventually(gone, timeout=5.0)
+    reopened = facility(active=True)
+    await feed(registry, reg.FacilityReactivated(facility_id=site.facility_id, version=reopened.version, facility=reopened,
+                                                 reason="Reopened"))  # fmt: skip
+    await eventually(found, timeout=5.0)
