@@ -21,10 +21,10 @@ from services.registry.schemas import (
     SuitePatch,
     Vocabularies,
 )
-from shared.auth import CurrentPrincipal, Role
+from shared.auth import CurrentPrincipal, Principal, Role
 from shared.database import event_history
 from shared.errors import PreconditionFailed, PreconditionRequired
-from shared.service import Context
+from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1")
 IfMatch = Annotated[
@@ -153,42 +153,35 @@ async def update_facility(
     return handlers.facility_state(facility)
 
 
-@router.post("/facilities/{facility_id}/deactivate", response_model=FacilityState, tags=["facilities"],
-             summary="Deactivate a facility with a reason (admin); its history is kept")  # fmt: skip
-async def deactivate_facility(
-    facility_id: UUID,
-    body: ReasonIn,
-    principal: CurrentPrincipal,
-    context: Context,
-    response: Response,
-    if_match: IfMatch = None,
+async def _set_active(
+    active: bool, facility_id: UUID, body: ReasonIn, principal: Principal, context: ServiceContext,
+    response: Response, if_match: str | None,
 ) -> FacilityState:
     principal.require_role(Role.ADMIN)
     expected = expected_version(if_match, required=False)
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility = await handlers.deactivate_facility(uow, facility_id, body.reason, expected_version=expected)
+        facility = await handlers.set_facility_active(uow, facility_id, active, body.reason, expected_version=expected)
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
     return handlers.facility_state(facility)
+
+
+@router.post("/facilities/{facility_id}/deactivate", response_model=FacilityState, tags=["facilities"],
+             summary="Deactivate a facility with a reason (admin); its history is kept")  # fmt: skip
+async def deactivate_facility(
+    facility_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context, response: Response,
+    if_match: IfMatch = None,
+) -> FacilityState:
+    return await _set_active(False, facility_id, body, principal, context, response, if_match)
 
 
 @router.post("/facilities/{facility_id}/reactivate", response_model=FacilityState, tags=["facilities"],
              summary="Reactivate a deactivated facility with a reason (admin)")  # fmt: skip
 async def reactivate_facility(
-    facility_id: UUID,
-    body: ReasonIn,
-    principal: CurrentPrincipal,
-    context: Context,
-    response: Response,
+    facility_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context, response: Response,
     if_match: IfMatch = None,
 ) -> FacilityState:
-    principal.require_role(Role.ADMIN)
-    expected = expected_version(if_match, required=False)
-    async with context.db.unit_of_work(principal.actor) as uow:
-        facility = await handlers.reactivate_facility(uow, facility_id, body.reason, expected_version=expected)
-        await uow.commit()
-    response.headers["ETag"] = etag(facility.version)
-    return handlers.facility_state(facility)
+    return await _set_active(True, facility_id, body, principal, context, response, if_match)
 
 
 @router.get("/facilities/{facility_id}/history", tags=["facilities"],

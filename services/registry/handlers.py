@@ -101,45 +101,25 @@ async def update_profile(
     return facility
 
 
-async def deactivate_facility(
-    uow: UnitOfWork, facility_id: UUID, reason: str, *, expected_version: int | None
+async def set_facility_active(
+    uow: UnitOfWork, facility_id: UUID, active: bool, reason: str, *, expected_version: int | None
 ) -> models.Facility:
-    facility = await lock_facility(uow, facility_id)
-    if expected_version is not None:
-        check_version(facility.version, expected_version)
-    facility.active = False
-    facility.deactivated_at = models.now()
-    facility.deactivated_by = uow.actor
-    facility.deactivation_reason = reason
-    version = touch(uow, facility)
-    uow.emit(
-        events.FacilityDeactivated(
-            facility_id=facility.id, version=version, facility=facility_state(facility), reason=reason
-        )
-    )
-    return facility
-
-
-
-async def reactivate_facility(
-    uow: UnitOfWork, facility_id: UUID, reason: str, *, expected_version: int | None
-) -> models.Facility:
-    """Undo a deactivation (a mistake, a site reopened). Its certificates are what they are: one that
-    was revoked or lapsed meanwhile still has to be issued anew before the facility can be booked."""
-    facility = await lock_facility(uow, facility_id, must_be_active=False)
-    if facility.active:
+    """Deactivate a facility, or undo that (a mistake, a site reopened), with a reason. Certificates
+    are left as they are: one revoked or lapsed meanwhile must be issued anew before booking."""
+    facility = await lock_facility(uow, facility_id, must_be_active=not active)
+    if active and facility.active:
         raise Conflict(f"Facility {facility_id} is active; only a deactivated facility can be reactivated.")
     if expected_version is not None:
         check_version(facility.version, expected_version)
-    facility.active = True
-    facility.deactivated_at = facility.deactivated_by = facility.deactivation_reason = None
-    version = touch(uow, facility)
-    uow.emit(
-        events.FacilityReactivated(
-            facility_id=facility.id, version=version, facility=facility_state(facility), reason=reason
-        )
+    facility.active = active
+    facility.deactivated_at, facility.deactivated_by, facility.deactivation_reason = (
+        (None, None, None) if active else (models.now(), uow.actor, reason)
     )
+    version = touch(uow, facility)
+    event = events.FacilityReactivated if active else events.FacilityDeactivated
+    uow.emit(event(facility_id=facility.id, version=version, facility=facility_state(facility), reason=reason))
     return facility
+
 
 # --- suites --------------------------------------------------------------------------------------
 
