@@ -42,9 +42,25 @@ processed_event = sa.Table(
 )
 
 
+# SQLSTATEs that say the server is away or going, not that the statement was wrong: connection
+# exceptions (class 08), shutting down or starting up (57P01-57P03), too many connections (53300).
+OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind an error, whether SQLAlchemy wrapped it or not."""
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
 def is_outage(exc: BaseException) -> bool:
     """The database or network is away: the event is fine and must wait, not go to the DLQ."""
     if isinstance(exc, OSError | TimeoutError):
+        return True
+    if (code := sqlstate(exc)) and code.startswith(OUTAGE_SQLSTATES):
         return True
     return isinstance(exc, OperationalError | InterfaceError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
