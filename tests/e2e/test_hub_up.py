@@ -50,10 +50,10 @@ class Hub:
     def url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.base + index}"
 
-    def up(self, timeout: float = 120.0) -> float:
+    def up(self, timeout: float = 120.0, stderr=subprocess.DEVNULL) -> float:
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [str(BIN / "gmp-hub"), "up"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [str(BIN / "gmp-hub"), "up"], env=self.env, stdout=subprocess.PIPE, stderr=stderr, text=True
         )
         for line in self.process.stdout:
             if "GMP hub ready" in line:
