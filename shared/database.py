@@ -2,8 +2,6 @@
 holds, and the unit of work that commits a state change together with its events."""
 
 import asyncio
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Self
 
 import sqlalchemy as sa
@@ -39,6 +37,16 @@ processed_event = sa.Table(
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+broker_epoch = sa.Table(
+    "broker_epoch",
+    messaging_metadata,
+    sa.Column("cluster_id", sa.Text, primary_key=True),
+    # The outbox rows from this seq on went (or go) to this broker: what to publish again if it
+    # is replaced by one that lost them.
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 
@@ -150,18 +158,8 @@ class Database:
         await self.engine.dispose()
 
 
-async def unpublished(session: AsyncSession, limit: int) -> Sequence[sa.Row]:
-    result = await session.execute(
-        sa.select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.envelope)
-        .where(outbox.c.published_at.is_(None))
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
-    return result.all()
-
-
-async def mark_published(session: AsyncSession, seqs: list[int], at: datetime) -> None:
-    await session.execute(sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=at))
+async def mark_published(session: AsyncSession, seqs: list[int]) -> None:
+    await session.execute(sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=sa.func.now()))
 
 
 async def event_history(session: AsyncSession, key: str, limit: int = 500) -> list[dict]:

@@ -4,12 +4,15 @@ transactional producer, because the outbox and idempotent consumers carry the gu
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.helpers import create_ssl_context
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.settings import Settings
 
@@ -56,6 +59,26 @@ async def ensure_topics(settings: Settings, topics: list[str]) -> None:
             pass  # another service created it between our list and create
     finally:
         await admin.close()
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """What the broker says of itself: which cluster it is, and its topics with their partitions."""
+
+    cluster_id: str
+    partitions: dict[str, int]
+
+
+async def broker_view(client: AIOKafkaClient) -> BrokerView:
+    """Ask the broker for all its topics. Asking for all, never for named ones, is deliberate: a
+    request naming a missing topic makes a broker with auto-creation on create it, with its own
+    partition count instead of the hub's."""
+    node = client.get_random_node()
+    if node is None:
+        raise KafkaConnectionError("no broker known")
+    response = await client.send(node, MetadataRequest(None))
+    partitions = {topic[1]: len(topic[3]) for topic in response.topics if topic[0] == 0}
+    return BrokerView(response.cluster_id or "", partitions)
 
 
 class BrokerLink:

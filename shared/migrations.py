@@ -62,6 +62,23 @@ def create_messaging_tables() -> None:
     )
 
 
+def create_broker_epochs() -> None:
+    """Messaging tables, version 2: the brokers the relay has published to, so that a broker
+    replaced by one that lost its log (a restarted memory broker, a new cluster) is recognised and
+    what it held is published again. Every service's step of this name calls it."""
+    op.create_table(
+        "broker_epoch",
+        sa.Column("cluster_id", sa.Text(), nullable=False),
+        sa.Column("first_seq", sa.BigInteger(), nullable=False),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("cluster_id"),
+    )
+
+
+def drop_broker_epochs() -> None:
+    op.drop_table("broker_epoch")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("processed_event")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")

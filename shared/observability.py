@@ -18,6 +18,9 @@ HTTP_REQUESTS = Counter("gmphub_http_requests_total", "HTTP requests", ["service
 HTTP_LATENCY = Histogram("gmphub_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
 OUTBOX_BACKLOG = Gauge("gmphub_outbox_backlog", "Outbox events not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter("gmphub_outbox_published_total", "Outbox events published", ["service"])
+OUTBOX_REPLAYED = Counter(
+    "gmphub_outbox_replayed_total", "Outbox events published again to a broker that lost them", ["service"]
+)
 CONSUMER_LAG = Gauge("gmphub_consumer_lag", "Messages behind the partition end", ["service", "topic", "partition"])
 EVENTS_HANDLED = Counter("gmphub_events_handled_total", "Events consumed", ["service", "type", "outcome"])
 DLQ_MESSAGES = Counter("gmphub_dlq_messages_total", "Events sent to a dead-letter topic", ["service", "topic"])

@@ -38,10 +38,14 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: Path | None = None  # CA bundle that signed the brokers' certificates
+    kafka_request_timeout_seconds: float = 10.0  # every broker call and offset commit gives up after this
+    kafka_metadata_max_age_ms: int = 5000  # consumers notice a topic's new partitions this soon
     consumer_max_attempts: int = 3
 
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 200
+    # After a broker change, rows published to the lost broker are published again; none older than this.
+    outbox_replay_horizon_hours: float = 168.0
 
     jwt_issuer: str = "gmp-hub-dev"
     jwt_audience: str = "gmp-hub"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from shared import outbox as outbox_module
 from shared.database import Database, outbox
-from shared.kafka import BrokerLink
+from shared.kafka import BrokerLink, broker_view
 from shared.outbox import OutboxRelay
 from tests.integration.shared.events import facility_registered
 from tests.support import eventually, read_topic
@@ -98,3 +98,66 @@ async def test_relay_dying_before_marking_publishes_again(relay_parts, monkeypat
     records = await read_topic(config.kafka_servers, TOPIC)
     ids = [json.loads(r.value)["id"] for r in records if r.key == event.aggregate_id.encode()]
     assert len(ids) == 2 and len(set(ids)) == 1  # the same event twice; consumers drop the copy by id
+
+
+async def test_a_broker_that_restarted_empty_is_given_again_what_it_lost(relay_parts, private_broker):
+    config, db, broker, relay = relay_parts
+    before = [facility_registered() for _ in range(3)]
+    for event in before:
+        async with db.unit_of_work("test:outbox") as uow:
+            uow.emit(event)
+            await uow.commit()
+    assert await relay.publish_batch() == 3
+
+    private_broker.stop()
+    private_broker.start()  # a new cluster id, no topics, nothing of what it acknowledged
+    await broker.reset()
+    after = facility_registered()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.emit(after)
+        await uow.commit()
+
+    assert await relay.publish_batch() == 4  # the three it lost, then the new one
+    assert await relay.publish_batch() == 0  # once: the broker is now the one of record
+    records = await read_topic(config.kafka_servers, TOPIC)
+    keys = sorted(r.key.decode() for r in records)  # the broker is new: only what went to it
+    assert keys == sorted(e.aggregate_id for e in [*before, after])
+    partitions = {r.partition for r in records}
+    assert partitions <= set(range(config.kafka_topic_partitions))
+
+
+async def test_the_hub_creates_its_topic_with_its_partitions_before_publishing(relay_parts, private_broker):
+    config, db, broker, relay = relay_parts
+    private_broker.stop()
+    private_broker.start()
+    await broker.reset()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.emit(facility_registered())
+        await uow.commit()
+
+    assert await relay.publish_batch() == 1
+    view = await broker_view((await broker.producer()).client)
+    assert view.partitions[TOPIC] == config.kafka_topic_partitions  # not the broker's auto-created count
+
+
+async def test_an_aggregate_that_cannot_be_published_holds_back_only_itself(relay_parts):
+    config, db, _, relay = relay_parts
+    stuck, other = facility_registered(), facility_registered()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.emit(stuck)
+        uow.emit(facility_registered(stuck.facility_id, 2))
+        uow.emit(other)
+        await uow.commit()
+    async with db.engine.begin() as conn:  # larger than the broker takes: this send fails every time
+        await conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.key == stuck.aggregate_id)
+            .values(envelope=outbox.c.envelope.op("||")(sa.func.jsonb_build_object("padding", "x" * 2_000_000)))
+        )
+
+    assert await relay.publish_batch() == 1  # the other aggregate went
+    assert await relay.publish_batch() == 0  # the stuck one waits; the other is not sent again
+    assert await unpublished_count(db) == 2
+    records = await read_topic(config.kafka_servers, TOPIC)
+    ours = {stuck.aggregate_id, other.aggregate_id}
+    assert [r.key.decode() for r in records if r.key.decode() in ours] == [other.aggregate_id]
