@@ -1,7 +1,12 @@
 """The idempotent consumer: a handler's writes and the id of the event it handled commit in one
 transaction; offsets are committed only after. A redelivered event finds its id recorded and
 changes nothing. An event that keeps failing goes to `<topic>.dlq` with its error, and the
-consumer moves on; an outage (database or network away) only pauses it."""
+consumer moves on; an outage (database or network away) only pauses it.
+
+Every commit has a time limit, and records are handled only from the broker the consumer started
+on: a commit that hangs (an unknown topic), or a broker with another cluster id (restarted empty:
+its log is what the relays publish again), sends the consumer back to the start, through topic
+creation, reading from the offsets that broker has (none: from the beginning)."""
 
 import asyncio
 import json
@@ -15,13 +20,17 @@ from sqlalchemy.dialects.postgresql import insert
 
 from shared.database import Database, UnitOfWork, is_outage, processed_event
 from shared.events import Envelope, Event
-from shared.kafka import BrokerLink, client_options, dlq_of, ensure_topics
+from shared.kafka import BrokerLink, broker_view, client_options, dlq_of, ensure_topics
 from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, EVENTS_HANDLED, correlation_id, log_fields
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+
+
+class BrokerReplaced(Exception):
+    """The broker answering is not the one this consumer's positions belong to."""
 
 
 class PoisonEvent(Exception):
@@ -74,13 +83,16 @@ class EventConsumer:
                 fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=max(self.settings.kafka_session_timeout_ms // 10, 100),
+                metadata_max_age_ms=self.settings.kafka_metadata_max_age_ms,
             )
             try:
-                await ensure_topics(self.settings, self.topics)
+                async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
+                    await ensure_topics(self.settings, self.topics)
+                    cluster_id = await self._cluster_id()
                 consumer.subscribe(self.topics, listener=_JoinListener(self))
                 await consumer.start()
                 backoff = 0.5
-                await self._consume(consumer)
+                await self._consume(consumer, cluster_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -91,13 +103,23 @@ class EventConsumer:
                 self.joined = not self.topics
                 await consumer.stop()
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+    async def _cluster_id(self) -> str:
+        return (await broker_view((await self.broker.producer()).client)).cluster_id
+
+    async def _consume(self, consumer: AIOKafkaConsumer, cluster_id: str) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=200)
-            for tp, records in batches.items():
-                for record in records:
-                    await self.handle_record(record)
-                await consumer.commit({tp: records[-1].offset + 1})
+            if batches:
+                # Records fetched from a replaced broker at the old log's positions would skip and
+                # reorder events: check before handling, not only before committing.
+                async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
+                    if await self._cluster_id() != cluster_id:
+                        raise BrokerReplaced("the broker has another cluster id; reading again from its start")
+                for records in batches.values():
+                    for record in records:
+                        await self.handle_record(record)
+                async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
+                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
             await self._record_lag(consumer)
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:

@@ -167,3 +167,40 @@ async def test_an_outage_pauses_the_consumer_and_the_event_is_applied_after_it(h
     await eventually(applied_once_back, timeout=30)
     dead = await read_topic(harness.config.kafka_servers, f"{TOPIC}.dlq")
     assert all(r.key != key for r in dead)
+
+
+async def test_a_broker_restarted_empty_is_read_from_its_start(harness, private_broker):
+    """Offsets the consumer held belong to the old broker's log; on the new one (whose log is what
+    the relays publish again) they would skip events. It starts over and misses nothing."""
+    facility = facility_registered()
+    key = facility.aggregate_id.encode()
+    p = AIOKafkaProducer(bootstrap_servers=harness.config.kafka_servers)
+    await p.start()
+    try:
+        for version in range(1, 11):
+            await p.send_and_wait(TOPIC, envelope_bytes(facility_registered(facility.facility_id, version))[1], key=key)
+    finally:
+        await p.stop()
+
+    async def first_ten_applied():
+        assert await harness.applied(facility.facility_id) == list(range(1, 11))
+        return True
+
+    await eventually(first_ten_applied, timeout=30)
+
+    private_broker.stop()
+    private_broker.start()
+    await ensure_topics(harness.config, [TOPIC])
+    p = AIOKafkaProducer(bootstrap_servers=harness.config.kafka_servers)
+    await p.start()
+    try:  # more than the consumer had read of this partition, so a stale position lands inside
+        for version in range(11, 41):
+            await p.send_and_wait(TOPIC, envelope_bytes(facility_registered(facility.facility_id, version))[1], key=key)
+    finally:
+        await p.stop()
+
+    async def every_version_applied():
+        assert await harness.applied(facility.facility_id) == list(range(1, 41))
+        return True
+
+    await eventually(every_version_applied, timeout=60)
