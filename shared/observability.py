@@ -23,6 +23,10 @@ OUTBOX_REPLAYED = Counter(
 )
 CONSUMER_LAG = Gauge("gmphub_consumer_lag", "Messages behind the partition end", ["service", "topic", "partition"])
 EVENTS_HANDLED = Counter("gmphub_events_handled_total", "Events consumed", ["service", "type", "outcome"])
+# Sagas (a request to another service awaiting its answer) past their deadline: asked again, and
+# those still unanswered after every allowed request (escalated, visible to their users).
+SAGA_REQUESTS_RESENT = Counter("gmphub_saga_requests_resent_total", "Saga requests sent again", ["service"])
+SAGAS_OVERDUE = Gauge("gmphub_sagas_overdue", "Sagas unanswered after every allowed request", ["service"])
 DLQ_MESSAGES = Counter("gmphub_dlq_messages_total", "Events sent to a dead-letter topic", ["service", "topic"])
 
 

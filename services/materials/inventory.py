@@ -173,7 +173,10 @@ async def reserve_for_booking(uow: UnitOfWork, event: scheduling.BookingConfirme
     if reservation is not None and (
         reservation.status != ReservationStatus.FAILED or booking.version <= reservation.booking_version
     ):
-        return  # reserved, released or consumed already; or an older confirmation than the one handled
+        # Handled already: scheduling asks again when an answer went missing (its saga deadline),
+        # so send the answer given then once more. Released or consumed: the booking has moved on.
+        await _answer_again(uow, reservation)
+        return
     needs = _needs(booking)
     use_on = max(today(), booking.starts_at.astimezone(UTC).date())  # not a lot that expires before the run
     lots = await _locked_lots(
@@ -231,6 +234,37 @@ async def reserve_for_booking(uow: UnitOfWork, event: scheduling.BookingConfirme
             booking_id=event.booking_id, reservation_id=reservation.id, facility_id=booking.facility_id, lines=lines
         )
     )
+
+
+async def _answer_again(uow: UnitOfWork, reservation: models.Reservation) -> None:
+    """The stored outcome as a new event (a new id, caused by the repeated request)."""
+    if reservation.status == ReservationStatus.FAILED:
+        uow.emit(
+            events.ReservationFailed(
+                booking_id=reservation.booking_id,
+                facility_id=reservation.facility_id,
+                shortfalls=[events.Shortfall.model_validate(s) for s in reservation.shortfalls],
+            )
+        )
+    elif reservation.status == ReservationStatus.CONFIRMED:
+        lines = await reservation_lines(uow, reservation.id)
+        lots = {lot.id: lot for lot in await _lots(uow, [line.lot_id for line in lines])}
+        uow.emit(
+            events.ReservationConfirmed(
+                booking_id=reservation.booking_id, reservation_id=reservation.id, facility_id=reservation.facility_id,
+                lines=[
+                    events.ReservedLine(
+                        material_id=line.material_id, lot_id=line.lot_id, lot_number=lots[line.lot_id].lot_number,
+                        quantity=plain(line.quantity), unit=line.unit,
+                    )
+                    for line in sorted(lines, key=lambda line: (lots[line.lot_id].expires_on, lots[line.lot_id].lot_number))
+                ],  # the order allocation took them in
+            )
+        )  # fmt: skip
+
+
+async def _lots(uow: UnitOfWork, ids: list[UUID]) -> list[models.Lot]:
+    return list((await uow.session.exec(select(models.Lot).where(col(models.Lot.id).in_(ids)))).all())
 
 
 async def _confirmed_reservation(uow: UnitOfWork, booking_id: UUID) -> models.Reservation | None:

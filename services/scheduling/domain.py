@@ -116,6 +116,16 @@ def awaiting_materials(status: str, materials_requested_at: datetime | None) -> 
     return status in (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT) and materials_requested_at is not None
 
 
+def materials_ask_due(asked_at: datetime | None, now: datetime, retry_seconds: float) -> bool:
+    """The saga's deadline: materials has not answered the last request within `retry_seconds`."""
+    return asked_at is not None and (now - asked_at).total_seconds() >= retry_seconds
+
+
+def materials_overdue(attempts: int, max_attempts: int, overdue_since: datetime | None) -> bool:
+    """Escalate once: every allowed request went unanswered, and nobody was told yet."""
+    return attempts >= max_attempts and overdue_since is None
+
+
 def check_run_started(starts_at: datetime, now: datetime) -> None:
     """A run is completed by its facility once it has begun, never ahead of time."""
     if now < starts_at:

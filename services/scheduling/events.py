@@ -71,9 +71,21 @@ class BookingHeld(_BookingEvent):
 
 
 class BookingConfirmed(_BookingEvent):
-    """The developer confirmed the hold; materials now reserves its material needs (the saga)."""
+    """The developer confirmed the hold; materials now reserves its material needs (the saga).
+    Sent again (`attempt` 2, 3, …) while materials has not answered within the saga's deadline."""
 
     type = "gmphub.scheduling.booking.confirmed.v1"
+    attempt: int = 1
+
+
+class BookingEscalated(_BookingEvent):
+    """Materials has not answered the booking's reservation request after `attempts` requests since
+    `awaiting_since`: the booking is flagged `materials_overdue` for its developer, its facility and
+    the hub operator. Scheduling keeps asking; the answer, when it comes, settles the booking."""
+
+    type = "gmphub.scheduling.booking.escalated.v1"
+    attempts: int
+    awaiting_since: datetime
 
 
 class BookingMaterialsReserved(_BookingEvent):

@@ -1,9 +1,13 @@
 """Booking use cases and the materials saga's outcomes: load, apply the rules, save, emit events.
-The caller commits (the API for requests, the shared consumer for events, the job for expiry).
+The caller commits (the API for requests, the shared consumer for events, the jobs for expiry and
+the saga's deadline).
 
 While materials answers a confirmation, the hold no longer expires (`hold_expires_at` is cleared):
-the developer has committed, and the saga decides. A `materials_short` booking gets a fresh hold
-time: the developer may confirm again (after restocking) or cancel, else its slots are freed."""
+the developer has committed, and the saga decides. The saga has a deadline: a request materials has
+not answered within `saga_retry_seconds` is sent again, and after `saga_max_attempts` unanswered
+requests the booking is escalated (`materials_overdue_since`, an event, a metric) and asked on, so
+nothing waits unseen. A `materials_short` booking gets a fresh hold time: the developer may confirm
+again (after restocking) or cancel, else its slots are freed."""
 
 from collections.abc import Sequence
 from datetime import timedelta
@@ -31,6 +35,7 @@ from services.scheduling.domain import (
     SlotStatus,
     awaiting_materials,
     check_clinical_approval,
+    materials_overdue,
     check_run_started,
     hold_expired,
     require_status,
@@ -129,6 +134,7 @@ async def confirm(uow: UnitOfWork, principal: Principal, booking_id: UUID) -> mo
     approval = await approval_facts(uow, booking.approval_id)
     check_clinical_approval(RunKind(booking.run_kind), approval, booking.approval_id, booking.org_id, booking.facility_id)
     booking.materials_requested_at, booking.hold_expires_at, booking.shortfalls = now, None, []
+    booking.materials_asked_at, booking.materials_attempts, booking.materials_overdue_since = now, 1, None
     touch(booking, uow.actor)
     uow.emit(events.BookingConfirmed(booking_id=booking.id, booking=booking_state(booking)))
     if not booking.material_needs:  # nothing to reserve: the saga has nothing to wait for
@@ -137,8 +143,14 @@ async def confirm(uow: UnitOfWork, principal: Principal, booking_id: UUID) -> mo
     return booking
 
 
+def _materials_answered(booking: models.Booking) -> None:
+    """The saga step is over: no deadline runs, and no escalation stands."""
+    booking.materials_asked_at, booking.materials_overdue_since = None, None
+
+
 async def _materials_reserved(uow: UnitOfWork, booking: models.Booking) -> None:
     booking.status, booking.hold_expires_at = BookingStatus.CONFIRMED.value, None
+    _materials_answered(booking)
     await set_slots(uow, booking.slot_ids, SlotStatus.BOOKED, booking.id, only_from=(SlotStatus.HELD,))
     touch(booking, uow.actor)
     uow.emit(events.BookingMaterialsReserved(booking_id=booking.id, booking=booking_state(booking)))
@@ -163,6 +175,7 @@ async def on_reservation_failed(uow: UnitOfWork, event: materials_events.Reserva
     booking.status = BookingStatus.MATERIALS_SHORT.value
     booking.shortfalls = [s.model_dump(mode="json") for s in event.shortfalls]
     booking.materials_requested_at = None
+    _materials_answered(booking)
     booking.hold_expires_at = models.now() + timedelta(seconds=_hold_ttl(uow))
     touch(booking, uow.actor)
     uow.session.add(booking)
@@ -178,6 +191,7 @@ def _hold_ttl(uow: UnitOfWork) -> int:
 def _close(booking: models.Booking, status: BookingStatus) -> None:
     """End a booking: no hold runs on, and at-risk flags (about a run still to come) no longer apply."""
     booking.status, booking.hold_expires_at, booking.at_risk_reasons = status.value, None, []
+    _materials_answered(booking)
 
 
 async def cancel(
@@ -235,3 +249,44 @@ async def expire_overdue_holds(uow: UnitOfWork, hold_ttl_seconds: int, batch: in
         await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
         expired.append(booking.id)
     return expired
+
+
+async def ask_materials_again(uow: UnitOfWork, retry_seconds: float, max_attempts: int, batch: int = 100) -> list[UUID]:
+    """The saga's deadline: send the reservation request again for every booking materials has not
+    answered within `retry_seconds`; one that went unanswered `max_attempts` times is escalated
+    first, once. Rows another replica holds are skipped (SKIP LOCKED), so replicas share the work."""
+    now = models.now()
+    due = await uow.session.exec(
+        select(models.Booking)
+        .where(
+            col(models.Booking.materials_requested_at).is_not(None),
+            col(models.Booking.status).in_([BookingStatus.HELD.value, BookingStatus.MATERIALS_SHORT.value]),
+            col(models.Booking.materials_asked_at) <= now - timedelta(seconds=retry_seconds),
+        )
+        .order_by(col(models.Booking.materials_asked_at))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    asked = []
+    for booking in due:
+        if materials_overdue(booking.materials_attempts, max_attempts, booking.materials_overdue_since):
+            booking.materials_overdue_since = now
+            touch(booking, uow.actor)
+            uow.emit(
+                events.BookingEscalated(
+                    booking_id=booking.id,
+                    booking=booking_state(booking),
+                    attempts=booking.materials_attempts,
+                    awaiting_since=booking.materials_requested_at,
+                )
+            )
+        booking.materials_attempts += 1
+        booking.materials_asked_at = now
+        uow.session.add(booking)
+        uow.emit(
+            events.BookingConfirmed(
+                booking_id=booking.id, booking=booking_state(booking), attempt=booking.materials_attempts
+            )
+        )
+        asked.append(booking.id)
+    return asked

@@ -3,7 +3,11 @@
 import asyncio
 import logging
 
-from services.scheduling import handlers
+import sqlalchemy as sa
+from sqlmodel import col
+
+from services.scheduling import handlers, models
+from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
 from shared.service import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -27,4 +31,30 @@ async def expire_holds(context: ServiceContext) -> None:
         expired = await expire_holds_once(context)
         if expired:
             log.info("expired %d holds", expired)
+        await asyncio.sleep(context.settings.job_interval_seconds)
+
+
+async def ask_materials_again_once(context: ServiceContext) -> int:
+    """One round of the saga's deadline, a batch per transaction; then the overdue gauge."""
+    settings, total = context.settings, 0
+    while True:
+        async with context.db.unit_of_work("service:scheduling-saga") as uow:
+            asked = await handlers.ask_materials_again(uow, settings.saga_retry_seconds, settings.saga_max_attempts)
+            await uow.commit()
+        total += len(asked)
+        if len(asked) < 100:
+            break
+    async with context.db.sessions() as session:
+        overdue = await session.scalar(
+            sa.select(sa.func.count()).where(col(models.Booking.materials_overdue_since).is_not(None))
+        )
+    SAGA_REQUESTS_RESENT.labels("scheduling").inc(total)
+    SAGAS_OVERDUE.labels("scheduling").set(overdue or 0)
+    return total
+
+
+async def ask_materials_again(context: ServiceContext) -> None:
+    while True:
+        if asked := await ask_materials_again_once(context):
+            log.warning("asked materials again for %d bookings it has not answered", asked)
         await asyncio.sleep(context.settings.job_interval_seconds)

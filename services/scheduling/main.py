@@ -9,7 +9,7 @@ spec = ServiceSpec(
     description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
     routers=[api.router, api_bookings.router],
     consumes=consumers.HANDLERS,
-    jobs=[jobs.expire_holds],
+    jobs=[jobs.expire_holds, jobs.ask_materials_again],
     openapi_tags=[
         {"name": "capacity", "description": "Facilities publish, block, withdraw and reopen slots on their suites."},
         {"name": "slots", "description": "Developers find available slots."},

@@ -142,6 +142,12 @@ class Booking(Table, table=True):
     __table_args__ = (
         # Only a hold that can run out has an expiry; the expiry job reads this index.
         sa.Index("ix_booking_hold_expires_at", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")),
+        # Bookings awaiting materials' answer; the saga deadline job reads this index.
+        sa.Index(
+            "ix_booking_materials_asked_at",
+            "materials_asked_at",
+            postgresql_where=sa.text("materials_requested_at IS NOT NULL"),
+        ),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     version: int = 1
@@ -160,6 +166,9 @@ class Booking(Table, table=True):
     shortfalls: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
     hold_expires_at: datetime | None = Field(default=None, sa_type=TZ)
     materials_requested_at: datetime | None = Field(default=None, sa_type=TZ)
+    materials_asked_at: datetime | None = Field(default=None, sa_type=TZ)  # the saga's last request
+    materials_attempts: int = 0  # requests sent to materials for the current confirmation
+    materials_overdue_since: datetime | None = Field(default=None, sa_type=TZ)  # escalated: no answer
     waitlist_entry_id: uuid.UUID | None = None
     cancel_reason: str | None = None
     created_at: datetime = Field(default_factory=now, sa_type=TZ)

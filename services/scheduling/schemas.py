@@ -120,6 +120,10 @@ class BookingOut(BaseModel):
     shortfalls: list[dict]
     hold_expires_at: datetime | None
     awaiting_materials: bool = Field(description="Confirmed by the developer; materials is reserving")
+    materials_attempts: int = Field(description="Reservation requests sent to materials for this confirmation")
+    materials_overdue_since: datetime | None = Field(
+        description="Set when materials answered none of the requests within the saga's deadline (escalated)"
+    )
     waitlist_entry_id: UUID | None
     cancel_reason: str | None
     created_at: datetime
@@ -129,7 +133,7 @@ class BookingOut(BaseModel):
 
     @classmethod
     def of(cls, b: models.Booking) -> "BookingOut":
-        fields = b.model_dump(exclude={"id", "materials_requested_at"})
+        fields = b.model_dump(exclude={"id", "materials_requested_at", "materials_asked_at"})
         return cls(
             booking_id=b.id,
             at_risk=bool(b.at_risk_reasons),

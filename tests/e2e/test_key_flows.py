@@ -1,9 +1,11 @@
 """The design's key flows across all four services, through their APIs only, over the real
 broker: certify a facility, publish capacity, book, reserve materials, suspend, approve."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
 from tests.support import eventually
@@ -198,3 +200,61 @@ async def test_a_clinical_run_needs_an_approval_covering_the_facility(certified_
 
     booking = await eventually(booked)
     assert (booking["run_kind"], booking["approval_id"]) == ("clinical", approval_id)
+
+
+async def test_an_answer_lost_on_the_way_is_asked_for_again_and_silence_is_escalated(
+    certified_facility, scheduling, materials, tokens
+):
+    """Flow 4's deadline: materials' answer never reached scheduling (as when a memory broker lost
+    it); past the deadline scheduling asks again and materials sends the answer it stored, reserving
+    nothing twice. Unanswered requests beyond the limit flag the booking for everyone to see."""
+    from services.scheduling import handlers, jobs
+
+    facility_id, suite_id, _ = certified_facility
+    slot_ids = await publish_capacity(scheduling, tokens, facility_id, suite_id, days=2)
+    material_id = await stock(materials, tokens, facility_id, "1000")
+    need = [{"material_id": material_id, "quantity": "250", "unit": "mL"}]
+    hold = {"slot_ids": slot_ids[:1], "product": "CAR-T CD19", "run_kind": "development", "material_needs": need}
+    booking = await ok(await scheduling.client.post("/v1/bookings", json=hold, headers=tokens.developer()), 201)
+    booking_id = booking["booking_id"]
+    await ok(await scheduling.client.post(f"/v1/bookings/{booking_id}/confirm", headers=tokens.developer()))
+    await booking_status(scheduling, tokens, booking_id, "confirmed")
+
+    # As if materials' answer had been lost: scheduling still awaits it, asked 31 s ago.
+    await scheduling.sql(
+        "UPDATE booking SET status = 'held', materials_requested_at = now() - interval '31 seconds',"
+        " materials_asked_at = now() - interval '31 seconds' WHERE id = :b",
+        b=booking_id,
+    )
+    await scheduling.sql("UPDATE slot SET status = 'held' WHERE booking_id = :b", b=booking_id)
+    assert await jobs.ask_materials_again_once(scheduling.context) == 1  # past the 30 s deadline
+    await booking_status(scheduling, tokens, booking_id, "confirmed")
+    answers = [e for e in await materials.outbox_events("gmphub.materials.reservation.confirmed.v1")
+               if e["data"]["booking_id"] == booking_id]  # fmt: skip
+    assert len(answers) == 2 and answers[0]["data"]["lines"] == answers[1]["data"]["lines"]
+    assert answers[0]["id"] != answers[1]["id"]  # the stored answer, as a new event
+    [lot] = await materials.sql("SELECT reserved FROM lot")
+    assert lot.reserved == 250  # reserved once
+
+    # Nobody answers at all: after the last allowed request the booking is escalated, once.
+    other = await ok(await scheduling.client.post("/v1/bookings", json=hold | {"slot_ids": slot_ids[1:2]},
+                                                  headers=tokens.developer()), 201)  # fmt: skip
+    await scheduling.sql(
+        "UPDATE booking SET materials_requested_at = now() - interval '1 hour', materials_attempts = 5,"
+        " materials_asked_at = now() - interval '1 hour' WHERE id = :b",
+        b=other["booking_id"],
+    )  # confirmed in scheduling's eyes, but materials never heard of it
+    async with materials.context.db.engine.connect() as busy:  # materials cannot answer while the lot is locked
+        await busy.execute(sa.text("SELECT id FROM lot FOR UPDATE"))
+        async with scheduling.context.db.unit_of_work("service:scheduling-saga") as uow:
+            assert await handlers.ask_materials_again(uow, retry_seconds=30, max_attempts=5) == [uuid.UUID(other["booking_id"])]
+            await uow.commit()
+        seen = await ok(await scheduling.client.get(f"/v1/bookings/{other['booking_id']}", headers=tokens.facility(facility_id)))
+        assert seen["awaiting_materials"] and seen["materials_overdue_since"] is not None
+        [escalated] = [e for e in await scheduling.outbox_events("gmphub.scheduling.booking.escalated.v1")
+                       if e["data"]["booking_id"] == other["booking_id"]]  # fmt: skip
+        assert escalated["data"]["attempts"] == 5 and escalated["actor"] == "service:scheduling-saga"
+        await busy.rollback()
+    # The sixth request reaches materials, whose answer settles the booking and clears the flag.
+    settled = await booking_status(scheduling, tokens, other["booking_id"], "confirmed")
+    assert settled["materials_overdue_since"] is None and settled["materials_attempts"] == 6

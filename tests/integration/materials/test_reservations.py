@@ -61,8 +61,9 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     listed = await materials.client.get(f"/v1/facilities/{facility}/reservations", headers=tokens.regulator())
     assert [r["booking_id"] for r in listed.json()] == [str(state.booking_id)]
 
-    # Redelivery of the same state (a new envelope, as a relay crash would give) changes nothing.
-    await publish(scheduling, BookingConfirmed(booking_id=state.booking_id, booking=state))
+    # The same request again (a new envelope: scheduling asking past its saga deadline) reserves
+    # nothing more; materials sends the answer it stored once more.
+    await publish(scheduling, BookingConfirmed(booking_id=state.booking_id, booking=state, attempt=2))
     cancelled = state.model_copy(update={"version": 3, "status": "cancelled"})
     for _ in range(2):  # the second cancellation finds nothing left to release
         await publish(scheduling, BookingCancelled(booking_id=state.booking_id, booking=cancelled, reason="paused"))
@@ -74,11 +75,12 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
 
     await eventually(both_cancellations_handled)
     assert len(await materials.outbox_events(RELEASED)) == 1
-    assert len(await materials.outbox_events(CONFIRMED)) == 1
+    first, again = await materials.outbox_events(CONFIRMED)
+    assert again["data"] == first["data"] and again["id"] != first["id"]
     assert await lot_stock(materials, sooner) == (Decimal("300.5"), 0)
     assert await lot_stock(materials, later) == (Decimal(500), 0)
     history = (await materials.client.get(f"/v1/reservations/{state.booking_id}/history", headers=tokens.admin())).json()
-    assert [e["type"] for e in history] == [CONFIRMED, RELEASED]
+    assert [e["type"] for e in history] == [CONFIRMED, CONFIRMED, RELEASED]
     assert all(e["causationid"] for e in history)  # each names the booking event that caused it
     await scheduling_caught_up(materials, scheduling)
 

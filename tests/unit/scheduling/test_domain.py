@@ -19,6 +19,8 @@ from services.scheduling.domain import (
     check_clinical_approval,
     check_run_started,
     hold_expired,
+    materials_ask_due,
+    materials_overdue,
     plan_slots,
     require_status,
     shortage_risks,
@@ -125,3 +127,16 @@ def test_a_shortage_flags_a_material_once_and_only_where_it_is_short():
     assert shortage_risks([il2], [in_the_eu], "NO") == []  # Norway is in the EEA, not the EU
     assert shortage_risks([il2], [ShortageFacts(il2, "low", None, "IL-2", ("EEA",))], "NO") == ["IL-2 is short (low)."]
     assert shortage_risks([il2], [ShortageFacts(il2, "high")], "CH") == ["Material " + str(il2) + " is short (high)."]
+
+
+def test_the_saga_asks_again_only_past_its_deadline():
+    asked = NOW - timedelta(seconds=30)
+    assert materials_ask_due(asked, NOW, retry_seconds=30)
+    assert not materials_ask_due(asked, NOW, retry_seconds=31)
+    assert not materials_ask_due(None, NOW, retry_seconds=0)  # nothing asked: nothing awaited
+
+
+def test_a_saga_is_escalated_once_every_allowed_request_went_unanswered():
+    assert not materials_overdue(attempts=4, max_attempts=5, overdue_since=None)
+    assert materials_overdue(attempts=5, max_attempts=5, overdue_since=None)
+    assert not materials_overdue(attempts=7, max_attempts=5, overdue_since=NOW)  # told already
