@@ -191,15 +191,37 @@ class EventConsumer:
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         """Publish the message unchanged to `<topic>.dlq` with why it failed; raise if that fails,
-        so the offset is not committed and the message is not lost."""
+        so the offset is not committed and the message is not lost.
+
+        One record per event and consumer: the DLQ record's key names both (the event's own key
+        travels in `dlq_key`), so a compacted DLQ topic keeps only the latest failure of an event,
+        and `dlq_attempts` counts how often it died (carried through `gmp-hub dlq-replay`)."""
         dlq = dlq_of(record.topic)
-        await ensure_topics(self.settings, [dlq])
+        async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
+            await ensure_topics(self.settings, [dlq])
         producer = await self.broker.producer()
-        headers = list(record.headers or ()) + [
+        original = {k: v for k, v in record.headers or ()}
+        attempts = int(original.get("dlq_attempts", b"0") or 0) + 1
+        source = f"{record.topic}/{record.partition}/{record.offset}"
+        event_id = original.get("ce_id", b"").decode(errors="replace") or _event_id(record.value) or source
+        headers = [(k, v) for k, v in record.headers or () if not k.startswith("dlq_")] + [
             ("dlq_error", error[:2000].encode()),
             ("dlq_consumer", self.service.encode()),
-            ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("dlq_source", source.encode()),
+            ("dlq_attempts", str(attempts).encode()),
         ]
-        await producer.send_and_wait(dlq, value=record.value, key=record.key, headers=headers)
+        if record.key is not None:
+            headers.append(("dlq_key", record.key))
+        key = f"{self.service}/{event_id}".encode()
+        await producer.send_and_wait(dlq, value=record.value, key=key, headers=headers)
         DLQ_MESSAGES.labels(self.service, record.topic).inc()
-        log.error("event sent to %s: %s", dlq, error, extra=log_fields(offset=record.offset))
+        log.error("event sent to %s: %s", dlq, error, extra=log_fields(offset=record.offset, attempts=attempts))
+
+
+def _event_id(value: bytes | None) -> str | None:
+    """The CloudEvents id inside a message, if it is one (a producer may not set the `ce_id` header)."""
+    try:
+        found = json.loads(value or b"").get("id")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None

@@ -50,7 +50,13 @@ async def ensure_topics(settings: Settings, topics: list[str]) -> None:
         if not missing:
             return
         new = [
-            NewTopic(t, num_partitions=settings.kafka_topic_partitions, replication_factor=settings.kafka_replication_factor)
+            NewTopic(
+                t,
+                num_partitions=settings.kafka_topic_partitions,
+                replication_factor=settings.kafka_replication_factor,
+                # a dead-letter topic keeps the latest failure of each event (its key: consumer/event id)
+                topic_configs={"cleanup.policy": "compact"} if t.endswith(".dlq") else {},
+            )
             for t in missing
         ]
         try:

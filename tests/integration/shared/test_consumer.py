@@ -135,6 +135,19 @@ async def test_poison_message_goes_to_dlq_and_later_events_are_handled(harness, 
     assert errors[0].startswith("not a CloudEvents envelope")
     assert errors[1] == "ValueError: this facility always fails"
     assert json.loads(dead[1].value)["data"]["facility_id"] == str(failing.facility_id)  # unchanged message
+    headers = dict(dead[1].headers)
+    assert dead[1].key == f"{harness.consumer.service}/{json.loads(dead[1].value)['id']}".encode()  # one per event
+    assert (headers["dlq_key"], headers["dlq_attempts"]) == (key, b"1")
+
+    # Replayed (`gmp-hub dlq-replay` keeps the count) and failing again: the same DLQ key, attempt 2.
+    await producer.send_and_wait(TOPIC, dead[1].value, key=key, headers=[("dlq_attempts", b"1")])
+
+    async def died_again():
+        again = [r for r in await read_topic(harness.config.kafka_servers, f"{TOPIC}.dlq") if r.key == dead[1].key]
+        assert [dict(r.headers)["dlq_attempts"] for r in again] == [b"1", b"2"]
+        return True
+
+    await eventually(died_again, timeout=15)
     assert await harness.applied(failing.facility_id) == []  # its failed attempts left nothing behind
 
 
