@@ -116,6 +116,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.info("integrity error answered as 409: %s", exc.orig)
         return problem_response(409, "The request conflicts with the current state (a concurrent change won).")
 
+    # A refused or timed-out connection reaches the app unwrapped by the driver. Answered here, not
+    # by the catch-all below: Starlette re-raises what reaches that one after answering, and uvicorn
+    # then drops the client's kept-alive connection.
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_outage(exc):

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.asyncapi import asyncapi_document
 from shared.consumer import EventConsumer, Handler
-from shared.database import Database
+from shared.database import Database, is_outage
 from shared.errors import install_problem_handlers, problem_response
 from shared.events import Event, topic_of
 from shared.kafka import BrokerLink, dlq_of, ensure_topics
@@ -57,16 +57,23 @@ Context = Annotated[ServiceContext, Depends(get_context)]
 
 
 async def _supervise(name: str, job: Callable[[], Awaitable[None]]) -> None:
-    """Keep a background loop alive: log and restart it if it ever fails."""
+    """Keep a background loop alive: restart it if it ever fails. An outage (the database away) is
+    a warning with growing pauses; anything else is an error with its traceback."""
+    pause = 1.0
     while True:
         try:
             await job()
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("background task %s failed; restarting", name)
-            await asyncio.sleep(1.0)
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("background task %s failed; restarting", name)
+                pause = 1.0
+            else:
+                log.warning("background task %s paused, a dependency is away: %s", name, exc)
+                pause = min(pause * 2, 15.0)
+            await asyncio.sleep(pause)
 
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:

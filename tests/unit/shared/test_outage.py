@@ -2,6 +2,7 @@
 request or event is wrong" (its own answer)."""
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -45,3 +46,23 @@ def test_a_wrong_statement_is_not_an_outage(error):
     assert not is_outage(error)
     assert not is_outage(wrapped(error))
     assert not is_outage(IntegrityError("INSERT", {}, error))
+
+
+async def test_the_api_answers_an_unreachable_database_with_503_and_keeps_the_connection():
+    from fastapi import FastAPI
+
+    from shared.errors import install_problem_handlers
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/bookings")
+    async def bookings() -> None:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+    # The transport raises whatever the app re-raises after answering, as uvicorn would log it and
+    # drop the connection: answered and done is the only way through.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
+        answer = await client.get("/bookings")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert answer.headers["content-type"] == "application/problem+json"
