@@ -10,17 +10,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.test_hub_up import Hub
+from tests.e2e.test_hub_up import Hub, hub  # noqa: F401 - the fixture: a hub of its own, killed if left running
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def hub(tmp_path):
-    hub = Hub(tmp_path / "data")
-    yield hub
-    if hub.process and hub.process.poll() is None:
-        hub.process.kill()
 
 
 def child(hub: Hub, matches) -> psutil.Process:

@@ -186,34 +186,28 @@ async def test_a_broker_restarted_empty_is_read_from_its_start(harness, private_
     """Offsets the consumer held belong to the old broker's log; on the new one (whose log is what
     the relays publish again) they would skip events. It starts over and misses nothing."""
     facility = facility_registered()
-    key = facility.aggregate_id.encode()
-    p = AIOKafkaProducer(bootstrap_servers=harness.config.kafka_servers)
-    await p.start()
-    try:
-        for version in range(1, 11):
-            await p.send_and_wait(TOPIC, envelope_bytes(facility_registered(facility.facility_id, version))[1], key=key)
-    finally:
-        await p.stop()
-
-    async def first_ten_applied():
-        assert await harness.applied(facility.facility_id) == list(range(1, 11))
-        return True
-
-    await eventually(first_ten_applied, timeout=30)
+    await publish_versions(harness, facility.facility_id, range(1, 11))
+    await eventually(lambda: applied_in_order(harness, facility.facility_id, 10), timeout=30)
 
     private_broker.stop()
     private_broker.start()
     await ensure_topics(harness.config, [TOPIC])
-    p = AIOKafkaProducer(bootstrap_servers=harness.config.kafka_servers)
-    await p.start()
-    try:  # more than the consumer had read of this partition, so a stale position lands inside
-        for version in range(11, 41):
-            await p.send_and_wait(TOPIC, envelope_bytes(facility_registered(facility.facility_id, version))[1], key=key)
+    # More than the consumer had read of this partition, so a stale position lands inside them.
+    await publish_versions(harness, facility.facility_id, range(11, 41))
+    await eventually(lambda: applied_in_order(harness, facility.facility_id, 40), timeout=60)
+
+
+async def publish_versions(harness: Harness, facility_id: uuid.UUID, versions: range) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=harness.config.kafka_servers)
+    await producer.start()
+    try:
+        for version in versions:
+            key, value = envelope_bytes(facility_registered(facility_id, version))
+            await producer.send_and_wait(TOPIC, value, key=key)
     finally:
-        await p.stop()
+        await producer.stop()
 
-    async def every_version_applied():
-        assert await harness.applied(facility.facility_id) == list(range(1, 41))
-        return True
 
-    await eventually(every_version_applied, timeout=60)
+async def applied_in_order(harness: Harness, facility_id: uuid.UUID, last: int) -> bool:
+    assert await harness.applied(facility_id) == list(range(1, last + 1))
+    return True
