@@ -12,55 +12,41 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.database import is_outage
+from shared.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Problem,
+    Unauthorized,
+    Unprocessable,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 
-class Problem(Exception):
-    """An error with an HTTP status; raise it from handlers and domain-facing code alike."""
-
-    status = 400
-    title: str | None = None
-
-    def __init__(self, detail: str, *, status: int | None = None, **extensions: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if status is not None:
-            self.status = status
-        self.extensions = extensions
-
-
-class BadRequest(Problem):
-    status = 400
-
-
-class Unauthorized(Problem):
-    status = 401
+# The plain refusals of shared/problems.py, importable from here too, and the status of each.
+__all__ = [
+    "BadRequest", "Conflict", "Forbidden", "NotFound", "PreconditionFailed", "PreconditionRequired", "Problem",
+    "Unauthorized", "Unprocessable", "install_problem_handlers", "problem_response", "status_of",
+]  # fmt: skip
+STATUS: dict[type[Problem], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    Unprocessable: 422,
+    PreconditionRequired: 428,
+}
 
 
-class Forbidden(Problem):
-    status = 403
-
-
-class NotFound(Problem):
-    status = 404
-
-
-class Conflict(Problem):
-    status = 409
-
-
-class PreconditionFailed(Problem):
-    status = 412
-
-
-class PreconditionRequired(Problem):
-    status = 428
-
-
-class Unprocessable(Problem):
-    status = 422
+def status_of(problem: Problem) -> int:
+    return next((STATUS[cls] for cls in type(problem).__mro__ if cls in STATUS), 400)
 
 
 def problem_response(
@@ -79,8 +65,9 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.status, exc.detail, title=exc.title, headers=headers, **exc.extensions)
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return problem_response(status, exc.detail, title=exc.title, headers=headers, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,7 +11,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.problems import Conflict, NotFound, Unprocessable
 
 
 class Status(StrEnum):

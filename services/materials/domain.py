@@ -9,7 +9,7 @@ from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from uuid import UUID
 
-from shared.errors import Conflict, Unprocessable
+from shared.problems import Conflict, Unprocessable
 
 QUANTITY_PLACES = 6  # NUMERIC(18, 6): enough for µg of a cytokine and litres of medium alike
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 
-from shared.errors import Conflict, PreconditionFailed, Unprocessable
+from shared.problems import Conflict, PreconditionFailed, Unprocessable
 
 # --- controlled vocabularies ---------------------------------------------------------------------
 # Search only works if everyone says "car_t" the same way; free text is kept for descriptions.

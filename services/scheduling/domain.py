@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from shared.errors import Conflict, Unprocessable
+from shared.problems import Conflict, Unprocessable
 
 MAX_SLOTS_PER_PUBLICATION = 5000
 
