@@ -2,7 +2,7 @@
 between its states, and why a booking is at risk."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -124,6 +124,120 @@ def materials_ask_due(asked_at: datetime | None, now: datetime, retry_seconds: f
 def materials_overdue(attempts: int, max_attempts: int, overdue_since: datetime | None) -> bool:
     """Escalate once: every allowed request went unanswered, and nobody was told yet."""
     return attempts >= max_attempts and overdue_since is None
+
+
+class BookingChange(StrEnum):
+    """What a booking's rule did; the use case turns each into its event."""
+
+    CONFIRMED = "confirmed"  # the developer confirmed: materials is asked to reserve
+    MATERIALS_REQUESTED_AGAIN = "materials_requested_again"  # past the saga's deadline
+    ESCALATED = "escalated"  # every allowed request went unanswered
+    MATERIALS_RESERVED = "materials_reserved"
+    MATERIALS_SHORT = "materials_short"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+
+
+@dataclass
+class Booking:
+    """A booking and its rules: held → confirmed (materials asked, the saga) → confirmed or
+    materials_short; confirmed → completed; any open booking → cancelled; a hold runs out. Each
+    method changes the booking in memory and returns what changed (nothing: no change)."""
+
+    id: UUID
+    status: BookingStatus
+    org_id: str
+    starts_at: datetime
+    needs_materials: bool
+    hold_expires_at: datetime | None = None
+    materials_requested_at: datetime | None = None
+    materials_asked_at: datetime | None = None
+    materials_attempts: int = 0
+    materials_overdue_since: datetime | None = None
+    shortfalls: list[dict] = field(default_factory=list)
+    at_risk_reasons: list[str] = field(default_factory=list)
+    cancel_reason: str | None = None
+
+    @property
+    def awaiting_materials(self) -> bool:
+        return awaiting_materials(self.status, self.materials_requested_at)
+
+    def confirm(self, now: datetime) -> list[BookingChange]:
+        """Start the saga. While materials answers, the hold no longer runs out: the developer has
+        committed. A booking with nothing to reserve is confirmed at once."""
+        require_status(self.id, self.status, (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT), "confirmed")
+        if self.awaiting_materials:
+            return []  # confirmed already, awaiting materials: a repeat changes nothing
+        if hold_expired(self.hold_expires_at, now):
+            raise Conflict(f"The hold on booking {self.id} expired at {self.hold_expires_at.isoformat()}.")
+        self.materials_requested_at, self.hold_expires_at, self.shortfalls = now, None, []
+        self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
+        changes = [BookingChange.CONFIRMED]
+        if not self.needs_materials:
+            changes += self.materials_reserved()
+        return changes
+
+    def ask_materials_again(self, now: datetime, retry_seconds: float, max_attempts: int) -> list[BookingChange]:
+        """The saga's deadline: unanswered for `retry_seconds`, ask again; after `max_attempts`
+        unanswered requests, escalate first (once), and keep asking."""
+        if not self.awaiting_materials or not materials_ask_due(self.materials_asked_at, now, retry_seconds):
+            return []
+        changes = []
+        if materials_overdue(self.materials_attempts, max_attempts, self.materials_overdue_since):
+            self.materials_overdue_since = now
+            changes.append(BookingChange.ESCALATED)
+        self.materials_attempts += 1
+        self.materials_asked_at = now
+        return [*changes, BookingChange.MATERIALS_REQUESTED_AGAIN]
+
+    def materials_reserved(self) -> list[BookingChange]:
+        if not self.awaiting_materials:
+            return []  # cancelled meanwhile (materials releases on the cancellation), or settled
+        self.status, self.hold_expires_at = BookingStatus.CONFIRMED, None
+        self._answered()
+        return [BookingChange.MATERIALS_RESERVED]
+
+    def materials_short(self, shortfalls: list[dict], now: datetime, hold_ttl_seconds: int) -> list[BookingChange]:
+        """Materials could not reserve everything: the developer gets a fresh hold to restock and
+        confirm again, or to cancel; else the slots are freed when it runs out."""
+        if not self.awaiting_materials:
+            return []
+        self.status, self.shortfalls, self.materials_requested_at = BookingStatus.MATERIALS_SHORT, shortfalls, None
+        self.hold_expires_at = now + timedelta(seconds=hold_ttl_seconds)
+        self._answered()
+        return [BookingChange.MATERIALS_SHORT]
+
+    def cancel(self, reason: str | None, *, by_developer: bool) -> list[BookingChange]:
+        if not by_developer and not (reason and reason.strip()):
+            raise Unprocessable("A cancellation by the facility (or the hub operator) needs a reason.")
+        require_status(self.id, self.status, OPEN_BOOKING_STATUSES, "cancelled")
+        self._close(BookingStatus.CANCELLED)
+        self.cancel_reason = reason
+        return [BookingChange.CANCELLED]
+
+    def complete(self, now: datetime) -> list[BookingChange]:
+        require_status(self.id, self.status, (BookingStatus.CONFIRMED,), "completed")
+        check_run_started(self.starts_at, now)
+        self._close(BookingStatus.COMPLETED)
+        return [BookingChange.COMPLETED]
+
+    def expire(self, now: datetime) -> list[BookingChange]:
+        if self.status not in (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT):
+            return []
+        if not hold_expired(self.hold_expires_at, now):
+            return []
+        self._close(BookingStatus.EXPIRED)
+        return [BookingChange.EXPIRED]
+
+    def _answered(self) -> None:
+        """The saga step is over: no deadline runs, and no escalation stands."""
+        self.materials_asked_at, self.materials_overdue_since = None, None
+
+    def _close(self, status: BookingStatus) -> None:
+        """End the booking: no hold runs on, and at-risk flags (about a run still to come) no longer apply."""
+        self.status, self.hold_expires_at, self.at_risk_reasons = status, None, []
+        self._answered()
 
 
 def check_run_started(starts_at: datetime, now: datetime) -> None:
