@@ -11,7 +11,7 @@ creation, reading from the offsets that broker has (none: from the beginning).""
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
@@ -19,14 +19,18 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.database import Database, UnitOfWork, is_outage, processed_event
-from shared.events import Envelope, Event
+from shared.events import Envelope, Event, InboundEvent
 from shared.kafka import BrokerLink, broker_view, client_options, dlq_of, ensure_topics
 from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, EVENTS_HANDLED, correlation_id, log_fields
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[UnitOfWork, Event], Awaitable[None]]
+# What a consumer decodes a payload into: its own model of another service's event (`InboundEvent`,
+# the services' way) or a published `Event` class itself. The decoding reads only `type`, `topic()`
+# and `model_validate`.
+Followed = InboundEvent | Event
+Handler = Callable[[UnitOfWork, Followed], Awaitable[None]]
 
 
 class BrokerReplaced(Exception):
@@ -59,13 +63,15 @@ class EventConsumer:
         db: Database,
         broker: BrokerLink,
         settings: Settings,
-        handlers: dict[type[Event], Handler],
+        handlers: Mapping[type[Followed], Handler],
     ) -> None:
         self.service = service
         self.db = db
         self.broker = broker
         self.settings = settings
         self.handlers = {cls.type: (cls, handler) for cls, handler in handlers.items()}
+        if len(self.handlers) != len(handlers):  # models are not registered: nothing else refuses a twin
+            raise ValueError(f"{service} follows an event type with two models")
         self.topics = sorted({cls.topic() for cls in handlers})
         self.retry_delay = 0.2
         self.joined = not self.topics  # ready once it holds partitions (or follows nothing)
@@ -161,7 +167,7 @@ class EventConsumer:
         finally:
             correlation_id.reset(token)
 
-    def _decode(self, record: ConsumerRecord) -> tuple[Envelope, Event | None, Handler | None]:
+    def _decode(self, record: ConsumerRecord) -> tuple[Envelope, Followed | None, Handler | None]:
         try:
             envelope = Envelope.model_validate(json.loads(record.value))
         except (ValueError, TypeError, ValidationError) as exc:
@@ -174,7 +180,7 @@ class EventConsumer:
         except ValidationError as exc:
             raise PoisonEvent(f"payload does not match {envelope.type}: {exc}") from exc
 
-    async def _apply(self, envelope: Envelope, event: Event, handler: Handler) -> str:
+    async def _apply(self, envelope: Envelope, event: Followed, handler: Handler) -> str:
         async with self.db.unit_of_work(actor=f"service:{self.service}", causation_id=envelope.id) as uow:
             first_time = await uow.session.scalar(
                 insert(processed_event)

@@ -1,9 +1,13 @@
 """The event contract: CloudEvents 1.0 envelope, versioned payload schemas and their registry.
 
 A service declares what it publishes as subclasses of `Event`; each class names its CloudEvents
-type (`gmphub.<service>.<aggregate>.<verb>.v<N>`), so the registry below is the one list every
-producer, consumer and the AsyncAPI document read from. A breaking change is a new class with a
+type (`gmphub.<service>.<aggregate>.<verb>.v<N>`), so the registry below is the one list of what
+is published, and the AsyncAPI document is read from it. A breaking change is a new class with a
 new version, never an edit.
+
+A service that follows another's events never imports its code: it keeps its own models of them
+in its `inbound.py`, subclasses of `InboundEvent` with only the fields it reads, and tests check
+each against the producer's AsyncAPI document.
 """
 
 import uuid
@@ -19,6 +23,12 @@ def topic_of(service: str) -> str:
     return f"gmphub.{service}.v1"
 
 
+def _check_type(event_type: str) -> None:
+    parts = event_type.split(".")
+    if len(parts) != 5 or parts[0] != "gmphub" or not parts[4].startswith("v"):
+        raise ValueError(f"event type {event_type!r} is not gmphub.<service>.<aggregate>.<verb>.v<N>")
+
+
 class Event(BaseModel):
     """Payload (`data`) of one event type. Subclasses set `type` and `aggregate_field`."""
 
@@ -32,9 +42,7 @@ class Event(BaseModel):
         event_type = cls.__dict__.get("type")
         if event_type is None:
             return
-        parts = event_type.split(".")
-        if len(parts) != 5 or parts[0] != "gmphub" or not parts[4].startswith("v"):
-            raise ValueError(f"event type {event_type!r} is not gmphub.<service>.<aggregate>.<verb>.v<N>")
+        _check_type(event_type)
         if event_type in registry and registry[event_type] is not cls:
             raise ValueError(f"event type {event_type!r} is declared twice")
         registry[event_type] = cls
@@ -50,6 +58,31 @@ class Event(BaseModel):
     @property
     def aggregate_id(self) -> str:
         return str(getattr(self, self.aggregate_field))
+
+
+class InboundEvent(BaseModel):
+    """A consumer's own model of an event another service publishes: the producer's `type`, and
+    only the fields the consumer reads (fields it does not know are ignored). It is not registered:
+    the registry lists what is published, and several consumers may model the same type."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        event_type = cls.__dict__.get("type")
+        if event_type is not None:
+            _check_type(event_type)
+
+    @classmethod
+    def service(cls) -> str:
+        """The service that publishes it."""
+        return cls.type.split(".")[1]
+
+    @classmethod
+    def topic(cls) -> str:
+        return topic_of(cls.service())
 
 
 class Envelope(BaseModel):

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.asyncapi import asyncapi_document
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import EventConsumer, Followed, Handler
 from shared.database import Database, is_outage
 from shared.errors import install_problem_handlers, problem_response
-from shared.events import Event, topic_of
+from shared.events import topic_of
 from shared.kafka import BrokerLink, dlq_of, ensure_topics
 from shared.observability import RequestContextMiddleware, configure_logging
 from shared.outbox import OutboxRelay
@@ -44,7 +44,7 @@ class ServiceSpec:
     title: str
     description: str
     routers: list[APIRouter]
-    consumes: dict[type[Event], Handler] = field(default_factory=dict)
+    consumes: dict[type[Followed], Handler] = field(default_factory=dict)  # its `inbound.py` models
     jobs: list[BackgroundJob] = field(default_factory=list)
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
 
