@@ -14,7 +14,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from services.materials import events, models
+from services.materials import events, inbound, models
 from services.materials.domain import (
     Allocation,
     LotStock,
@@ -28,7 +28,6 @@ from services.materials.domain import (
     normalise_unit,
     plain,
 )
-from services.scheduling import events as scheduling
 from shared.database import UnitOfWork
 from shared.errors import Conflict, NotFound, Unprocessable
 
@@ -136,7 +135,7 @@ async def list_lots(
 # --- the saga -----------------------------------------------------------------------------------
 
 
-def _needs(booking: scheduling.BookingState) -> list[Need]:
+def _needs(booking: inbound.Booking) -> list[Need]:
     """The booking's needs in canonical units; an unknown unit stays as given and falls short."""
     needs = []
     for need in booking.material_needs:
@@ -162,7 +161,7 @@ async def _locked_lots(uow: UnitOfWork, ids: list[UUID] | None = None, **where: 
     return {lot.id: lot for lot in (await uow.session.exec(query)).all()}
 
 
-async def reserve_for_booking(uow: UnitOfWork, event: scheduling.BookingConfirmed) -> None:
+async def reserve_for_booking(uow: UnitOfWork, event: inbound.BookingConfirmed) -> None:
     """All or nothing from the facility's lots, earliest expiry first; one reservation per booking."""
     booking = event.booking
     reservation = (
@@ -281,7 +280,7 @@ async def reservation_lines(uow: UnitOfWork, reservation_id: UUID) -> list[model
     return list((await uow.session.exec(query.order_by(models.ReservationLine.id))).all())
 
 
-async def release_for_booking(uow: UnitOfWork, event: scheduling.BookingCancelled) -> None:
+async def release_for_booking(uow: UnitOfWork, event: inbound.BookingCancelled) -> None:
     """A cancelled booking gives its reserved quantities back to their lots."""
     reservation = await _confirmed_reservation(uow, event.booking_id)
     if reservation is None:
@@ -301,7 +300,7 @@ async def release_for_booking(uow: UnitOfWork, event: scheduling.BookingCancelle
     )
 
 
-async def consume_for_booking(uow: UnitOfWork, event: scheduling.BookingCompleted) -> None:
+async def consume_for_booking(uow: UnitOfWork, event: inbound.BookingCompleted) -> None:
     """The run took place: the reserved quantities leave the lots for good."""
     reservation = await _confirmed_reservation(uow, event.booking_id)
     if reservation is None:
