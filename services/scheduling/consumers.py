@@ -1,44 +1,41 @@
 """The events scheduling follows, mapped to their handlers."""
 
-from services.approvals import events as approvals
-from services.materials import events as materials
-from services.registry import events as registry
-from services.scheduling import handlers, readmodels
+from services.scheduling import handlers, inbound, readmodels
 from shared.consumer import Handler
-from shared.events import Event
+from shared.events import InboundEvent
 
-HANDLERS: dict[type[Event], Handler] = {
-    registry.FacilityRegistered: readmodels.record_facility,
-    registry.FacilityUpdated: readmodels.record_facility,
-    registry.FacilityDeactivated: readmodels.record_facility,
-    registry.FacilityReactivated: readmodels.record_facility,
-    registry.SuiteAdded: readmodels.record_suite,
-    registry.SuiteUpdated: readmodels.record_suite,
-    registry.SuiteRetired: readmodels.record_suite,
-    registry.CertificateIssued: readmodels.record_certificate,
-    registry.CertificateSuspended: readmodels.record_certificate,
-    registry.CertificateReinstated: readmodels.record_certificate,
-    registry.CertificateRevoked: readmodels.record_certificate,
-    registry.CertificateExpired: readmodels.record_certificate,
-    materials.ShortageDeclared: readmodels.record_shortage,
-    materials.ShortageUpdated: readmodels.record_shortage,
-    materials.ShortageResolved: readmodels.record_shortage,
-    materials.ReservationConfirmed: handlers.on_reservation_confirmed,
-    materials.ReservationFailed: handlers.on_reservation_failed,
+HANDLERS: dict[type[InboundEvent], Handler] = {
+    inbound.FacilityRegistered: readmodels.record_facility,
+    inbound.FacilityUpdated: readmodels.record_facility,
+    inbound.FacilityDeactivated: readmodels.record_facility,
+    inbound.FacilityReactivated: readmodels.record_facility,
+    inbound.SuiteAdded: readmodels.record_suite,
+    inbound.SuiteUpdated: readmodels.record_suite,
+    inbound.SuiteRetired: readmodels.record_suite,
+    inbound.CertificateIssued: readmodels.record_certificate,
+    inbound.CertificateSuspended: readmodels.record_certificate,
+    inbound.CertificateReinstated: readmodels.record_certificate,
+    inbound.CertificateRevoked: readmodels.record_certificate,
+    inbound.CertificateExpired: readmodels.record_certificate,
+    inbound.ShortageDeclared: readmodels.record_shortage,
+    inbound.ShortageUpdated: readmodels.record_shortage,
+    inbound.ShortageResolved: readmodels.record_shortage,
+    inbound.ReservationConfirmed: handlers.on_reservation_confirmed,
+    inbound.ReservationFailed: handlers.on_reservation_failed,
     # every approval event carries the approval's whole state
     **{
         cls: readmodels.record_approval
         for cls in (
-            approvals.ApprovalDrafted,
-            approvals.ApprovalSubmitted,
-            approvals.ApprovalReviewStarted,
-            approvals.ApprovalApproved,
-            approvals.ApprovalRejected,
-            approvals.ApprovalSuspended,
-            approvals.ApprovalReinstated,
-            approvals.ApprovalWithdrawn,
-            approvals.ApprovalExpired,
-            approvals.ApprovalReconfirmationRequired,
+            inbound.ApprovalDrafted,
+            inbound.ApprovalSubmitted,
+            inbound.ApprovalReviewStarted,
+            inbound.ApprovalApproved,
+            inbound.ApprovalRejected,
+            inbound.ApprovalSuspended,
+            inbound.ApprovalReinstated,
+            inbound.ApprovalWithdrawn,
+            inbound.ApprovalExpired,
+            inbound.ApprovalReconfirmationRequired,
         )
     },
 }

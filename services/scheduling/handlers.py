@@ -15,8 +15,7 @@ from uuid import UUID
 
 from sqlmodel import col, select
 
-from services.materials import events as materials_events
-from services.scheduling import events, models, waitlist
+from services.scheduling import events, inbound, models, waitlist
 from services.scheduling.bookings import (
     approval_facts,
     booking_state,
@@ -160,7 +159,7 @@ def _awaiting_materials(booking: models.Booking | None) -> bool:
     return booking is not None and awaiting_materials(booking.status, booking.materials_requested_at)
 
 
-async def on_reservation_confirmed(uow: UnitOfWork, event: materials_events.ReservationConfirmed) -> None:
+async def on_reservation_confirmed(uow: UnitOfWork, event: inbound.ReservationConfirmed) -> None:
     booking = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
     if not _awaiting_materials(booking):
         return  # cancelled meanwhile (materials releases on BookingCancelled), or already settled
@@ -168,7 +167,7 @@ async def on_reservation_confirmed(uow: UnitOfWork, event: materials_events.Rese
     uow.session.add(booking)
 
 
-async def on_reservation_failed(uow: UnitOfWork, event: materials_events.ReservationFailed) -> None:
+async def on_reservation_failed(uow: UnitOfWork, event: inbound.ReservationFailed) -> None:
     booking = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
     if not _awaiting_materials(booking):
         return

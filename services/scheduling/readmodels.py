@@ -8,23 +8,14 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from services.approvals import events as approvals_events
-from services.materials import events as materials_events
-from services.registry import events as registry_events
-from services.scheduling import events, models
+from services.scheduling import events, inbound, models
 from services.scheduling.bookings import booking_state, risks_of, touch
 from services.scheduling.domain import OPEN_BOOKING_STATUSES
 from shared.database import UnitOfWork
 from shared.errors import NotFound
 
 
-async def record_facility(
-    uow: UnitOfWork,
-    event: registry_events.FacilityRegistered
-    | registry_events.FacilityUpdated
-    | registry_events.FacilityDeactivated
-    | registry_events.FacilityReactivated,
-) -> None:
+async def record_facility(uow: UnitOfWork, event: inbound.FacilityChanged) -> None:
     state = event.facility
     view = await uow.session.get(models.FacilityView, state.facility_id, with_for_update=True)
     if view is None:
@@ -46,9 +37,7 @@ async def get_facility(uow: UnitOfWork, facility_id: UUID) -> models.FacilityVie
     return view
 
 
-async def record_suite(
-    uow: UnitOfWork, event: registry_events.SuiteAdded | registry_events.SuiteUpdated | registry_events.SuiteRetired
-) -> None:
+async def record_suite(uow: UnitOfWork, event: inbound.SuiteChanged) -> None:
     state = event.suite
     view = await uow.session.get(models.SuiteView, state.suite_id, with_for_update=True)
     if view is not None and event.version <= view.version:
@@ -56,13 +45,13 @@ async def record_suite(
     view = view or models.SuiteView(suite_id=state.suite_id, facility_id=state.facility_id, version=0, name="", cleanroom_grade="")
     view.facility_id, view.version, view.name = state.facility_id, event.version, state.name
     view.cleanroom_grade, view.atmp_types, view.processes = state.cleanroom_grade, state.atmp_types, state.processes
-    view.retired = state.retired or isinstance(event, registry_events.SuiteRetired)
+    view.retired = state.retired or event.type == inbound.SuiteRetired.type
     view.updated_at = models.now()
     uow.session.add(view)
 
 
-async def record_certificate(uow: UnitOfWork, event: registry_events._FacilityEvent) -> None:
-    state: registry_events.CertificateState = event.certificate  # type: ignore[attr-defined]
+async def record_certificate(uow: UnitOfWork, event: inbound.CertificateChanged) -> None:
+    state = event.certificate
     view = await uow.session.get(models.CertificateView, state.certificate_id, with_for_update=True)
     if view is not None and event.version <= view.version:
         return
@@ -80,10 +69,7 @@ async def record_certificate(uow: UnitOfWork, event: registry_events._FacilityEv
     await refresh_risks(uow, col(models.Booking.facility_id) == state.facility_id)
 
 
-async def record_shortage(
-    uow: UnitOfWork,
-    event: materials_events.ShortageDeclared | materials_events.ShortageUpdated | materials_events.ShortageResolved,
-) -> None:
+async def record_shortage(uow: UnitOfWork, event: inbound.ShortageChanged) -> None:
     state = event.shortage
     view = await uow.session.get(models.ShortageView, state.shortage_id, with_for_update=True)
     if view is not None and state.version <= view.version:
@@ -100,7 +86,7 @@ async def record_shortage(
     await refresh_risks(uow, needs_material)
 
 
-async def record_approval(uow: UnitOfWork, event: approvals_events._ApprovalEvent) -> None:
+async def record_approval(uow: UnitOfWork, event: inbound.ApprovalChanged) -> None:
     state = event.approval
     view = await uow.session.get(models.ApprovalView, state.approval_id, with_for_update=True)
     if view is not None and state.version <= view.version:
