@@ -1,6 +1,6 @@
 """The events approvals follows, mapped to their handlers."""
 
 from shared.consumer import Handler
-from shared.events import Event
+from shared.events import InboundEvent
 
-HANDLERS: dict[type[Event], Handler] = {}
+HANDLERS: dict[type[InboundEvent], Handler] = {}
