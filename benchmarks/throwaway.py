@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.devstack import EmbeddedPostgres, free_port
+from devtools.stack import EmbeddedPostgres, free_port
 from shared.migrations import upgrade
 
 

@@ -1,151 +1,28 @@
-"""`gmp-hub`: run the hub on the embedded defaults, mint development tokens, and operate it."""
+"""`gmp-hub`: operate the hub (serve a service, migrate, tail a topic, replay dead letters, and the
+services' own commands). In a checkout it also runs the hub on the embedded defaults and mints
+development tokens: `up`, `seed` and `token` live in `devtools/`, which the image leaves out."""
 
 import argparse
 import asyncio
 import importlib
 import json
-import os
-import signal
 import sys
-import time
-from pathlib import Path
 
-import httpx
-
-from shared.auth import Role, ensure_dev_keys, issue_token
 from shared.settings import SERVICES, Settings
 
 
-def _settings() -> Settings:
+def load_settings() -> Settings:
+    """`GMPHUB_*` with the data dir made absolute, so that children started elsewhere agree on it."""
     settings = Settings()
     settings.data_dir = settings.data_dir.resolve()
     return settings
-
-
-def _command_name() -> str:
-    """How the user can call this CLI again: `gmp-hub` if it is on PATH, else its relative path."""
-    import shutil
-
-    if shutil.which("gmp-hub") == str(Path(sys.argv[0]).resolve()):
-        return "gmp-hub"
-    return os.path.relpath(sys.argv[0])
-
-
-def _embedded_postgres(settings: Settings) -> bool:
-    return not all(getattr(settings, f"{s}_database_url") for s in SERVICES)
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    """The whole hub as supervised children: a service, the broker or PostgreSQL that exits is started
-    again (with backoff) while the rest keeps running; Ctrl-C or SIGTERM stops them all."""
-    from shared.devstack import Command, EmbeddedKafka, EmbeddedPostgres, Supervisor
-    from shared.kafka import dlq_of, ensure_topics
-    from shared.events import topic_of
-    from shared.migrations import upgrade
-
-    settings = _settings()
-    started = time.monotonic()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor()
-    topics = [t for s in SERVICES for t in (topic_of(s), dlq_of(topic_of(s)))]
-    stopping = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        if not settings.jwt_jwks_url:
-            ensure_dev_keys(settings.keys_dir)
-        if _embedded_postgres(settings):
-            postgres = supervisor.add(
-                "postgres", EmbeddedPostgres(settings.data_dir / "postgres", settings.embedded_postgres_port)
-            )
-            postgres.create_databases(list(SERVICES))
-            print(f"PostgreSQL 18   127.0.0.1:{postgres.port}  (data in {postgres.data_dir})")
-        if not settings.kafka_bootstrap_servers:
-            kafka = supervisor.add(  # memory storage: a restarted broker has no topics until we create them
-                "broker",
-                EmbeddedKafka(settings.embedded_kafka_port, settings.data_dir / "tansu.log"),
-                on_restart=lambda: asyncio.run(ensure_topics(settings, topics)),
-            )
-            print(f"Kafka (Tansu)   {kafka.bootstrap_servers}")
-        asyncio.run(ensure_topics(settings, topics))
-        for service in SERVICES:
-            upgrade(service, settings.database_url(service))
-        env = {"GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"} | os.environ | {  # one machine: local receivers
-            "GMPHUB_DATA_DIR": str(settings.data_dir),
-            "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_servers,
-        } | {f"GMPHUB_{s.upper()}_DATABASE_URL": settings.database_url(s) for s in SERVICES}
-        services = {
-            service: supervisor.add(service, Command(
-                [sys.executable, "-m", "uvicorn", f"services.{service}.main:app", "--host", settings.host,
-                 "--port", str(settings.service_port(service)), "--no-access-log", "--log-level", "warning"],
-                env=env,
-            ))  # fmt: skip
-            for service in SERVICES
-        }
-        _wait_ready(settings, services, lambda: stopping)
-        if stopping:
-            return 0
-        print(f"\nGMP hub ready in {time.monotonic() - started:.1f}s\n")
-        for service in SERVICES:
-            url = settings.service_url(service)
-            print(f"  {service:<11} {url}   docs {url}/docs   events {url}/asyncapi.json")
-        cli = _command_name()
-        print(f"\nGet a token:   {cli} token --role admin")
-        print(f"               {cli} token --role developer --org ORG-1")
-        print(f"Demo data:     {cli} seed")
-        print("Stop:          Ctrl-C\n", flush=True)
-        while not stopping:
-            supervisor.poll()
-            time.sleep(0.2)
-        return 0
-    finally:
-        print("stopping...", file=sys.stderr)
-        supervisor.stop()
-        print("stopped", file=sys.stderr)
-
-
-def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(services)
-    with httpx.Client(timeout=2.0) as client:
-        while pending and not stopping():
-            for service in sorted(pending):
-                if (process := services[service].process).poll() is not None:
-                    raise SystemExit(f"{service} exited while starting (code {process.returncode})")
-                try:
-                    if client.get(f"{settings.service_url(service)}/readyz").status_code == 200:
-                        pending.discard(service)
-                except httpx.HTTPError:
-                    pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
-            time.sleep(0.1)
-
-
-def cmd_seed(args: argparse.Namespace) -> int:
-    """Demo data through the public APIs of the running hub."""
-    from demo.seed import Seeder
-
-    settings = _settings()
-    created = Seeder(settings).run()
-    slots = f"localhost:{settings.service_port('scheduling')}/v1/slots?country=DE"
-    print("\nTry:  DEV=$(gmp-hub token --role developer --org ORG-1)")
-    print(f"      curl -s '{slots}' -H \"Authorization: Bearer $DEV\"")
-    print(f"      FAC=$(gmp-hub token --role facility --facility-id {created['facility']})")
-    print(f"      clinical runs at the Berlin facility may rely on approval {created['approval']}")
-    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one service in the foreground (what a container runs); migrations are `gmp-hub migrate`."""
     import uvicorn
 
-    settings = _settings()
+    settings = load_settings()
     uvicorn.run(
         f"services.{args.service}.main:app",
         host=args.host or "0.0.0.0",  # noqa: S104 - a container listens on all its interfaces
@@ -156,29 +33,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token(args: argparse.Namespace) -> int:
-    settings = _settings()
-    try:
-        token = issue_token(
-            settings,
-            role=Role(args.role),
-            sub=args.sub,
-            org_id=args.org,
-            facility_ids=args.facility_id,
-            authority=args.authority,
-            ttl_seconds=args.ttl,
-        )
-    except ValueError as exc:
-        print(f"gmp-hub token: {exc}", file=sys.stderr)
-        return 2
-    print(token)
-    return 0
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     from shared.migrations import upgrade
 
-    settings = _settings()
+    settings = load_settings()
     if unknown := set(args.services) - set(SERVICES):
         print(f"gmp-hub migrate: unknown service(s) {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -191,7 +49,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_revision(args: argparse.Namespace) -> int:
     from shared.migrations import revision
 
-    revision(args.service, _settings().database_url(args.service), args.message)
+    revision(args.service, load_settings().database_url(args.service), args.message)
     return 0
 
 
@@ -201,7 +59,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
     from shared.kafka import client_options
 
-    settings = _settings()
+    settings = load_settings()
 
     async def tail() -> None:
         consumer = AIOKafkaConsumer(
@@ -245,7 +103,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 
     from shared.kafka import client_options, dlq_of
 
-    settings = _settings()
+    settings = load_settings()
     dlq = dlq_of(args.topic)
 
     async def replay() -> tuple[int, int]:
@@ -294,26 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmp-hub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start the whole hub on the embedded defaults").set_defaults(func=cmd_up)
-
-    sub.add_parser("seed", help="demo data in the running hub (facilities, capacity, materials, an approval)").set_defaults(
-        func=cmd_seed
-    )
+    try:  # the development commands (up, seed, token): in a checkout, not in the image
+        devtools_cli = importlib.import_module("devtools.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("devtools", "devtools.cli"):
+            raise
+    else:
+        devtools_cli.register(sub)
 
     serve = sub.add_parser("serve", help="run one service (for containers and process managers)")
     serve.add_argument("service", choices=SERVICES)
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (default from GMPHUB_PORT_BASE)")
     serve.set_defaults(func=cmd_serve)
-
-    token = sub.add_parser("token", help="print a development bearer token")
-    token.add_argument("--role", required=True, choices=[r.value for r in Role])
-    token.add_argument("--org", help="developer's organisation (org_id claim)")
-    token.add_argument("--facility-id", action="append", help="facility the user may act for (repeatable)")
-    token.add_argument("--authority", help="regulator's competent authority, e.g. DE-PEI")
-    token.add_argument("--sub", help="subject (user id); a random one if omitted")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
-    token.set_defaults(func=cmd_token)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("services", nargs="*", help=f"some of {', '.join(SERVICES)}; all if omitted")

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from devtools.stack import EmbeddedKafka, EmbeddedPostgres, free_port
 from shared import auth
 from shared.auth import ensure_dev_keys
-from shared.devstack import EmbeddedKafka, EmbeddedPostgres, free_port
 from shared.events import topic_of
 from shared.kafka import dlq_of, ensure_topics
 from shared.migrations import upgrade

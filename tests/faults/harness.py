@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from devtools.stack import EmbeddedKafka, EmbeddedPostgres, free_port, spawn, stop_process
 from shared.auth import ensure_dev_keys
-from shared.devstack import EmbeddedKafka, EmbeddedPostgres, free_port, spawn, stop_process
 from shared.events import topic_of
 from shared.kafka import dlq_of, ensure_topics
 from shared.migrations import upgrade

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import uvicorn
 
-from shared.devstack import free_port
+from devtools.stack import free_port
 from tests.integration.approvals.helpers import Flow
 
 

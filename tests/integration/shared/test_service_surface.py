@@ -66,8 +66,8 @@ async def test_the_correlation_id_of_a_request_is_carried_by_its_events(registry
 async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens):
     import httpx
 
+    from devtools.stack import free_port
     from services.registry.main import spec
-    from shared.devstack import free_port
     from shared.service import create_app
 
     away = settings.model_copy(update={"registry_database_url": f"postgresql+asyncpg://gmphub@127.0.0.1:{free_port()}/x"})

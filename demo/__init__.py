@@ -1,1 +1,0 @@
-"""Demo data for a development hub, made through the services' public APIs like any client."""
