@@ -17,6 +17,13 @@ up: $(BIN)/gmp-hub  ## start the whole hub on the embedded PostgreSQL and Kafka 
 test: $(BIN)/gmp-hub  ## run the whole test suite against real PostgreSQL and a real broker
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lock:  ## re-pin requirements.lock after changing dependencies in pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+# requirements.lock: everything a checkout installs (the project, its `dev` and `test` extras).
+# requirements-runtime.lock: what the image installs, the run-time dependencies only, at the same
+# versions (resolved in a throw-away venv constrained by requirements.lock).
+lock:  ## re-pin both locks after changing dependencies in pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,test]'
 	$(BIN)/pip freeze --exclude-editable > requirements.lock
+	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp/venv \
+	  && $$tmp/venv/bin/pip install --quiet --disable-pip-version-check -c requirements.lock -e . \
+	  && $$tmp/venv/bin/pip freeze --exclude-editable > requirements-runtime.lock; \
+	  status=$$?; rm -rf $$tmp; exit $$status

