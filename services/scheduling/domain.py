@@ -2,7 +2,7 @@
 between its states, and why a booking is at risk."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -143,7 +143,8 @@ class BookingChange(StrEnum):
 class Booking:
     """A booking and its rules: held → confirmed (materials asked, the saga) → confirmed or
     materials_short; confirmed → completed; any open booking → cancelled; a hold runs out. Each
-    method changes the booking in memory and returns what changed (nothing: no change)."""
+    method changes the booking in memory and returns what changed, each change with the booking as
+    it was right after it (nothing: no change), for the caller to save and announce in order."""
 
     id: UUID
     status: BookingStatus
@@ -163,7 +164,7 @@ class Booking:
     def awaiting_materials(self) -> bool:
         return awaiting_materials(self.status, self.materials_requested_at)
 
-    def confirm(self, now: datetime) -> list[BookingChange]:
+    def confirm(self, now: datetime) -> "BookingChanges":
         """Start the saga. While materials answers, the hold no longer runs out: the developer has
         committed. A booking with nothing to reserve is confirmed at once."""
         require_status(self.id, self.status, (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT), "confirmed")
@@ -173,12 +174,12 @@ class Booking:
             raise Conflict(f"The hold on booking {self.id} expired at {self.hold_expires_at.isoformat()}.")
         self.materials_requested_at, self.hold_expires_at, self.shortfalls = now, None, []
         self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
-        changes = [BookingChange.CONFIRMED]
+        changes = [self._changed(BookingChange.CONFIRMED)]
         if not self.needs_materials:
             changes += self.materials_reserved()
         return changes
 
-    def ask_materials_again(self, now: datetime, retry_seconds: float, max_attempts: int) -> list[BookingChange]:
+    def ask_materials_again(self, now: datetime, retry_seconds: float, max_attempts: int) -> "BookingChanges":
         """The saga's deadline: unanswered for `retry_seconds`, ask again; after `max_attempts`
         unanswered requests, escalate first (once), and keep asking."""
         if not self.awaiting_materials or not materials_ask_due(self.materials_asked_at, now, retry_seconds):
@@ -186,19 +187,19 @@ class Booking:
         changes = []
         if materials_overdue(self.materials_attempts, max_attempts, self.materials_overdue_since):
             self.materials_overdue_since = now
-            changes.append(BookingChange.ESCALATED)
+            changes.append(self._changed(BookingChange.ESCALATED))
         self.materials_attempts += 1
         self.materials_asked_at = now
-        return [*changes, BookingChange.MATERIALS_REQUESTED_AGAIN]
+        return [*changes, self._changed(BookingChange.MATERIALS_REQUESTED_AGAIN)]
 
-    def materials_reserved(self) -> list[BookingChange]:
+    def materials_reserved(self) -> "BookingChanges":
         if not self.awaiting_materials:
             return []  # cancelled meanwhile (materials releases on the cancellation), or settled
         self.status, self.hold_expires_at = BookingStatus.CONFIRMED, None
         self._answered()
-        return [BookingChange.MATERIALS_RESERVED]
+        return [self._changed(BookingChange.MATERIALS_RESERVED)]
 
-    def materials_short(self, shortfalls: list[dict], now: datetime, hold_ttl_seconds: int) -> list[BookingChange]:
+    def materials_short(self, shortfalls: list[dict], now: datetime, hold_ttl_seconds: int) -> "BookingChanges":
         """Materials could not reserve everything: the developer gets a fresh hold to restock and
         confirm again, or to cancel; else the slots are freed when it runs out."""
         if not self.awaiting_materials:
@@ -206,29 +207,29 @@ class Booking:
         self.status, self.shortfalls, self.materials_requested_at = BookingStatus.MATERIALS_SHORT, shortfalls, None
         self.hold_expires_at = now + timedelta(seconds=hold_ttl_seconds)
         self._answered()
-        return [BookingChange.MATERIALS_SHORT]
+        return [self._changed(BookingChange.MATERIALS_SHORT)]
 
-    def cancel(self, reason: str | None, *, by_developer: bool) -> list[BookingChange]:
+    def cancel(self, reason: str | None, *, by_developer: bool) -> "BookingChanges":
         if not by_developer and not (reason and reason.strip()):
             raise Unprocessable("A cancellation by the facility (or the hub operator) needs a reason.")
         require_status(self.id, self.status, OPEN_BOOKING_STATUSES, "cancelled")
         self._close(BookingStatus.CANCELLED)
         self.cancel_reason = reason
-        return [BookingChange.CANCELLED]
+        return [self._changed(BookingChange.CANCELLED)]
 
-    def complete(self, now: datetime) -> list[BookingChange]:
+    def complete(self, now: datetime) -> "BookingChanges":
         require_status(self.id, self.status, (BookingStatus.CONFIRMED,), "completed")
         check_run_started(self.starts_at, now)
         self._close(BookingStatus.COMPLETED)
-        return [BookingChange.COMPLETED]
+        return [self._changed(BookingChange.COMPLETED)]
 
-    def expire(self, now: datetime) -> list[BookingChange]:
+    def expire(self, now: datetime) -> "BookingChanges":
         if self.status not in (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT):
             return []
         if not hold_expired(self.hold_expires_at, now):
             return []
         self._close(BookingStatus.EXPIRED)
-        return [BookingChange.EXPIRED]
+        return [self._changed(BookingChange.EXPIRED)]
 
     def _answered(self) -> None:
         """The saga step is over: no deadline runs, and no escalation stands."""
@@ -238,6 +239,12 @@ class Booking:
         """End the booking: no hold runs on, and at-risk flags (about a run still to come) no longer apply."""
         self.status, self.hold_expires_at, self.at_risk_reasons = status, None, []
         self._answered()
+
+    def _changed(self, change: BookingChange) -> tuple["Booking", BookingChange]:
+        return replace(self, shortfalls=list(self.shortfalls), at_risk_reasons=list(self.at_risk_reasons)), change
+
+
+BookingChanges = list[tuple[Booking, BookingChange]]
 
 
 def check_run_started(starts_at: datetime, now: datetime) -> None:

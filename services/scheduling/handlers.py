@@ -28,16 +28,13 @@ from services.scheduling.bookings import (
     touch,
 )
 from services.scheduling.domain import (
-    OPEN_BOOKING_STATUSES,
+    Booking,
+    BookingChange,
+    BookingChanges,
     BookingStatus,
     RunKind,
     SlotStatus,
-    awaiting_materials,
     check_clinical_approval,
-    materials_overdue,
-    check_run_started,
-    hold_expired,
-    require_status,
 )
 from shared.auth import Principal, Role
 from shared.database import UnitOfWork
@@ -120,65 +117,30 @@ async def visible(uow: UnitOfWork, principal: Principal, booking_id: UUID, *, lo
 
 
 async def confirm(uow: UnitOfWork, principal: Principal, booking_id: UUID) -> models.Booking:
-    booking = await visible(uow, principal, booking_id, lock=True)
-    principal.require_org(booking.org_id)
-    require_status(booking.id, booking.status, (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT), "confirmed")
-    if booking.materials_requested_at is not None:
-        return booking  # already confirmed, awaiting materials: a repeat changes nothing
-    now = models.now()
-    if hold_expired(booking.hold_expires_at, now):
-        raise Conflict(f"The hold on booking {booking.id} expired at {booking.hold_expires_at.isoformat()}.")
-    if not await facility_is_bookable(uow, booking.facility_id, now.date()):
-        raise Conflict(f"Facility {booking.facility_id} holds no valid GMP certificate now; the run cannot be confirmed.")
-    approval = await approval_facts(uow, booking.approval_id)
-    check_clinical_approval(RunKind(booking.run_kind), approval, booking.approval_id, booking.org_id, booking.facility_id)
-    booking.materials_requested_at, booking.hold_expires_at, booking.shortfalls = now, None, []
-    booking.materials_asked_at, booking.materials_attempts, booking.materials_overdue_since = now, 1, None
-    touch(booking, uow.actor)
-    uow.emit(events.BookingConfirmed(booking_id=booking.id, booking=booking_state(booking)))
-    if not booking.material_needs:  # nothing to reserve: the saga has nothing to wait for
-        await _materials_reserved(uow, booking)
-    uow.session.add(booking)
-    return booking
-
-
-def _materials_answered(booking: models.Booking) -> None:
-    """The saga step is over: no deadline runs, and no escalation stands."""
-    booking.materials_asked_at, booking.materials_overdue_since = None, None
-
-
-async def _materials_reserved(uow: UnitOfWork, booking: models.Booking) -> None:
-    booking.status, booking.hold_expires_at = BookingStatus.CONFIRMED.value, None
-    _materials_answered(booking)
-    await set_slots(uow, booking.slot_ids, SlotStatus.BOOKED, booking.id, only_from=(SlotStatus.HELD,))
-    touch(booking, uow.actor)
-    uow.emit(events.BookingMaterialsReserved(booking_id=booking.id, booking=booking_state(booking)))
-
-
-def _awaiting_materials(booking: models.Booking | None) -> bool:
-    return booking is not None and awaiting_materials(booking.status, booking.materials_requested_at)
+    row = await visible(uow, principal, booking_id, lock=True)
+    principal.require_org(row.org_id)
+    booking, now = to_domain(row), models.now()
+    changes = booking.confirm(now)
+    if changes:  # the facility and the approval must still allow the run (scheduling's read models)
+        if not await facility_is_bookable(uow, row.facility_id, now.date()):
+            raise Conflict(f"Facility {row.facility_id} holds no valid GMP certificate now; the run cannot be confirmed.")
+        approval = await approval_facts(uow, row.approval_id)
+        check_clinical_approval(RunKind(row.run_kind), approval, row.approval_id, row.org_id, row.facility_id)
+    await save(uow, row, changes)
+    return row
 
 
 async def on_reservation_confirmed(uow: UnitOfWork, event: inbound.ReservationConfirmed) -> None:
-    booking = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
-    if not _awaiting_materials(booking):
-        return  # cancelled meanwhile (materials releases on BookingCancelled), or already settled
-    await _materials_reserved(uow, booking)
-    uow.session.add(booking)
+    row = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
+    if row is not None:  # a late answer to a cancelled or settled booking changes nothing
+        await save(uow, row, to_domain(row).materials_reserved())
 
 
 async def on_reservation_failed(uow: UnitOfWork, event: inbound.ReservationFailed) -> None:
-    booking = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
-    if not _awaiting_materials(booking):
-        return
-    booking.status = BookingStatus.MATERIALS_SHORT.value
-    booking.shortfalls = [s.model_dump(mode="json") for s in event.shortfalls]
-    booking.materials_requested_at = None
-    _materials_answered(booking)
-    booking.hold_expires_at = models.now() + timedelta(seconds=_hold_ttl(uow))
-    touch(booking, uow.actor)
-    uow.session.add(booking)
-    uow.emit(events.BookingMaterialsShort(booking_id=booking.id, booking=booking_state(booking)))
+    row = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
+    if row is not None:
+        shortfalls = [s.model_dump(mode="json") for s in event.shortfalls]
+        await save(uow, row, to_domain(row).materials_short(shortfalls, models.now(), _hold_ttl(uow)))
 
 
 def _hold_ttl(uow: UnitOfWork) -> int:
@@ -187,51 +149,35 @@ def _hold_ttl(uow: UnitOfWork) -> int:
     return get_settings().hold_ttl_seconds
 
 
-def _close(booking: models.Booking, status: BookingStatus) -> None:
-    """End a booking: no hold runs on, and at-risk flags (about a run still to come) no longer apply."""
-    booking.status, booking.hold_expires_at, booking.at_risk_reasons = status.value, None, []
-    _materials_answered(booking)
-
-
 async def cancel(
     uow: UnitOfWork, principal: Principal, booking_id: UUID, reason: str | None, hold_ttl_seconds: int
 ) -> models.Booking:
-    booking = await visible(uow, principal, booking_id, lock=True)
-    if principal.role is Role.DEVELOPER:
-        principal.require_org(booking.org_id)
-    elif not reason or not reason.strip():
-        raise Unprocessable("A cancellation by the facility (or the hub operator) needs a reason.")
-    require_status(booking.id, booking.status, OPEN_BOOKING_STATUSES, "cancelled")
-    _close(booking, BookingStatus.CANCELLED)
-    booking.cancel_reason = reason
-    freed = await release_slots(uow, booking)
-    touch(booking, uow.actor)
-    uow.session.add(booking)
-    uow.emit(events.BookingCancelled(booking_id=booking.id, booking=booking_state(booking), reason=reason))
+    row = await visible(uow, principal, booking_id, lock=True)
+    by_developer = principal.role is Role.DEVELOPER
+    if by_developer:
+        principal.require_org(row.org_id)
+    await save(uow, row, to_domain(row).cancel(reason, by_developer=by_developer))
+    freed = await release_slots(uow, row)
     await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
-    return booking
+    return row
 
 
 async def complete(uow: UnitOfWork, principal: Principal, booking_id: UUID) -> models.Booking:
-    booking = await visible(uow, principal, booking_id, lock=True)
+    row = await visible(uow, principal, booking_id, lock=True)
     if principal.role is not Role.ADMIN:
-        principal.require_facility(str(booking.facility_id))
-    require_status(booking.id, booking.status, (BookingStatus.CONFIRMED,), "completed")
-    check_run_started(booking.starts_at, models.now())
-    _close(booking, BookingStatus.COMPLETED)
-    touch(booking, uow.actor)
-    uow.session.add(booking)
-    uow.emit(events.BookingCompleted(booking_id=booking.id, booking=booking_state(booking)))
-    return booking
+        principal.require_facility(str(row.facility_id))
+    await save(uow, row, to_domain(row).complete(models.now()))
+    return row
 
 
 async def expire_overdue_holds(uow: UnitOfWork, hold_ttl_seconds: int, batch: int = 100) -> list[UUID]:
     """Expire holds past their time and free their slots. Rows another replica is expiring are
     skipped (SKIP LOCKED), so any number of replicas may run this side by side."""
+    now = models.now()
     overdue = await uow.session.exec(
         select(models.Booking)
         .where(
-            col(models.Booking.hold_expires_at) <= models.now(),
+            col(models.Booking.hold_expires_at) <= now,
             col(models.Booking.status).in_([BookingStatus.HELD.value, BookingStatus.MATERIALS_SHORT.value]),
         )
         .order_by(col(models.Booking.hold_expires_at))
@@ -239,14 +185,11 @@ async def expire_overdue_holds(uow: UnitOfWork, hold_ttl_seconds: int, batch: in
         .with_for_update(skip_locked=True)
     )
     expired = []
-    for booking in overdue:
-        _close(booking, BookingStatus.EXPIRED)
-        freed = await release_slots(uow, booking)
-        touch(booking, uow.actor)
-        uow.session.add(booking)
-        uow.emit(events.BookingExpired(booking_id=booking.id, booking=booking_state(booking)))
+    for row in overdue:
+        await save(uow, row, to_domain(row).expire(now))
+        freed = await release_slots(uow, row)
         await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
-        expired.append(booking.id)
+        expired.append(row.id)
     return expired
 
 
@@ -267,25 +210,60 @@ async def ask_materials_again(uow: UnitOfWork, retry_seconds: float, max_attempt
         .with_for_update(skip_locked=True)
     )
     asked = []
-    for booking in due:
-        if materials_overdue(booking.materials_attempts, max_attempts, booking.materials_overdue_since):
-            booking.materials_overdue_since = now
-            touch(booking, uow.actor)
-            uow.emit(
-                events.BookingEscalated(
-                    booking_id=booking.id,
-                    booking=booking_state(booking),
-                    attempts=booking.materials_attempts,
-                    awaiting_since=booking.materials_requested_at,
-                )
-            )
-        booking.materials_attempts += 1
-        booking.materials_asked_at = now
-        uow.session.add(booking)
-        uow.emit(
-            events.BookingConfirmed(
-                booking_id=booking.id, booking=booking_state(booking), attempt=booking.materials_attempts
-            )
-        )
-        asked.append(booking.id)
+    for row in due:
+        await save(uow, row, to_domain(row).ask_materials_again(now, retry_seconds, max_attempts))
+        asked.append(row.id)
     return asked
+
+
+# --- the aggregate and its row ------------------------------------------------------------------
+
+# What the Booking aggregate changes; the rest of the row (slots, product, needs) it only reads.
+_AGGREGATE_STATE = (
+    "hold_expires_at", "materials_requested_at", "materials_asked_at", "materials_attempts",
+    "materials_overdue_since", "shortfalls", "at_risk_reasons", "cancel_reason",
+)  # fmt: skip
+
+
+def to_domain(row: models.Booking) -> Booking:
+    return Booking(
+        id=row.id, status=BookingStatus(row.status), org_id=row.org_id, starts_at=row.starts_at,
+        needs_materials=bool(row.material_needs), **{name: getattr(row, name) for name in _AGGREGATE_STATE},
+    )  # fmt: skip
+
+
+async def save(uow: UnitOfWork, row: models.Booking, changes: BookingChanges) -> None:
+    """Write each change's state to the row, in order, and emit its event. Every change is a new,
+    attributed version, except asking materials again: the same confirmation, so materials knows
+    the request and sends the answer it stored. Reserved materials book the held slots."""
+    for state, change in changes:
+        row.status = state.status.value
+        for name in _AGGREGATE_STATE:
+            setattr(row, name, getattr(state, name))
+        if change is not BookingChange.MATERIALS_REQUESTED_AGAIN:
+            touch(row, uow.actor)
+        if change is BookingChange.MATERIALS_RESERVED:
+            await set_slots(uow, row.slot_ids, SlotStatus.BOOKED, row.id, only_from=(SlotStatus.HELD,))
+        uow.emit(_event(change, row))
+    uow.session.add(row)
+
+
+def _event(change: BookingChange, row: models.Booking) -> events.Event:
+    state = booking_state(row)
+    match change:
+        case BookingChange.CONFIRMED | BookingChange.MATERIALS_REQUESTED_AGAIN:
+            return events.BookingConfirmed(booking_id=row.id, booking=state, attempt=row.materials_attempts)
+        case BookingChange.ESCALATED:
+            return events.BookingEscalated(
+                booking_id=row.id, booking=state, attempts=row.materials_attempts,
+                awaiting_since=row.materials_requested_at,
+            )  # fmt: skip
+        case BookingChange.CANCELLED:
+            return events.BookingCancelled(booking_id=row.id, booking=state, reason=row.cancel_reason)
+    announced = {
+        BookingChange.MATERIALS_RESERVED: events.BookingMaterialsReserved,
+        BookingChange.MATERIALS_SHORT: events.BookingMaterialsShort,
+        BookingChange.COMPLETED: events.BookingCompleted,
+        BookingChange.EXPIRED: events.BookingExpired,
+    }
+    return announced[change](booking_id=row.id, booking=state)
