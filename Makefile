@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: up test lock
+.PHONY: up test lint lock
 
 $(BIN)/gmp-hub: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ up: $(BIN)/gmp-hub  ## start the whole hub on the embedded PostgreSQL and Kafka 
 
 test: $(BIN)/gmp-hub  ## run the whole test suite against real PostgreSQL and a real broker
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/gmp-hub  ## lint, format check and type check, as configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # requirements.lock: everything a checkout installs (the project, its `dev` and `test` extras).
 # requirements-runtime.lock: what the image installs, the run-time dependencies only, at the same

@@ -70,16 +70,35 @@ def cmd_up(args: argparse.Namespace) -> int:
         asyncio.run(ensure_topics(settings, topics))
         for service in SERVICES:
             upgrade(service, settings.database_url(service))
-        env = {"GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"} | os.environ | {  # one machine: local receivers
-            "GMPHUB_DATA_DIR": str(settings.data_dir),
-            "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_servers,
-        } | {f"GMPHUB_{s.upper()}_DATABASE_URL": settings.database_url(s) for s in SERVICES}
+        env = (
+            {"GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+            | os.environ
+            | {  # one machine: local receivers
+                "GMPHUB_DATA_DIR": str(settings.data_dir),
+                "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_servers,
+            }
+            | {f"GMPHUB_{s.upper()}_DATABASE_URL": settings.database_url(s) for s in SERVICES}
+        )
         services = {
-            service: supervisor.add(service, Command(
-                [sys.executable, "-m", "uvicorn", f"services.{service}.main:app", "--host", settings.host,
-                 "--port", str(settings.service_port(service)), "--no-access-log", "--log-level", "warning"],
-                env=env,
-            ))  # fmt: skip
+            service: supervisor.add(
+                service,
+                Command(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        f"services.{service}.main:app",
+                        "--host",
+                        settings.host,
+                        "--port",
+                        str(settings.service_port(service)),
+                        "--no-access-log",
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                ),
+            )  # fmt: skip
             for service in SERVICES
         }
         _wait_ready(settings, services, lambda: stopping)
@@ -158,9 +177,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("up", help="start the whole hub on the embedded defaults").set_defaults(func=cmd_up)
 
-    sub.add_parser("seed", help="demo data in the running hub (facilities, capacity, materials, an approval)").set_defaults(
-        func=cmd_seed
-    )
+    sub.add_parser(
+        "seed", help="demo data in the running hub (facilities, capacity, materials, an approval)"
+    ).set_defaults(func=cmd_seed)
 
     token = sub.add_parser("token", help="print a development bearer token")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])

@@ -5,6 +5,7 @@ loopback, and the supervisor with which `gmp-hub up` restarts whichever of them 
 image: production points `GMPHUB_*` at real servers."""
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -29,10 +30,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     """Children get SIGTERM if the hub dies, even by SIGKILL: no orphan servers."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def spawn(args: list[str], *, user: str | None = None, **kwargs) -> subprocess.Popen:

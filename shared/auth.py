@@ -97,7 +97,10 @@ def ensure_dev_keys(keys_dir: Path) -> Path:
 
 @lru_cache(maxsize=4)
 def _signing_key(path: Path) -> rsa.RSAPrivateKey:
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} holds no RSA private key")
+    return key
 
 
 def issue_token(
@@ -202,7 +205,7 @@ async def authenticate(
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_roles(*roles: Role):
+def require_roles(*roles: Role) -> Any:
     """Dependency: the caller must hold one of `roles` (admin always may)."""
 
     async def dependency(principal: CurrentPrincipal) -> Principal:

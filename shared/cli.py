@@ -4,6 +4,7 @@ development tokens: `up`, `seed` and `token` live in `devtools/`, which the imag
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import sys
@@ -87,10 +88,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
         finally:
             await consumer.stop()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -99,7 +98,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     event once: the latest of its records (a DLQ on a broker that does not compact keeps copies of
     an event that died again), with its own key and its attempt count. Its own consumer group
     remembers how far it got, so a second run replays only what died since."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
     from shared.kafka import client_options, dlq_of
 
@@ -117,7 +116,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         producer = AIOKafkaProducer(**client_options(settings), acks="all")
         await consumer.start()
         await producer.start()
-        latest: dict[bytes, object] = {}  # DLQ key (consumer/event) -> its newest record
+        latest: dict[bytes, ConsumerRecord[bytes, bytes]] = {}  # DLQ key (consumer/event) -> its newest record
         read = 0
         try:
             # Assigned, not subscribed: no group join to wait for, and it stops at the end it saw.
@@ -136,7 +135,9 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             for record in latest.values():
                 headers = dict(record.headers or ())
                 kept = [(k, v) for k, v in record.headers or () if not k.startswith("dlq_") or k == "dlq_attempts"]
-                await producer.send_and_wait(args.topic, record.value, key=headers.get("dlq_key", record.key), headers=kept)
+                await producer.send_and_wait(
+                    args.topic, record.value, key=headers.get("dlq_key", record.key), headers=kept
+                )
             await consumer.commit({tp: ends[tp] for tp in partitions})
         finally:
             await producer.stop()
@@ -144,7 +145,10 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         return len(latest), read - len(latest)
 
     replayed, copies = asyncio.run(replay())
-    print(f"replayed {replayed} message(s) from {dlq} to {args.topic}" + (f"; skipped {copies} older copies" if copies else ""))
+    print(
+        f"replayed {replayed} message(s) from {dlq} to {args.topic}"
+        + (f"; skipped {copies} older copies" if copies else "")
+    )
     return 0
 
 
@@ -198,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code: int = args.func(args)
+    return code
 
 
 if __name__ == "__main__":

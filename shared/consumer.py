@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
 
@@ -41,13 +41,13 @@ class PoisonEvent(Exception):
     """The message can never be handled (not an envelope, or a payload that fails its schema)."""
 
 
-class _JoinListener(ConsumerRebalanceListener):
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types for it
     """Marks the consumer joined once the group gives it partitions; readiness waits for that."""
 
     def __init__(self, consumer: "EventConsumer") -> None:
         self.consumer = consumer
 
-    async def on_partitions_revoked(self, revoked: set) -> None:
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:  # another member reports these now; a stale gauge would mislead
             with suppress(KeyError):
                 CONSUMER_LAG.remove(self.consumer.service, tp.topic, str(tp.partition))
@@ -141,7 +141,7 @@ class EventConsumer:
         except PoisonEvent as exc:
             await self._dead_letter(record, str(exc))
             return
-        if handler is None:
+        if handler is None or event is None:
             return  # a type this service does not follow
         token = correlation_id.set(envelope.correlationid)
         try:

@@ -2,7 +2,7 @@
 holds, and the unit of work that commits a state change together with its events."""
 
 import asyncio
-from typing import Self
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -162,7 +162,7 @@ async def mark_published(session: AsyncSession, seqs: list[int]) -> None:
     await session.execute(sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=sa.func.now()))
 
 
-async def event_history(session: AsyncSession, key: str, limit: int = 500) -> list[dict]:
+async def event_history(session: AsyncSession, key: str, limit: int = 500) -> list[dict[str, Any]]:
     """The envelopes emitted for one aggregate, oldest first: its audit trail (who, when, what),
     written in the same transactions as the changes themselves and never deleted."""
     result = await session.execute(

@@ -4,6 +4,7 @@ transactional producer, because the outbox and idempotent consumers carry the gu
 
 import asyncio
 import logging
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,9 @@ def client_options(settings: Settings) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+        options["ssl_context"] = create_ssl_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
     if settings.kafka_sasl_mechanism:
         options |= {
             "sasl_mechanism": settings.kafka_sasl_mechanism,
@@ -59,10 +62,8 @@ async def ensure_topics(settings: Settings, topics: list[str]) -> None:
             )
             for t in missing
         ]
-        try:
+        with suppress(TopicAlreadyExistsError):  # another service created it between our list and create
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another service created it between our list and create
     finally:
         await admin.close()
 

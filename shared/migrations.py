@@ -93,6 +93,7 @@ def run_env(service_metadata: sa.MetaData) -> None:
     """The body of every service's migrations/env.py."""
     targets = target_metadata(service_metadata)
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "alembic_config() sets sqlalchemy.url"
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=targets, literal_binds=True, compare_type=True)
         with context.begin_transaction():

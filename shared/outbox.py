@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -32,6 +33,7 @@ from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, OUTBOX_REPLAY
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+OutboxRow = sa.Row[tuple[int, str, str, dict[str, Any]]]  # seq, topic, key, envelope
 RELAY_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtext('gmphub-outbox-relay'))")
 HOLD_BACK_SECONDS = (1.0, 60.0)  # a failing aggregate waits 1 s, doubling up to a minute
 
@@ -107,7 +109,7 @@ class OutboxRelay:
             await self.broker.reset()  # a fresh producer, with the new broker's metadata
         self._cluster_id = view.cluster_id
 
-    async def _next_rows(self, session: AsyncSession) -> list[sa.Row]:
+    async def _next_rows(self, session: AsyncSession) -> list[OutboxRow]:
         now = time.monotonic()
         self._held_back = {key: hold for key, hold in self._held_back.items() if hold[0] > now}
         query = (
@@ -120,8 +122,8 @@ class OutboxRelay:
             query = query.where(outbox.c.key.not_in(list(self._held_back)))
         return list((await session.execute(query)).all())
 
-    async def _send(self, session: AsyncSession, producer: AIOKafkaProducer, rows: list[sa.Row]) -> int:
-        async def send(row: sa.Row) -> None:
+    async def _send(self, session: AsyncSession, producer: AIOKafkaProducer, rows: list[OutboxRow]) -> int:
+        async def send(row: OutboxRow) -> None:
             ack = await producer.send(
                 row.topic,
                 value=json.dumps(row.envelope).encode(),
@@ -183,13 +185,17 @@ async def adopt_broker(session: AsyncSession, cluster_id: str, horizon_hours: fl
             )
             .values(published_at=None)
         )
-        replayed = result.rowcount
+        replayed = result.rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
     first_unpublished = sa.select(sa.func.min(outbox.c.seq)).where(outbox.c.published_at.is_(None))
     next_seq = sa.select(sa.func.max(outbox.c.seq) + 1)
-    first_seq = await session.scalar(sa.select(sa.func.coalesce(first_unpublished.scalar_subquery(), next_seq.scalar_subquery(), 1)))
+    first_seq = await session.scalar(
+        sa.select(sa.func.coalesce(first_unpublished.scalar_subquery(), next_seq.scalar_subquery(), 1))
+    )
     await session.execute(
         insert(broker_epoch)
         .values(cluster_id=cluster_id, first_seq=first_seq)
-        .on_conflict_do_update(index_elements=["cluster_id"], set_={"first_seq": first_seq, "first_seen_at": sa.func.now()})
+        .on_conflict_do_update(
+            index_elements=["cluster_id"], set_={"first_seq": first_seq, "first_seen_at": sa.func.now()}
+        )
     )
     return replayed

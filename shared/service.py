@@ -6,7 +6,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -50,7 +51,8 @@ class ServiceSpec:
 
 
 def get_context(request: Request) -> ServiceContext:
-    return request.app.state.context
+    context: ServiceContext = request.app.state.context
+    return context
 
 
 Context = Annotated[ServiceContext, Depends(get_context)]
@@ -90,8 +92,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(spec.name, db, broker, current)
         consumer = EventConsumer(spec.name, db, broker, current, spec.consumes)
         app.state.consumer = consumer
-        loops = {"outbox-relay": relay.run, "consumer": consumer.run}
-        loops |= {job.__name__: (lambda job=job: job(context)) for job in spec.jobs}
+        loops: dict[str, Callable[[], Awaitable[None]]] = {"outbox-relay": relay.run, "consumer": consumer.run}
+        loops |= {job.__name__: partial(job, context) for job in spec.jobs}
         own_topic = topic_of(spec.name)
         with suppress(Exception):  # the broker may be away; relay and consumer retry on their own
             await ensure_topics(current, [own_topic, dlq_of(own_topic)])
@@ -148,7 +150,7 @@ def _operations_router(spec: ServiceSpec) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/asyncapi.json", summary="AsyncAPI 3 document of the events this service publishes")
-    async def asyncapi(context: Context) -> dict:
+    async def asyncapi(context: Context) -> dict[str, Any]:
         return asyncapi_document([spec.name], f"{spec.title} events", context.settings.kafka_servers)
 
     return router

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         return self.data_dir / "keys"
 
     def database_url(self, service: str) -> str:
-        configured = getattr(self, f"{service}_database_url")
+        configured: str | None = getattr(self, f"{service}_database_url")
         if configured:
             return configured
         return f"postgresql+asyncpg://gmphub@127.0.0.1:{self.embedded_postgres_port}/{service}"

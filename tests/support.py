@@ -96,6 +96,7 @@ async def read_topic(bootstrap_servers: str, topic: str, timeout: float = 5.0) -
         ends = await consumer.end_offsets(partitions)
         records: dict = {tp: [] for tp in partitions}
         deadline = time.monotonic() + timeout
+
         async def behind() -> bool:
             return any([await consumer.position(tp) < ends[tp] for tp in partitions])
 

@@ -11,9 +11,9 @@ import sys
 import time
 import uuid
 
+from benchmarks.throwaway import service_database
 from services.approvals import handlers, models
 from shared.auth import Principal, Role
-from benchmarks.throwaway import service_database
 from shared.database import Database
 
 CHILDREN, GRANDCHILDREN = 20, 14  # 1 + 20 + 280 = 301 approvals
@@ -21,7 +21,9 @@ OWN_SUSPENSION_EVERY = 25  # some indications suspended on their own: the cascad
 REGULATOR = Principal(sub="bench", role=Role.REGULATOR, authority="DE-PEI")
 
 
-def approval(root_id: uuid.UUID | None, parent_id: uuid.UUID | None, covers: str, title: str, status: str) -> models.Approval:
+def approval(
+    root_id: uuid.UUID | None, parent_id: uuid.UUID | None, covers: str, title: str, status: str
+) -> models.Approval:
     approval_id = uuid.uuid4()
     return models.Approval(
         id=approval_id, version=4, parent_id=parent_id, root_id=root_id or approval_id,
@@ -39,7 +41,9 @@ async def seed(db: Database) -> tuple[uuid.UUID, int]:
         rows.append(product)
         for g in range(GRANDCHILDREN):
             own = (c * GRANDCHILDREN + g) % OWN_SUSPENSION_EVERY == 0
-            rows.append(approval(root.id, product.id, "indication", f"Indication {c}.{g}", "suspended" if own else "approved"))
+            rows.append(
+                approval(root.id, product.id, "indication", f"Indication {c}.{g}", "suspended" if own else "approved")
+            )
     async with db.sessions() as session, session.begin():
         session.add_all(rows)
     return root.id, len(rows)

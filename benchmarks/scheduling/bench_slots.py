@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from services.scheduling import search
 from benchmarks.throwaway import service_database
+from services.scheduling import search
 from shared.database import Database
 
 FACILITIES, SUITES_PER_FACILITY = 50, 4
@@ -62,7 +62,9 @@ async def run(url: str, total: int) -> None:
                 if statement.strip():
                     await conn.execute(sa.text(statement))
             count = await conn.scalar(sa.text("SELECT count(*) FROM slot"))
-        print(f"seeded {count} slots on {suites} suites of {FACILITIES} facilities in {time.monotonic() - started:.1f}s")
+        print(
+            f"seeded {count} slots on {suites} suites of {FACILITIES} facilities in {time.monotonic() - started:.1f}s"
+        )
         now = datetime.now(UTC)
         cases = {
             "no filter": search.SlotFilters(starts_from=now),
@@ -91,7 +93,9 @@ async def run(url: str, total: int) -> None:
                         rows = (await session.exec(search.page(search.available_slots(filters), cursor, 50))).all()
                         timings.append((time.perf_counter() - t) * 1000)
                     timings.sort()
-                    print(f"{name + page_name:<42} {len(rows):>5} {statistics.median(timings):>10.2f} {timings[28]:>8.2f}")
+                    print(
+                        f"{name + page_name:<42} {len(rows):>5} {statistics.median(timings):>10.2f} {timings[28]:>8.2f}"
+                    )
         await db.dispose()
 
 

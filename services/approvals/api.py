@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query, status
 from services.approvals import handlers, queries
 from services.approvals.domain import Covers, Status
 from services.approvals.schemas import (
-    ApprovalOut, DecisionIn, DecisionOut, DraftIn, LetterIn, LetterOut, ReasonIn, SignatureIn, TreeNode, TreeOut,
+    ApprovalOut,
+    DecisionIn,
+    DecisionOut,
+    DraftIn,
+    LetterIn,
+    LetterOut,
+    ReasonIn,
+    SignatureIn,
+    TreeNode,
+    TreeOut,
 )  # fmt: skip
 from services.approvals.signals import new_events
 from shared.auth import CurrentPrincipal, Principal
@@ -37,7 +46,9 @@ async def _read(context: ServiceContext, principal: Principal, approval_id: UUID
 @router.post("/approvals", status_code=status.HTTP_201_CREATED, response_model=ApprovalOut,
              summary="Draft an approval: a parent (platform) or a child building on a parent (developer)")  # fmt: skip
 async def draft_approval(body: DraftIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
-    request = handlers.DraftRequest(**body.model_dump(exclude={"relied_on_parts"}), relied_on_parts=tuple(body.relied_on_parts))
+    request = handlers.DraftRequest(
+        **body.model_dump(exclude={"relied_on_parts"}), relied_on_parts=tuple(body.relied_on_parts)
+    )
     async with committing(context, principal) as uow:
         row = await handlers.draft(uow, principal, request)
     return await _read(context, principal, row.id)
@@ -53,7 +64,9 @@ async def submit_approval(approval_id: UUID, principal: CurrentPrincipal, contex
 
 @router.post("/approvals/{approval_id}/withdraw", response_model=ApprovalOut,
              summary="Withdraw an approval (holder); its standing children must be re-confirmed")  # fmt: skip
-async def withdraw_approval(approval_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
+async def withdraw_approval(
+    approval_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
+) -> ApprovalOut:
     async with committing(context, principal) as uow:
         await handlers.withdraw(uow, principal, approval_id, body.reason)
     return await _read(context, principal, approval_id)
@@ -61,7 +74,9 @@ async def withdraw_approval(approval_id: UUID, body: ReasonIn, principal: Curren
 
 @router.post("/approvals/{approval_id}/letters-of-access", status_code=status.HTTP_201_CREATED,
              response_model=LetterOut, summary="Let another organisation build child approvals on this one (holder)")  # fmt: skip
-async def grant_letter_of_access(approval_id: UUID, body: LetterIn, principal: CurrentPrincipal, context: Context) -> LetterOut:
+async def grant_letter_of_access(
+    approval_id: UUID, body: LetterIn, principal: CurrentPrincipal, context: Context
+) -> LetterOut:
     async with committing(context, principal) as uow:
         letter = await handlers.grant_letter_of_access(uow, principal, approval_id, body.grantee_org_id)
     return LetterOut.model_validate(letter, from_attributes=True)
@@ -176,8 +191,15 @@ async def search_approvals(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ApprovalOut]:
     f = queries.SearchFilter(
-        holder_org_id, authority, status.value if status else None, facility_id, covers.value if covers else None,
-        q, parent_id, limit, offset,
+        holder_org_id,
+        authority,
+        status.value if status else None,
+        facility_id,
+        covers.value if covers else None,
+        q,
+        parent_id,
+        limit,
+        offset,
     )
     async with context.db.unit_of_work(principal.actor) as uow:
         return [ApprovalOut.of(row) for row in await queries.search(uow, principal, f)]

@@ -48,7 +48,9 @@ def _own_authority(principal: Principal, asked: str | None) -> str:
 async def _subscription(context: ServiceContext, principal: Principal, subscription_id: UUID) -> models.Subscription:
     async with context.db.sessions() as session:
         sub = await session.get(models.Subscription, subscription_id)
-    if sub is None or not (principal.is_admin or principal.authority == sub.authority and principal.role is Role.REGULATOR):
+    if sub is None or not (
+        principal.is_admin or principal.authority == sub.authority and principal.role is Role.REGULATOR
+    ):
         raise NotFound(f"No subscription {subscription_id} that this token may see.")
     return sub
 
@@ -81,7 +83,9 @@ def _emit(uow: UnitOfWork, event: type[events.SubscriptionEvent], sub: models.Su
     uow.emit(event(subscription_id=sub.id, subscription=state))
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionOut], summary="The subscriptions of the caller's authority")
+@router.get(
+    "/subscriptions", response_model=list[SubscriptionOut], summary="The subscriptions of the caller's authority"
+)
 async def list_subscriptions(principal: CurrentPrincipal, context: Context) -> list[SubscriptionOut]:
     principal.require_role(Role.REGULATOR)
     query = select(models.Subscription).order_by(models.Subscription.created_at)
@@ -139,7 +143,9 @@ async def list_deliveries(
     subscription_id: UUID,
     principal: CurrentPrincipal,
     context: Context,
-    delivery_status: Annotated[str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")] = None,
+    delivery_status: Annotated[
+        str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryOut]:
     await _subscription(context, principal, subscription_id)
@@ -158,7 +164,8 @@ async def list_deliveries(
             attempts_of.setdefault(a.delivery_id, []).append(AttemptOut.model_validate(a, from_attributes=True))
     return [
         DeliveryOut(
-            delivery_id=d.id, attempt_log=attempts_of.get(d.id, []),
+            delivery_id=d.id,
+            attempt_log=attempts_of.get(d.id, []),
             **d.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
             next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
         )  # fmt: skip
@@ -177,8 +184,14 @@ async def stream_events(
     context: Context,
     authority: Annotated[str | None, Query(description="Regulators: defaults to their own authority.")] = None,
     types: Annotated[str | None, Query(description="Comma-separated event types; none means all.")] = None,
-    since: Annotated[int | None, Query(ge=0, description="Start after this event id (0: from the beginning). "
-                                       "Without it or Last-Event-ID, only new events.")] = None,  # fmt: skip
+    since: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Start after this event id (0: from the beginning). "
+            "Without it or Last-Event-ID, only new events.",
+        ),
+    ] = None,  # fmt: skip
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Each event's SSE `id` is its position in the approvals outbox; send it back as
@@ -227,7 +240,11 @@ async def _events(
                 continue
             if authority is not None and authority_of(row.envelope) != authority:
                 continue
-            if principal.role is Role.DEVELOPER and holder_of(row.envelope) != principal.org_id and row.key not in letters:
+            if (
+                principal.role is Role.DEVELOPER
+                and holder_of(row.envelope) != principal.org_id
+                and row.key not in letters
+            ):
                 continue
             yield {"id": str(row.seq), "event": row.type, "data": json.dumps(row.envelope)}
         if not rows:

@@ -85,7 +85,9 @@ class Approval:
         if (self.level is Level.PARENT) != (self.parent_id is None):
             raise Unprocessable("A parent approval has no parent_id; a child approval needs one.")
         if self.level is Level.PARENT and self.covers is not Covers.PLATFORM:
-            raise Unprocessable("A parent approval covers a platform; products, sites, indications and variations are children.")
+            raise Unprocessable(
+                "A parent approval covers a platform; products, sites, indications and variations are children."
+            )
         if self.level is Level.PARENT and self.relied_on_parts:
             raise Unprocessable("Only a child relies on parts of its parent's assessment.")
 

@@ -31,7 +31,9 @@ class ApprovalState(BaseModel):
     covers: str = Field(description="platform | product | site | indication | variation")
     title: str
     holder_org_id: str = Field(description="The developer organisation holding it.")
-    authority: str = Field(description="The competent authority it is filed with, which alone decides it (e.g. DE-PEI).")
+    authority: str = Field(
+        description="The competent authority it is filed with, which alone decides it (e.g. DE-PEI)."
+    )
     facility_ids: list[UUID] = Field(description="Manufacturing facilities it covers (registry facility ids).")
     status: str = Field(
         description="draft | submitted | under_review | approved | rejected | suspended | suspended_by_parent "
@@ -189,4 +191,3 @@ class SubscriptionEnded(SubscriptionEvent):
     """Nothing more is sent to the subscription; its record and deliveries are kept."""
 
     type = "gmphub.approvals.subscription.ended.v1"
-

@@ -169,7 +169,9 @@ def save(
         uow.emit(cls(**fields))
 
 
-def sign(uow: UnitOfWork, principal: Principal, a: domain.Approval, action: str, req: SignatureRequest) -> events.Signature:
+def sign(
+    uow: UnitOfWork, principal: Principal, a: domain.Approval, action: str, req: SignatureRequest
+) -> events.Signature:
     """Record the regulator's electronic signature (insert-only table) and return it for the event."""
     signature = events.Signature(
         signer=principal.actor, authority=principal.authority or a.authority, meaning=req.meaning,
@@ -241,7 +243,9 @@ async def withdraw(uow: UnitOfWork, principal: Principal, approval_id: UUID, rea
     save(uow, locked, a, domain.withdraw(locked.tree, a), reason=reason)
 
 
-async def grant_letter_of_access(uow: UnitOfWork, principal: Principal, approval_id: UUID, grantee: str) -> models.LetterOfAccess:
+async def grant_letter_of_access(
+    uow: UnitOfWork, principal: Principal, approval_id: UUID, grantee: str
+) -> models.LetterOfAccess:
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
     domain.grant_letter_of_access(a, grantee)
@@ -249,7 +253,11 @@ async def grant_letter_of_access(uow: UnitOfWork, principal: Principal, approval
         raise Conflict(f"{grantee} already holds a letter of access to {a.id}.")
     letter = models.LetterOfAccess(approval_id=a.id, grantee_org_id=grantee, granted_by=uow.actor or "")
     uow.session.add(letter)
-    uow.emit(events.LetterOfAccessGranted(approval_id=a.id, grantee_org_id=grantee, granted_by=letter.granted_by, authority=a.authority))
+    uow.emit(
+        events.LetterOfAccessGranted(
+            approval_id=a.id, grantee_org_id=grantee, granted_by=letter.granted_by, authority=a.authority
+        )
+    )
     return letter
 
 

@@ -25,7 +25,9 @@ def _tz(**kw) -> sa.Column:
     return sa.Column(sa.DateTime(timezone=True), **kw)
 
 
-STATUSES = "'draft','submitted','under_review','approved','rejected','suspended','suspended_by_parent','withdrawn','expired'"
+STATUSES = (
+    "'draft','submitted','under_review','approved','rejected','suspended','suspended_by_parent','withdrawn','expired'"
+)
 
 
 class Approval(Table, table=True):

@@ -74,7 +74,9 @@ async def tree_around(
 ) -> tuple[list[models.Approval], list[tuple[models.Approval, int]]]:
     """Its ancestors (root first; always shown, a child stands on them) and the descendants the
     caller may see, each with its depth below this approval."""
-    rows = {r.id: r for r in await uow.session.exec(select(models.Approval).where(models.Approval.root_id == row.root_id))}
+    rows = {
+        r.id: r for r in await uow.session.exec(select(models.Approval).where(models.Approval.root_id == row.root_id))
+    }
     seen = set(
         await uow.session.exec(
             select(models.Approval.id).where(models.Approval.root_id == row.root_id).where(visible(principal))

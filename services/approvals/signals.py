@@ -2,6 +2,7 @@
 and SSE streams look at the outbox at once. Other replicas find the rows on their next poll."""
 
 import asyncio
+import contextlib
 
 
 class Bell:
@@ -17,10 +18,8 @@ class Bell:
         return self._event
 
     async def wait(self, timeout: float, ticket: asyncio.Event | None = None) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for((ticket or self._event).wait(), timeout)
-        except TimeoutError:
-            pass
 
 
 new_events = Bell()

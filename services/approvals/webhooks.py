@@ -26,8 +26,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from prometheus_client import Counter
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks import Webhook
@@ -161,8 +161,12 @@ class Sender:
             ).cte("claimed")  # fmt: skip
             result = await session.execute(
                 sa.select(
-                    claimed, models.Subscription.url, models.Subscription.secret, models.Subscription.previous_secret,
-                    models.Subscription.previous_secret_expires_at, outbox.c.envelope,
+                    claimed,
+                    models.Subscription.url,
+                    models.Subscription.secret,
+                    models.Subscription.previous_secret,
+                    models.Subscription.previous_secret_expires_at,
+                    outbox.c.envelope,
                 )
                 .join(models.Subscription, models.Subscription.id == claimed.c.subscription_id)
                 .join(outbox, outbox.c.seq == claimed.c.outbox_seq)

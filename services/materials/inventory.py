@@ -325,7 +325,9 @@ async def consume_for_booking(uow: UnitOfWork, event: inbound.BookingCompleted) 
     uow.session.add(reservation)
     uow.emit(
         events.ReservationConsumed(
-            booking_id=event.booking_id, reservation_id=reservation.id, facility_id=reservation.facility_id,
+            booking_id=event.booking_id,
+            reservation_id=reservation.id,
+            facility_id=reservation.facility_id,
             lines=reserved_lines,
         )
     )

@@ -86,9 +86,7 @@ async def search_materials(
     score: sa.ColumnElement | None = None
     if text and text.strip():
         needle = " ".join(text.lower().split())
-        await uow.session.execute(
-            sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {WORD_SIMILARITY_THRESHOLD}")
-        )
+        await uow.session.execute(sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {WORD_SIMILARITY_THRESHOLD}"))
         tsquery = sa.func.websearch_to_tsquery("simple", needle)
         conditions.append(
             sa.or_(

@@ -27,9 +27,7 @@ from shared.errors import PreconditionFailed, PreconditionRequired
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1")
-IfMatch = Annotated[
-    str | None, Header(description="The facility's ETag from your last read; a stale one gets 412.")
-]
+IfMatch = Annotated[str | None, Header(description="The facility's ETag from your last read; a stale one gets 412.")]
 
 
 def etag(version: int) -> str:
@@ -154,8 +152,13 @@ async def update_facility(
 
 
 async def _set_active(
-    active: bool, facility_id: UUID, body: ReasonIn, principal: Principal, context: ServiceContext,
-    response: Response, if_match: str | None,
+    active: bool,
+    facility_id: UUID,
+    body: ReasonIn,
+    principal: Principal,
+    context: ServiceContext,
+    response: Response,
+    if_match: str | None,
 ) -> FacilityState:
     principal.require_role(Role.ADMIN)
     expected = expected_version(if_match, required=False)
@@ -169,7 +172,11 @@ async def _set_active(
 @router.post("/facilities/{facility_id}/deactivate", response_model=FacilityState, tags=["facilities"],
              summary="Deactivate a facility with a reason (admin); its history is kept")  # fmt: skip
 async def deactivate_facility(
-    facility_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context, response: Response,
+    facility_id: UUID,
+    body: ReasonIn,
+    principal: CurrentPrincipal,
+    context: Context,
+    response: Response,
     if_match: IfMatch = None,
 ) -> FacilityState:
     return await _set_active(False, facility_id, body, principal, context, response, if_match)
@@ -178,7 +185,11 @@ async def deactivate_facility(
 @router.post("/facilities/{facility_id}/reactivate", response_model=FacilityState, tags=["facilities"],
              summary="Reactivate a deactivated facility with a reason (admin)")  # fmt: skip
 async def reactivate_facility(
-    facility_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context, response: Response,
+    facility_id: UUID,
+    body: ReasonIn,
+    principal: CurrentPrincipal,
+    context: Context,
+    response: Response,
     if_match: IfMatch = None,
 ) -> FacilityState:
     return await _set_active(True, facility_id, body, principal, context, response, if_match)

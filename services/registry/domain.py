@@ -94,8 +94,53 @@ OPERATIONS = {
 
 # ISO 3166-1 alpha-2 codes of the EU/EEA member states and the other countries the hub serves.
 COUNTRIES = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE "
-    "IS LI NO CH GB UA RS ME MK AL BA TR IL US CA JP KR AU".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+        "CH",
+        "GB",
+        "UA",
+        "RS",
+        "ME",
+        "MK",
+        "AL",
+        "BA",
+        "TR",
+        "IL",
+        "US",
+        "CA",
+        "JP",
+        "KR",
+        "AU",
+    ]
 )
 
 VOCABULARIES: dict[str, dict[str, str]] = {
@@ -258,9 +303,7 @@ class CertificateTerms:
         object.__setattr__(self, "operations", check_terms("operations", self.operations, field_name="operations"))
 
 
-def next_status(
-    current: str, action: str, *, reason: str | None, expires_on: date, today: date
-) -> CertificateStatus:
+def next_status(current: str, action: str, *, reason: str | None, expires_on: date, today: date) -> CertificateStatus:
     """Where `action` takes a certificate in `current` status, or a clear refusal."""
     allowed_from, target = TRANSITIONS[action]
     status = CertificateStatus(current)

@@ -66,9 +66,7 @@ class FacilitySearch:
         if self.cleanroom_grade:
             capability.append(suite.cleanroom_grade == self.cleanroom_grade)
         if capability:
-            where.append(
-                sa.exists().where(suite.facility_id == facility.id, sa.not_(suite.retired), *capability)
-            )
+            where.append(sa.exists().where(suite.facility_id == facility.id, sa.not_(suite.retired), *capability))
         # certification: one certificate in the asked-for status (valid when only an operation is asked)
         if self.operation or self.certificate_status:
             certified = [certificate.status == (self.certificate_status or CertificateStatus.VALID.value)]

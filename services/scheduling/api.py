@@ -37,7 +37,9 @@ async def read_facility(facility_id: UUID, principal: CurrentPrincipal, context:
 
 @router.post("/facilities/{facility_id}/capacity", status_code=status.HTTP_201_CREATED, response_model=CapacityOut,
              tags=["capacity"], summary="Publish slots on a suite: a window cut into slots, a list, or a weekly recurrence")  # fmt: skip
-async def publish_capacity(facility_id: UUID, body: CapacityIn, principal: CurrentPrincipal, context: Context) -> CapacityOut:
+async def publish_capacity(
+    facility_id: UUID, body: CapacityIn, principal: CurrentPrincipal, context: Context
+) -> CapacityOut:
     principal.require_facility(str(facility_id))
     if body.window:
         w = body.window

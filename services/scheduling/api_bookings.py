@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import col, select
 
-from services.scheduling import handlers, idempotency, ical, models, waitlist
+from services.scheduling import handlers, ical, idempotency, models, waitlist
 from services.scheduling.schemas import BookingIn, BookingOut, CancelIn, WaitlistIn, WaitlistOut
 from shared.auth import CurrentPrincipal, Principal, Role, authenticate
 from shared.database import event_history

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from uuid import UUID
 
 from shared.problems import Conflict, Unprocessable
@@ -66,7 +67,7 @@ def plan_slots(periods: Iterable[Period], *, now: datetime) -> list[Period]:
             raise Unprocessable(f"A slot must end after it starts ({slot.starts_at.isoformat()}).")
         if slot.starts_at < now:
             raise Unprocessable(f"A slot cannot start in the past ({slot.starts_at.isoformat()}).")
-    for earlier, later in zip(planned, planned[1:]):
+    for earlier, later in pairwise(planned):
         if later.starts_at < earlier.ends_at:
             raise Unprocessable(f"The requested slots overlap at {later.starts_at.isoformat()}.")
     return planned
@@ -77,7 +78,8 @@ def window_slots(starts_at: datetime, ends_at: datetime, slot_minutes: int, gap_
     if slot_minutes <= 0 or gap_minutes < 0:
         raise Unprocessable("slot_minutes must be positive and gap_minutes not negative.")
     length, step = timedelta(minutes=slot_minutes), timedelta(minutes=slot_minutes + gap_minutes)
-    periods, cursor = [], starts_at
+    periods: list[Period] = []
+    cursor = starts_at
     while cursor + length <= ends_at and len(periods) <= MAX_SLOTS_PER_PUBLICATION:
         periods.append(Period(cursor, cursor + length))
         cursor += step
@@ -92,7 +94,8 @@ def weekly_slots(starts_at: datetime, ends_at: datetime, until: date, weekdays: 
         raise Unprocessable("weekdays are 0 (Monday) to 6 (Sunday).")
     if until < starts_at.date():
         raise Unprocessable("until lies before the first slot.")
-    periods, offset = [], 0
+    periods: list[Period] = []
+    offset = 0
     while (starts_at + timedelta(days=offset)).date() <= until and len(periods) <= MAX_SLOTS_PER_PUBLICATION:
         moment = starts_at + timedelta(days=offset)
         if moment.weekday() in days:
@@ -156,7 +159,7 @@ class Booking:
     materials_asked_at: datetime | None = None
     materials_attempts: int = 0
     materials_overdue_since: datetime | None = None
-    shortfalls: list[dict] = field(default_factory=list)
+    shortfalls: list[dict[str, str]] = field(default_factory=list)
     at_risk_reasons: list[str] = field(default_factory=list)
     cancel_reason: str | None = None
 
@@ -170,7 +173,7 @@ class Booking:
         require_status(self.id, self.status, (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT), "confirmed")
         if self.awaiting_materials:
             return []  # confirmed already, awaiting materials: a repeat changes nothing
-        if hold_expired(self.hold_expires_at, now):
+        if self.hold_expires_at is not None and hold_expired(self.hold_expires_at, now):
             raise Conflict(f"The hold on booking {self.id} expired at {self.hold_expires_at.isoformat()}.")
         self.materials_requested_at, self.hold_expires_at, self.shortfalls = now, None, []
         self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
@@ -199,7 +202,9 @@ class Booking:
         self._answered()
         return [self._changed(BookingChange.MATERIALS_RESERVED)]
 
-    def materials_short(self, shortfalls: list[dict], now: datetime, hold_ttl_seconds: int) -> "BookingChanges":
+    def materials_short(
+        self, shortfalls: list[dict[str, str]], now: datetime, hold_ttl_seconds: int
+    ) -> "BookingChanges":
         """Materials could not reserve everything: the developer gets a fresh hold to restock and
         confirm again, or to cancel; else the slots are freed when it runs out."""
         if not self.awaiting_materials:
@@ -298,7 +303,37 @@ class CertificateFacts:
         return self.status == "valid" and self.expires_on >= day
 
 
-EU = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
+EU = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    ]
+)
 REGIONS = {"EU": EU, "EEA": EU | {"IS", "LI", "NO"}}
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -341,6 +376,7 @@ def shortage_risks(needed: Iterable[UUID], shortages: Sequence[ShortageFacts], c
             if current is None or SEVERITY_RANK.get(s.severity, -1) > SEVERITY_RANK.get(current.severity, -1):
                 worst[s.material_id] = s
     return [
-        f"{s.material_name or f'Material {s.material_id}'} is short ({s.severity})" + (f": {s.reason}" if s.reason else ".")
+        f"{s.material_name or f'Material {s.material_id}'} is short ({s.severity})"
+        + (f": {s.reason}" if s.reason else ".")
         for s in sorted(worst.values(), key=lambda s: (s.material_name or "", str(s.material_id)))
     ]

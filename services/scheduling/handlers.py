@@ -89,7 +89,9 @@ async def hold(
     booking.at_risk_reasons = await risks_of(uow, booking, now.date())
     uow.session.add(booking)
     uow.emit(
-        events.BookingHeld(booking_id=booking.id, booking=booking_state(booking), hold_expires_at=booking.hold_expires_at)
+        events.BookingHeld(
+            booking_id=booking.id, booking=booking_state(booking), hold_expires_at=booking.hold_expires_at
+        )
     )
     return booking
 
@@ -123,7 +125,9 @@ async def confirm(uow: UnitOfWork, principal: Principal, booking_id: UUID) -> mo
     changes = booking.confirm(now)
     if changes:  # the facility and the approval must still allow the run (scheduling's read models)
         if not await facility_is_bookable(uow, row.facility_id, now.date()):
-            raise Conflict(f"Facility {row.facility_id} holds no valid GMP certificate now; the run cannot be confirmed.")
+            raise Conflict(
+                f"Facility {row.facility_id} holds no valid GMP certificate now; the run cannot be confirmed."
+            )
         approval = await approval_facts(uow, row.approval_id)
         check_clinical_approval(RunKind(row.run_kind), approval, row.approval_id, row.org_id, row.facility_id)
     await save(uow, row, changes)

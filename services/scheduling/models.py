@@ -141,7 +141,9 @@ class Booking(Table, table=True):
     __tablename__ = "booking"
     __table_args__ = (
         # Only a hold that can run out has an expiry; the expiry job reads this index.
-        sa.Index("ix_booking_hold_expires_at", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")),
+        sa.Index(
+            "ix_booking_hold_expires_at", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")
+        ),
         # Bookings awaiting materials' answer; the saga deadline job reads this index.
         sa.Index(
             "ix_booking_materials_asked_at",

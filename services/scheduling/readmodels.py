@@ -42,7 +42,9 @@ async def record_suite(uow: UnitOfWork, event: inbound.SuiteChanged) -> None:
     view = await uow.session.get(models.SuiteView, state.suite_id, with_for_update=True)
     if view is not None and event.version <= view.version:
         return
-    view = view or models.SuiteView(suite_id=state.suite_id, facility_id=state.facility_id, version=0, name="", cleanroom_grade="")
+    view = view or models.SuiteView(
+        suite_id=state.suite_id, facility_id=state.facility_id, version=0, name="", cleanroom_grade=""
+    )
     view.facility_id, view.version, view.name = state.facility_id, event.version, state.name
     view.cleanroom_grade, view.atmp_types, view.processes = state.cleanroom_grade, state.atmp_types, state.processes
     view.retired = state.retired or event.type == inbound.SuiteRetired.type
@@ -74,7 +76,9 @@ async def record_shortage(uow: UnitOfWork, event: inbound.ShortageChanged) -> No
     view = await uow.session.get(models.ShortageView, state.shortage_id, with_for_update=True)
     if view is not None and state.version <= view.version:
         return
-    view = view or models.ShortageView(shortage_id=state.shortage_id, material_id=state.material_id, version=0, status="", severity="")
+    view = view or models.ShortageView(
+        shortage_id=state.shortage_id, material_id=state.material_id, version=0, status="", severity=""
+    )
     view.material_id, view.version, view.status = state.material_id, state.version, state.status
     view.severity, view.reason, view.updated_at = state.severity, state.reason, models.now()
     view.material_name, view.regions = state.material_name, list(state.regions)
@@ -104,7 +108,11 @@ async def refresh_risks(uow: UnitOfWork, which: sa.ColumnElement[bool]) -> Seque
     now = models.now()
     bookings = await uow.session.exec(
         select(models.Booking)
-        .where(which, col(models.Booking.status).in_([s.value for s in OPEN_BOOKING_STATUSES]), col(models.Booking.ends_at) > now)
+        .where(
+            which,
+            col(models.Booking.status).in_([s.value for s in OPEN_BOOKING_STATUSES]),
+            col(models.Booking.ends_at) > now,
+        )
         .order_by(col(models.Booking.starts_at))
         .with_for_update()
     )

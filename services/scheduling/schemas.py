@@ -7,8 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.scheduling import models
-from services.scheduling import domain
+from services.scheduling import domain, models
 from services.scheduling.domain import RunKind
 
 

@@ -14,7 +14,16 @@ from services.scheduling.search import SlotFilters, available_slots
 from shared.database import UnitOfWork
 from shared.errors import Conflict, NotFound, Problem
 
-CRITERIA = ("facility_id", "suite_id", "country", "atmp_type", "process", "cleanroom_grade", "earliest_start", "latest_end")
+CRITERIA = (
+    "facility_id",
+    "suite_id",
+    "country",
+    "atmp_type",
+    "process",
+    "cleanroom_grade",
+    "earliest_start",
+    "latest_end",
+)
 
 
 def entry_state(e: models.WaitlistEntry) -> events.WaitlistEntryState:
@@ -99,7 +108,9 @@ async def offer_opened_slots(uow: UnitOfWork, opened: Sequence[UUID], hold_ttl_s
         slot = row[0]
         try:
             approval = await approval_facts(uow, entry.approval_id)
-            check_clinical_approval(RunKind(entry.run_kind), approval, entry.approval_id, entry.org_id, slot.facility_id)
+            check_clinical_approval(
+                RunKind(entry.run_kind), approval, entry.approval_id, entry.org_id, slot.facility_id
+            )
         except Problem:
             continue  # its approval no longer fits; it keeps its place for a later slot
         offered.append(await _hold_for(uow, entry, slot, hold_ttl_seconds))

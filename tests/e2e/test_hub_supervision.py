@@ -10,9 +10,14 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.test_hub_up import Hub, hub  # noqa: F401 - the fixture: a hub of its own, killed if left running
+from tests.e2e.test_hub_up import Hub, own_hub
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def hub(tmp_path):
+    yield from own_hub(tmp_path)
 
 
 def child(hub: Hub, matches) -> psutil.Process:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -77,12 +78,17 @@ class Hub:
         return code, alive
 
 
-@pytest.fixture
-def hub(tmp_path):
+def own_hub(tmp_path: Path) -> Iterator[Hub]:
+    """A hub of the test's own, killed if the test leaves it running."""
     hub = Hub(tmp_path / "data")
     yield hub
     if hub.process and hub.process.poll() is None:
         hub.process.kill()
+
+
+@pytest.fixture
+def hub(tmp_path):
+    yield from own_hub(tmp_path)
 
 
 def test_hub_up_flows_an_event_seeds_stops_cleanly_and_keeps_data(hub):

@@ -164,7 +164,9 @@ async def test_book_confirm_reserve_suspend_and_reinstate(certified_facility, re
     await eventually(released)
 
 
-async def test_a_clinical_run_needs_an_approval_covering_the_facility(certified_facility, scheduling, approvals, tokens):
+async def test_a_clinical_run_needs_an_approval_covering_the_facility(
+    certified_facility, scheduling, approvals, tokens
+):
     facility_id, suite_id, _ = certified_facility
     slot_ids = await publish_capacity(scheduling, tokens, facility_id, suite_id, days=2)
     clinical = {"slot_ids": slot_ids[:1], "product": "CAR-T CD19", "run_kind": "clinical"}
@@ -247,9 +249,13 @@ async def test_an_answer_lost_on_the_way_is_asked_for_again_and_silence_is_escal
     async with materials.context.db.engine.connect() as busy:  # materials cannot answer while the lot is locked
         await busy.execute(sa.text("SELECT id FROM lot FOR UPDATE"))
         async with scheduling.context.db.unit_of_work("service:scheduling-saga") as uow:
-            assert await handlers.ask_materials_again(uow, retry_seconds=30, max_attempts=5) == [uuid.UUID(other["booking_id"])]
+            assert await handlers.ask_materials_again(uow, retry_seconds=30, max_attempts=5) == [
+                uuid.UUID(other["booking_id"])
+            ]
             await uow.commit()
-        seen = await ok(await scheduling.client.get(f"/v1/bookings/{other['booking_id']}", headers=tokens.facility(facility_id)))
+        seen = await ok(
+            await scheduling.client.get(f"/v1/bookings/{other['booking_id']}", headers=tokens.facility(facility_id))
+        )
         assert seen["awaiting_materials"] and seen["materials_overdue_since"] is not None
         [escalated] = [e for e in await scheduling.outbox_events("gmphub.scheduling.booking.escalated.v1")
                        if e["data"]["booking_id"] == other["booking_id"]]  # fmt: skip

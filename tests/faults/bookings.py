@@ -122,10 +122,20 @@ class HubClient:
             "origin": "animal_origin_free", "catalogue_number": f"170-076-{tag}", "supplier_id": supplier_id,
         }, admin))["material_id"]  # fmt: skip
         lot_ids = [
-            (await self.created("materials", f"/v1/facilities/{facility_id}/lots", {
-                "material_id": material_id, "lot_number": f"L-{tag}-{n}", "quantity": str(quantity), "unit": "mL",
-                "expires_on": str(today + timedelta(days=200 + 100 * n)),  # the first lot is used up first
-            }, facility))["lot_id"]  # fmt: skip
+            (
+                await self.created(
+                    "materials",
+                    f"/v1/facilities/{facility_id}/lots",
+                    {
+                        "material_id": material_id,
+                        "lot_number": f"L-{tag}-{n}",
+                        "quantity": str(quantity),
+                        "unit": "mL",
+                        "expires_on": str(today + timedelta(days=200 + 100 * n)),  # the first lot is used up first
+                    },
+                    facility,
+                )
+            )["lot_id"]  # fmt: skip
             for n, quantity in enumerate(LOTS_ML)
         ]
 

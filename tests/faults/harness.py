@@ -153,10 +153,15 @@ class ProcessHub:
             await self._ready(service)
 
     def _spawn(self, service: str) -> None:
-        env = environ_without_hub_settings() | FAST | {
-            "GMPHUB_DATA_DIR": str(self.root),
-            "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
-        } | {f"GMPHUB_{s.upper()}_DATABASE_URL": self.postgres.url(s) for s in SERVICES}
+        env = (
+            environ_without_hub_settings()
+            | FAST
+            | {
+                "GMPHUB_DATA_DIR": str(self.root),
+                "GMPHUB_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            }
+            | {f"GMPHUB_{s.upper()}_DATABASE_URL": self.postgres.url(s) for s in SERVICES}
+        )
         with self.log(service).open("ab") as log:  # appended: one file tells the story across restarts
             self.services[service] = spawn(
                 [sys.executable, "-m", "uvicorn", f"services.{service}.main:app", "--host", "127.0.0.1",
@@ -226,12 +231,16 @@ class CommandLineHub:
     def __init__(self, root: Path) -> None:
         self.root = root
         base = free_port_block(6)
-        self.env = environ_without_hub_settings() | FAST | {
-            "GMPHUB_DATA_DIR": str(root / "data"),
-            "GMPHUB_PORT_BASE": str(base),
-            "GMPHUB_EMBEDDED_POSTGRES_PORT": str(base + 5),
-            "GMPHUB_EMBEDDED_KAFKA_PORT": str(base + 6),
-        }
+        self.env = (
+            environ_without_hub_settings()
+            | FAST
+            | {
+                "GMPHUB_DATA_DIR": str(root / "data"),
+                "GMPHUB_PORT_BASE": str(base),
+                "GMPHUB_EMBEDDED_POSTGRES_PORT": str(base + 5),
+                "GMPHUB_EMBEDDED_KAFKA_PORT": str(base + 6),
+            }
+        )
         settings = Settings(data_dir=root / "data", port_base=base)
         self.output = root / "gmp-hub-up.log"
         self.process: subprocess.Popen | None = None

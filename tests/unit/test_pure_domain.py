@@ -14,8 +14,7 @@ FRAMEWORKS = ("fastapi", "starlette", "sqlalchemy", "sqlmodel", "asyncpg", "aiok
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_domain_imports_no_framework(service):
     probe = (
-        f"import sys, services.{service}.domain; "
-        f"print(' '.join(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules)))"
+        f"import sys, services.{service}.domain; print(' '.join(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules)))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == [], f"services.{service}.domain loads {', '.join(loaded)}"

@@ -16,7 +16,9 @@ class Flow:
         assert response.status_code == expect, response.text
         return response.json()
 
-    async def draft(self, parent_id: str | None = None, covers: str | None = None, headers: dict | None = None, **kw) -> dict:
+    async def draft(
+        self, parent_id: str | None = None, covers: str | None = None, headers: dict | None = None, **kw
+    ) -> dict:
         body = {
             "level": "child" if parent_id else "parent",
             "covers": covers or ("product" if parent_id else "platform"),
@@ -34,7 +36,12 @@ class Flow:
         return await self.ok("POST", f"/v1/approvals/{approval_id}/review", self.reg)
 
     async def decide(self, approval_id: str, outcome: str = "approved", **kw) -> dict:
-        body = {"outcome": outcome, "meaning": "Decision of the competent authority", "reason": "Data acceptable.", **kw}
+        body = {
+            "outcome": outcome,
+            "meaning": "Decision of the competent authority",
+            "reason": "Data acceptable.",
+            **kw,
+        }
         return await self.ok("POST", f"/v1/approvals/{approval_id}/decision", self.reg, body)
 
     async def approved(self, parent_id: str | None = None, assessment: dict | None = None, **kw) -> dict:

@@ -19,7 +19,9 @@ async def test_parent_child_flow_with_inheritance_and_signed_decision(approvals,
     assert seen["root_id"] == parent["approval_id"]
 
     decisions = await flow.ok("GET", f"/v1/approvals/{parent['approval_id']}/decisions", flow.reg)
-    assert [(d["action"], d["signer"], d["authority"]) for d in decisions] == [("approved", "regulator:inspector-1", PEI)]
+    assert [(d["action"], d["signer"], d["authority"]) for d in decisions] == [
+        ("approved", "regulator:inspector-1", PEI)
+    ]
     events = await approvals.outbox_events("gmphub.approvals.approval.approved.v1")
     assert events[0]["data"]["signature"]["meaning"] == "Decision of the competent authority"
     assert events[0]["actor"] == "regulator:inspector-1"
@@ -34,7 +36,9 @@ async def test_roles_and_visibility(approvals, tokens):
     assert (await approvals.client.get(f"/v1/approvals/{pid}", headers=tokens.facility("f-1"))).status_code == 403
     assert (await approvals.client.get(f"/v1/approvals/{pid}", headers=tokens.admin())).status_code == 200
     # only the holder files and withdraws; only the authority's regulator reviews and decides
-    assert (await approvals.client.post(f"/v1/approvals/{pid}/submit", headers=tokens.developer("ORG-2"))).status_code == 403
+    assert (
+        await approvals.client.post(f"/v1/approvals/{pid}/submit", headers=tokens.developer("ORG-2"))
+    ).status_code == 403
     assert (await approvals.client.post(f"/v1/approvals/{pid}/submit", headers=flow.reg)).status_code == 403
     await flow.submit(pid)
     for headers in (tokens.regulator("EMA"), tokens.admin(), flow.dev):
@@ -125,7 +129,9 @@ async def test_suspend_and_reinstate_cascade_with_events_and_history(approvals, 
     assert (await flow.get(b["approval_id"]))["status"] == "suspended"  # suspended on its own: stays
 
     history = await flow.ok("GET", f"/v1/approvals/{a1['approval_id']}/history", flow.dev)
-    kinds = [(e["type"].split(".")[3], e["data"]["approval"]["status"], e["data"]["approval"]["version"]) for e in history]
+    kinds = [
+        (e["type"].split(".")[3], e["data"]["approval"]["status"], e["data"]["approval"]["version"]) for e in history
+    ]
     assert kinds[-2:] == [("suspended", "suspended_by_parent", 5), ("reinstated", "approved", 6)]
     assert history[-2]["data"]["signature"] is None and "ancestor" in history[-2]["data"]["reason"]
     assert history[-1]["actor"] == "regulator:inspector-1"

@@ -37,7 +37,9 @@ async def test_a_crash_halfway_through_a_cascade_leaves_the_tree_untouched(appro
     monkeypatch.setattr(handlers, "_copy_to_row", crash_on_third)
     with pytest.raises(RuntimeError, match="died"):
         await approvals.client.post(
-            f"/v1/approvals/{pid}/suspend", json={"meaning": "Suspension", "reason": "Sterility failure"}, headers=flow.reg
+            f"/v1/approvals/{pid}/suspend",
+            json={"meaning": "Suspension", "reason": "Sterility failure"},
+            headers=flow.reg,
         )
     assert len(copied) == 3
     assert await statuses(approvals, pid) == before

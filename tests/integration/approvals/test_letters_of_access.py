@@ -9,7 +9,9 @@ async def granted_tree(approvals, tokens) -> tuple[Flow, Flow, str, dict, dict]:
     """ORG-1's approved platform; ORG-2, through a letter, has an approved product and a draft on it."""
     holder, grantee = Flow(approvals, tokens), Flow(approvals, tokens, org="ORG-2")
     pid = (await holder.approved(assessment={"viral_safety": "acceptable"}))["approval_id"]
-    await holder.ok("POST", f"/v1/approvals/{pid}/letters-of-access", holder.dev, {"grantee_org_id": "ORG-2"}, expect=201)
+    await holder.ok(
+        "POST", f"/v1/approvals/{pid}/letters-of-access", holder.dev, {"grantee_org_id": "ORG-2"}, expect=201
+    )
     filed = await grantee.approved(pid, relied_on_parts=["viral_safety"], title="ORG-2 product")
     drafted = await grantee.draft(pid, title="ORG-2 second product")
     return holder, grantee, pid, filed, drafted
@@ -17,7 +19,9 @@ async def granted_tree(approvals, tokens) -> tuple[Flow, Flow, str, dict, dict]:
 
 async def revoke(approvals, pid: str, org: str, headers: dict, reason: str | None = "Licence agreement ended"):
     body = {} if reason is None else {"reason": reason}
-    return await approvals.client.post(f"/v1/approvals/{pid}/letters-of-access/{org}/revoke", json=body, headers=headers)
+    return await approvals.client.post(
+        f"/v1/approvals/{pid}/letters-of-access/{org}/revoke", json=body, headers=headers
+    )
 
 
 async def test_the_holder_revokes_and_the_grantee_builds_no_more(approvals, tokens):
@@ -37,7 +41,13 @@ async def test_the_holder_revokes_and_the_grantee_builds_no_more(approvals, toke
     assert (await approvals.client.post("/v1/approvals", json=body, headers=grantee.dev)).status_code == 404
     refused = await approvals.client.post(f"/v1/approvals/{drafted['approval_id']}/submit", headers=grantee.dev)
     assert refused.status_code == 409 and "letter of access" in refused.json()["detail"]
-    below = {"level": "child", "covers": "indication", "title": "below", "authority": "DE-PEI", "parent_id": filed["approval_id"]}
+    below = {
+        "level": "child",
+        "covers": "indication",
+        "title": "below",
+        "authority": "DE-PEI",
+        "parent_id": filed["approval_id"],
+    }
     refused = await approvals.client.post("/v1/approvals", json=below, headers=grantee.dev)
     assert refused.status_code == 409 and pid in refused.json()["detail"]  # not below its own child either
 
@@ -54,12 +64,17 @@ async def test_the_holder_revokes_and_the_grantee_builds_no_more(approvals, toke
     assert (data["grantee_org_id"], data["reason"], data["authority"]) == ("ORG-2", "Licence agreement ended", "DE-PEI")
     assert set(data["grantee_approval_ids"]) == {filed["approval_id"], drafted["approval_id"]}
     history = await holder.ok("GET", f"/v1/approvals/{pid}/history", holder.dev)
-    assert [e["type"].split(".")[2:4] for e in history[-2:]] == [["letter_of_access", "granted"], ["letter_of_access", "revoked"]]
+    assert [e["type"].split(".")[2:4] for e in history[-2:]] == [
+        ["letter_of_access", "granted"],
+        ["letter_of_access", "revoked"],
+    ]
     letters = await holder.ok("GET", f"/v1/approvals/{pid}/letters-of-access", holder.dev)
     assert [(x["grantee_org_id"], x["revocation_reason"]) for x in letters] == [("ORG-2", "Licence agreement ended")]
 
     # a new letter restores access; the draft can then be filed
-    await holder.ok("POST", f"/v1/approvals/{pid}/letters-of-access", holder.dev, {"grantee_org_id": "ORG-2"}, expect=201)
+    await holder.ok(
+        "POST", f"/v1/approvals/{pid}/letters-of-access", holder.dev, {"grantee_org_id": "ORG-2"}, expect=201
+    )
     assert (await grantee.submit(drafted["approval_id"]))["status"] == "submitted"
     letters = await holder.ok("GET", f"/v1/approvals/{pid}/letters-of-access", holder.dev)
     assert [x["revoked_at"] is None for x in letters] == [False, True]
@@ -87,7 +102,9 @@ async def test_who_may_revoke_and_bad_requests_change_nothing(approvals, tokens)
     assert again.status_code == 409 and "already revoked" in again.json()["detail"]
     [event] = await approvals.outbox_events(REVOKED)
     assert event["actor"] == "admin:hub-operator"
-    assert (await approvals.client.post(f"/v1/approvals/{drafted['approval_id']}/submit", headers=grantee.dev)).status_code == 409
+    assert (
+        await approvals.client.post(f"/v1/approvals/{drafted['approval_id']}/submit", headers=grantee.dev)
+    ).status_code == 409
 
 
 async def test_the_revocation_event_is_documented(approvals):

@@ -8,7 +8,10 @@ from services.approvals.outbox_reader import OutboxReader
 
 def event(n: int) -> LetterOfAccessGranted:
     return LetterOfAccessGranted(
-        approval_id="00000000-0000-0000-0000-000000000001", grantee_org_id=f"ORG-{n}", granted_by="t", authority="DE-PEI"
+        approval_id="00000000-0000-0000-0000-000000000001",
+        grantee_org_id=f"ORG-{n}",
+        granted_by="t",
+        authority="DE-PEI",
     )
 
 
@@ -42,4 +45,3 @@ async def test_a_gap_left_by_a_rollback_is_stepped_over_after_the_grace(approval
         assert await reader.read(session, 0) == []
         await asyncio.sleep(0.25)
         assert [r.seq for r in await reader.read(session, 0)] == [2]
-

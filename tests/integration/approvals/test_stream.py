@@ -28,10 +28,12 @@ async def served(approvals):
 
 @asynccontextmanager
 async def stream(base: str, headers: dict, **params):
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        async with client.stream("GET", "/v1/events/stream", headers=headers, params=params) as response:
-            response.lines = response.aiter_lines()  # one iterator, read across several waits
-            yield response
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+        client.stream("GET", "/v1/events/stream", headers=headers, params=params) as response,
+    ):
+        response.lines = response.aiter_lines()  # one iterator, read across several waits
+        yield response
 
 
 async def read_events(response: httpx.Response, count: int) -> list[dict]:

@@ -102,7 +102,9 @@ async def test_subscription_rules(approvals, tokens):
         "/v1/subscriptions", json={"url": "http://127.0.0.1:9/x", "authority": "EMA"}, headers=tokens.regulator()
     )
     assert other.status_code == 403
-    dev = await approvals.client.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/x"}, headers=tokens.developer())
+    dev = await approvals.client.post(
+        "/v1/subscriptions", json={"url": "http://127.0.0.1:9/x"}, headers=tokens.developer()
+    )
     assert dev.status_code == 403
     sub = await subscribe(approvals, tokens, "http://127.0.0.1:9/x")
     listed = await approvals.client.get("/v1/subscriptions", headers=tokens.regulator())
@@ -143,7 +145,10 @@ async def test_subscribing_rotating_and_ending_are_attributed_events_never_fanne
         return True
 
     await eventually(fanned_out_past_them)
-    assert await approvals.sql("SELECT id FROM delivery WHERE subscription_id::text = :id", id=watcher["subscription_id"]) == []
+    assert (
+        await approvals.sql("SELECT id FROM delivery WHERE subscription_id::text = :id", id=watcher["subscription_id"])
+        == []
+    )
 
 
 async def test_asyncapi_documents_every_approval_event_for_topic_readers(approvals):

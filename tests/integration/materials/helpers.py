@@ -46,7 +46,9 @@ async def lot(materials, tokens, facility_id, material_id, quantity, *, number=N
         "quantity": str(quantity),
         "unit": unit,
     }
-    response = await materials.client.post(f"/v1/facilities/{facility_id}/lots", json=body, headers=tokens.facility(facility_id))
+    response = await materials.client.post(
+        f"/v1/facilities/{facility_id}/lots", json=body, headers=tokens.facility(facility_id)
+    )
     assert response.status_code == 201, response.text
     return response.json()["lot_id"]
 

@@ -34,7 +34,9 @@ async def test_changes_are_versioned_and_kept_as_history(materials, tokens):
     supplier_id = await supplier(materials, tokens)
     material_id = await material(materials, tokens, supplier_id=supplier_id)
     patch = await materials.client.patch(
-        f"/v1/materials/{material_id}", json={"usp1043_tier": 2, "dmf_cep_reference": "US DMF 12345"}, headers=tokens.admin()
+        f"/v1/materials/{material_id}",
+        json={"usp1043_tier": 2, "dmf_cep_reference": "US DMF 12345"},
+        headers=tokens.admin(),
     )
     assert patch.status_code == 200, patch.text
     assert patch.json()["version"] == 2 and patch.json()["dmf_cep_reference"] == "US DMF 12345"
@@ -42,7 +44,9 @@ async def test_changes_are_versioned_and_kept_as_history(materials, tokens):
         f"/v1/materials/{material_id}", json={"origin": "animal"}, headers=tokens.admin()
     )
     assert rejected.status_code == 422
-    retire = await materials.client.patch(f"/v1/materials/{material_id}", json={"retired": True}, headers=tokens.admin())
+    retire = await materials.client.patch(
+        f"/v1/materials/{material_id}", json={"retired": True}, headers=tokens.admin()
+    )
     assert retire.json()["retired"] is True
 
     history = (await materials.client.get(f"/v1/materials/{material_id}/history", headers=tokens.regulator())).json()
@@ -54,7 +58,9 @@ async def test_changes_are_versioned_and_kept_as_history(materials, tokens):
         f"/v1/suppliers/{supplier_id}", json={"qualification_status": "disqualified"}, headers=tokens.admin()
     )
     assert qualification.json()["version"] == 2
-    supplier_history = (await materials.client.get(f"/v1/suppliers/{supplier_id}/history", headers=tokens.admin())).json()
+    supplier_history = (
+        await materials.client.get(f"/v1/suppliers/{supplier_id}/history", headers=tokens.admin())
+    ).json()
     assert [e["data"]["qualification_status"] for e in supplier_history] == ["qualified", "disqualified"]
 
 
@@ -85,7 +91,9 @@ async def test_search_is_typo_tolerant_filtered_and_paginated(materials, tokens)
     assert await names(supplier_qualification=["qualified"], ph_eur_5_2_12="true") == ["TexMACS GMP Medium"]
     assert await names(has_coa="true", has_dmf_cep="false", tse_bse_statement="true") == ["Fetal bovine serum"]
 
-    page = (await materials.client.get("/v1/materials", params={"limit": 2, "offset": 2}, headers=tokens.admin())).json()
+    page = (
+        await materials.client.get("/v1/materials", params={"limit": 2, "offset": 2}, headers=tokens.admin())
+    ).json()
     assert (page["total"], len(page["items"])) == (3, 1)
     invalid = await materials.client.get("/v1/materials", params={"grade": "premium"}, headers=tokens.admin())
     assert invalid.status_code == 422
@@ -96,10 +104,14 @@ async def test_alternatives_named_withdrawn_and_shown(materials, tokens):
     evaluating = await supplier(materials, tokens, name="Lonza", status="under_evaluation")
     medium = await material(materials, tokens, supplier_id=qualified)
     x_vivo = await material(materials, tokens, name="X-VIVO 15", catalogue_number="BE02-060Q", supplier_id=evaluating)
-    optimizer = await material(materials, tokens, name="CTS OpTmizer", catalogue_number="A1048501", supplier_id=qualified)
+    optimizer = await material(
+        materials, tokens, name="CTS OpTmizer", catalogue_number="A1048501", supplier_id=qualified
+    )
     for alternative, note in ((x_vivo, "needs human serum supplement"), (optimizer, "AOF, validated for CAR-T")):
         response = await materials.client.put(
-            f"/v1/materials/{medium}/alternatives", json={"alternative_id": alternative, "note": note}, headers=tokens.admin()
+            f"/v1/materials/{medium}/alternatives",
+            json={"alternative_id": alternative, "note": note},
+            headers=tokens.admin(),
         )
         assert response.status_code == 200, response.text
     forbidden = await materials.client.put(
@@ -111,8 +123,13 @@ async def test_alternatives_named_withdrawn_and_shown(materials, tokens):
     )
     assert itself.status_code == 422
 
-    alternatives = (await materials.client.get(f"/v1/materials/{medium}/alternatives", headers=tokens.developer())).json()
-    assert {(a["material"]["name"], a["qualified"]) for a in alternatives} == {("X-VIVO 15", False), ("CTS OpTmizer", True)}
+    alternatives = (
+        await materials.client.get(f"/v1/materials/{medium}/alternatives", headers=tokens.developer())
+    ).json()
+    assert {(a["material"]["name"], a["qualified"]) for a in alternatives} == {
+        ("X-VIVO 15", False),
+        ("CTS OpTmizer", True),
+    }
     withdrawn = await materials.client.post(
         f"/v1/materials/{medium}/alternatives/{x_vivo}/withdraw", json={"reason": "supplier not qualified"},
         headers=tokens.admin(),

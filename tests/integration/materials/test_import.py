@@ -49,7 +49,9 @@ async def test_good_rows_imported_bad_rows_reported_by_line(materials, tokens):
     registered = await materials.outbox_events("gmphub.materials.material.registered.v1")
     assert len(registered) == 2 and {e["actor"] for e in registered} == {"admin:hub-operator"}
 
-    again = await materials.client.post("/v1/materials/import", files=csv_file(HEADER + ROWS[0]), headers=tokens.admin())
+    again = await materials.client.post(
+        "/v1/materials/import", files=csv_file(HEADER + ROWS[0]), headers=tokens.admin()
+    )
     assert again.json()["rejected"][0]["reason"].startswith("catalogue number 170-076-306 of this supplier is in")
 
 

@@ -18,7 +18,9 @@ async def test_facility_records_its_own_lots_only(materials, tokens):
     ):  # fmt: skip
         response = await materials.client.post(f"/v1/facilities/{facility}/lots", json=body, headers=headers)
         assert response.status_code == expected, response.text
-    created = await materials.client.post(f"/v1/facilities/{facility}/lots", json=body, headers=tokens.facility(facility))
+    created = await materials.client.post(
+        f"/v1/facilities/{facility}/lots", json=body, headers=tokens.facility(facility)
+    )
     assert created.status_code == 201, created.text
     assert (created.json()["quantity"], created.json()["unit"], created.json()["available"]) == ("0.1", "mL", "0.1")
     again = await materials.client.post(f"/v1/facilities/{facility}/lots", json=body, headers=tokens.facility(facility))
@@ -26,7 +28,9 @@ async def test_facility_records_its_own_lots_only(materials, tokens):
 
     listing = await materials.client.get(f"/v1/facilities/{facility}/lots", headers=tokens.regulator())
     assert [lot["lot_number"] for lot in listing.json()] == ["L1"]
-    assert (await materials.client.get(f"/v1/facilities/{facility}/lots", headers=tokens.developer())).status_code == 403
+    assert (
+        await materials.client.get(f"/v1/facilities/{facility}/lots", headers=tokens.developer())
+    ).status_code == 403
 
 
 async def test_bad_quantities_are_refused_and_change_nothing(materials, tokens):

@@ -25,7 +25,9 @@ async def test_replicas_racing_expire_each_lot_once_and_name_what_is_still_reser
     facility = uuid.uuid4()
     medium = await material(materials, tokens, supplier_id=await supplier(materials, tokens))
     # Recording a lot already past its date is allowed, as before; the job marks it like any other.
-    due = [await lot(materials, tokens, facility, medium, "10", number=f"DUE-{i}", expires_in_days=-1) for i in range(3)]
+    due = [
+        await lot(materials, tokens, facility, medium, "10", number=f"DUE-{i}", expires_in_days=-1) for i in range(3)
+    ]
     last_day = await lot(materials, tokens, facility, medium, "10", number="LAST-DAY", expires_in_days=0)
     fresh = await lot(materials, tokens, facility, medium, "10", number="FRESH", expires_in_days=90)
     # A run starting before the lot's expiry reserves from it; then the lot passes its date mid-run.
@@ -47,7 +49,11 @@ async def test_replicas_racing_expire_each_lot_once_and_name_what_is_still_reser
     assert (on_held["lot_number"], on_held["version"], on_held["expires_on"]) == (
         "HELD", 2, str(yesterday)
     )  # fmt: skip
-    assert (Decimal(on_held["quantity"]), Decimal(on_held["reserved"]), on_held["unit"]) == (500, Decimal("120.5"), "mL")
+    assert (Decimal(on_held["quantity"]), Decimal(on_held["reserved"]), on_held["unit"]) == (
+        500,
+        Decimal("120.5"),
+        "mL",
+    )
     assert on_held["holds"] == [{
         "booking_id": str(run.booking_id), "reservation_id": confirmed["data"]["reservation_id"],
         "quantity": "120.5", "unit": "mL",

@@ -31,7 +31,9 @@ async def outcome(materials, event_type, booking_id):
 
 
 async def lot_stock(materials, lot_id):
-    [(quantity, reserved)] = await materials.sql("SELECT quantity, reserved FROM lot WHERE id = :id", id=uuid.UUID(lot_id))
+    [(quantity, reserved)] = await materials.sql(
+        "SELECT quantity, reserved FROM lot WHERE id = :id", id=uuid.UUID(lot_id)
+    )
     return quantity, reserved
 
 
@@ -79,7 +81,9 @@ async def test_confirm_reserves_earliest_expiry_first_and_cancel_releases(materi
     assert again["data"] == first["data"] and again["id"] != first["id"]
     assert await lot_stock(materials, sooner) == (Decimal("300.5"), 0)
     assert await lot_stock(materials, later) == (Decimal(500), 0)
-    history = (await materials.client.get(f"/v1/reservations/{state.booking_id}/history", headers=tokens.admin())).json()
+    history = (
+        await materials.client.get(f"/v1/reservations/{state.booking_id}/history", headers=tokens.admin())
+    ).json()
     assert [e["type"] for e in history] == [CONFIRMED, CONFIRMED, RELEASED]
     assert all(e["causationid"] for e in history)  # each names the booking event that caused it
     await scheduling_caught_up(materials, scheduling)

@@ -10,7 +10,9 @@ async def _alternatives(materials, tokens):
     qualified = await supplier(materials, tokens)
     evaluating = await supplier(materials, tokens, name="Lonza", status="under_evaluation")
     medium = await material(materials, tokens, supplier_id=qualified)
-    optimizer = await material(materials, tokens, name="CTS OpTmizer", catalogue_number="A1048501", supplier_id=qualified)
+    optimizer = await material(
+        materials, tokens, name="CTS OpTmizer", catalogue_number="A1048501", supplier_id=qualified
+    )
     x_vivo = await material(materials, tokens, name="X-VIVO 15", catalogue_number="BE02-060Q", supplier_id=evaluating)
     for alternative in (optimizer, x_vivo):
         response = await materials.client.put(f"/v1/materials/{medium}/alternatives",
@@ -33,7 +35,11 @@ async def test_shortage_shows_qualified_alternatives_and_where_stock_is(material
     declared = await materials.client.post("/v1/shortages", json=body, headers=tokens.regulator())
     assert declared.status_code == 201, declared.text
     shortage = declared.json()
-    assert (shortage["status"], shortage["regions"], shortage["created_by"]) == ("active", ["AT", "DE"], "regulator:inspector-1")
+    assert (shortage["status"], shortage["regions"], shortage["created_by"]) == (
+        "active",
+        ["AT", "DE"],
+        "regulator:inspector-1",
+    )
 
     detail = (await materials.client.get(f"/v1/shortages/{shortage['shortage_id']}", headers=tokens.developer())).json()
     assert detail["material"]["material_id"] == medium
@@ -73,7 +79,9 @@ async def test_who_may_declare_update_and_resolve(materials, scheduling, tokens)
     updated = await materials.client.patch(url, json={"severity": "critical", "regions": ["DE", "EU"]},
                                            headers=tokens.facility(facility))  # fmt: skip
     assert (updated.json()["severity"], updated.json()["version"]) == ("critical", 2)
-    resolved = await materials.client.post(f"{url}/resolve", json={"note": "new lots delivered"}, headers=tokens.regulator())
+    resolved = await materials.client.post(
+        f"{url}/resolve", json={"note": "new lots delivered"}, headers=tokens.regulator()
+    )
     assert resolved.json()["status"] == "resolved" and resolved.json()["resolution_note"] == "new lots delivered"
     assert (await materials.client.post(f"{url}/resolve", json={}, headers=tokens.admin())).status_code == 409
     assert (await materials.client.patch(url, json={"severity": "low"}, headers=tokens.admin())).status_code == 409

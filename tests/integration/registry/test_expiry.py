@@ -25,8 +25,12 @@ async def test_replicas_racing_expire_each_certificate_once(registry, tokens):
     pei = tokens.regulator("DE-PEI")
     due = [await issue_certificate(registry, tokens, fid, number=f"DUE-{i}") for i in range(3)]
     suspended, revoked, last_day = [await issue_certificate(registry, tokens, fid, number=n) for n in ("S", "R", "L")]
-    await registry.client.post(f"/v1/certificates/{suspended['certificate_id']}/suspend", json={"reason": "findings"}, headers=pei)
-    await registry.client.post(f"/v1/certificates/{revoked['certificate_id']}/revoke", json={"reason": "fraud"}, headers=pei)
+    await registry.client.post(
+        f"/v1/certificates/{suspended['certificate_id']}/suspend", json={"reason": "findings"}, headers=pei
+    )
+    await registry.client.post(
+        f"/v1/certificates/{revoked['certificate_id']}/revoke", json={"reason": "fraud"}, headers=pei
+    )
     for cert in (*due, suspended, revoked):
         await backdate(registry, cert["certificate_id"], today - timedelta(days=1))
     await backdate(registry, last_day["certificate_id"], today)  # in force through its expiry day
@@ -51,9 +55,12 @@ async def test_the_background_job_expires_by_itself(registry, tokens):
     fid = (await create_facility(registry, tokens))["facility_id"]
     cert = await issue_certificate(registry, tokens, fid)
     await backdate(registry, cert["certificate_id"], date.today() - timedelta(days=1))
-    fast = replace(registry.context, settings=registry.context.settings.model_copy(update={"job_interval_seconds": 0.05}))
+    fast = replace(
+        registry.context, settings=registry.context.settings.model_copy(update={"job_interval_seconds": 0.05})
+    )
     job = asyncio.create_task(certificate_expiry_job(fast))
     try:
+
         async def expired():
             events = await registry.outbox_events(EXPIRED)
             assert events, "not expired yet"

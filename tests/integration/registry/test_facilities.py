@@ -29,7 +29,9 @@ async def test_admin_onboards_and_anyone_reads_with_an_etag(registry, tokens):
 async def test_only_admin_onboards_and_bad_terms_change_nothing(registry, tokens):
     refused = await registry.client.post("/v1/facilities", json=FACILITY, headers=tokens.developer())
     assert refused.status_code == 403
-    bad_kind = await registry.client.post("/v1/facilities", json=FACILITY | {"kind": "spaceport"}, headers=tokens.admin())
+    bad_kind = await registry.client.post(
+        "/v1/facilities", json=FACILITY | {"kind": "spaceport"}, headers=tokens.admin()
+    )
     assert bad_kind.status_code == 422
     assert bad_kind.headers["content-type"] == "application/problem+json"
     assert bad_kind.json()["term"] == "spaceport" and "hospital" in bad_kind.json()["allowed"]
@@ -73,9 +75,13 @@ async def test_facility_users_edit_only_their_facility_and_not_its_authorisation
     other = (await create_facility(registry, tokens, legal_name="Other GMP"))["facility_id"]
     before = await counts(registry)
     headers = tokens.facility(mine) | {"If-Match": '"1"'}
-    assert (await registry.client.patch(f"/v1/facilities/{other}", json={"city": "X"}, headers=headers)).status_code == 403
+    assert (
+        await registry.client.patch(f"/v1/facilities/{other}", json={"city": "X"}, headers=headers)
+    ).status_code == 403
     for role in (tokens.developer(), tokens.regulator()):
-        answer = await registry.client.patch(f"/v1/facilities/{mine}", json={"city": "X"}, headers=role | {"If-Match": '"1"'})
+        answer = await registry.client.patch(
+            f"/v1/facilities/{mine}", json={"city": "X"}, headers=role | {"If-Match": '"1"'}
+        )
         assert answer.status_code == 403
     locked = await registry.client.patch(f"/v1/facilities/{mine}", json={"authorisation_number": "X"}, headers=headers)
     assert locked.status_code == 422
@@ -118,8 +124,12 @@ async def test_admin_reactivates_a_deactivated_facility_with_a_reason(registry, 
     fid = (await create_facility(registry, tokens))["facility_id"]
     url = f"/v1/facilities/{fid}/reactivate"
     assert (await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.admin())).status_code == 409
-    await registry.client.post(f"/v1/facilities/{fid}/deactivate", json={"reason": "Closed by mistake"}, headers=tokens.admin())
-    assert (await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.facility(fid))).status_code == 403
+    await registry.client.post(
+        f"/v1/facilities/{fid}/deactivate", json={"reason": "Closed by mistake"}, headers=tokens.admin()
+    )
+    assert (
+        await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.facility(fid))
+    ).status_code == 403
     assert (await registry.client.post(url, json={}, headers=tokens.admin())).status_code == 422
     stale = await registry.client.post(url, json={"reason": "reopened"}, headers=tokens.admin() | {"If-Match": '"1"'})
     assert stale.status_code == 412
@@ -127,7 +137,9 @@ async def test_admin_reactivates_a_deactivated_facility_with_a_reason(registry, 
     assert done.status_code == 200 and done.json()["active"] is True and done.headers["ETag"] == '"3"'
     read = (await registry.client.get(f"/v1/facilities/{fid}", headers=tokens.admin())).json()
     assert read["deactivation_reason"] is None
-    edit = await registry.client.patch(f"/v1/facilities/{fid}", json={"city": "Potsdam"}, headers=tokens.admin() | {"If-Match": '"3"'})
+    edit = await registry.client.patch(
+        f"/v1/facilities/{fid}", json={"city": "Potsdam"}, headers=tokens.admin() | {"If-Match": '"3"'}
+    )
     assert edit.status_code == 200
 
     history = (await registry.client.get(f"/v1/facilities/{fid}/history", headers=tokens.developer())).json()

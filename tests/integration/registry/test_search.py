@@ -65,5 +65,7 @@ async def test_search_pages_and_checks_its_terms(registry, tokens):
         bad = await registry.client.get("/v1/facilities", params={param: term}, headers=tokens.developer())
         assert bad.status_code == 422, (param, bad.text)
         assert bad.json()["term"] == term and bad.json()["allowed"]
-    assert (await registry.client.get("/v1/facilities", params={"page_size": 500}, headers=tokens.admin())).status_code == 422
+    assert (
+        await registry.client.get("/v1/facilities", params={"page_size": 500}, headers=tokens.admin())
+    ).status_code == 422
     assert (await registry.client.get("/v1/facilities")).status_code == 401

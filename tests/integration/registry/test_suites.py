@@ -16,7 +16,9 @@ async def test_a_facility_user_adds_changes_and_retires_its_suite(registry, toke
     assert changed.json()["atmp_types"] == SUITE["atmp_types"]
     assert changed.headers["ETag"] == '"3"'
 
-    retired = await registry.client.post(f"{url}/retire", json={"reason": "Converted to QC lab"}, headers=tokens.admin())
+    retired = await registry.client.post(
+        f"{url}/retire", json={"reason": "Converted to QC lab"}, headers=tokens.admin()
+    )
     assert retired.status_code == 200 and retired.json()["retired"] is True
     assert (await registry.client.patch(url, json={"name": "X"}, headers=tokens.admin())).status_code == 409
 
@@ -56,7 +58,9 @@ async def test_only_the_facility_own_users_touch_its_suites(registry, tokens):
         assert (await registry.client.post(url, json=SUITE | {"name": "X"}, headers=headers)).status_code == 403
         patched = await registry.client.patch(f"{url}/{suite['suite_id']}", json={"name": "X"}, headers=headers)
         assert patched.status_code == 403
-        retired = await registry.client.post(f"{url}/{suite['suite_id']}/retire", json={"reason": "x" * 5}, headers=headers)
+        retired = await registry.client.post(
+            f"{url}/{suite['suite_id']}/retire", json={"reason": "x" * 5}, headers=headers
+        )
         assert retired.status_code == 403
     # a suite is reached only through its own facility
     crossed = await registry.client.patch(f"/v1/facilities/{mine}/suites/{suite['suite_id']}", json={"name": "X"},

@@ -67,7 +67,9 @@ async def certified_site(
     )
 
     async def known():
-        rows = await scheduling.sql("SELECT 1 FROM certificate_view WHERE certificate_id = :c", c=certificate.certificate_id)
+        rows = await scheduling.sql(
+            "SELECT 1 FROM certificate_view WHERE certificate_id = :c", c=certificate.certificate_id
+        )
         return len(rows) == 1
 
     await eventually(known, timeout=5.0)
@@ -76,7 +78,9 @@ async def certified_site(
 
 async def set_certificate(registry: RunningService, site: Site, event_class, status: str, reason: str | None = None):
     site.certificate = site.certificate.model_copy(update={"status": status, "reason": reason})
-    await feed(registry, event_class(facility_id=site.facility_id, version=site.next_version(), certificate=site.certificate))
+    await feed(
+        registry, event_class(facility_id=site.facility_id, version=site.next_version(), certificate=site.certificate)
+    )
 
 
 def start(days: int = 7, hour: int = 8) -> datetime:

@@ -36,11 +36,15 @@ async def test_confirm_cancel_complete_and_history(registry, scheduling, materia
     plain = (await hold(scheduling, tokens, [slots[0]])).json()
     confirmed = await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/confirm", headers=developer)
     assert confirmed.json()["status"] == "confirmed"  # no material needs: nothing to wait for
-    assert (await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=developer)).status_code == 403
+    assert (
+        await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=developer)
+    ).status_code == 403
     early = await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=facility)
     assert early.status_code == 409 and "once it has started" in early.json()["detail"]
     # the run begins (the clock is moved by moving the booking's start into the past)
-    await scheduling.sql("UPDATE booking SET starts_at = now() - interval '1 hour' WHERE id::text = :id", id=plain["booking_id"])
+    await scheduling.sql(
+        "UPDATE booking SET starts_at = now() - interval '1 hour' WHERE id::text = :id", id=plain["booking_id"]
+    )
     done = await scheduling.client.post(f"/v1/bookings/{plain['booking_id']}/complete", headers=facility)
     assert done.json()["status"] == "completed"
 
@@ -62,7 +66,10 @@ async def test_confirm_cancel_complete_and_history(registry, scheduling, materia
         f"/v1/bookings/{short['booking_id']}/cancel", json={"reason": "suite requalification"}, headers=facility
     )
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_reason"] == "suite requalification"
-    assert {r.status for r in await scheduling.sql("SELECT status FROM slot WHERE id::text IN (:a, :b)", a=slots[1], b=slots[2])} == {"open"}
+    assert {
+        r.status
+        for r in await scheduling.sql("SELECT status FROM slot WHERE id::text IN (:a, :b)", a=slots[1], b=slots[2])
+    } == {"open"}
 
     history = (await scheduling.client.get(f"/v1/bookings/{short['booking_id']}/history", headers=developer)).json()
     assert [e["type"].split(".")[3] for e in history] == ["held", "confirmed", "materials_short", "cancelled"]
@@ -87,7 +94,9 @@ async def test_clinical_run_needs_an_approved_approval_covering_the_facility(reg
             facility_ids=facilities, status=status,
         )  # fmt: skip
 
-    await feed(approvals, appr.ApprovalSubmitted(approval_id=approval_id, approval=state("submitted", [site.facility_id], 2)))
+    await feed(
+        approvals, appr.ApprovalSubmitted(approval_id=approval_id, approval=state("submitted", [site.facility_id], 2))
+    )
 
     async def seen(status):
         rows = await scheduling.sql("SELECT status FROM approval_view WHERE approval_id = :a", a=approval_id)
@@ -96,18 +105,32 @@ async def test_clinical_run_needs_an_approved_approval_covering_the_facility(reg
     await eventually(lambda: seen("submitted"), timeout=5.0)
     pending = await hold(scheduling, tokens, [slots[0]], run_kind="clinical", approval_id=str(approval_id))
     assert pending.status_code == 409 and "submitted" in pending.json()["detail"]
-    other_org = await hold(scheduling, tokens, [slots[0]], org="ORG-9", run_kind="clinical", approval_id=str(approval_id))
+    other_org = await hold(
+        scheduling, tokens, [slots[0]], org="ORG-9", run_kind="clinical", approval_id=str(approval_id)
+    )
     assert other_org.status_code == 422 and "another organisation" in other_org.json()["detail"]
 
     signature = appr.Signature(signer="inspector-1", authority="DE-PEI", meaning="approval", reason="ok",
                                signed_at="2026-11-25T10:00:00Z")  # fmt: skip
-    await feed(approvals, appr.ApprovalApproved(approval_id=approval_id, approval=state("approved", [other_facility], 3), signature=signature))
+    await feed(
+        approvals,
+        appr.ApprovalApproved(
+            approval_id=approval_id, approval=state("approved", [other_facility], 3), signature=signature
+        ),
+    )
     await eventually(lambda: seen("approved"), timeout=5.0)
     uncovered = await hold(scheduling, tokens, [slots[0]], run_kind="clinical", approval_id=str(approval_id))
     assert uncovered.status_code == 422 and "does not cover" in uncovered.json()["detail"]
     # an older event arriving late changes nothing
-    await feed(approvals, appr.ApprovalSubmitted(approval_id=approval_id, approval=state("submitted", [site.facility_id], 2)))
-    await feed(approvals, appr.ApprovalApproved(approval_id=approval_id, approval=state("approved", [site.facility_id], 4), signature=signature))
+    await feed(
+        approvals, appr.ApprovalSubmitted(approval_id=approval_id, approval=state("submitted", [site.facility_id], 2))
+    )
+    await feed(
+        approvals,
+        appr.ApprovalApproved(
+            approval_id=approval_id, approval=state("approved", [site.facility_id], 4), signature=signature
+        ),
+    )
 
     async def covered():
         rows = await scheduling.sql("SELECT version FROM approval_view WHERE approval_id = :a", a=approval_id)
@@ -126,8 +149,12 @@ async def test_lists_and_calendar_feeds(registry, scheduling, tokens):
 
     org_list = await scheduling.client.get("/v1/orgs/ORG-1/bookings", headers=tokens.developer("ORG-1"))
     assert [b["booking_id"] for b in org_list.json()] == [mine["booking_id"]]
-    assert (await scheduling.client.get("/v1/orgs/ORG-1/bookings", headers=tokens.developer("ORG-2"))).status_code == 403
-    facility_list = await scheduling.client.get(f"/v1/facilities/{site.facility_id}/bookings", headers=tokens.facility(site.facility_id))
+    assert (
+        await scheduling.client.get("/v1/orgs/ORG-1/bookings", headers=tokens.developer("ORG-2"))
+    ).status_code == 403
+    facility_list = await scheduling.client.get(
+        f"/v1/facilities/{site.facility_id}/bookings", headers=tokens.facility(site.facility_id)
+    )
     assert len(facility_list.json()) == 2
     assert len((await scheduling.client.get("/v1/bookings", headers=tokens.developer("ORG-2"))).json()) == 1
 
@@ -141,5 +168,7 @@ async def test_lists_and_calendar_feeds(registry, scheduling, tokens):
     assert (await scheduling.client.get("/v1/orgs/ORG-1/bookings.ics")).status_code == 401
     assert (await scheduling.client.get(f"/v1/orgs/ORG-2/bookings.ics?token={token}")).status_code == 403
     facility_token = tokens.facility(site.facility_id)["Authorization"].split()[1]
-    facility_feed = await scheduling.client.get(f"/v1/facilities/{site.facility_id}/bookings.ics?token={facility_token}")
+    facility_feed = await scheduling.client.get(
+        f"/v1/facilities/{site.facility_id}/bookings.ics?token={facility_token}"
+    )
     assert len(Calendar.from_ical(facility_feed.content).walk("VEVENT")) == 2

@@ -7,8 +7,16 @@ import pytest
 import sqlalchemy as sa
 
 from services.registry import events as reg
+from tests.integration.scheduling.helpers import (
+    certificate_seen,
+    certified_site,
+    feed,
+    hold,
+    publish,
+    set_certificate,
+    start,
+)
 from tests.support import eventually
-from tests.integration.scheduling.helpers import certificate_seen, certified_site, feed, hold, publish, set_certificate, start
 
 
 async def test_window_list_and_weekly_shapes(registry, scheduling, tokens):
@@ -18,11 +26,20 @@ async def test_window_list_and_weekly_shapes(registry, scheduling, tokens):
     first = start(days=3)
 
     window = {"starts_at": first.isoformat(), "ends_at": (first + timedelta(hours=20)).isoformat(), "slot_minutes": 480}
-    response = await scheduling.client.post(url, json={"suite_id": str(site.suite_id), "window": window}, headers=headers)
+    response = await scheduling.client.post(
+        url, json={"suite_id": str(site.suite_id), "window": window}, headers=headers
+    )
     assert response.status_code == 201, response.text
-    assert [s["ends_at"] for s in response.json()["slots"]][-1] == (first + timedelta(hours=16)).isoformat().replace("+00:00", "Z")
+    assert [s["ends_at"] for s in response.json()["slots"]][-1] == (first + timedelta(hours=16)).isoformat().replace(
+        "+00:00", "Z"
+    )
 
-    slots = [{"starts_at": (first + timedelta(days=1)).isoformat(), "ends_at": (first + timedelta(days=1, hours=4)).isoformat()}]
+    slots = [
+        {
+            "starts_at": (first + timedelta(days=1)).isoformat(),
+            "ends_at": (first + timedelta(days=1, hours=4)).isoformat(),
+        }
+    ]
     response = await scheduling.client.post(url, json={"suite_id": str(site.suite_id), "slots": slots}, headers=headers)
     assert response.status_code == 201, response.text
 
@@ -31,7 +48,9 @@ async def test_window_list_and_weekly_shapes(registry, scheduling, tokens):
         "ends_at": (first + timedelta(days=14, hours=8)).isoformat(),
         "until": (first + timedelta(days=14 + 27)).date().isoformat(),
     }
-    response = await scheduling.client.post(url, json={"suite_id": str(site.suite_id), "weekly": weekly}, headers=headers)
+    response = await scheduling.client.post(
+        url, json={"suite_id": str(site.suite_id), "weekly": weekly}, headers=headers
+    )
     assert response.status_code == 201, response.text
     assert len(response.json()["slots"]) == 4  # four weeks, same weekday
     assert len(await scheduling.outbox_events("gmphub.scheduling.capacity.published.v1")) == 3
@@ -42,7 +61,10 @@ async def test_overlap_refused_by_code_and_by_the_database(registry, scheduling,
     slots = await publish(scheduling, tokens, site, count=2)
     again = await scheduling.client.post(
         f"/v1/facilities/{site.facility_id}/capacity",
-        json={"suite_id": str(site.suite_id), "slots": [{"starts_at": slots[0]["starts_at"], "ends_at": slots[1]["starts_at"]}]},
+        json={
+            "suite_id": str(site.suite_id),
+            "slots": [{"starts_at": slots[0]["starts_at"], "ends_at": slots[1]["starts_at"]}],
+        },
         headers=tokens.facility(site.facility_id),
     )
     assert again.status_code == 409 and "overlaps" in again.json()["detail"]
@@ -50,7 +72,10 @@ async def test_overlap_refused_by_code_and_by_the_database(registry, scheduling,
         await scheduling.sql(
             "INSERT INTO slot (id, suite_id, facility_id, starts_at, ends_at, status, version, created_at, created_by,"
             " updated_at, updated_by) VALUES (gen_random_uuid(), :s, :f, :a, :b, 'open', 1, now(), 't', now(), 't')",
-            s=site.suite_id, f=site.facility_id, a=start(7) + timedelta(hours=1), b=start(7) + timedelta(hours=2),
+            s=site.suite_id,
+            f=site.facility_id,
+            a=start(7) + timedelta(hours=1),
+            b=start(7) + timedelta(hours=2),
         )
 
 
@@ -59,7 +84,10 @@ async def test_only_a_certified_facility_with_a_live_suite_publishes(registry, s
     other = await certified_site(registry, scheduling)
     foreign = await scheduling.client.post(
         f"/v1/facilities/{site.facility_id}/capacity",
-        json={"suite_id": str(site.suite_id), "slots": [{"starts_at": start(3).isoformat(), "ends_at": start(4).isoformat()}]},
+        json={
+            "suite_id": str(site.suite_id),
+            "slots": [{"starts_at": start(3).isoformat(), "ends_at": start(4).isoformat()}],
+        },
         headers=tokens.facility(other.facility_id),
     )
     assert foreign.status_code == 403
@@ -67,7 +95,10 @@ async def test_only_a_certified_facility_with_a_live_suite_publishes(registry, s
     await certificate_seen(scheduling, site, "suspended")
     response = await scheduling.client.post(
         f"/v1/facilities/{site.facility_id}/capacity",
-        json={"suite_id": str(site.suite_id), "slots": [{"starts_at": start(3).isoformat(), "ends_at": start(4).isoformat()}]},
+        json={
+            "suite_id": str(site.suite_id),
+            "slots": [{"starts_at": start(3).isoformat(), "ends_at": start(4).isoformat()}],
+        },
         headers=tokens.facility(site.facility_id),
     )
     assert response.status_code == 409 and "certificate" in response.json()["detail"], response.text
@@ -75,7 +106,10 @@ async def test_only_a_certified_facility_with_a_live_suite_publishes(registry, s
     retired = other.suite_id
     suite = reg.SuiteState(suite_id=retired, facility_id=other.facility_id, name="Suite B", cleanroom_grade="B",
                            atmp_types=["gene_therapy"], processes=[], retired=True)  # fmt: skip
-    await feed(registry, reg.SuiteRetired(facility_id=other.facility_id, version=other.next_version(), suite=suite, reason="closed"))
+    await feed(
+        registry,
+        reg.SuiteRetired(facility_id=other.facility_id, version=other.next_version(), suite=suite, reason="closed"),
+    )
 
     async def retired_seen():
         return (await scheduling.sql("SELECT retired FROM suite_view WHERE suite_id = :s", s=retired)) == [(True,)]
@@ -83,7 +117,10 @@ async def test_only_a_certified_facility_with_a_live_suite_publishes(registry, s
     await eventually(retired_seen, timeout=5.0)
     response = await scheduling.client.post(
         f"/v1/facilities/{other.facility_id}/capacity",
-        json={"suite_id": str(retired), "slots": [{"starts_at": start(3).isoformat(), "ends_at": start(4).isoformat()}]},
+        json={
+            "suite_id": str(retired),
+            "slots": [{"starts_at": start(3).isoformat(), "ends_at": start(4).isoformat()}],
+        },
         headers=tokens.facility(other.facility_id),
     )
     assert response.status_code == 409 and "retired" in response.json()["detail"]
@@ -96,7 +133,9 @@ async def test_block_withdraw_reopen_and_a_booked_slot_stays(registry, schedulin
     headers = tokens.facility(site.facility_id)
     base = f"/v1/facilities/{site.facility_id}/slots"
 
-    blocked = await scheduling.client.post(f"{base}/block", json={"slot_ids": [slots[0]], "reason": "maintenance"}, headers=headers)
+    blocked = await scheduling.client.post(
+        f"{base}/block", json={"slot_ids": [slots[0]], "reason": "maintenance"}, headers=headers
+    )
     assert blocked.status_code == 200, blocked.text
     assert (await hold(scheduling, tokens, [slots[0]])).status_code == 409
     reopened = await scheduling.client.post(f"{base}/reopen", json={"slot_ids": [slots[0]]}, headers=headers)
@@ -105,7 +144,9 @@ async def test_block_withdraw_reopen_and_a_booked_slot_stays(registry, schedulin
 
     refused = await scheduling.client.post(f"{base}/withdraw", json={"slot_ids": [slots[1], slots[2]]}, headers=headers)
     assert refused.status_code == 409 and "held" in refused.json()["detail"]
-    withdrawn = await scheduling.client.post(f"{base}/withdraw", json={"slot_ids": [slots[2]], "reason": "staff"}, headers=headers)
+    withdrawn = await scheduling.client.post(
+        f"{base}/withdraw", json={"slot_ids": [slots[2]], "reason": "staff"}, headers=headers
+    )
     assert withdrawn.status_code == 200
     rows = await scheduling.sql("SELECT id::text, status FROM slot ORDER BY starts_at")
     assert [r.status for r in rows] == ["open", "held", "withdrawn"]
@@ -114,8 +155,15 @@ async def test_block_withdraw_reopen_and_a_booked_slot_stays(registry, schedulin
     # a withdrawn period may be published again: the constraint ignores withdrawn slots
     again = await scheduling.client.post(
         f"/v1/facilities/{site.facility_id}/capacity",
-        json={"suite_id": str(site.suite_id),
-              "slots": [{"starts_at": (start(7) + timedelta(hours=16)).isoformat(), "ends_at": (start(7) + timedelta(hours=24)).isoformat()}]},
+        json={
+            "suite_id": str(site.suite_id),
+            "slots": [
+                {
+                    "starts_at": (start(7) + timedelta(hours=16)).isoformat(),
+                    "ends_at": (start(7) + timedelta(hours=24)).isoformat(),
+                }
+            ],
+        },
         headers=headers,
     )
     assert again.status_code == 201, again.text

@@ -36,13 +36,19 @@ async def test_confirming_stops_the_clock_and_an_expired_hold_cannot_be_confirme
     site = await certified_site(registry, scheduling)
     slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=2)]
     late = (await hold(scheduling, tokens, [slots[0]])).json()
-    await scheduling.sql("UPDATE booking SET hold_expires_at = now() - interval '1 second' WHERE id = :b", b=late["booking_id"])
-    refused = await scheduling.client.post(f"/v1/bookings/{late['booking_id']}/confirm", headers=tokens.developer("ORG-1"))
+    await scheduling.sql(
+        "UPDATE booking SET hold_expires_at = now() - interval '1 second' WHERE id = :b", b=late["booking_id"]
+    )
+    refused = await scheduling.client.post(
+        f"/v1/bookings/{late['booking_id']}/confirm", headers=tokens.developer("ORG-1")
+    )
     assert refused.status_code == 409 and "expired" in refused.json()["detail"]
 
     need = {"material_id": "5b0c3c36-4a36-4d0f-9a57-1b5a4c7a1f10", "quantity": "2.5", "unit": "mL"}
     waiting = (await hold(scheduling, tokens, [slots[1]], material_needs=[need])).json()
-    confirmed = await scheduling.client.post(f"/v1/bookings/{waiting['booking_id']}/confirm", headers=tokens.developer("ORG-1"))
+    confirmed = await scheduling.client.post(
+        f"/v1/bookings/{waiting['booking_id']}/confirm", headers=tokens.developer("ORG-1")
+    )
     assert confirmed.status_code == 200 and confirmed.json()["awaiting_materials"] is True
     assert confirmed.json()["hold_expires_at"] is None
     await jobs.expire_holds_once(scheduling.context)

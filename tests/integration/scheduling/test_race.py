@@ -5,6 +5,7 @@ the real database."""
 import asyncio
 import random
 import time
+
 from tests.integration.scheduling.helpers import another_instance, certified_site, publish
 
 ATTEMPTS, SLOTS = 200, 20

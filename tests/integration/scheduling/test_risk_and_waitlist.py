@@ -5,7 +5,15 @@ from datetime import timedelta
 
 from services.materials import events as mat
 from services.registry import events as reg
-from tests.integration.scheduling.helpers import certificate_seen, certified_site, feed, hold, publish, set_certificate, start
+from tests.integration.scheduling.helpers import (
+    certificate_seen,
+    certified_site,
+    feed,
+    hold,
+    publish,
+    set_certificate,
+    start,
+)
 from tests.support import eventually
 
 
@@ -28,11 +36,20 @@ async def test_search_filters_pages_and_hides_uncertified_facilities(registry, s
     assert {s["country"] for s in (await find(country="FR"))["items"]} == {"FR"}
     assert len((await find(atmp_type="gene_therapy"))["items"]) == 5
     assert len((await find(process="cell_expansion", cleanroom_grade="A"))["items"]) == 3
-    assert len((await find(facility_id=str(de.facility_id), ends_before=(start(7) + timedelta(hours=4)).isoformat()))["items"]) == 2
+    assert (
+        len(
+            (await find(facility_id=str(de.facility_id), ends_before=(start(7) + timedelta(hours=4)).isoformat()))[
+                "items"
+            ]
+        )
+        == 2
+    )
     first = await find(limit=3)
     second = await find(limit=3, after=first["next_cursor"])
     assert [s["slot_id"] for s in first["items"] + second["items"]] == [s["slot_id"] for s in everything["items"][:6]]
-    assert (await scheduling.client.get("/v1/slots", params={"after": "nonsense"}, headers=developer)).status_code == 400
+    assert (
+        await scheduling.client.get("/v1/slots", params={"after": "nonsense"}, headers=developer)
+    ).status_code == 400
 
     await set_certificate(registry, fr, reg.CertificateSuspended, "suspended", "sterility failure")
     await certificate_seen(scheduling, fr, "suspended")
@@ -73,7 +90,12 @@ async def test_bookings_flagged_at_risk_and_cleared(registry, scheduling, materi
 
     await eventually(cleared, timeout=5.0)
     changes = await scheduling.outbox_events("gmphub.scheduling.booking.at_risk_changed.v1")
-    assert [len(e["data"]["booking"]["at_risk_reasons"]) for e in changes if e["subject"] == needy["booking_id"]] == [1, 2, 1, 0]
+    assert [len(e["data"]["booking"]["at_risk_reasons"]) for e in changes if e["subject"] == needy["booking_id"]] == [
+        1,
+        2,
+        1,
+        0,
+    ]
 
 
 async def _has(reasons, text) -> bool:
@@ -87,12 +109,18 @@ async def test_waitlist_first_in_line_gets_the_freed_slot(registry, scheduling, 
     criteria = {"product": "TIL therapy", "run_kind": "development", "country": "NL", "atmp_type": "gene_therapy"}
     first = await scheduling.client.post("/v1/waitlist", json=criteria, headers=tokens.developer("ORG-2"))
     second = await scheduling.client.post("/v1/waitlist", json=criteria, headers=tokens.developer("ORG-3"))
-    elsewhere = await scheduling.client.post("/v1/waitlist", json=criteria | {"country": "IT"}, headers=tokens.developer("ORG-4"))
+    elsewhere = await scheduling.client.post(
+        "/v1/waitlist", json=criteria | {"country": "IT"}, headers=tokens.developer("ORG-4")
+    )
     assert first.status_code == second.status_code == elsewhere.status_code == 201
 
     await scheduling.client.post(f"/v1/bookings/{taken['booking_id']}/cancel", headers=tokens.developer("ORG-1"))
     [offered] = (await scheduling.client.get("/v1/bookings", headers=tokens.developer("ORG-2"))).json()
-    assert offered["status"] == "held" and offered["slot_ids"] == [slot] and offered["waitlist_entry_id"] == first.json()["waitlist_entry_id"]
+    assert (
+        offered["status"] == "held"
+        and offered["slot_ids"] == [slot]
+        and offered["waitlist_entry_id"] == first.json()["waitlist_entry_id"]
+    )
     [event] = await scheduling.outbox_events("gmphub.scheduling.waitlist.hold_offered.v1")
     assert event["data"]["waitlist_entry_id"] == first.json()["waitlist_entry_id"]
     statuses = [e["status"] for e in (await scheduling.client.get("/v1/waitlist", headers=tokens.admin())).json()]
@@ -102,7 +130,9 @@ async def test_waitlist_first_in_line_gets_the_freed_slot(registry, scheduling, 
     more = await publish(scheduling, tokens, site, count=1, days=9)
     assert more[0]["status"] == "held"
     assert len((await scheduling.client.get("/v1/bookings", headers=tokens.developer("ORG-3"))).json()) == 1
-    left = await scheduling.client.post(f"/v1/waitlist/{elsewhere.json()['waitlist_entry_id']}/leave", headers=tokens.developer("ORG-4"))
+    left = await scheduling.client.post(
+        f"/v1/waitlist/{elsewhere.json()['waitlist_entry_id']}/leave", headers=tokens.developer("ORG-4")
+    )
     assert left.json()["status"] == "cancelled"
 
 

@@ -40,7 +40,9 @@ async def test_dlq_replay_republishes_dead_letters_without_their_error_headers(
     assert "replayed 0 message(s)" in capsys.readouterr().out
 
 
-async def test_dlq_replay_sends_an_event_that_died_twice_once_with_its_count(settings, private_broker, monkeypatch, capsys):
+async def test_dlq_replay_sends_an_event_that_died_twice_once_with_its_count(
+    settings, private_broker, monkeypatch, capsys
+):
     monkeypatch.setenv("GMPHUB_KAFKA_BOOTSTRAP_SERVERS", private_broker.bootstrap_servers)
     topic = "gmphub.registry.v1"
     config = settings.model_copy(update={"kafka_bootstrap_servers": private_broker.bootstrap_servers})

@@ -28,7 +28,9 @@ async def test_no_token_bad_token_and_wrong_role_are_refused_as_problems(registr
     assert (missing.status_code, missing.headers["content-type"]) == (401, PROBLEM)
     assert missing.headers["www-authenticate"] == "Bearer"
 
-    forged = await registry.client.post("/v1/facilities", json=FACILITY, headers={"Authorization": "Bearer abc.def.ghi"})
+    forged = await registry.client.post(
+        "/v1/facilities", json=FACILITY, headers={"Authorization": "Bearer abc.def.ghi"}
+    )
     assert forged.status_code == 401
     assert forged.json()["detail"].startswith("The token is not valid")
 
@@ -39,7 +41,8 @@ async def test_no_token_bad_token_and_wrong_role_are_refused_as_problems(registr
 
 async def test_bad_input_is_a_clear_problem_and_changes_nothing(registry, tokens):
     response = await registry.client.post(
-        "/v1/facilities", json={k: v for k, v in FACILITY.items() if k != "legal_name"} | {"country": "Germany"},
+        "/v1/facilities",
+        json={k: v for k, v in FACILITY.items() if k != "legal_name"} | {"country": "Germany"},
         headers=tokens.admin(),
     )
     assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM)
@@ -70,11 +73,16 @@ async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens
     from services.registry.main import spec
     from shared.service import create_app
 
-    away = settings.model_copy(update={"registry_database_url": f"postgresql+asyncpg://gmphub@127.0.0.1:{free_port()}/x"})
+    away = settings.model_copy(
+        update={"registry_database_url": f"postgresql+asyncpg://gmphub@127.0.0.1:{free_port()}/x"}
+    )
     app = create_app(spec, away)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://registry"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://registry"
+        ) as client,
+    ):
         response = await client.post("/v1/facilities", json=FACILITY, headers=tokens.admin())
         assert (response.status_code, response.headers["content-type"]) == (503, PROBLEM)
         assert response.headers["retry-after"] == "5"

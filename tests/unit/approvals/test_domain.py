@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.approvals import domain
-from services.approvals.domain import Approval, Change, Covers, Level, LetterOfAccess, Status, Tree
+from services.approvals.domain import Approval, Change, Covers, LetterOfAccess, Level, Status, Tree
 from shared.errors import Conflict, NotFound, Unprocessable
 
 TODAY = date(2026, 6, 1)
@@ -53,7 +53,9 @@ def test_shape_rules():
     with pytest.raises(Unprocessable):
         Approval(id=uuid.uuid4(), level=Level.CHILD, covers=Covers.PRODUCT, title="t", holder_org_id="O", authority="A")
     with pytest.raises(Unprocessable):
-        Approval(id=uuid.uuid4(), level=Level.PARENT, covers=Covers.PRODUCT, title="t", holder_org_id="O", authority="A")
+        Approval(
+            id=uuid.uuid4(), level=Level.PARENT, covers=Covers.PRODUCT, title="t", holder_org_id="O", authority="A"
+        )
 
 
 @pytest.mark.parametrize("status", [Status.APPROVED, Status.UNDER_REVIEW])

@@ -98,9 +98,7 @@ def test_the_topics_one_shot_creates_every_services_topic_and_dead_letter_topic(
     script = (DEPLOY / source).read_text()
     listed = re.search(r"for service in ([\w ]+); do", script).group(1).split()
     assert tuple(listed) == SERVICES
-    created = {
-        template.replace("$service", s) for s in listed for template in re.findall(r'create "([^"]+)"', script)
-    }
+    created = {template.replace("$service", s) for s in listed for template in re.findall(r'create "([^"]+)"', script)}
     assert created == {t for s in SERVICES for t in (topic_of(s), dlq_of(topic_of(s)))}
     settings = env("topics")
     partitions = {env(s)["GMPHUB_KAFKA_TOPIC_PARTITIONS"] for s in SERVICES}

@@ -123,7 +123,10 @@ def test_the_topics_job_runs_the_script_compose_runs():
     assert generator["files"] == ["create-topics.sh"]
     assert container["command"] == ["/bin/bash", "/scripts/create-topics.sh"]
     assert any(v.startswith("./k8s/base/create-topics.sh:") for v in _compose_topics_volumes())
-    labels = {job["metadata"]["labels"]["app.kubernetes.io/component"], generator["options"]["labels"]["app.kubernetes.io/component"]}
+    labels = {
+        job["metadata"]["labels"]["app.kubernetes.io/component"],
+        generator["options"]["labels"]["app.kubernetes.io/component"],
+    }
     labels.add(find(docs, "ConfigMap", "gmphub-topics")["metadata"]["labels"]["app.kubernetes.io/component"])
     assert labels == {"topics"}, "README step applies them alone with -l app.kubernetes.io/component=topics"
 
@@ -167,8 +170,12 @@ def test_the_overlay_settings_agree():
     check_shared_settings(rendered_overlay())
     [image] = kustomization(K8S_OVERLAY)["images"]
     assert image["name"] == "gmp-hub"
-    images = {c["image"] for d in base_resources() if d["kind"] == "Deployment"
-              for c in d["spec"]["template"]["spec"]["containers"] + d["spec"]["template"]["spec"]["initContainers"]}
+    images = {
+        c["image"]
+        for d in base_resources()
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"] + d["spec"]["template"]["spec"]["initContainers"]
+    }
     assert {i.split(":")[0] for i in images} == {"gmp-hub"}
 
 

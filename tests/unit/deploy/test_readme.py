@@ -24,7 +24,10 @@ def test_every_setting_the_code_reads_is_documented():
 
 
 def test_numbered_steps_for_a_docker_host_and_for_kubernetes():
-    for title, command in (("On one Docker host (Compose)", "docker compose"), ("On Kubernetes (Kustomize)", "kubectl apply -k")):
+    for title, command in (
+        ("On one Docker host (Compose)", "docker compose"),
+        ("On Kubernetes (Kustomize)", "kubectl apply -k"),
+    ):
         text = section(title)
         steps = [int(n) for n in re.findall(r"^(\d+)\. ", text, re.MULTILINE)]
         assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 5, title
@@ -36,7 +39,9 @@ def test_the_metrics_to_watch_exist_and_every_alert_is_explained():
     watched = set(re.findall(r"`(gmphub_[a-z_]+)", section("Scaling")))
     assert {n.removesuffix("_total") for n in watched} <= exported
     assert {"gmphub_consumer_lag", "gmphub_outbox_backlog", "gmphub_dlq_messages_total"} <= watched
-    alerts = {r["alert"] for g in yaml.safe_load((DEPLOY / "prometheus-alerts.yml").read_text())["groups"] for r in g["rules"]}
+    alerts = {
+        r["alert"] for g in yaml.safe_load((DEPLOY / "prometheus-alerts.yml").read_text())["groups"] for r in g["rules"]
+    }
     assert alerts <= set(re.findall(r"`(GmpHub\w+)`", README))
 
 

@@ -104,7 +104,9 @@ def test_the_overlay_renders_with_kustomize_into_valid_manifests():
     check_shared_settings(docs)
     for service in SERVICES:
         check_service_manifests(docs, service)
-    images = {c["image"] for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["image"] for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]
+    }
     assert images == {"registry.example.org/gmp-hub:0.1.0"}
 
 

@@ -33,7 +33,9 @@ def test_token_signs_with_the_development_key_of_the_data_dir(tmp_path, monkeypa
     token = capsys.readouterr().out.strip()
     public_key = (tmp_path / "keys" / "jwt-public.pem").read_bytes()
     settings = Settings()
-    claims = jwt.decode(token, public_key, algorithms=["RS256"], audience=settings.jwt_audience, issuer=settings.jwt_issuer)
+    claims = jwt.decode(
+        token, public_key, algorithms=["RS256"], audience=settings.jwt_audience, issuer=settings.jwt_issuer
+    )
     assert claims["role"] == "developer" and claims["org_id"] == "ORG-1" and claims["exp"] - claims["iat"] == 60
 
 

@@ -58,7 +58,9 @@ def test_csv_row_reasons_are_specific():
     row = {"name": "IL-2", "category": "cytokine_growth_factor", "grade": "gmp", "origin": "animal_origin_free",
            "supplier": "Miltenyi", "usp1043_tier": "2", "ph_eur_5_2_12": "yes", "synonyms": "aldesleukin;proleukin"}  # fmt: skip
     entry = _entry(row, suppliers)
-    assert entry.supplier_id == supplier and entry.quality.ph_eur_5_2_12 and entry.synonyms == ("aldesleukin", "proleukin")
+    assert (
+        entry.supplier_id == supplier and entry.quality.ph_eur_5_2_12 and entry.synonyms == ("aldesleukin", "proleukin")
+    )
     for change, reason in [
         ({"category": "juice"}, "category 'juice' is not one of"),
         ({"supplier": "Nobody"}, "unknown supplier"),

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -56,7 +57,13 @@ def test_plans_refuse_naive_times_the_past_and_overlaps():
     with pytest.raises(Unprocessable, match="past"):
         plan_slots([Period(NOW - timedelta(hours=1), NOW + timedelta(hours=1))], now=NOW)
     with pytest.raises(Unprocessable, match="overlap"):
-        plan_slots([Period(MONDAY, MONDAY + timedelta(hours=2)), Period(MONDAY + timedelta(hours=1), MONDAY + timedelta(hours=3))], now=NOW)
+        plan_slots(
+            [
+                Period(MONDAY, MONDAY + timedelta(hours=2)),
+                Period(MONDAY + timedelta(hours=1), MONDAY + timedelta(hours=3)),
+            ],
+            now=NOW,
+        )
     with pytest.raises(Unprocessable, match="no slot"):
         plan_slots([], now=NOW)
 
@@ -68,7 +75,7 @@ def test_an_accepted_plan_never_overlaps(raw):
         planned = plan_slots(periods, now=NOW)
     except Unprocessable:
         return
-    for a, b in zip(planned, planned[1:]):
+    for a, b in pairwise(planned):
         assert a.ends_at <= b.starts_at
 
 

@@ -28,7 +28,9 @@ def test_a_development_token_verifies_with_its_claims(settings):
 
 def test_a_token_signed_by_another_key_is_refused(settings):
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = stranger.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = stranger.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     claims = {"sub": "x", "role": "admin", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
               "exp": int(time.time()) + 60}  # fmt: skip
     with pytest.raises(Unauthorized, match="Signature verification failed"):

@@ -37,7 +37,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(
-        "ix_booking_materials_asked_at", table_name="booking", postgresql_where=sa.text("materials_requested_at IS NOT NULL")
+        "ix_booking_materials_asked_at",
+        table_name="booking",
+        postgresql_where=sa.text("materials_requested_at IS NOT NULL"),
     )
     op.drop_column("booking", "materials_overdue_since")
     op.drop_column("booking", "materials_attempts")
