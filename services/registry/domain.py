@@ -94,53 +94,8 @@ OPERATIONS = {
 
 # ISO 3166-1 alpha-2 codes of the EU/EEA member states and the other countries the hub serves.
 COUNTRIES = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "HR",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "FI",
-        "FR",
-        "DE",
-        "GR",
-        "HU",
-        "IE",
-        "IT",
-        "LV",
-        "LT",
-        "LU",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SK",
-        "SI",
-        "ES",
-        "SE",
-        "IS",
-        "LI",
-        "NO",
-        "CH",
-        "GB",
-        "UA",
-        "RS",
-        "ME",
-        "MK",
-        "AL",
-        "BA",
-        "TR",
-        "IL",
-        "US",
-        "CA",
-        "JP",
-        "KR",
-        "AU",
-    ]
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE "
+    "IS LI NO CH GB UA RS ME MK AL BA TR IL US CA JP KR AU".split()
 )
 
 VOCABULARIES: dict[str, dict[str, str]] = {

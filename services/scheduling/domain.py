@@ -303,37 +303,7 @@ class CertificateFacts:
         return self.status == "valid" and self.expires_on >= day
 
 
-EU = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "HR",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "FI",
-        "FR",
-        "DE",
-        "GR",
-        "HU",
-        "IE",
-        "IT",
-        "LV",
-        "LT",
-        "LU",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SK",
-        "SI",
-        "ES",
-        "SE",
-    ]
-)
+EU = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
 REGIONS = {"EU": EU, "EEA": EU | {"IS", "LI", "NO"}}
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
