@@ -3,7 +3,7 @@ background jobs. Every service is wired the same way here, so knowing one means 
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sized
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.asyncapi import asyncapi_document
 from shared.consumer import EventConsumer, Followed, Handler
-from shared.database import Database, is_outage
+from shared.database import Database, UnitOfWork, is_outage
 from shared.errors import install_problem_handlers, problem_response
 from shared.events import topic_of
 from shared.kafka import BrokerLink, dlq_of, ensure_topics
@@ -37,6 +37,37 @@ class ServiceContext:
 
 
 BackgroundJob = Callable[[ServiceContext], Awaitable[None]]
+JOB_BATCH = 100  # rows a job changes per transaction
+
+
+async def in_batches(
+    context: ServiceContext, actor: str, step: Callable[[UnitOfWork], Awaitable[Sized]], batch: int = JOB_BATCH
+) -> int:
+    """Run `step` (up to `batch` changes) in a transaction of its own, again and again until a
+    transaction finds less than a batch to do; return how many changes in all. Short transactions
+    keep locks brief while a job catches up."""
+    total = 0
+    while True:
+        async with context.db.unit_of_work(actor) as uow:
+            done = await step(uow)
+            await uow.commit()
+        total += len(done)
+        if len(done) < batch:
+            return total
+
+
+def periodic(name: str, round_: Callable[[ServiceContext], Awaitable[int]], did: str) -> BackgroundJob:
+    """A background job that runs `round_` every `job_interval_seconds` and logs `did` (a format
+    with one %d) when it changed something. Every replica runs it: `round_` must be safe side by side."""
+
+    async def job(context: ServiceContext) -> None:
+        while True:
+            if count := await round_(context):
+                log.info(did, count)
+            await asyncio.sleep(context.settings.job_interval_seconds)
+
+    job.__name__ = name
+    return job
 
 
 @dataclass

@@ -1,15 +1,12 @@
 """The expiry job: approvals past their `valid_until` day expire, each in its own transaction
 under its tree's lock (safe with several replicas: a second one finds nothing due)."""
 
-import asyncio
-import logging
 from datetime import UTC, datetime
 
 from services.approvals import handlers
 from services.approvals.signals import new_events
-from shared.service import ServiceContext
+from shared.service import ServiceContext, periodic
 
-log = logging.getLogger(__name__)
 ACTOR = "service:approvals-expiry"
 
 
@@ -26,12 +23,7 @@ async def expire_due(context: ServiceContext) -> int:
             await uow.commit()
     if expired:
         new_events.ring()
-        log.info("expired %d approvals", expired)
     return expired
 
 
-async def expire_approvals(context: ServiceContext) -> None:
-    """Background job: look for due approvals every `job_interval_seconds`."""
-    while True:
-        await expire_due(context)
-        await asyncio.sleep(context.settings.job_interval_seconds)
+expire_approvals = periodic("expire_approvals", expire_due, "expired %d approvals")

@@ -1,8 +1,6 @@
 """Certificate use cases (issue, suspend, reinstate, revoke, record non-compliance) and the
 expiry job. The caller commits, except the job, which is its own entrypoint."""
 
-import asyncio
-import logging
 from datetime import UTC, date, datetime
 from uuid import UUID
 
@@ -14,9 +12,7 @@ from services.registry.handlers import lock_facility, touch
 from shared.database import Database, UnitOfWork
 from shared.errors import Conflict, NotFound
 from shared.events import Event
-from shared.service import ServiceContext
-
-log = logging.getLogger(__name__)
+from shared.service import ServiceContext, periodic
 
 EVENT_OF_ACTION: dict[str, type[Event]] = {
     "suspend": events.CertificateSuspended,
@@ -178,10 +174,8 @@ async def expire_certificates(db: Database, on: date) -> int:
     return expired
 
 
-async def certificate_expiry_job(context: ServiceContext) -> None:
-    """Background job: look for certificates past their expiry date every interval."""
-    while True:
-        count = await expire_certificates(context.db, today())
-        if count:
-            log.info("expired %d certificate(s)", count)
-        await asyncio.sleep(context.settings.job_interval_seconds)
+async def _expire_certificates_today(context: ServiceContext) -> int:
+    return await expire_certificates(context.db, today())
+
+
+certificate_expiry_job = periodic("certificate_expiry_job", _expire_certificates_today, "expired %d certificate(s)")

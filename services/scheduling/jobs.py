@@ -1,60 +1,39 @@
 """Background jobs of the scheduling service (run by every replica; safe side by side)."""
 
-import asyncio
-import logging
+from functools import partial
 
 import sqlalchemy as sa
 from sqlmodel import col
 
 from services.scheduling import handlers, models
 from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
-from shared.service import ServiceContext
-
-log = logging.getLogger(__name__)
+from shared.service import ServiceContext, in_batches, periodic
 
 
 async def expire_holds_once(context: ServiceContext) -> int:
-    """One round: expire every overdue hold, a batch per transaction. The expiry time lives in the
-    database, so holds made before a restart expire after it all the same."""
-    total = 0
-    while True:
-        async with context.db.unit_of_work("service:scheduling-hold-expiry") as uow:
-            expired = await handlers.expire_overdue_holds(uow, context.settings.hold_ttl_seconds)
-            await uow.commit()
-        total += len(expired)
-        if len(expired) < 100:
-            return total
-
-
-async def expire_holds(context: ServiceContext) -> None:
-    while True:
-        expired = await expire_holds_once(context)
-        if expired:
-            log.info("expired %d holds", expired)
-        await asyncio.sleep(context.settings.job_interval_seconds)
+    """One round: expire every overdue hold. The expiry time lives in the database, so holds made
+    before a restart expire after it all the same."""
+    step = partial(handlers.expire_overdue_holds, hold_ttl_seconds=context.settings.hold_ttl_seconds)
+    return await in_batches(context, "service:scheduling-hold-expiry", step)
 
 
 async def ask_materials_again_once(context: ServiceContext) -> int:
-    """One round of the saga's deadline, a batch per transaction; then the overdue gauge."""
-    settings, total = context.settings, 0
-    while True:
-        async with context.db.unit_of_work("service:scheduling-saga") as uow:
-            asked = await handlers.ask_materials_again(uow, settings.saga_retry_seconds, settings.saga_max_attempts)
-            await uow.commit()
-        total += len(asked)
-        if len(asked) < 100:
-            break
+    """One round of the saga's deadline; then the overdue gauge."""
+    settings = context.settings
+    step = partial(
+        handlers.ask_materials_again, retry_seconds=settings.saga_retry_seconds, max_attempts=settings.saga_max_attempts
+    )
+    asked = await in_batches(context, "service:scheduling-saga", step)
     async with context.db.sessions() as session:
         overdue = await session.scalar(
             sa.select(sa.func.count()).where(col(models.Booking.materials_overdue_since).is_not(None))
         )
-    SAGA_REQUESTS_RESENT.labels("scheduling").inc(total)
+    SAGA_REQUESTS_RESENT.labels("scheduling").inc(asked)
     SAGAS_OVERDUE.labels("scheduling").set(overdue or 0)
-    return total
+    return asked
 
 
-async def ask_materials_again(context: ServiceContext) -> None:
-    while True:
-        if asked := await ask_materials_again_once(context):
-            log.warning("asked materials again for %d bookings it has not answered", asked)
-        await asyncio.sleep(context.settings.job_interval_seconds)
+expire_holds = periodic("expire_holds", expire_holds_once, "expired %d holds")
+ask_materials_again = periodic(
+    "ask_materials_again", ask_materials_again_once, "asked materials again for %d bookings it has not answered"
+)
