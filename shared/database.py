@@ -2,7 +2,7 @@
 holds, and the unit of work that commits a state change together with its events."""
 
 import asyncio
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.events import Envelope, Event
 from shared.observability import correlation_id
+from shared.problems import NotFound
 
 # Mechanism tables, the same in every service database; services add their own metadata beside it.
 messaging_metadata = sa.MetaData()
@@ -156,6 +157,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+Row = TypeVar("Row")
+
+
+async def get_or_404(session: AsyncSession, model: type[Row], key: object, what: str, *, lock: bool = False) -> Row:
+    """The `model` row with primary key `key` (locked FOR UPDATE if asked), or NotFound: "No <what> <key>."."""
+    row = await session.get(model, key, with_for_update=lock)
+    if row is None:
+        raise NotFound(f"No {what} {key}.")
+    return row
 
 
 async def mark_published(session: AsyncSession, seqs: list[int]) -> None:

@@ -17,7 +17,7 @@ from sqlmodel import select
 from services.approvals import domain, events, models
 from services.approvals.domain import Change, Level, Status
 from shared.auth import Principal, Role
-from shared.database import UnitOfWork
+from shared.database import UnitOfWork, get_or_404
 from shared.errors import Conflict, Forbidden, NotFound
 
 
@@ -82,10 +82,7 @@ class LockedTree:
 
 
 async def get_row(uow: UnitOfWork, approval_id: UUID) -> models.Approval:
-    row = await uow.session.get(models.Approval, approval_id)
-    if row is None:
-        raise NotFound(f"No approval {approval_id}.")
-    return row
+    return await get_or_404(uow.session, models.Approval, approval_id, "approval")
 
 
 async def lock_tree(uow: UnitOfWork, root_id: UUID) -> LockedTree:

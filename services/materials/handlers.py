@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from services.materials import events, models
 from services.materials.domain import MaterialEntry, QualificationStatus
-from shared.database import UnitOfWork
+from shared.database import UnitOfWork, get_or_404
 from shared.errors import Conflict, NotFound, Unprocessable
 
 
@@ -94,10 +94,7 @@ async def register_supplier(
 
 
 async def get_supplier(uow: UnitOfWork, supplier_id: UUID, *, for_update: bool = False) -> models.Supplier:
-    supplier = await uow.session.get(models.Supplier, supplier_id, with_for_update=for_update)
-    if supplier is None:
-        raise NotFound(f"No supplier {supplier_id}.")
-    return supplier
+    return await get_or_404(uow.session, models.Supplier, supplier_id, "supplier", lock=for_update)
 
 
 async def update_supplier(uow: UnitOfWork, supplier_id: UUID, changes: dict) -> models.Supplier:
@@ -150,10 +147,7 @@ async def register_material(uow: UnitOfWork, entry: MaterialEntry) -> models.Mat
 
 
 async def get_material(uow: UnitOfWork, material_id: UUID, *, for_update: bool = False) -> models.Material:
-    material = await uow.session.get(models.Material, material_id, with_for_update=for_update)
-    if material is None:
-        raise NotFound(f"No material {material_id}.")
-    return material
+    return await get_or_404(uow.session, models.Material, material_id, "material", lock=for_update)
 
 
 async def update_material(

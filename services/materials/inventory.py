@@ -28,7 +28,7 @@ from services.materials.domain import (
     normalise_unit,
     plain,
 )
-from shared.database import UnitOfWork
+from shared.database import UnitOfWork, get_or_404
 from shared.errors import Conflict, NotFound, Unprocessable
 
 
@@ -102,10 +102,7 @@ async def record_lot(
 
 
 async def get_lot(uow: UnitOfWork, lot_id: UUID, *, for_update: bool = False) -> models.Lot:
-    lot = await uow.session.get(models.Lot, lot_id, with_for_update=for_update)
-    if lot is None:
-        raise NotFound(f"No lot {lot_id}.")
-    return lot
+    return await get_or_404(uow.session, models.Lot, lot_id, "lot", lock=for_update)
 
 
 async def count_lot(uow: UnitOfWork, lot: models.Lot, quantity: Decimal, reason: str) -> models.Lot:

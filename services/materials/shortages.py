@@ -12,8 +12,7 @@ from sqlmodel import select
 from services.materials import events, handlers, models
 from services.materials.domain import Severity, ShortageStatus, check_regions, check_shortage_open
 from services.materials.inventory import today
-from shared.database import UnitOfWork
-from shared.errors import NotFound
+from shared.database import UnitOfWork, get_or_404
 
 
 def shortage_state(s: models.Shortage, material_name: str | None) -> events.ShortageState:
@@ -59,10 +58,7 @@ async def declare(
 
 
 async def get(uow: UnitOfWork, shortage_id: UUID, *, for_update: bool = False) -> models.Shortage:
-    shortage = await uow.session.get(models.Shortage, shortage_id, with_for_update=for_update)
-    if shortage is None:
-        raise NotFound(f"No shortage {shortage_id}.")
-    return shortage
+    return await get_or_404(uow.session, models.Shortage, shortage_id, "shortage", lock=for_update)
 
 
 async def update(uow: UnitOfWork, shortage: models.Shortage, changes: dict) -> models.Shortage:

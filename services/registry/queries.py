@@ -9,7 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry import models
 from services.registry.domain import CertificateStatus, check_term
-from shared.errors import NotFound, Unprocessable
+from shared.database import get_or_404
+from shared.errors import Unprocessable
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,7 @@ class FacilityRecord:
 
 
 async def facility_record(session: AsyncSession, facility_id: UUID) -> FacilityRecord:
-    facility = await session.get(models.Facility, facility_id)
-    if facility is None:
-        raise NotFound(f"No facility {facility_id}.")
+    facility = await get_or_404(session, models.Facility, facility_id, "facility")
     suites = await session.scalars(
         sa.select(models.Suite).where(models.Suite.facility_id == facility_id).order_by(models.Suite.created_at)
     )

@@ -37,7 +37,7 @@ from services.scheduling.domain import (
     check_clinical_approval,
 )
 from shared.auth import Principal, Role
-from shared.database import UnitOfWork
+from shared.database import UnitOfWork, get_or_404
 from shared.errors import Conflict, NotFound, Unprocessable
 
 
@@ -97,10 +97,7 @@ async def hold(
 
 
 async def load(uow: UnitOfWork, booking_id: UUID, *, lock: bool = False) -> models.Booking:
-    booking = await uow.session.get(models.Booking, booking_id, with_for_update=lock)
-    if booking is None:
-        raise NotFound(f"No booking {booking_id}.")
-    return booking
+    return await get_or_404(uow.session, models.Booking, booking_id, "booking", lock=lock)
 
 
 def may_read(principal: Principal, b: models.Booking) -> bool:
