@@ -76,7 +76,8 @@ class ServiceSpec:
     title: str
     description: str
     routers: list[APIRouter]
-    consumes: dict[type[Followed], Handler] = field(default_factory=dict)  # its `inbound.py` models
+    # Its `inbound.py` models mapped to handlers, built from the settings they need (consumers.follows).
+    consumes: Callable[[Settings], dict[type[Followed], Handler]] = lambda settings: {}
     jobs: list[BackgroundJob] = field(default_factory=list)
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
 
@@ -121,7 +122,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         context = ServiceContext(spec.name, current, db, broker)
         app.state.context = context
         relay = OutboxRelay(spec.name, db, broker, current)
-        consumer = EventConsumer(spec.name, db, broker, current, spec.consumes)
+        consumer = EventConsumer(spec.name, db, broker, current, spec.consumes(current))
         app.state.consumer = consumer
         loops: dict[str, Callable[[], Awaitable[None]]] = {"outbox-relay": relay.run, "consumer": consumer.run}
         loops |= {job.__name__: partial(job, context) for job in spec.jobs}

@@ -2,5 +2,9 @@
 
 from shared.consumer import Handler
 from shared.events import InboundEvent
+from shared.settings import Settings
 
-HANDLERS: dict[type[InboundEvent], Handler] = {}
+
+def follows(settings: Settings) -> dict[type[InboundEvent], Handler]:
+    """The handlers, given the settings they need (the service's one place of wiring)."""
+    return {}

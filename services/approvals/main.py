@@ -13,7 +13,7 @@ spec = ServiceSpec(
         "`gmphub.approvals.v1` (see /asyncapi.json), by signed webhooks (Standard Webhooks), or by server-sent events."
     ),
     routers=[api.router, api_subscribers.router],
-    consumes=consumers.HANDLERS,
+    consumes=consumers.follows,
     jobs=[jobs.expire_approvals, webhooks.fan_out_webhooks, webhooks.send_webhooks],
     openapi_tags=[
         {"name": "approvals", "description": "Drafting, filing, signed decisions, suspension cascades, the tree."},

@@ -3,9 +3,13 @@
 from services.materials import inbound, inventory
 from shared.consumer import Handler
 from shared.events import InboundEvent
+from shared.settings import Settings
 
-HANDLERS: dict[type[InboundEvent], Handler] = {
-    inbound.BookingConfirmed: inventory.reserve_for_booking,
-    inbound.BookingCancelled: inventory.release_for_booking,
-    inbound.BookingCompleted: inventory.consume_for_booking,
-}
+
+def follows(settings: Settings) -> dict[type[InboundEvent], Handler]:
+    """The handlers, given the settings they need (the service's one place of wiring)."""
+    return {
+        inbound.BookingConfirmed: inventory.reserve_for_booking,
+        inbound.BookingCancelled: inventory.release_for_booking,
+        inbound.BookingCompleted: inventory.consume_for_booking,
+    }

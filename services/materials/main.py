@@ -8,7 +8,7 @@ spec = ServiceSpec(
     title="GMP hub materials",
     description="The EU-wide raw-material catalogue, facility inventory, reservations and shortages.",
     routers=[api.router, api_stock.router, api_shortages.router],
-    consumes=consumers.HANDLERS,
+    consumes=consumers.follows,
     jobs=[jobs.expire_lots],
     openapi_tags=[
         {"name": "catalogue", "description": "Materials, their quality attributes, alternatives, search, import"},

@@ -9,7 +9,7 @@ spec = ServiceSpec(
     title="GMP hub registry",
     description="GMP facilities, suites and capabilities, manufacturing authorisations and GMP certificates.",
     routers=[api.router, api_certificates.router],
-    consumes=consumers.HANDLERS,
+    consumes=consumers.follows,
     jobs=[certificate_expiry_job],
     openapi_tags=[
         {"name": "vocabularies", "description": "Controlled vocabularies: every term the API accepts."},

@@ -137,17 +137,11 @@ async def on_reservation_confirmed(uow: UnitOfWork, event: inbound.ReservationCo
         await save(uow, row, to_domain(row).materials_reserved())
 
 
-async def on_reservation_failed(uow: UnitOfWork, event: inbound.ReservationFailed) -> None:
+async def on_reservation_failed(uow: UnitOfWork, event: inbound.ReservationFailed, *, hold_ttl_seconds: int) -> None:
     row = await uow.session.get(models.Booking, event.booking_id, with_for_update=True)
     if row is not None:
         shortfalls = [s.model_dump(mode="json") for s in event.shortfalls]
-        await save(uow, row, to_domain(row).materials_short(shortfalls, models.now(), _hold_ttl(uow)))
-
-
-def _hold_ttl(uow: UnitOfWork) -> int:
-    from shared.settings import get_settings  # consumers get no context; the process settings hold the TTL
-
-    return get_settings().hold_ttl_seconds
+        await save(uow, row, to_domain(row).materials_short(shortfalls, models.now(), hold_ttl_seconds))
 
 
 async def cancel(

@@ -8,7 +8,7 @@ spec = ServiceSpec(
     title="GMP hub scheduling",
     description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
     routers=[api.router, api_bookings.router],
-    consumes=consumers.HANDLERS,
+    consumes=consumers.follows,
     jobs=[jobs.expire_holds, jobs.ask_materials_again],
     openapi_tags=[
         {"name": "capacity", "description": "Facilities publish, block, withdraw and reopen slots on their suites."},

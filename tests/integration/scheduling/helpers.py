@@ -130,7 +130,7 @@ async def another_instance(settings, **overrides) -> AsyncIterator[httpx.AsyncCl
     from services.scheduling.main import spec
     from shared.service import create_app
 
-    app = create_app(dataclasses.replace(spec, consumes={}), settings.model_copy(update=overrides))
+    app = create_app(dataclasses.replace(spec, consumes=lambda settings: {}), settings.model_copy(update=overrides))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scheduling-2") as client:
             yield client
