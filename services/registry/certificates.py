@@ -12,7 +12,6 @@ from services.registry.handlers import lock_facility, touch
 from shared.database import Database, UnitOfWork
 from shared.errors import Conflict, NotFound
 from shared.events import Event
-from shared.service import ServiceContext, periodic
 
 EVENT_OF_ACTION: dict[str, type[Event]] = {
     "suspend": events.CertificateSuspended,
@@ -172,10 +171,3 @@ async def expire_certificates(db: Database, on: date) -> int:
             await uow.commit()
             expired += 1
     return expired
-
-
-async def _expire_certificates_today(context: ServiceContext) -> int:
-    return await expire_certificates(context.db, today())
-
-
-certificate_expiry_job = periodic("certificate_expiry_job", _expire_certificates_today, "expired %d certificate(s)")

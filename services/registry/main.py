@@ -1,7 +1,6 @@
 """The registry service's app: `uvicorn services.registry.main:app`."""
 
-from services.registry import api, api_certificates, consumers
-from services.registry.certificates import certificate_expiry_job
+from services.registry import api, api_certificates, consumers, jobs
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
@@ -10,7 +9,7 @@ spec = ServiceSpec(
     description="GMP facilities, suites and capabilities, manufacturing authorisations and GMP certificates.",
     routers=[api.router, api_certificates.router],
     consumes=consumers.follows,
-    jobs=[certificate_expiry_job],
+    jobs=[jobs.certificate_expiry_job],
     openapi_tags=[
         {"name": "vocabularies", "description": "Controlled vocabularies: every term the API accepts."},
         {"name": "facilities", "description": "Onboarding, profile, search and history of GMP facilities."},

@@ -5,7 +5,8 @@ import asyncio
 from dataclasses import replace
 from datetime import date, timedelta
 
-from services.registry.certificates import certificate_expiry_job, expire_certificates
+from services.registry.certificates import expire_certificates
+from services.registry.jobs import certificate_expiry_job
 from tests.integration.registry.helpers import create_facility, issue_certificate
 from tests.support import eventually
 
