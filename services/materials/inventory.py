@@ -244,23 +244,23 @@ async def _answer_again(uow: UnitOfWork, reservation: models.Reservation) -> Non
         )
     elif reservation.status == ReservationStatus.CONFIRMED:
         lines = await reservation_lines(uow, reservation.id)
-        lots = {lot.id: lot for lot in await _lots(uow, [line.lot_id for line in lines])}
+        lots = await _locked_lots(uow, ids=[line.lot_id for line in lines])
+        in_allocation_order = sorted(
+            lines, key=lambda line: (lots[line.lot_id].expires_on, lots[line.lot_id].lot_number)
+        )
         uow.emit(
             events.ReservationConfirmed(
                 booking_id=reservation.booking_id, reservation_id=reservation.id, facility_id=reservation.facility_id,
-                lines=[
-                    events.ReservedLine(
-                        material_id=line.material_id, lot_id=line.lot_id, lot_number=lots[line.lot_id].lot_number,
-                        quantity=plain(line.quantity), unit=line.unit,
-                    )
-                    for line in sorted(lines, key=lambda line: (lots[line.lot_id].expires_on, lots[line.lot_id].lot_number))
-                ],  # the order allocation took them in
+                lines=[_reserved_line(line, lots[line.lot_id]) for line in in_allocation_order],
             )
         )  # fmt: skip
 
 
-async def _lots(uow: UnitOfWork, ids: list[UUID]) -> list[models.Lot]:
-    return list((await uow.session.exec(select(models.Lot).where(col(models.Lot.id).in_(ids)))).all())
+def _reserved_line(line: models.ReservationLine, lot: models.Lot) -> events.ReservedLine:
+    return events.ReservedLine(
+        material_id=line.material_id, lot_id=lot.id, lot_number=lot.lot_number, quantity=plain(line.quantity),
+        unit=line.unit,
+    )  # fmt: skip
 
 
 async def _confirmed_reservation(uow: UnitOfWork, booking_id: UUID) -> models.Reservation | None:
@@ -313,10 +313,7 @@ async def consume_for_booking(uow: UnitOfWork, event: inbound.BookingCompleted) 
         lot.updated_at, lot.updated_by = models.now(), uow.actor or ""
         uow.session.add(lot)
         uow.emit(lot_recorded(lot, f"used by booking {event.booking_id}"))
-        reserved_lines.append(events.ReservedLine(
-            material_id=line.material_id, lot_id=lot.id, lot_number=lot.lot_number, quantity=line.quantity,
-            unit=line.unit,
-        ))  # fmt: skip
+        reserved_lines.append(_reserved_line(line, lot))
     reservation.status = ReservationStatus.CONSUMED
     reservation.updated_at, reservation.updated_by = models.now(), uow.actor or ""
     uow.session.add(reservation)
