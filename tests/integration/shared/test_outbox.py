@@ -161,3 +161,27 @@ async def test_an_aggregate_that_cannot_be_published_holds_back_only_itself(rela
     records = await read_topic(config.kafka_servers, TOPIC)
     ours = {stuck.aggregate_id, other.aggregate_id}
     assert [r.key.decode() for r in records if r.key.decode() in ours] == [other.aggregate_id]
+
+
+async def test_what_a_lost_broker_is_given_again_stops_at_the_replay_horizon(relay_parts, private_broker):
+    config, db, broker, relay = relay_parts
+    old, recent = facility_registered(), facility_registered()
+    for event in (old, recent):
+        async with db.unit_of_work("test:outbox") as uow:
+            uow.emit(event)
+            await uow.commit()
+    assert await relay.publish_batch() == 2
+    async with db.engine.begin() as conn:  # published long before the horizon (168 h by default)
+        await conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.key == old.aggregate_id)
+            .values(created_at=sa.func.now() - sa.text("interval '8 days'"))
+        )
+
+    private_broker.stop()
+    private_broker.start()
+    await broker.reset()
+
+    assert await relay.publish_batch() == 1
+    records = await read_topic(config.kafka_servers, TOPIC)
+    assert [r.key.decode() for r in records] == [recent.aggregate_id]
