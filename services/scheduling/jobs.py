@@ -26,7 +26,11 @@ async def ask_materials_again_once(context: ServiceContext) -> int:
     asked = await in_batches(context, "service:scheduling-saga", step)
     async with context.db.sessions() as session:
         overdue = await session.scalar(
-            sa.select(sa.func.count()).where(col(models.Booking.materials_overdue_since).is_not(None))
+            sa.select(sa.func.count()).where(
+                # only bookings still awaiting materials can be overdue: the saga's partial index
+                col(models.Booking.materials_requested_at).is_not(None),
+                col(models.Booking.materials_overdue_since).is_not(None),
+            )
         )
     SAGA_REQUESTS_RESENT.labels("scheduling").inc(asked)
     SAGAS_OVERDUE.labels("scheduling").set(overdue or 0)
