@@ -101,7 +101,11 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
+        self.attach(self.session)
         return self
+
+    def attach(self, session: AsyncSession) -> None:
+        """A service's unit of work binds its repositories to the session here."""
 
     async def __aexit__(self, *exc: object) -> None:
         # close() discards an uncommitted transaction without expiring what was loaded, so rows
@@ -141,15 +145,17 @@ class UnitOfWork:
 
 
 class Database:
-    """A service's engine, its session factory, and the signal that wakes its outbox relay."""
+    """A service's engine, its session factory, its kind of unit of work, and the signal that
+    wakes its outbox relay."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, unit_of_work: type[UnitOfWork] = UnitOfWork) -> None:
+        self._unit_of_work = unit_of_work
         self.engine = create_engine(url, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.outbox_signal = asyncio.Event()
 
     def unit_of_work(self, actor: str | None, causation_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.sessions, actor=actor, causation_id=causation_id, on_commit=self.outbox_signal)
+        return self._unit_of_work(self.sessions, actor=actor, causation_id=causation_id, on_commit=self.outbox_signal)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -80,6 +80,9 @@ class ServiceSpec:
     consumes: Callable[[Settings], dict[type[Followed], Handler]] = lambda settings: {}
     jobs: list[BackgroundJob] = field(default_factory=list)
     openapi_tags: list[dict[str, str]] = field(default_factory=list)
+    # The service's own settings (the shared ones plus its own) and unit of work (with its repositories).
+    settings: type[Settings] = Settings
+    unit_of_work: type[UnitOfWork] = UnitOfWork
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -115,9 +118,9 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        current = settings or get_settings()
+        current = _service_settings(spec, settings or get_settings())
         configure_logging(current.log_level, current.log_json, spec.name)
-        db = Database(current.database_url(spec.name), current.database_pool_size)
+        db = Database(current.database_url(spec.name), current.database_pool_size, spec.unit_of_work)
         broker = BrokerLink(current)
         context = ServiceContext(spec.name, current, db, broker)
         app.state.context = context
@@ -153,6 +156,13 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(_operations_router(spec))
     return app
+
+
+def _service_settings(spec: ServiceSpec, common: Settings) -> Settings:
+    """The service's settings: the common ones as given, its own read from `GMPHUB_*`."""
+    if isinstance(common, spec.settings):
+        return common
+    return spec.settings(**common.model_dump(exclude_unset=False))
 
 
 def _operations_router(spec: ServiceSpec) -> APIRouter:
