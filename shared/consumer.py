@@ -11,8 +11,9 @@ creation, reading from the offsets that broker has (none: from the beginning).""
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -31,6 +32,15 @@ log = logging.getLogger(__name__)
 # and `model_validate`.
 Followed = InboundEvent | Event
 Handler = Callable[[UnitOfWork, Followed], Awaitable[None]]
+
+
+class Decoded(NamedTuple):
+    """A record this consumer follows: its envelope, its payload as the consumer's model, its handler."""
+
+    record: ConsumerRecord
+    envelope: Envelope
+    event: Followed
+    handler: Handler
 
 
 class BrokerReplaced(Exception):
@@ -121,9 +131,7 @@ class EventConsumer:
                 async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
                     if await self._cluster_id() != cluster_id:
                         raise BrokerReplaced("the broker has another cluster id; reading again from its start")
-                for records in batches.values():
-                    for record in records:
-                        await self.handle_record(record)
+                await self.handle_batch([record for records in batches.values() for record in records])
                 async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
                     await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
             await self._record_lag(consumer)
@@ -135,65 +143,110 @@ class EventConsumer:
                 lag = highwater - await consumer.position(tp)
                 CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(lag, 0))
 
+    async def handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply a fetched batch in one transaction, each partition's records in their order. If an
+        event in it fails, the batch is applied again record by record, so only that event is
+        retried and dead-lettered."""
+        followed = []
+        for record in records:
+            try:
+                if decoded := self._decode(record):
+                    followed.append(decoded)
+            except PoisonEvent as exc:
+                await self._dead_letter(record, str(exc))
+        if len(followed) < 2:
+            for decoded in followed:
+                await self.handle_one(decoded)
+            return
+        try:
+            outcomes = await self._apply(followed)
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # not the events' fault: pause without committing, and lose nothing
+            log.warning("a batch of %d events failed (%s); handling them one by one", len(followed), exc)
+            for decoded in followed:
+                await self.handle_one(decoded)
+            return
+        for decoded, outcome in zip(followed, outcomes, strict=True):
+            EVENTS_HANDLED.labels(self.service, decoded.envelope.type, outcome).inc()
+
     async def handle_record(self, record: ConsumerRecord) -> None:
         try:
-            envelope, event, handler = self._decode(record)
+            if decoded := self._decode(record):
+                await self.handle_one(decoded)
         except PoisonEvent as exc:
             await self._dead_letter(record, str(exc))
-            return
-        if handler is None or event is None:
-            return  # a type this service does not follow
-        token = correlation_id.set(envelope.correlationid)
-        try:
-            for attempt in range(1, self.settings.consumer_max_attempts + 1):
-                try:
-                    outcome = await self._apply(envelope, event, handler)
-                    EVENTS_HANDLED.labels(self.service, envelope.type, outcome).inc()
-                    return
-                except Exception as exc:
-                    if is_outage(exc):
-                        raise  # not the event's fault: pause without committing, and lose nothing
-                    log.warning(
-                        "handling %s failed (attempt %d): %s",
-                        envelope.type,
-                        attempt,
-                        exc,
-                        extra=log_fields(event_id=envelope.id),
-                    )
-                    error = f"{type(exc).__name__}: {exc}"
-                    await asyncio.sleep(self.retry_delay * attempt)
-            EVENTS_HANDLED.labels(self.service, envelope.type, "dead_lettered").inc()
-            await self._dead_letter(record, error)
-        finally:
-            correlation_id.reset(token)
 
-    def _decode(self, record: ConsumerRecord) -> tuple[Envelope, Followed | None, Handler | None]:
+    async def handle_one(self, decoded: Decoded) -> None:
+        envelope = decoded.envelope
+        for attempt in range(1, self.settings.consumer_max_attempts + 1):
+            try:
+                (outcome,) = await self._apply([decoded])
+                EVENTS_HANDLED.labels(self.service, envelope.type, outcome).inc()
+                return
+            except Exception as exc:
+                if is_outage(exc):
+                    raise  # not the event's fault: pause without committing, and lose nothing
+                log.warning(
+                    "handling %s failed (attempt %d): %s",
+                    envelope.type,
+                    attempt,
+                    exc,
+                    extra=log_fields(event_id=envelope.id),
+                )
+                error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(self.retry_delay * attempt)
+        EVENTS_HANDLED.labels(self.service, envelope.type, "dead_lettered").inc()
+        await self._dead_letter(decoded.record, error)
+
+    def _decode(self, record: ConsumerRecord) -> Decoded | None:
+        """The record as an event this consumer follows; None for a type it does not follow."""
         try:
             envelope = Envelope.model_validate(json.loads(record.value))
         except (ValueError, TypeError, ValidationError) as exc:
             raise PoisonEvent(f"not a CloudEvents envelope: {exc}") from exc
         if envelope.type not in self.handlers:
-            return envelope, None, None
+            return None
         cls, handler = self.handlers[envelope.type]
         try:
-            return envelope, cls.model_validate(envelope.data), handler
+            return Decoded(record, envelope, cls.model_validate(envelope.data), handler)
         except ValidationError as exc:
             raise PoisonEvent(f"payload does not match {envelope.type}: {exc}") from exc
 
-    async def _apply(self, envelope: Envelope, event: Followed, handler: Handler) -> str:
-        async with self.db.unit_of_work(actor=f"service:{self.service}", causation_id=envelope.id) as uow:
-            first_time = await uow.session.scalar(
-                insert(processed_event)
-                .values(consumer=self.service, event_id=envelope.id, type=envelope.type)
-                .on_conflict_do_nothing()
-                .returning(processed_event.c.event_id)
+    async def _apply(self, batch: Sequence[Decoded]) -> list[str]:
+        """Record the events' ids and apply the new ones, in one transaction: a redelivered event
+        finds its id recorded and changes nothing."""
+        async with self.db.unit_of_work(actor=f"service:{self.service}") as uow:
+            fresh = set(
+                await uow.session.scalars(
+                    insert(processed_event)
+                    .values(
+                        [{"consumer": self.service, "event_id": d.envelope.id, "type": d.envelope.type} for d in batch]
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(processed_event.c.event_id)
+                )
             )
-            if first_time is None:
-                return "duplicate"
-            await handler(uow, event)
+            outcomes = []
+            for decoded in batch:
+                if decoded.envelope.id not in fresh:  # handled before, or twice in this batch
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(decoded.envelope.id)
+                await self._handle(uow, decoded)
+                outcomes.append("applied")
             await uow.commit()
-        log.info("handled %s", envelope.type, extra=log_fields(event_id=envelope.id, subject=envelope.subject))
-        return "applied"
+        return outcomes
+
+    async def _handle(self, uow: UnitOfWork, decoded: Decoded) -> None:
+        envelope = decoded.envelope
+        uow.causation_id = envelope.id  # what the handler emits names this event as its cause
+        token = correlation_id.set(envelope.correlationid)
+        try:
+            await decoded.handler(uow, decoded.event)
+        finally:
+            correlation_id.reset(token)
+        log.debug("handled %s", envelope.type, extra=log_fields(event_id=envelope.id, subject=envelope.subject))
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         """Publish the message unchanged to `<topic>.dlq` with why it failed; raise if that fails,

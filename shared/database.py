@@ -2,6 +2,7 @@
 holds, and the unit of work that commits a state change together with its events."""
 
 import asyncio
+import contextlib
 from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
@@ -76,6 +77,30 @@ def is_outage(exc: BaseException) -> bool:
     )
 
 
+class Bell:
+    """A broadcast wake-up: `ring()` wakes every task waiting now, and each goes on looking for
+    work itself. A waiter takes a `ticket()` before it looks, so a ring that comes while it is
+    busy is not lost: waiting on that ticket then returns at once."""
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+        self._rung = asyncio.Event()  # the next ticket waits for the next ring
+
+    def ticket(self) -> asyncio.Event:
+        return self._rung
+
+    async def wait(self, timeout: float, ticket: asyncio.Event | None = None) -> None:
+        """Until the bell rings (or rang since `ticket` was taken), or `timeout` seconds pass."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the bell rings, and the waiter would then never stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await (ticket or self._rung).wait()
+
+
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -90,13 +115,13 @@ class UnitOfWork:
         *,
         actor: str | None,
         causation_id: str | None = None,
-        on_commit: asyncio.Event | None = None,
+        on_commit: Bell | None = None,
     ) -> None:
         self._sessions = sessions
         self.actor = actor
         self.causation_id = causation_id
         self._on_commit = on_commit
-        self._pending: list[Event] = []
+        self._pending: list[tuple[Envelope, Event]] = []
         self.envelopes: list[Envelope] = []
 
     async def __aenter__(self) -> Self:
@@ -113,16 +138,17 @@ class UnitOfWork:
         await self.session.close()
 
     def emit(self, *events: Event) -> None:
-        self._pending.extend(events)
+        """Wrap the events now: they carry the correlation and cause of the moment they were
+        emitted (a consumer handles a batch of events in one unit of work)."""
+        self._pending.extend(
+            (Envelope.wrap(e, actor=self.actor, correlation_id=correlation_id.get(), causation_id=self.causation_id), e)
+            for e in events
+        )
 
     async def flush_events(self) -> None:
         """Write pending events as outbox rows (inside the open transaction)."""
         if not self._pending:
             return
-        envelopes = [
-            Envelope.wrap(e, actor=self.actor, correlation_id=correlation_id.get(), causation_id=self.causation_id)
-            for e in self._pending
-        ]
         rows = [
             {
                 "event_id": env.id,
@@ -131,31 +157,32 @@ class UnitOfWork:
                 "type": env.type,
                 "envelope": env.model_dump(mode="json"),
             }
-            for env, event in zip(envelopes, self._pending, strict=True)
+            for env, event in self._pending
         ]
         await self.session.execute(insert(outbox), rows)
-        self.envelopes.extend(envelopes)
+        self.envelopes.extend(env for env, _ in self._pending)
         self._pending.clear()
 
     async def commit(self) -> None:
         await self.flush_events()
         await self.session.commit()
         if self._on_commit is not None and self.envelopes:
-            self._on_commit.set()
+            self._on_commit.ring()
 
 
 class Database:
-    """A service's engine, its session factory, its kind of unit of work, and the signal that
-    wakes its outbox relay."""
+    """A service's engine, its session factory, its kind of unit of work, and the bell that a
+    commit with events rings: it wakes the outbox relay and whatever else in the process reads
+    the outbox (approvals' webhooks and event stream)."""
 
     def __init__(self, url: str, pool_size: int = 10, unit_of_work: type[UnitOfWork] = UnitOfWork) -> None:
         self._unit_of_work = unit_of_work
         self.engine = create_engine(url, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self.outbox_signal = asyncio.Event()
+        self.new_events = Bell()
 
     def unit_of_work(self, actor: str | None, causation_id: str | None = None) -> UnitOfWork:
-        return self._unit_of_work(self.sessions, actor=actor, causation_id=causation_id, on_commit=self.outbox_signal)
+        return self._unit_of_work(self.sessions, actor=actor, causation_id=causation_id, on_commit=self.new_events)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -171,6 +171,50 @@ async def test_events_caused_by_a_handler_carry_its_correlation_and_causation(ha
     assert caused["actor"] == f"service:{harness.consumer.service}"
 
 
+async def send_burst(producer, events, tag: str) -> list[str]:
+    """Send without awaiting each one, so the consumer fetches them as one batch; return their ids."""
+    sent, ids = [], []
+    for number, event in enumerate(events):
+        key, value = envelope_bytes(event, correlation_id=f"{tag}-{number}")
+        ids.append(json.loads(value)["id"])
+        sent.append(await producer.send(TOPIC, value, key=key))
+    await asyncio.gather(*sent)
+    return ids
+
+
+async def emitted_by_correlation(harness: Harness, tag: str, count: int) -> list[list[str]]:
+    """For each event of a burst, the causation ids of what its handler emitted."""
+    async with harness.db.engine.connect() as conn:
+        emitted = list((await conn.execute(sa.select(outbox.c.envelope))).scalars())
+    return [[e["causationid"] for e in emitted if e["correlationid"] == f"{tag}-{n}"] for n in range(count)]
+
+
+async def test_a_burst_is_applied_together_and_each_event_keeps_its_own_cause(harness, producer):
+    harness.echo = True
+    burst = [facility_registered() for _ in range(20)]
+    ids = await send_burst(producer, burst, "together")
+
+    async def all_applied():
+        return all([await harness.applied(e.facility_id) == [1] for e in burst])
+
+    await eventually(all_applied, timeout=30)
+    assert await emitted_by_correlation(harness, "together", 20) == [[cause] for cause in ids]
+
+
+async def test_a_failing_event_in_a_burst_dies_alone_and_the_rest_are_applied_once(harness, producer):
+    harness.echo = True
+    burst = [facility_registered() for _ in range(20)]
+    harness.poisonous.add(str(burst[7].facility_id))
+    ids = await send_burst(producer, burst, "one-fails")
+
+    async def all_but_the_failing_one_applied():
+        assert [await harness.applied(e.facility_id) for e in burst] == [[] if n == 7 else [1] for n in range(20)]
+        return True
+
+    await eventually(all_but_the_failing_one_applied, timeout=30)
+    assert await emitted_by_correlation(harness, "one-fails", 20) == [[] if n == 7 else [c] for n, c in enumerate(ids)]
+
+
 async def test_an_outage_pauses_the_consumer_and_the_event_is_applied_after_it(harness, producer):
     harness.outages = 3  # more than consumer_max_attempts (2): a failing event would be dead-lettered
     event = facility_registered()
