@@ -51,6 +51,7 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = 0.2
         while True:
+            ticket = self.db.new_events.ticket()  # a commit while this batch is sent is not missed
             try:
                 published = await self.publish_batch()
                 backoff = 0.2
@@ -61,17 +62,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 15.0)
                 continue
             if published < self.settings.outbox_batch_size:
-                await self._wait_for_work()
-
-    async def _wait_for_work(self) -> None:
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-        # arrives as the signal fires, and the relay would then never stop.
-        try:
-            async with asyncio.timeout(self.settings.outbox_poll_seconds):
-                await self.db.outbox_signal.wait()
-        except TimeoutError:
-            pass
-        self.db.outbox_signal.clear()
+                await self.db.new_events.wait(self.settings.outbox_poll_seconds, ticket)
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows of the aggregates not held back; return how many."""
