@@ -1,14 +1,15 @@
 """Materials HTTP API under /v1: shortages, with the alternatives and where stock of them is."""
 
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from services.materials import handlers, shortages
-from services.materials.api import material_out, qualified
+from services.materials import queries, shortages
+from services.materials.api_catalogue import material_out, qualified
 from services.materials.domain import ShortageStatus
-from services.materials.models import Shortage, Supplier
+from services.materials.models import Shortage
 from services.materials.schemas import (
     AlternativeWithStock,
     ShortageDetail,
@@ -19,7 +20,6 @@ from services.materials.schemas import (
     StockOut,
 )
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.database import event_history
 from shared.errors import Forbidden, Unprocessable
 from shared.service import Context
 
@@ -62,30 +62,30 @@ async def list_shortages(
     region: Annotated[str | None, Query(max_length=3, description="ISO country code, EU or EEA")] = None,
 ) -> list[ShortageOut]:  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
-        return [out(s) for s in await shortages.list_shortages(uow, material_id, status, region)]
+        return [out(s) for s in await queries.shortages(uow, material_id, status, region)]
 
 
 @router.get("/shortages/{shortage_id}", response_model=ShortageDetail,
             summary="A shortage with the material's qualified alternatives and where stock of them is")  # fmt: skip
 async def read_shortage(shortage_id: UUID, principal: CurrentPrincipal, context: Context) -> ShortageDetail:
     async with context.db.unit_of_work(principal.actor) as uow:
-        shortage = await shortages.get(uow, shortage_id)
-        material = await handlers.get_material(uow, shortage.material_id)
-        supplier = await uow.session.get(Supplier, material.supplier_id) if material.supplier_id else None
-        alternatives = await handlers.alternatives_of(uow, [material.id])
-        stock = await shortages.stock_of(uow, [alt.id for _, alt, _ in alternatives])
-        alternatives_out = [
+        record = await queries.shortage_record(uow, shortage_id)
+        alternatives = [
             AlternativeWithStock(
-                material=material_out(alt, alt_supplier), note=link.note, qualified=qualified(alt, alt_supplier),
-                stock=[StockOut(facility_id=s.facility_id, available=s.available, unit=s.unit, lots=s.lots,
-                                earliest_expiry=s.earliest_expiry) for s in stock if s.material_id == alt.id],
+                material=material_out(alt, alt_supplier),
+                note=link.note,
+                qualified=qualified(alt, alt_supplier),
+                stock=[
+                    StockOut.model_validate(s, from_attributes=True) for s in record.stock if s.material_id == alt.id
+                ],
             )
-            for link, alt, alt_supplier in alternatives
-        ]  # fmt: skip
-        alternatives_out.sort(key=lambda a: (not a.qualified, not a.stock))  # usable stand-ins first
+            for link, alt, alt_supplier in record.alternatives
+        ]
+        alternatives.sort(key=lambda a: (not a.qualified, not a.stock))  # usable stand-ins first
         return ShortageDetail(
-            **out(shortage).model_dump(), material=material_out(material, supplier), alternatives=alternatives_out
-        )
+            **out(record.shortage).model_dump(), material=material_out(record.material, record.supplier),
+            alternatives=alternatives,
+        )  # fmt: skip
 
 
 @router.patch("/shortages/{shortage_id}", response_model=ShortageOut,
@@ -97,9 +97,7 @@ async def update_shortage(
     if any(changes.get(k) is None for k in ("severity", "regions") if k in changes):
         raise Unprocessable("severity and regions cannot be cleared.")
     async with context.db.unit_of_work(principal.actor) as uow:
-        shortage = await shortages.get(uow, shortage_id, for_update=True)
-        may_change(principal, shortage)
-        shortage = await shortages.update(uow, shortage, changes)
+        shortage = await shortages.update(uow, shortage_id, changes, authorise=partial(may_change, principal))
         await uow.commit()
     return out(shortage)
 
@@ -109,9 +107,7 @@ async def resolve_shortage(
     shortage_id: UUID, body: ShortageResolve, principal: CurrentPrincipal, context: Context
 ) -> ShortageOut:
     async with context.db.unit_of_work(principal.actor) as uow:
-        shortage = await shortages.get(uow, shortage_id, for_update=True)
-        may_change(principal, shortage)
-        shortage = await shortages.resolve(uow, shortage, body.note)
+        shortage = await shortages.resolve(uow, shortage_id, body.note, authorise=partial(may_change, principal))
         await uow.commit()
     return out(shortage)
 
@@ -119,5 +115,4 @@ async def resolve_shortage(
 @router.get("/shortages/{shortage_id}/history", summary="Every change to a shortage, oldest first")
 async def shortage_history(shortage_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
     async with context.db.unit_of_work(principal.actor) as uow:
-        await shortages.get(uow, shortage_id)
-        return await event_history(uow.session, str(shortage_id))
+        return await queries.shortage_history(uow, shortage_id)

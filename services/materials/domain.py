@@ -299,6 +299,16 @@ def check_new_quantity(quantity: Decimal, reserved: Decimal) -> Decimal:
     return quantity
 
 
+@dataclass(frozen=True)
+class Hold:
+    """What one booking's confirmed reservation holds of a lot (in the lot's unit)."""
+
+    booking_id: UUID
+    reservation_id: UUID
+    quantity: Decimal
+    unit: str
+
+
 def due_for_expiry(expires_on: date, expired_at: datetime | None, today: date) -> bool:
     """The expiry job marks a lot once: when it is past its expiry date and not marked yet."""
     return expired_at is None and past_expiry(expires_on, today)

@@ -1,5 +1,5 @@
 """Bulk import of catalogue materials from CSV: every row validated, bad rows reported by line with
-the reason, good rows written in the caller's one transaction with multi-row inserts.
+the reason, good rows written in the caller's one transaction in bulk (repository.py).
 
 Columns (header row required; only name, category, grade and origin must have values):
 name, synonyms (separated by ";"), category, supplier (name or id of a registered supplier),
@@ -12,13 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
-
-from services.materials import events, handlers, models
+from services.materials import events, models
+from services.materials.catalogue import material_columns
 from services.materials.domain import Category, Grade, MaterialEntry, Origin, QualityAttributes, clean_synonyms
-from shared.database import UnitOfWork
-from shared.errors import Problem, Unprocessable
+from services.materials.repository import MaterialsUnitOfWork
+from shared.problems import Problem, Unprocessable
 
 COLUMNS = (
     "name", "synonyms", "category", "supplier", "catalogue_number", "grade", "usp1043_tier", "origin",
@@ -27,7 +25,6 @@ COLUMNS = (
 )  # fmt: skip
 REQUIRED = ("name", "category", "grade", "origin")
 MAX_ROWS = 100_000
-INSERT_CHUNK = 1000  # rows per INSERT statement: 20 columns stay well under asyncpg's 32767 parameters
 _TRUE, _FALSE = {"true", "yes", "y", "1"}, {"false", "no", "n", "0", ""}
 
 
@@ -105,21 +102,12 @@ def _reader(text: str) -> csv.DictReader:
     return reader
 
 
-async def import_csv(uow: UnitOfWork, text: str, *, dry_run: bool = False) -> ImportReport:
+async def import_csv(uow: MaterialsUnitOfWork, text: str, *, dry_run: bool = False) -> ImportReport:
     """Validate every row; insert the good ones (unless `dry_run`) in the caller's transaction."""
     reader = _reader(text)
-    supplier_rows = (await uow.session.execute(sa.select(models.Supplier.id, models.Supplier.name))).all()
-    suppliers = {name.lower(): sid for sid, name in supplier_rows} | {str(sid): sid for sid, _ in supplier_rows}
-    taken = {
-        (sid, number)
-        for sid, number in (
-            await uow.session.execute(
-                sa.select(models.Material.supplier_id, models.Material.catalogue_number).where(
-                    models.Material.catalogue_number.is_not(None)  # type: ignore[union-attr]
-                )
-            )
-        ).all()
-    }
+    names = await uow.suppliers.names()
+    suppliers = {name.lower(): sid for sid, name in names.items()} | {str(sid): sid for sid in names}
+    taken = await uow.materials.catalogue_numbers()
     report = ImportReport()
     good: list[dict] = []
     for row in reader:
@@ -143,25 +131,22 @@ async def import_csv(uow: UnitOfWork, text: str, *, dry_run: bool = False) -> Im
                 )  # fmt: skip
                 continue
             taken.add(key)
-        good.append(handlers.material_columns(entry))
+        good.append(material_columns(entry))
     if not dry_run and good:
-        await _insert(uow, good)
+        await _register(uow, good)
     report.imported = 0 if dry_run else len(good)
     return report
 
 
-async def _insert(uow: UnitOfWork, rows: list[dict]) -> None:
+async def _register(uow: MaterialsUnitOfWork, columns: list[dict]) -> None:
+    """The new materials, each with its registration event."""
     now = models.now()
-    table = models.Material.__table__  # type: ignore[attr-defined]
+    rows = [
+        values | {"id": uuid.uuid4(), "version": 1, "retired": False,
+                  "created_at": now, "created_by": uow.actor, "updated_at": now, "updated_by": uow.actor}
+        for values in columns
+    ]  # fmt: skip
+    await uow.materials.add_many(rows)
     for row in rows:
-        row |= {"id": uuid.uuid4(), "version": 1, "retired": False,
-                "created_at": now, "created_by": uow.actor, "updated_at": now, "updated_by": uow.actor}  # fmt: skip
-    # With RETURNING, SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of INSERT_CHUNK rows,
-    # compiled once (a .values(list) would compile every chunk anew, which costs more than the writes).
-    await uow.session.execute(insert(table).returning(table.c.id).execution_options(
-        insertmanyvalues_page_size=INSERT_CHUNK), rows)  # fmt: skip
-    for row in rows:
-        state = events.MaterialState(
-            material_id=row["id"], **{k: row[k] for k in events.MaterialState.model_fields if k in row and k != "id"}
-        )
+        state = events.MaterialState.model_validate(row | {"material_id": row["id"]})
         uow.emit(events.MaterialRegistered(material_id=row["id"], material=state))

@@ -1,13 +1,14 @@
 """The materials service's app: `uvicorn services.materials.main:app`."""
 
-from services.materials import api, api_shortages, api_stock, consumers, jobs
+from services.materials import api_catalogue, api_inventory, api_shortages, consumers, jobs
+from services.materials.repository import MaterialsUnitOfWork
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
     name="materials",
     title="GMP hub materials",
     description="The EU-wide raw-material catalogue, facility inventory, reservations and shortages.",
-    routers=[api.router, api_stock.router, api_shortages.router],
+    routers=[api_catalogue.router, api_inventory.router, api_shortages.router],
     consumes=consumers.follows,
     jobs=[jobs.expire_lots],
     openapi_tags=[
@@ -17,5 +18,6 @@ spec = ServiceSpec(
         {"name": "reservations", "description": "What bookings reserved (the saga with scheduling)"},
         {"name": "shortages", "description": "Declared shortages, alternatives and where stock is"},
     ],
+    unit_of_work=MaterialsUnitOfWork,
 )
 app = create_app(spec)

@@ -25,6 +25,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def today() -> date:
+    return now().date()
+
+
 class _Audited(SQLModel):
     created_at: datetime = Field(default_factory=now, sa_type=TIMESTAMP)
     created_by: str

@@ -99,6 +99,12 @@ class MaterialPatch(BaseModel):
     regulatory_support_file: str | None = Field(default=None, max_length=500)
     retired: bool | None = None
 
+    def revise(self, current: BaseModel) -> MaterialEntry:
+        """The whole entry of the `current` material once this patch applies: valid as a whole, or a
+        ValidationError saying what the patch would break."""
+        changes = self.model_dump(exclude_unset=True, exclude={"retired"})
+        return MaterialIn.model_validate(current.model_dump(include=set(MaterialIn.model_fields)) | changes).entry()
+
 
 class SupplierBrief(BaseModel):
     supplier_id: UUID

@@ -1,5 +1,5 @@
 """Materials HTTP API under /v1: the catalogue (vocabularies, suppliers, materials, alternatives,
-search, bulk import). Inventory and reservations are in api_stock.py, shortages in api_shortages.py."""
+search, bulk import). Inventory and reservations are in api_inventory.py, shortages in api_shortages.py."""
 
 import time
 from typing import Annotated
@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, UploadFile, status
 
-from services.materials import domain, handlers, importing, search
+from services.materials import catalogue, domain, importing, queries
 from services.materials.models import Material, Supplier
 from services.materials.schemas import (
     AlternativeIn,
@@ -25,7 +25,6 @@ from services.materials.schemas import (
     SupplierPatch,
 )
 from shared.auth import CurrentPrincipal, Role
-from shared.database import UnitOfWork, event_history
 from shared.errors import Unprocessable
 from shared.service import Context
 
@@ -53,20 +52,16 @@ def qualified(m: Material, supplier: Supplier | None) -> bool:
     )
 
 
-async def _supplier_of(uow: UnitOfWork, m: Material) -> Supplier | None:
-    return await uow.session.get(Supplier, m.supplier_id) if m.supplier_id else None
-
-
-async def alternatives_out(uow: UnitOfWork, material_id: UUID) -> list[AlternativeOut]:
+def alternatives_out(alternatives: list[queries.Alternative]) -> list[AlternativeOut]:
     return [
         AlternativeOut(material=material_out(alt, supplier), note=link.note, qualified=qualified(alt, supplier))
-        for link, alt, supplier in await handlers.alternatives_of(uow, [material_id])
+        for link, alt, supplier in alternatives
     ]
 
 
 async def _history(context: Context, principal: CurrentPrincipal, key: UUID) -> list[dict]:
     async with context.db.unit_of_work(principal.actor) as uow:
-        return await event_history(uow.session, str(key))
+        return await queries.history(uow, key)
 
 
 # --- vocabularies -------------------------------------------------------------------------------
@@ -96,7 +91,7 @@ async def vocabularies(principal: CurrentPrincipal) -> dict[str, list]:
 async def register_supplier(body: SupplierIn, principal: CurrentPrincipal, context: Context) -> SupplierOut:
     principal.require_role(Role.ADMIN)
     async with context.db.unit_of_work(principal.actor) as uow:
-        supplier = await handlers.register_supplier(uow, body.name, body.country, body.qualification_status, body.note)
+        supplier = await catalogue.register_supplier(uow, body.name, body.country, body.qualification_status, body.note)
         await uow.commit()
     return SupplierOut.model_validate(supplier, from_attributes=True)
 
@@ -107,14 +102,14 @@ async def list_suppliers(
     qualification_status: domain.QualificationStatus | None = None,
 ) -> list[SupplierOut]:  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
-        rows = await handlers.list_suppliers(uow, country, qualification_status)
+        rows = await queries.suppliers(uow, country, qualification_status)
         return [SupplierOut.model_validate(s, from_attributes=True) for s in rows]
 
 
 @router.get("/suppliers/{supplier_id}", response_model=SupplierOut, tags=["suppliers"], summary="Read a supplier")
 async def read_supplier(supplier_id: UUID, principal: CurrentPrincipal, context: Context) -> SupplierOut:
     async with context.db.unit_of_work(principal.actor) as uow:
-        return SupplierOut.model_validate(await handlers.get_supplier(uow, supplier_id), from_attributes=True)
+        return SupplierOut.model_validate(await queries.supplier(uow, supplier_id), from_attributes=True)
 
 
 @router.patch("/suppliers/{supplier_id}", response_model=SupplierOut, tags=["suppliers"],
@@ -127,7 +122,7 @@ async def update_supplier(
     if any(changes.get(k) is None for k in ("name", "country", "qualification_status") if k in changes):
         raise Unprocessable("name, country and qualification_status cannot be cleared.")
     async with context.db.unit_of_work(principal.actor) as uow:
-        supplier = await handlers.update_supplier(uow, supplier_id, changes)
+        supplier = await catalogue.update_supplier(uow, supplier_id, changes)
         await uow.commit()
     return SupplierOut.model_validate(supplier, from_attributes=True)
 
@@ -145,9 +140,9 @@ async def supplier_history(supplier_id: UUID, principal: CurrentPrincipal, conte
 async def register_material(body: MaterialIn, principal: CurrentPrincipal, context: Context) -> MaterialOut:
     principal.require_role(Role.ADMIN)
     async with context.db.unit_of_work(principal.actor) as uow:
-        material = await handlers.register_material(uow, body.entry())
+        material, supplier = await catalogue.register_material(uow, body.entry())
         await uow.commit()
-        return material_out(material, await _supplier_of(uow, material))
+        return material_out(material, supplier)
 
 
 @router.get("/materials", response_model=MaterialPage, tags=["catalogue"],
@@ -174,14 +169,14 @@ async def search_materials(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> MaterialPage:
-    filters = search.MaterialFilters(
+    filters = queries.MaterialFilters(
         category=category, grade=grade, usp1043_tier=usp1043_tier, origin=origin, origin_species=origin_species,
         supplier_id=supplier_id, supplier_country=supplier_country, supplier_qualification=supplier_qualification,
         catalogue_number=catalogue_number, ph_eur_5_2_12=ph_eur_5_2_12, has_coa=has_coa, has_dmf_cep=has_dmf_cep,
         has_regulatory_support_file=has_regulatory_support_file, tse_bse_statement=tse_bse_statement, retired=retired,
     )  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
-        rows, total = await search.search_materials(uow, q, filters, limit, offset)
+        rows, total = await queries.search_materials(uow, q, filters, limit, offset)
         items = [material_out(m, s, score) for m, s, score in rows]  # before the read-only transaction ends
     return MaterialPage(total=total, limit=limit, offset=offset, items=items)
 
@@ -190,9 +185,9 @@ async def search_materials(
             summary="Read a material with its alternatives")  # fmt: skip
 async def read_material(material_id: UUID, principal: CurrentPrincipal, context: Context) -> MaterialDetail:
     async with context.db.unit_of_work(principal.actor) as uow:
-        material = await handlers.get_material(uow, material_id)
-        out = material_out(material, await _supplier_of(uow, material))
-        return MaterialDetail(**out.model_dump(), alternatives=await alternatives_out(uow, material_id))
+        record = await queries.material_record(uow, material_id)
+        out = material_out(record.material, record.supplier)
+        return MaterialDetail(**out.model_dump(), alternatives=alternatives_out(record.alternatives))
 
 
 @router.patch("/materials/{material_id}", response_model=MaterialOut, tags=["catalogue"],
@@ -201,17 +196,10 @@ async def update_material(
     material_id: UUID, body: MaterialPatch, principal: CurrentPrincipal, context: Context
 ) -> MaterialOut:
     principal.require_role(Role.ADMIN)
-    changes = body.model_dump(exclude_unset=True)
     async with context.db.unit_of_work(principal.actor) as uow:
-        material = await handlers.get_material(uow, material_id, for_update=True)
-        current = material.model_dump(include=set(MaterialIn.model_fields))
-        retired = changes.pop("retired", None)
-        merged = MaterialIn.model_validate(current | changes)  # the whole entry is valid after the change
-        material = await handlers.update_material(
-            uow, material, merged.entry(), material.retired if retired is None else retired
-        )
+        material, supplier = await catalogue.update_material(uow, material_id, body.revise, body.retired)
         await uow.commit()
-        return material_out(material, await _supplier_of(uow, material))
+        return material_out(material, supplier)
 
 
 @router.get("/materials/{material_id}/history", tags=["catalogue"],
@@ -224,8 +212,7 @@ async def material_history(material_id: UUID, principal: CurrentPrincipal, conte
             summary="The qualified equivalents a material names, with what differs")  # fmt: skip
 async def list_alternatives(material_id: UUID, principal: CurrentPrincipal, context: Context) -> list[AlternativeOut]:
     async with context.db.unit_of_work(principal.actor) as uow:
-        await handlers.get_material(uow, material_id)
-        return await alternatives_out(uow, material_id)
+        return alternatives_out(await queries.alternatives(uow, material_id))
 
 
 @router.put("/materials/{material_id}/alternatives", response_model=list[AlternativeOut], tags=["catalogue"],
@@ -235,9 +222,9 @@ async def name_alternative(
 ) -> list[AlternativeOut]:
     principal.require_role(Role.ADMIN)
     async with context.db.unit_of_work(principal.actor) as uow:
-        await handlers.name_alternative(uow, material_id, body.alternative_id, body.note)
+        await catalogue.name_alternative(uow, material_id, body.alternative_id, body.note)
         await uow.commit()
-        return await alternatives_out(uow, material_id)
+        return alternatives_out(await queries.alternatives(uow, material_id))  # the list as it is now
 
 
 @router.post("/materials/{material_id}/alternatives/{alternative_id}/withdraw", response_model=list[AlternativeOut],
@@ -247,9 +234,9 @@ async def withdraw_alternative(
 ) -> list[AlternativeOut]:
     principal.require_role(Role.ADMIN)
     async with context.db.unit_of_work(principal.actor) as uow:
-        await handlers.withdraw_alternative(uow, material_id, alternative_id, body.reason)
+        await catalogue.withdraw_alternative(uow, material_id, alternative_id, body.reason)
         await uow.commit()
-        return await alternatives_out(uow, material_id)
+        return alternatives_out(await queries.alternatives(uow, material_id))  # the list as it is now
 
 
 # --- bulk import --------------------------------------------------------------------------------

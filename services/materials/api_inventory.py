@@ -1,16 +1,16 @@
 """Materials HTTP API under /v1: facility inventory lots and the reservations bookings made."""
 
 from decimal import Decimal
+from functools import partial
 from uuid import UUID
 
 from fastapi import APIRouter, status
 
-from services.materials import inventory
+from services.materials import inventory, queries
 from services.materials.domain import ReservationStatus, past_expiry
-from services.materials.models import Lot, Reservation
+from services.materials.models import Lot, today
 from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.database import UnitOfWork, event_history
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["inventory"])
 def lot_out(lot: Lot) -> LotOut:
     # By the date, not the job's mark: a lot is expired from the day after `expires_on` even in the
     # moments before the job's next round; what it still holds for bookings stays in `reserved`.
-    expired = past_expiry(lot.expires_on, inventory.today())
+    expired = past_expiry(lot.expires_on, today())
     available = Decimal(0) if expired else lot.quantity - lot.reserved
     return LotOut.model_validate(lot.model_dump() | {"available": available, "expired": expired})
 
@@ -30,12 +30,17 @@ def may_read_facility(principal: Principal, facility_id: UUID) -> None:
         principal.require_facility(str(facility_id))
 
 
-async def reservation_out(uow: UnitOfWork, r: Reservation) -> ReservationOut:
-    lines = await inventory.reservation_lines(uow, r.id)
+def may_count(principal: Principal, lot: Lot) -> None:
+    """A lot is counted by its own facility (or the operator)."""
+    principal.require_facility(str(lot.facility_id))
+
+
+def reservation_out(record: queries.ReservationRecord) -> ReservationOut:
+    r = record.reservation
     return ReservationOut(
         reservation_id=r.id, booking_id=r.booking_id, booking_version=r.booking_version, facility_id=r.facility_id,
         status=r.status, shortfalls=r.shortfalls, updated_at=r.updated_at,
-        lines=[ReservationLineOut.model_validate(line, from_attributes=True) for line in lines],
+        lines=[ReservationLineOut.model_validate(line, from_attributes=True) for line in record.lines],
     )  # fmt: skip
 
 
@@ -59,13 +64,13 @@ async def list_lots(
 ) -> list[LotOut]:  # fmt: skip
     may_read_facility(principal, facility_id)
     async with context.db.unit_of_work(principal.actor) as uow:
-        return [lot_out(lot) for lot in await inventory.list_lots(uow, facility_id, material_id, include_expired)]
+        return [lot_out(lot) for lot in await queries.lots(uow, facility_id, material_id, include_expired)]
 
 
 @router.get("/lots/{lot_id}", response_model=LotOut, summary="Read a lot")
 async def read_lot(lot_id: UUID, principal: CurrentPrincipal, context: Context) -> LotOut:
     async with context.db.unit_of_work(principal.actor) as uow:
-        lot = await inventory.get_lot(uow, lot_id)
+        lot = await queries.lot(uow, lot_id)
         may_read_facility(principal, lot.facility_id)
         return lot_out(lot)
 
@@ -74,9 +79,9 @@ async def read_lot(lot_id: UUID, principal: CurrentPrincipal, context: Context) 
              summary="Correct a lot's counted quantity, with a reason; never below what is reserved")  # fmt: skip
 async def count_lot(lot_id: UUID, body: LotCount, principal: CurrentPrincipal, context: Context) -> LotOut:
     async with context.db.unit_of_work(principal.actor) as uow:
-        lot = await inventory.get_lot(uow, lot_id, for_update=True)
-        principal.require_facility(str(lot.facility_id))
-        lot = await inventory.count_lot(uow, lot, body.quantity, body.reason)
+        lot = await inventory.count_lot(
+            uow, lot_id, body.quantity, body.reason, authorise=partial(may_count, principal)
+        )
         await uow.commit()
     return lot_out(lot)
 
@@ -84,9 +89,9 @@ async def count_lot(lot_id: UUID, body: LotCount, principal: CurrentPrincipal, c
 @router.get("/lots/{lot_id}/history", summary="Every change to a lot, oldest first")
 async def lot_history(lot_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
     async with context.db.unit_of_work(principal.actor) as uow:
-        lot = await inventory.get_lot(uow, lot_id)
+        lot, history = await queries.lot_history(uow, lot_id)
         may_read_facility(principal, lot.facility_id)
-        return await event_history(uow.session, str(lot_id))
+        return history
 
 
 @router.get("/facilities/{facility_id}/reservations", response_model=list[ReservationOut], tags=["reservations"],
@@ -96,22 +101,22 @@ async def list_reservations(
 ) -> list[ReservationOut]:
     may_read_facility(principal, facility_id)
     async with context.db.unit_of_work(principal.actor) as uow:
-        return [await reservation_out(uow, r) for r in await inventory.list_reservations(uow, facility_id, status)]
+        return [reservation_out(r) for r in await queries.reservations(uow, facility_id, status)]
 
 
 @router.get("/reservations/{booking_id}", response_model=ReservationOut, tags=["reservations"],
             summary="The materials reservation of a booking (the facility, regulators, admin)")  # fmt: skip
 async def read_reservation(booking_id: UUID, principal: CurrentPrincipal, context: Context) -> ReservationOut:
     async with context.db.unit_of_work(principal.actor) as uow:
-        reservation = await inventory.get_reservation(uow, booking_id)
-        may_read_facility(principal, reservation.facility_id)
-        return await reservation_out(uow, reservation)
+        record = await queries.reservation(uow, booking_id)
+        may_read_facility(principal, record.reservation.facility_id)
+        return reservation_out(record)
 
 
 @router.get("/reservations/{booking_id}/history", tags=["reservations"],
             summary="Every reservation event of a booking, oldest first")  # fmt: skip
 async def reservation_history(booking_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
     async with context.db.unit_of_work(principal.actor) as uow:
-        reservation = await inventory.get_reservation(uow, booking_id)
+        reservation, history = await queries.reservation_history(uow, booking_id)
         may_read_facility(principal, reservation.facility_id)
-        return await event_history(uow.session, str(booking_id))
+        return history

@@ -1,0 +1,319 @@
+"""The reads the materials routers answer with: suppliers, catalogue search, a material with its
+alternatives, lots, reservations, shortages with where stock of their alternatives is, and the
+history of each. No changes.
+
+Catalogue search is free text over names, synonyms and catalogue numbers, typo tolerant, with a
+filter on every attribute and a total for pagination. A material matches the text if any holds:
+its full-text vector matches (whole words), the text is a trigram word-similar to part of it
+(typos: "dynabaeds" finds "Dynabeads"), or it contains the text (fragments of catalogue numbers).
+Results rank by full-text rank plus trigram similarity."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from services.materials import models
+from shared.database import UnitOfWork, event_history, get_or_404
+from shared.problems import NotFound
+
+# pg_trgm's default word-similarity threshold (0.6) misses one-letter typos in short words.
+WORD_SIMILARITY_THRESHOLD = 0.4
+
+# A material as the catalogue lists it: with its supplier and, when searched by text, its relevance.
+Listed = tuple[models.Material, models.Supplier | None, float | None]
+# A material's named equivalent: the link (its note), the alternative and the alternative's supplier.
+Alternative = tuple[models.MaterialAlternative, models.Material, models.Supplier | None]
+
+
+async def history(uow: UnitOfWork, key: UUID) -> list[dict[str, Any]]:
+    """Every event of one aggregate (material, supplier, lot, shortage, a booking's reservation), oldest first."""
+    return await event_history(uow.session, str(key))
+
+
+# --- suppliers ----------------------------------------------------------------------------------
+
+
+async def suppliers(uow: UnitOfWork, country: str | None, status: str | None) -> list[models.Supplier]:
+    query = select(models.Supplier).order_by(models.Supplier.name)
+    if country:
+        query = query.where(models.Supplier.country == country)
+    if status:
+        query = query.where(models.Supplier.qualification_status == status)
+    return list((await uow.session.exec(query)).all())
+
+
+async def supplier(uow: UnitOfWork, supplier_id: UUID) -> models.Supplier:
+    return await get_or_404(uow.session, models.Supplier, supplier_id, "supplier")
+
+
+# --- catalogue search ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaterialFilters:
+    category: list[str] | None = None
+    grade: list[str] | None = None
+    usp1043_tier: list[int] | None = None
+    origin: list[str] | None = None
+    origin_species: str | None = None
+    supplier_id: UUID | None = None
+    supplier_country: str | None = None
+    supplier_qualification: list[str] | None = None
+    catalogue_number: str | None = None
+    ph_eur_5_2_12: bool | None = None
+    has_coa: bool | None = None
+    has_dmf_cep: bool | None = None
+    has_regulatory_support_file: bool | None = None
+    tse_bse_statement: bool | None = None
+    retired: bool | None = False
+
+
+def _present(column: sa.ColumnElement, wanted: bool) -> sa.ColumnElement:
+    return column.is_not(None) if wanted else column.is_(None)
+
+
+def _conditions(f: MaterialFilters) -> list[sa.ColumnElement]:
+    m, s = models.Material, models.Supplier
+    conditions: list[sa.ColumnElement] = []
+    if f.category:
+        conditions.append(m.category.in_(f.category))  # type: ignore[attr-defined]
+    if f.grade:
+        conditions.append(m.grade.in_(f.grade))  # type: ignore[attr-defined]
+    if f.usp1043_tier:
+        conditions.append(m.usp1043_tier.in_(f.usp1043_tier))  # type: ignore[union-attr]
+    if f.origin:
+        conditions.append(m.origin.in_(f.origin))  # type: ignore[attr-defined]
+    if f.origin_species:
+        conditions.append(sa.func.lower(m.origin_species) == f.origin_species.lower())
+    if f.supplier_id:
+        conditions.append(m.supplier_id == f.supplier_id)
+    if f.supplier_country:
+        conditions.append(s.country == f.supplier_country)
+    if f.supplier_qualification:
+        conditions.append(s.qualification_status.in_(f.supplier_qualification))  # type: ignore[attr-defined]
+    if f.catalogue_number:
+        conditions.append(sa.func.lower(m.catalogue_number) == f.catalogue_number.lower())
+    if f.ph_eur_5_2_12 is not None:
+        conditions.append(m.ph_eur_5_2_12.is_(f.ph_eur_5_2_12))  # type: ignore[attr-defined]
+    for column, wanted in (
+        (m.coa_reference, f.has_coa),
+        (m.dmf_cep_reference, f.has_dmf_cep),
+        (m.regulatory_support_file, f.has_regulatory_support_file),
+        (m.tse_bse_statement, f.tse_bse_statement),
+    ):
+        if wanted is not None:
+            conditions.append(_present(column, wanted))  # type: ignore[arg-type]
+    if f.retired is not None:
+        conditions.append(m.retired.is_(f.retired))  # type: ignore[attr-defined]
+    return conditions
+
+
+async def search_materials(
+    uow: UnitOfWork, text: str | None, filters: MaterialFilters, limit: int, offset: int
+) -> tuple[list[Listed], int]:
+    """One page of matching materials (with supplier and relevance) and the total count."""
+    m, s = models.Material, models.Supplier
+    conditions = _conditions(filters)
+    score: sa.ColumnElement | None = None
+    if text and text.strip():
+        needle = " ".join(text.lower().split())
+        await uow.session.execute(sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {WORD_SIMILARITY_THRESHOLD}"))
+        tsquery = sa.func.websearch_to_tsquery("simple", needle)
+        conditions.append(
+            sa.or_(
+                m.search_vector.op("@@")(tsquery),  # type: ignore[union-attr]
+                sa.literal(needle).op("<%")(m.search_text),
+                m.search_text.contains(needle, autoescape=True),  # type: ignore[attr-defined]
+            )
+        )
+        score = sa.func.ts_rank(m.search_vector, tsquery) + sa.func.word_similarity(needle, m.search_text)
+    base = select(m, s).join(s, s.id == m.supplier_id, isouter=True).where(*conditions)  # type: ignore[arg-type]
+    total = await uow.session.scalar(select(sa.func.count()).select_from(base.subquery()))
+    if score is not None:
+        page = base.add_columns(score.label("score")).order_by(sa.desc("score"), m.name, m.id)
+    else:
+        page = base.add_columns(sa.null().label("score")).order_by(m.name, m.id)
+    rows = (await uow.session.exec(page.limit(limit).offset(offset))).all()  # type: ignore[call-overload]
+    return [(row[0], row[1], row[2]) for row in rows], int(total or 0)
+
+
+# --- a material and its alternatives ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaterialRecord:
+    material: models.Material
+    supplier: models.Supplier | None
+    alternatives: list[Alternative]
+
+
+async def _material(uow: UnitOfWork, material_id: UUID) -> tuple[models.Material, models.Supplier | None]:
+    material = await get_or_404(uow.session, models.Material, material_id, "material")
+    supplier = await uow.session.get(models.Supplier, material.supplier_id) if material.supplier_id else None
+    return material, supplier
+
+
+async def _alternatives_of(uow: UnitOfWork, material_id: UUID) -> list[Alternative]:
+    """The current, non-retired alternatives a material names, with their suppliers, by name."""
+    alternative, material, supplier = models.MaterialAlternative, models.Material, models.Supplier
+    query = (
+        select(alternative, material, supplier)
+        .join(material, material.id == alternative.alternative_id)
+        .join(supplier, supplier.id == material.supplier_id, isouter=True)
+        .where(alternative.material_id == material_id, col(alternative.withdrawn).is_(False))
+        .where(col(material.retired).is_(False))
+        .order_by(material.name)
+    )
+    return [(link, alt, alt_supplier) for link, alt, alt_supplier in (await uow.session.exec(query)).all()]
+
+
+async def material_record(uow: UnitOfWork, material_id: UUID) -> MaterialRecord:
+    """A material with its supplier and the alternatives it names."""
+    material, supplier = await _material(uow, material_id)
+    return MaterialRecord(material, supplier, await _alternatives_of(uow, material_id))
+
+
+async def alternatives(uow: UnitOfWork, material_id: UUID) -> list[Alternative]:
+    """The alternatives a material names (NotFound if there is no such material)."""
+    await get_or_404(uow.session, models.Material, material_id, "material")
+    return await _alternatives_of(uow, material_id)
+
+
+# --- lots and reservations ----------------------------------------------------------------------
+
+
+async def lots(uow: UnitOfWork, facility_id: UUID, material_id: UUID | None, include_expired: bool) -> list[models.Lot]:
+    """The facility's lots, earliest expiry first."""
+    query = select(models.Lot).where(models.Lot.facility_id == facility_id)
+    if material_id:
+        query = query.where(models.Lot.material_id == material_id)
+    if not include_expired:
+        query = query.where(models.Lot.expires_on >= models.today())
+    return list((await uow.session.exec(query.order_by(models.Lot.expires_on, models.Lot.lot_number))).all())
+
+
+async def lot(uow: UnitOfWork, lot_id: UUID) -> models.Lot:
+    return await get_or_404(uow.session, models.Lot, lot_id, "lot")
+
+
+async def lot_history(uow: UnitOfWork, lot_id: UUID) -> tuple[models.Lot, list[dict[str, Any]]]:
+    """A lot (whose facility says who may read it) and every change to it."""
+    return await lot(uow, lot_id), await history(uow, lot_id)
+
+
+@dataclass(frozen=True)
+class ReservationRecord:
+    reservation: models.Reservation
+    lines: list[models.ReservationLine]
+
+
+async def _lines_of(uow: UnitOfWork, reservation_ids: list[UUID]) -> dict[UUID, list[models.ReservationLine]]:
+    line = models.ReservationLine
+    query = select(line).where(col(line.reservation_id).in_(reservation_ids)).order_by(col(line.id))
+    lines: dict[UUID, list[models.ReservationLine]] = defaultdict(list)
+    for found in (await uow.session.exec(query)).all():
+        lines[found.reservation_id].append(found)
+    return lines
+
+
+async def reservations(uow: UnitOfWork, facility_id: UUID, status: str | None) -> list[ReservationRecord]:
+    """What bookings reserved from the facility's lots, newest first."""
+    query = select(models.Reservation).where(models.Reservation.facility_id == facility_id)
+    if status:
+        query = query.where(models.Reservation.status == status)
+    found = (await uow.session.exec(query.order_by(col(models.Reservation.updated_at).desc()))).all()
+    lines = await _lines_of(uow, [r.id for r in found])
+    return [ReservationRecord(r, lines[r.id]) for r in found]
+
+
+async def _reservation_of(uow: UnitOfWork, booking_id: UUID) -> models.Reservation:
+    query = select(models.Reservation).where(models.Reservation.booking_id == booking_id)
+    if (reservation := (await uow.session.exec(query)).first()) is None:
+        raise NotFound(f"Materials holds no reservation for booking {booking_id}.")
+    return reservation
+
+
+async def reservation(uow: UnitOfWork, booking_id: UUID) -> ReservationRecord:
+    """The booking's reservation with its lines."""
+    found = await _reservation_of(uow, booking_id)
+    return ReservationRecord(found, (await _lines_of(uow, [found.id]))[found.id])
+
+
+async def reservation_history(uow: UnitOfWork, booking_id: UUID) -> tuple[models.Reservation, list[dict[str, Any]]]:
+    """The booking's reservation (whose facility says who may read it) and every event of it."""
+    return await _reservation_of(uow, booking_id), await history(uow, booking_id)
+
+
+# --- shortages ----------------------------------------------------------------------------------
+
+
+async def shortages(
+    uow: UnitOfWork, material_id: UUID | None, status: str | None, region: str | None
+) -> list[models.Shortage]:
+    """Shortages, newest first."""
+    query = select(models.Shortage)
+    if material_id:
+        query = query.where(models.Shortage.material_id == material_id)
+    if status:
+        query = query.where(models.Shortage.status == status)
+    if region:
+        query = query.where(models.Shortage.regions.any(region.upper()))  # type: ignore[attr-defined]
+    return list((await uow.session.exec(query.order_by(col(models.Shortage.created_at).desc()))).all())
+
+
+async def shortage_history(uow: UnitOfWork, shortage_id: UUID) -> list[dict[str, Any]]:
+    """Every change to a shortage (NotFound if there is no such shortage)."""
+    await get_or_404(uow.session, models.Shortage, shortage_id, "shortage")
+    return await history(uow, shortage_id)
+
+
+@dataclass(frozen=True)
+class StockAt:
+    material_id: UUID
+    facility_id: UUID
+    unit: str
+    available: Decimal
+    lots: int
+    earliest_expiry: date
+
+
+@dataclass(frozen=True)
+class ShortageRecord:
+    shortage: models.Shortage
+    material: models.Material
+    supplier: models.Supplier | None
+    alternatives: list[Alternative]
+    stock: list[StockAt]  # of the alternatives
+
+
+async def _stock_of(uow: UnitOfWork, material_ids: list[UUID]) -> list[StockAt]:
+    """Where unexpired, unreserved stock of these materials is, per facility and unit."""
+    if not material_ids:
+        return []
+    lot = models.Lot
+    query = (
+        sa.select(
+            lot.material_id, lot.facility_id, lot.unit,
+            sa.func.sum(lot.quantity - lot.reserved), sa.func.count(), sa.func.min(lot.expires_on),
+        )
+        .where(col(lot.material_id).in_(material_ids))
+        .where(lot.expires_on >= models.today(), lot.quantity > lot.reserved)
+        .group_by(lot.material_id, lot.facility_id, lot.unit)
+        .order_by(lot.material_id, sa.func.sum(lot.quantity - lot.reserved).desc())
+    )  # fmt: skip
+    return [StockAt(*row) for row in (await uow.session.execute(query)).all()]
+
+
+async def shortage_record(uow: UnitOfWork, shortage_id: UUID) -> ShortageRecord:
+    """A shortage with its material, the material's alternatives and where stock of them is."""
+    shortage = await get_or_404(uow.session, models.Shortage, shortage_id, "shortage")
+    material, supplier = await _material(uow, shortage.material_id)
+    named = await _alternatives_of(uow, material.id)
+    stock = await _stock_of(uow, [alt.id for _, alt, _ in named])
+    return ShortageRecord(shortage, material, supplier, named, stock)
