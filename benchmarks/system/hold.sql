@@ -1,0 +1,30 @@
+-- The SQL one hold runs (POST /v1/bookings, one slot), statement by statement as scheduling sent
+-- it to PostgreSQL (log_statement = all), for pgbench -M prepared. Client c takes its slots
+-- md5('slot' || c * 1000000 + n) for n = 1, 2, ... (-D n=0): every hold is on its own open slot.
+-- :envelope is a real booking.held envelope taken from scheduling's outbox.
+\set n :n + 1
+\set k :client_id * 1000000 + :n
+BEGIN;
+SELECT suite_id, facility_id, starts_at, ends_at, status, booking_id, status_reason, version
+  FROM slot WHERE id = md5('slot' || :k::text)::uuid ORDER BY id FOR UPDATE NOWAIT \gset
+SELECT suite_id, facility_id, version, name, cleanroom_grade, atmp_types, processes, retired, updated_at
+  FROM suite_view WHERE suite_id = :suite_id;
+SELECT certificate_id, facility_id, version, number, authority, status, expires_on, reason, updated_at
+  FROM certificate_view WHERE facility_id = :facility_id;
+UPDATE slot SET status = 'held', booking_id = md5('booking' || :k::text)::uuid, status_reason = NULL,
+  version = version + 1, updated_at = now(), updated_by = 'developer/bench'
+  WHERE id IN (md5('slot' || :k::text)::uuid) AND status IN ('open') RETURNING id;
+SELECT certificate_id, facility_id, version, number, authority, status, expires_on, reason, updated_at
+  FROM certificate_view WHERE facility_id = :facility_id;
+SELECT facility_id, version, legal_name, country, active, updated_at FROM facility_view WHERE facility_id = :facility_id;
+INSERT INTO booking (id, version, status, org_id, facility_id, suite_id, slot_ids, starts_at, ends_at, product,
+  run_kind, approval_id, material_needs, at_risk_reasons, shortfalls, hold_expires_at, materials_requested_at,
+  materials_asked_at, materials_attempts, materials_overdue_since, waitlist_entry_id, cancel_reason, created_at,
+  created_by, updated_at, updated_by)
+  VALUES (md5('booking' || :k::text)::uuid, 1, 'held', 'ORG-BENCH', :facility_id, :suite_id, ARRAY[md5('slot' || :k::text)::uuid],
+  :starts_at, :ends_at, 'CAR-T CD19 autologous', 'development', NULL, '[]', '{}', '[]', now() + interval '1 day',
+  NULL, NULL, 0, NULL, NULL, NULL, now(), 'developer/bench', now(), 'developer/bench');
+INSERT INTO outbox (event_id, topic, key, type, envelope)
+  VALUES (gen_random_uuid(), 'gmphub.scheduling.v1', md5('booking' || :k::text), 'gmphub.scheduling.booking.held.v1',
+  :envelope::jsonb) RETURNING seq;
+COMMIT;
