@@ -16,6 +16,7 @@ from contextlib import suppress
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
 
@@ -24,6 +25,7 @@ from shared.events import Envelope, Event, InboundEvent
 from shared.kafka import BrokerLink, broker_view, client_options, dlq_of, ensure_topics
 from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, EVENTS_HANDLED, correlation_id, log_fields
 from shared.settings import Settings
+from shared.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +244,12 @@ class EventConsumer:
         envelope = decoded.envelope
         uow.causation_id = envelope.id  # what the handler emits names this event as its cause
         token = correlation_id.set(envelope.correlationid)
+        attributes = {"messaging.system": "kafka", "gmphub.service": self.service, "cloudevents.event_id": envelope.id}
         try:
-            await decoded.handler(uow, decoded.event)
+            with span(
+                f"handle {envelope.type}", SpanKind.CONSUMER, traceparent=envelope.traceparent, attributes=attributes
+            ):
+                await decoded.handler(uow, decoded.event)
         finally:
             correlation_id.reset(token)
         log.debug("handled %s", envelope.type, extra=log_fields(event_id=envelope.id, subject=envelope.subject))

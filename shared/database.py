@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.events import Envelope, Event
 from shared.observability import correlation_id
 from shared.problems import NotFound
+from shared.tracing import current_traceparent
 
 # Mechanism tables, the same in every service database; services add their own metadata beside it.
 messaging_metadata = sa.MetaData()
@@ -138,11 +139,11 @@ class UnitOfWork:
         await self.session.close()
 
     def emit(self, *events: Event) -> None:
-        """Wrap the events now: they carry the correlation and cause of the moment they were
-        emitted (a consumer handles a batch of events in one unit of work)."""
+        """Wrap the events now: they carry the correlation, cause and trace of the moment they
+        were emitted (a consumer handles a batch of events in one unit of work)."""
+        context = {"correlation_id": correlation_id.get(), "causation_id": self.causation_id}
         self._pending.extend(
-            (Envelope.wrap(e, actor=self.actor, correlation_id=correlation_id.get(), causation_id=self.causation_id), e)
-            for e in events
+            (Envelope.wrap(e, actor=self.actor, traceparent=current_traceparent(), **context), e) for e in events
         )
 
     async def flush_events(self) -> None:

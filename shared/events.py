@@ -98,6 +98,7 @@ class Envelope(BaseModel):
     correlationid: str | None = None
     causationid: str | None = None
     actor: str | None = None  # who caused it: `<role>:<sub>`; the audit trail's "who"
+    traceparent: str | None = None  # W3C trace context (CloudEvents distributed-tracing extension)
     data: dict[str, Any]
 
     @classmethod
@@ -108,6 +109,7 @@ class Envelope(BaseModel):
         actor: str | None,
         correlation_id: str | None,
         causation_id: str | None = None,
+        traceparent: str | None = None,
     ) -> "Envelope":
         return cls(
             source=f"/gmphub/{event.service()}",
@@ -116,6 +118,7 @@ class Envelope(BaseModel):
             correlationid=correlation_id,
             causationid=causation_id,
             actor=actor,
+            traceparent=traceparent,
             data=event.model_dump(mode="json"),
         )
 

@@ -8,8 +8,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.tracing import span
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 CORRELATION_HEADER = "x-correlation-id"
@@ -90,8 +93,15 @@ class RequestContextMiddleware:
                 message.setdefault("headers", []).append((CORRELATION_HEADER.encode(), cid.encode()))
             await send(message)
 
+        traceparent = headers.get(b"traceparent", b"").decode("latin-1") or None
+        name = f"{scope['method']} {scope['path']}"
         try:
-            await self.app(scope, receive, send_with_id)
+            with span(
+                name, SpanKind.SERVER, traceparent=traceparent, attributes={"gmphub.service": self.service}
+            ) as current:
+                await self.app(scope, receive, send_with_id)
+                current.update_name(f"{scope['method']} {getattr(scope.get('route'), 'path', scope['path'])}")
+                current.set_attribute("http.response.status_code", status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()

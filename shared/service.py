@@ -22,6 +22,7 @@ from shared.kafka import BrokerLink, dlq_of, ensure_topics
 from shared.observability import RequestContextMiddleware, configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
+from shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         current = _service_settings(spec, settings or get_settings())
         configure_logging(current.log_level, current.log_json, spec.name)
         db = Database(current.database_url(spec.name), current.database_pool_size, spec.unit_of_work)
+        configure_tracing(spec.name, current.otel_exporter_otlp_endpoint, db.engine)
         broker = BrokerLink(current)
         context = ServiceContext(spec.name, current, db, broker)
         app.state.context = context

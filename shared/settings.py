@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     webhook_secret_grace_seconds: int = 86400  # approvals: a rotated-out secret keeps signing this long
     webhook_allow_private_targets: bool = False  # `gmp-hub up` allows them: receivers on this machine
 
+    # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset (and no OTEL_* variable): no tracing.
+    otel_exporter_otlp_endpoint: str | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
 
