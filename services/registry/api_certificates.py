@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, status
 
-from services.registry import certificates
+from services.registry import certificates, queries
 from services.registry.domain import CertificateTerms
 from services.registry.events import CertificateState
 from services.registry.schemas import CertificateIn, NonComplianceIn, NonComplianceOut, OptionalReasonIn, ReasonIn
@@ -43,8 +43,8 @@ async def issue_certificate(
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateState, summary="Read a certificate")
 async def read_certificate(certificate_id: UUID, principal: CurrentPrincipal, context: Context) -> CertificateState:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        return certificates.certificate_state(await certificates.get_certificate(uow, certificate_id))
+    async with context.db.sessions() as session:
+        return certificates.certificate_state(await queries.certificate(session, certificate_id))
 
 
 async def _change(
@@ -52,9 +52,9 @@ async def _change(
 ) -> CertificateState:
     principal.require_role(Role.REGULATOR)
     async with context.db.unit_of_work(principal.actor) as uow:
-        certificate = await certificates.get_certificate(uow, certificate_id)
-        principal.require_authority(certificate.authority)
-        certificate = await certificates.change_status(uow, certificate, action, reason, on=certificates.today())
+        certificate = await certificates.change_status(
+            uow, principal, certificate_id, action, reason, on=certificates.today()
+        )
         await uow.commit()
     return certificates.certificate_state(certificate)
 

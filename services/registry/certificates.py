@@ -1,23 +1,21 @@
-"""Certificate use cases (issue, suspend, reinstate, revoke, record non-compliance) and the
-expiry job. The caller commits, except the job, which is its own entrypoint."""
+"""Certificate use cases: issue, suspend, reinstate, revoke, expire, record non-compliance. Each
+locks the certificate's facility first (the aggregate) and bumps its version. The caller commits."""
 
 from datetime import UTC, date, datetime
 from uuid import UUID
 
-import sqlalchemy as sa
-
 from services.registry import events, models
-from services.registry.domain import EXPIRABLE, CertificateStatus, CertificateTerms, next_status
-from services.registry.handlers import lock_facility, touch
-from shared.database import Database, UnitOfWork
-from shared.errors import Conflict, NotFound
+from services.registry.domain import CertificateStatus, CertificateTerms, next_status
+from services.registry.facilities import lock_facility, touch
+from services.registry.repository import RegistryUnitOfWork
+from shared.auth import Principal
 from shared.events import Event
+from shared.problems import Conflict, NotFound
 
 EVENT_OF_ACTION: dict[str, type[Event]] = {
     "suspend": events.CertificateSuspended,
     "reinstate": events.CertificateReinstated,
     "revoke": events.CertificateRevoked,
-    "expire": events.CertificateExpired,
 }
 
 
@@ -26,35 +24,12 @@ def today() -> date:
 
 
 def certificate_state(certificate: models.Certificate) -> events.CertificateState:
-    return events.CertificateState(
-        certificate_id=certificate.id,
-        facility_id=certificate.facility_id,
-        number=certificate.number,
-        authority=certificate.authority,
-        issued_on=certificate.issued_on,
-        expires_on=certificate.expires_on,
-        atmp_types=list(certificate.atmp_types),
-        operations=list(certificate.operations),
-        status=certificate.status,
-        reason=certificate.reason,
-    )
+    return events.CertificateState.model_validate(certificate, from_attributes=True)
 
 
-async def get_certificate(uow: UnitOfWork, certificate_id: UUID) -> models.Certificate:
-    certificate = await uow.session.get(models.Certificate, certificate_id)
-    if certificate is None:
-        raise NotFound(f"No certificate {certificate_id}.")
-    return certificate
-
-
-async def issue_certificate(uow: UnitOfWork, facility_id: UUID, terms: CertificateTerms) -> models.Certificate:
+async def issue_certificate(uow: RegistryUnitOfWork, facility_id: UUID, terms: CertificateTerms) -> models.Certificate:
     facility = await lock_facility(uow, facility_id)
-    taken = await uow.session.scalar(
-        sa.select(models.Certificate.id).where(
-            models.Certificate.authority == terms.authority, models.Certificate.number == terms.number
-        )
-    )
-    if taken:
+    if await uow.certificates.number_taken(terms.authority, terms.number):
         raise Conflict(f"{terms.authority} already issued a certificate numbered {terms.number!r}.")
     certificate = models.Certificate(
         facility_id=facility_id,
@@ -68,7 +43,7 @@ async def issue_certificate(uow: UnitOfWork, facility_id: UUID, terms: Certifica
         status_changed_by=uow.actor,
         created_by=uow.actor,
     )
-    uow.session.add(certificate)
+    uow.certificates.add(certificate)
     version = touch(uow, facility)
     uow.emit(
         events.CertificateIssued(facility_id=facility_id, version=version, certificate=certificate_state(certificate))
@@ -77,19 +52,19 @@ async def issue_certificate(uow: UnitOfWork, facility_id: UUID, terms: Certifica
 
 
 async def change_status(
-    uow: UnitOfWork, certificate: models.Certificate, action: str, reason: str | None, *, on: date
+    uow: RegistryUnitOfWork, principal: Principal, certificate_id: UUID, action: str, reason: str | None, *, on: date
 ) -> models.Certificate:
-    """Apply `action` to a certificate the caller was allowed to touch (authority checked)."""
+    """Apply `action` (suspend, reinstate, revoke) to a certificate, if `principal` acts for the
+    authority that issued it."""
+    certificate = await uow.certificates.get(certificate_id)
+    principal.require_authority(certificate.authority)
     facility = await lock_facility(uow, certificate.facility_id, must_be_active=False)
-    certificate = await uow.session.get(
-        models.Certificate, certificate.id, with_for_update=True, populate_existing=True
-    )
+    certificate = await uow.certificates.lock(certificate_id)
     target = next_status(certificate.status, action, reason=reason, expires_on=certificate.expires_on, today=on)
     certificate.status = target.value
     certificate.reason = reason
     certificate.status_changed_at = models.now()
     certificate.status_changed_by = uow.actor or "unknown"
-    uow.session.add(certificate)
     version = touch(uow, facility)
     event_class = EVENT_OF_ACTION[action]
     uow.emit(event_class(facility_id=facility.id, version=version, certificate=certificate_state(certificate)))
@@ -97,11 +72,11 @@ async def change_status(
 
 
 async def record_noncompliance(
-    uow: UnitOfWork, facility_id: UUID, authority: str, summary: str, certificate_id: UUID | None
+    uow: RegistryUnitOfWork, facility_id: UUID, authority: str, summary: str, certificate_id: UUID | None
 ) -> models.NonComplianceStatement:
     facility = await lock_facility(uow, facility_id, must_be_active=False)
     if certificate_id is not None:
-        certificate = await uow.session.get(models.Certificate, certificate_id)
+        certificate = await uow.certificates.find(certificate_id)
         if certificate is None or certificate.facility_id != facility_id:
             raise NotFound(f"Facility {facility_id} has no certificate {certificate_id}.")
     statement = models.NonComplianceStatement(
@@ -111,7 +86,7 @@ async def record_noncompliance(
         summary=summary,
         recorded_by=uow.actor,
     )
-    uow.session.add(statement)
+    uow.noncompliance.add(statement)
     version = touch(uow, facility)
     uow.emit(
         events.NonComplianceRecorded(
@@ -129,45 +104,21 @@ async def record_noncompliance(
 # --- expiry --------------------------------------------------------------------------------------
 
 
-async def expire_certificates(db: Database, on: date) -> int:
-    """Turn every certificate in force whose expiry date is before `on` into `expired`; return
-    how many this call expired. Safe with several replicas: each certificate is expired by a
-    conditional UPDATE (still in force, still past its date) in the same transaction as its
-    event, so however many run at once, the event is emitted exactly once."""
-    async with db.sessions() as session:
-        due = (
-            await session.execute(
-                sa.select(models.Certificate.id, models.Certificate.facility_id).where(
-                    models.Certificate.status.in_([s.value for s in EXPIRABLE]), models.Certificate.expires_on < on
-                )
-            )
-        ).all()
-    expired = 0
-    for certificate_id, facility_id in due:
-        async with db.unit_of_work("service:registry-expiry") as uow:
-            # lock order as everywhere else: the facility, then its certificate
-            facility = await lock_facility(uow, facility_id, must_be_active=False)
-            won = await uow.session.scalar(
-                sa.update(models.Certificate)
-                .where(
-                    models.Certificate.id == certificate_id,
-                    models.Certificate.status.in_([s.value for s in EXPIRABLE]),
-                    models.Certificate.expires_on < on,
-                )
-                .values(
-                    status=CertificateStatus.EXPIRED.value,
-                    reason="passed its expiry date",
-                    status_changed_at=models.now(),
-                    status_changed_by=uow.actor,
-                )
-                .returning(models.Certificate.id)
-            )
-            if won is None:
-                continue  # another replica (or a regulator) got there first
-            certificate = await uow.session.get(models.Certificate, certificate_id, populate_existing=True)
-            version = touch(uow, facility)
-            state = certificate_state(certificate)
-            uow.emit(events.CertificateExpired(facility_id=facility_id, version=version, certificate=state))
-            await uow.commit()
-            expired += 1
-    return expired
+async def due_for_expiry(uow: RegistryUnitOfWork, on: date) -> list[tuple[UUID, UUID]]:
+    """(certificate, facility) of each certificate in force whose expiry date is before `on`."""
+    return await uow.certificates.in_force_past(on)
+
+
+async def expire_certificate(uow: RegistryUnitOfWork, certificate_id: UUID, facility_id: UUID, on: date) -> bool:
+    """Turn a certificate in force whose expiry date is before `on` into `expired`, with its
+    event; False if it no longer is (another replica or a regulator got there first). The change
+    is one conditional update, so however many replicas run at once, the event is emitted once."""
+    facility = await lock_facility(uow, facility_id, must_be_active=False)  # the facility, then its certificate
+    certificate = await uow.certificates.expire(certificate_id, on, by=uow.actor)
+    if certificate is None:
+        return False
+    version = touch(uow, facility)
+    uow.emit(
+        events.CertificateExpired(facility_id=facility_id, version=version, certificate=certificate_state(certificate))
+    )
+    return True

@@ -51,6 +51,11 @@ class Facility(Table, table=True):
     deactivated_by: str | None = None
     deactivation_reason: str | None = None
 
+    @property
+    def facility_id(self) -> uuid.UUID:
+        """The id by the name the events give it: their state is validated from the row."""
+        return self.id
+
 
 class Suite(Table, table=True):
     """A manufacturing room or line of a facility, with its capabilities."""
@@ -80,6 +85,11 @@ class Suite(Table, table=True):
     updated_at: datetime = Field(default_factory=now, sa_column=_when(nullable=False))
     updated_by: str
 
+    @property
+    def suite_id(self) -> uuid.UUID:
+        """The id by the name the events give it: their state is validated from the row."""
+        return self.id
+
 
 class Certificate(Table, table=True):
     """A GMP certificate issued by one authority to one facility, and where it stands."""
@@ -107,6 +117,11 @@ class Certificate(Table, table=True):
     status_changed_by: str
     created_at: datetime = Field(default_factory=now, sa_column=_when(nullable=False))
     created_by: str
+
+    @property
+    def certificate_id(self) -> uuid.UUID:
+        """The id by the name the events give it: their state is validated from the row."""
+        return self.id
 
 
 class NonComplianceStatement(Table, table=True):

@@ -1,7 +1,8 @@
-"""Read side of the registry: facility search and a facility with its suites, certificates and
-non-compliance statements."""
+"""Read side of the registry: facility search, a facility with its suites, certificates and
+non-compliance statements, its history, and one certificate."""
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry import models
 from services.registry.domain import CertificateStatus, check_term
-from shared.database import get_or_404
+from shared.database import event_history, get_or_404
 from shared.errors import Unprocessable
 
 
@@ -114,3 +115,13 @@ async def facility_record(session: AsyncSession, facility_id: UUID) -> FacilityR
         .order_by(models.NonComplianceStatement.recorded_at)
     )
     return FacilityRecord(facility, list(suites), list(certificates), list(statements))
+
+
+async def facility_history(session: AsyncSession, facility_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the facility (its suites and certificates included), oldest first."""
+    await get_or_404(session, models.Facility, facility_id, "facility")
+    return await event_history(session, str(facility_id))
+
+
+async def certificate(session: AsyncSession, certificate_id: UUID) -> models.Certificate:
+    return await get_or_404(session, models.Certificate, certificate_id, "certificate")

@@ -5,8 +5,7 @@ import asyncio
 from dataclasses import replace
 from datetime import date, timedelta
 
-from services.registry.certificates import expire_certificates
-from services.registry.jobs import certificate_expiry_job
+from services.registry.jobs import certificate_expiry_job, expire_certificates
 from tests.integration.registry.helpers import create_facility, issue_certificate
 from tests.support import eventually
 
@@ -37,7 +36,7 @@ async def test_replicas_racing_expire_each_certificate_once(registry, tokens):
     await backdate(registry, last_day["certificate_id"], today)  # in force through its expiry day
     version_before = (await registry.sql("SELECT version FROM facility"))[0][0]
 
-    done = await asyncio.gather(*(expire_certificates(registry.context.db, today) for _ in range(4)))
+    done = await asyncio.gather(*(expire_certificates(registry.context, today) for _ in range(4)))
 
     assert sum(done) <= 4  # the hub's own job may have taken some
     events = await registry.outbox_events(EXPIRED)
@@ -48,7 +47,7 @@ async def test_replicas_racing_expire_each_certificate_once(registry, tokens):
     statuses = dict(await registry.sql("SELECT number, status FROM certificate"))
     assert statuses == {"DUE-0": "expired", "DUE-1": "expired", "DUE-2": "expired", "S": "expired", "R": "revoked",
                         "L": "valid"}  # fmt: skip
-    assert await expire_certificates(registry.context.db, today) == 0
+    assert await expire_certificates(registry.context, today) == 0
     assert len(await registry.outbox_events(EXPIRED)) == 4
 
 

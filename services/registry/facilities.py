@@ -5,104 +5,90 @@ facility (its profile, suites or certificates) are serialised and consumers can 
 from dataclasses import replace
 from uuid import UUID
 
-import sqlalchemy as sa
-
 from services.registry import events, models
 from services.registry.domain import FacilityProfile, SuiteSpec, check_profile_change, check_version
-from shared.database import UnitOfWork
-from shared.errors import Conflict, NotFound
+from services.registry.repository import RegistryUnitOfWork
+from shared.problems import Conflict, NotFound
 
 # --- event-carried state -----------------------------------------------------------------------
 
 
 def facility_state(facility: models.Facility) -> events.FacilityState:
-    return events.FacilityState(
-        facility_id=facility.id,
-        version=facility.version,
-        **{name: getattr(facility, name) for name in FacilityProfile.field_names()},
-        active=facility.active,
-    )
+    return events.FacilityState.model_validate(facility, from_attributes=True)
 
 
 def suite_state(suite: models.Suite) -> events.SuiteState:
-    return events.SuiteState(
-        suite_id=suite.id,
-        facility_id=suite.facility_id,
-        name=suite.name,
-        cleanroom_grade=suite.cleanroom_grade,
-        atmp_types=list(suite.atmp_types),
-        processes=list(suite.processes),
-        qc_tests=list(suite.qc_tests),
-        qp_release=suite.qp_release,
-        description=suite.description,
-        retired=suite.retired,
-    )
+    return events.SuiteState.model_validate(suite, from_attributes=True)
 
 
 def profile_of(facility: models.Facility) -> FacilityProfile:
     return FacilityProfile(**{name: getattr(facility, name) for name in FacilityProfile.field_names()})
 
 
-# --- loading -------------------------------------------------------------------------------------
+def spec_of(suite: models.Suite) -> SuiteSpec:
+    return SuiteSpec(**{name: _tupled(getattr(suite, name)) for name in SuiteSpec.field_names()})
 
 
-async def get_facility(uow: UnitOfWork, facility_id: UUID) -> models.Facility:
-    facility = await uow.session.get(models.Facility, facility_id)
-    if facility is None:
-        raise NotFound(f"No facility {facility_id}.")
-    return facility
+def _tupled(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
-async def lock_facility(uow: UnitOfWork, facility_id: UUID, *, must_be_active: bool = True) -> models.Facility:
-    """The facility, locked for this transaction (the aggregate's single writer)."""
-    facility = await uow.session.get(models.Facility, facility_id, with_for_update=True, populate_existing=True)
-    if facility is None:
-        raise NotFound(f"No facility {facility_id}.")
+def _suite_columns(spec: SuiteSpec) -> dict[str, object]:
+    """The spec as the suite row holds it (lists of terms)."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in vars(spec).items()}
+
+
+# --- the aggregate -------------------------------------------------------------------------------
+
+
+async def lock_facility(uow: RegistryUnitOfWork, facility_id: UUID, *, must_be_active: bool = True) -> models.Facility:
+    """The facility, locked for this transaction; a deactivated one takes no changes unless asked."""
+    facility = await uow.facilities.lock(facility_id)
     if must_be_active and not facility.active:
         raise Conflict(f"Facility {facility_id} is deactivated ({facility.deactivation_reason}); it takes no changes.")
     return facility
 
 
-def touch(uow: UnitOfWork, facility: models.Facility) -> int:
+def touch(uow: RegistryUnitOfWork, facility: models.Facility) -> int:
     """Record a change to the aggregate; return its new version."""
     facility.version += 1
     facility.updated_at = models.now()
     facility.updated_by = uow.actor or "unknown"
-    uow.session.add(facility)
     return facility.version
 
 
 # --- facility ------------------------------------------------------------------------------------
 
 
-async def register_facility(uow: UnitOfWork, profile: FacilityProfile) -> models.Facility:
-    facility = models.Facility(
-        **{k: getattr(profile, k) for k in FacilityProfile.field_names()},
-        created_by=uow.actor,
-        updated_by=uow.actor,
-    )
-    uow.session.add(facility)
+async def register_facility(uow: RegistryUnitOfWork, profile: FacilityProfile) -> models.Facility:
+    facility = models.Facility(**vars(profile), created_by=uow.actor, updated_by=uow.actor)
+    uow.facilities.add(facility)
     uow.emit(events.FacilityRegistered(facility_id=facility.id, version=1, facility=facility_state(facility)))
     return facility
 
 
 async def update_profile(
-    uow: UnitOfWork, facility_id: UUID, changes: dict[str, object], *, expected_version: int | None, by_admin: bool
+    uow: RegistryUnitOfWork,
+    facility_id: UUID,
+    changes: dict[str, object],
+    *,
+    expected_version: int | None,
+    by_admin: bool,
 ) -> models.Facility:
     facility = await lock_facility(uow, facility_id)
     if expected_version is not None:
         check_version(facility.version, expected_version)
     check_profile_change(changes, by_admin=by_admin)
     profile = replace(profile_of(facility), **changes)  # re-validates the whole profile
-    for name in FacilityProfile.field_names():
-        setattr(facility, name, getattr(profile, name))
+    for name, value in vars(profile).items():
+        setattr(facility, name, value)
     version = touch(uow, facility)
     uow.emit(events.FacilityUpdated(facility_id=facility.id, version=version, facility=facility_state(facility)))
     return facility
 
 
 async def set_facility_active(
-    uow: UnitOfWork, facility_id: UUID, active: bool, reason: str, *, expected_version: int | None
+    uow: RegistryUnitOfWork, facility_id: UUID, active: bool, reason: str, *, expected_version: int | None
 ) -> models.Facility:
     """Deactivate a facility, or undo that (a mistake, a site reopened), with a reason. Certificates
     are left as they are: one revoked or lapsed meanwhile must be issued anew before booking."""
@@ -124,34 +110,15 @@ async def set_facility_active(
 # --- suites --------------------------------------------------------------------------------------
 
 
-async def _check_name_free(uow: UnitOfWork, facility_id: UUID, name: str, *, other_than: UUID | None = None) -> None:
-    query = sa.select(models.Suite.id).where(
-        models.Suite.facility_id == facility_id, models.Suite.name == name, sa.not_(models.Suite.retired)
-    )
-    if other_than is not None:
-        query = query.where(models.Suite.id != other_than)
-    if await uow.session.scalar(query):
+async def _check_name_free(
+    uow: RegistryUnitOfWork, facility_id: UUID, name: str, *, other_than: UUID | None = None
+) -> None:
+    if await uow.suites.name_taken(facility_id, name, other_than=other_than):
         raise Conflict(f"The facility already has a suite named {name!r}.")
 
 
-async def add_suite(uow: UnitOfWork, facility_id: UUID, spec: SuiteSpec) -> tuple[models.Facility, models.Suite]:
-    facility = await lock_facility(uow, facility_id)
-    await _check_name_free(uow, facility_id, spec.name)
-    suite = models.Suite(
-        facility_id=facility_id,
-        **{name: getattr(spec, name) for name in SuiteSpec.field_names()},
-        created_by=uow.actor,
-        updated_by=uow.actor,
-    )
-    suite.atmp_types, suite.processes, suite.qc_tests = list(spec.atmp_types), list(spec.processes), list(spec.qc_tests)
-    uow.session.add(suite)
-    version = touch(uow, facility)
-    uow.emit(events.SuiteAdded(facility_id=facility_id, version=version, suite=suite_state(suite)))
-    return facility, suite
-
-
-async def _lock_suite(uow: UnitOfWork, facility_id: UUID, suite_id: UUID) -> models.Suite:
-    suite = await uow.session.get(models.Suite, suite_id, with_for_update=True, populate_existing=True)
+async def _lock_suite(uow: RegistryUnitOfWork, facility_id: UUID, suite_id: UUID) -> models.Suite:
+    suite = await uow.suites.lock(suite_id)
     if suite is None or suite.facility_id != facility_id:
         raise NotFound(f"Facility {facility_id} has no suite {suite_id}.")
     if suite.retired:
@@ -159,20 +126,27 @@ async def _lock_suite(uow: UnitOfWork, facility_id: UUID, suite_id: UUID) -> mod
     return suite
 
 
-def spec_of(suite: models.Suite) -> SuiteSpec:
-    return SuiteSpec(
-        name=suite.name,
-        cleanroom_grade=suite.cleanroom_grade,
-        atmp_types=tuple(suite.atmp_types),
-        processes=tuple(suite.processes),
-        qc_tests=tuple(suite.qc_tests),
-        qp_release=suite.qp_release,
-        description=suite.description,
-    )
+async def add_suite(
+    uow: RegistryUnitOfWork, facility_id: UUID, spec: SuiteSpec
+) -> tuple[models.Facility, models.Suite]:
+    facility = await lock_facility(uow, facility_id)
+    await _check_name_free(uow, facility_id, spec.name)
+    suite = models.Suite(
+        facility_id=facility_id, **_suite_columns(spec), created_by=uow.actor, updated_by=uow.actor
+    )  # fmt: skip
+    uow.suites.add(suite)
+    version = touch(uow, facility)
+    uow.emit(events.SuiteAdded(facility_id=facility_id, version=version, suite=suite_state(suite)))
+    return facility, suite
 
 
 async def update_suite(
-    uow: UnitOfWork, facility_id: UUID, suite_id: UUID, changes: dict[str, object], *, expected_version: int | None
+    uow: RegistryUnitOfWork,
+    facility_id: UUID,
+    suite_id: UUID,
+    changes: dict[str, object],
+    *,
+    expected_version: int | None,
 ) -> tuple[models.Facility, models.Suite]:
     facility = await lock_facility(uow, facility_id)
     if expected_version is not None:
@@ -181,25 +155,22 @@ async def update_suite(
     spec = replace(spec_of(suite), **changes)  # re-validates the whole suite
     if spec.name != suite.name:
         await _check_name_free(uow, facility_id, spec.name, other_than=suite_id)
-    for name in SuiteSpec.field_names():
-        value = getattr(spec, name)
-        setattr(suite, name, list(value) if isinstance(value, tuple) else value)
+    for name, value in _suite_columns(spec).items():
+        setattr(suite, name, value)
     suite.updated_at, suite.updated_by = models.now(), uow.actor
-    uow.session.add(suite)
     version = touch(uow, facility)
     uow.emit(events.SuiteUpdated(facility_id=facility_id, version=version, suite=suite_state(suite)))
     return facility, suite
 
 
 async def retire_suite(
-    uow: UnitOfWork, facility_id: UUID, suite_id: UUID, reason: str
+    uow: RegistryUnitOfWork, facility_id: UUID, suite_id: UUID, reason: str
 ) -> tuple[models.Facility, models.Suite]:
     facility = await lock_facility(uow, facility_id, must_be_active=False)
     suite = await _lock_suite(uow, facility_id, suite_id)
     suite.retired = True
     suite.retired_at, suite.retired_by, suite.retirement_reason = models.now(), uow.actor, reason
     suite.updated_at, suite.updated_by = suite.retired_at, uow.actor
-    uow.session.add(suite)
     version = touch(uow, facility)
     uow.emit(events.SuiteRetired(facility_id=facility_id, version=version, suite=suite_state(suite), reason=reason))
     return facility, suite

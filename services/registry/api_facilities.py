@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from services.registry import handlers, queries
+from services.registry import facilities, queries
 from services.registry.certificates import certificate_state
 from services.registry.domain import VOCABULARIES, CertificateStatus, FacilityProfile, SuiteSpec
 from services.registry.events import FacilityState, SuiteState
@@ -22,7 +22,6 @@ from services.registry.schemas import (
     Vocabularies,
 )
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.database import event_history
 from shared.errors import PreconditionFailed, PreconditionRequired
 from shared.service import Context, ServiceContext
 
@@ -71,10 +70,10 @@ async def register_facility(
     principal.require_role(Role.ADMIN)
     profile = FacilityProfile(**body.model_dump())
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility = await handlers.register_facility(uow, profile)
+        facility = await facilities.register_facility(uow, profile)
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
-    return handlers.facility_state(facility)
+    return facilities.facility_state(facility)
 
 
 @router.get("/facilities", response_model=FacilityPage, tags=["facilities"],
@@ -102,8 +101,8 @@ async def search_facilities(
         certificate_status=certificate_status, q=q, include_inactive=include_inactive, page=page, page_size=page_size,
     )  # fmt: skip
     async with context.db.sessions() as session:
-        facilities, total = await queries.search_facilities(session, search)
-    items = [handlers.facility_state(f) for f in facilities]
+        found, total = await queries.search_facilities(session, search)
+    items = [facilities.facility_state(f) for f in found]
     return FacilityPage(items=items, total=total, page=page, page_size=page_size)
 
 
@@ -117,11 +116,11 @@ async def read_facility(
     response.headers["ETag"] = etag(record.facility.version)
     facility = record.facility
     return FacilityDetail(
-        **handlers.facility_state(facility).model_dump(),
+        **facilities.facility_state(facility).model_dump(),
         updated_at=facility.updated_at,
         updated_by=facility.updated_by,
         deactivation_reason=facility.deactivation_reason,
-        suites=[handlers.suite_state(s) for s in record.suites],
+        suites=[facilities.suite_state(s) for s in record.suites],
         certificates=[certificate_state(c) for c in record.certificates],
         noncompliance=[
             NonComplianceOut(statement_id=s.id, **s.model_dump(exclude={"id"})) for s in record.noncompliance
@@ -143,12 +142,12 @@ async def update_facility(
     expected = expected_version(if_match, required=True)  # None for If-Match: * ("whatever it is now")
     changes = body.changes()
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility = await handlers.update_profile(
+        facility = await facilities.update_profile(
             uow, facility_id, changes, expected_version=expected, by_admin=principal.is_admin
         )
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
-    return handlers.facility_state(facility)
+    return facilities.facility_state(facility)
 
 
 async def _set_active(
@@ -163,10 +162,12 @@ async def _set_active(
     principal.require_role(Role.ADMIN)
     expected = expected_version(if_match, required=False)
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility = await handlers.set_facility_active(uow, facility_id, active, body.reason, expected_version=expected)
+        facility = await facilities.set_facility_active(
+            uow, facility_id, active, body.reason, expected_version=expected
+        )
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
-    return handlers.facility_state(facility)
+    return facilities.facility_state(facility)
 
 
 @router.post("/facilities/{facility_id}/deactivate", response_model=FacilityState, tags=["facilities"],
@@ -198,9 +199,8 @@ async def reactivate_facility(
 @router.get("/facilities/{facility_id}/history", tags=["facilities"],
             summary="Every change to the facility, its suites and certificates: who, when, what")  # fmt: skip
 async def facility_history(facility_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        await handlers.get_facility(uow, facility_id)
-        return await event_history(uow.session, str(facility_id))
+    async with context.db.sessions() as session:
+        return await queries.facility_history(session, facility_id)
 
 
 # --- suites --------------------------------------------------------------------------------------
@@ -214,10 +214,10 @@ async def add_suite(
     principal.require_facility(str(facility_id))
     spec = SuiteSpec(**body.model_dump())
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility, suite = await handlers.add_suite(uow, facility_id, spec)
+        facility, suite = await facilities.add_suite(uow, facility_id, spec)
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
-    return handlers.suite_state(suite)
+    return facilities.suite_state(suite)
 
 
 @router.patch("/facilities/{facility_id}/suites/{suite_id}", response_model=SuiteState, tags=["suites"],
@@ -235,10 +235,10 @@ async def update_suite(
     expected = expected_version(if_match, required=False)
     changes = body.changes()
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility, suite = await handlers.update_suite(uow, facility_id, suite_id, changes, expected_version=expected)
+        facility, suite = await facilities.update_suite(uow, facility_id, suite_id, changes, expected_version=expected)
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
-    return handlers.suite_state(suite)
+    return facilities.suite_state(suite)
 
 
 @router.post("/facilities/{facility_id}/suites/{suite_id}/retire", response_model=SuiteState, tags=["suites"],
@@ -248,7 +248,7 @@ async def retire_suite(
 ) -> SuiteState:
     principal.require_facility(str(facility_id))
     async with context.db.unit_of_work(principal.actor) as uow:
-        facility, suite = await handlers.retire_suite(uow, facility_id, suite_id, body.reason)
+        facility, suite = await facilities.retire_suite(uow, facility_id, suite_id, body.reason)
         await uow.commit()
     response.headers["ETag"] = etag(facility.version)
-    return handlers.suite_state(suite)
+    return facilities.suite_state(suite)
