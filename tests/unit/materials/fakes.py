@@ -1,0 +1,187 @@
+"""An in-memory MaterialsUnitOfWork: the same repositories over dictionaries, the events the use
+cases emit, and whether they committed. Rows are kept by reference, as a session keeps what it
+loaded; the real SQL's locks have nothing to guard in one test's single task."""
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any, Self
+from uuid import UUID
+
+from services.materials import models
+from services.materials.domain import Hold, ReservationStatus
+from shared.events import Event
+from shared.problems import NotFound
+
+
+def _found(rows: dict[UUID, Any], key: UUID, what: str) -> Any:
+    if (row := rows.get(key)) is None:
+        raise NotFound(f"No {what} {key}.")
+    return row
+
+
+class FakeSuppliers:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, models.Supplier] = {}
+
+    async def get(self, supplier_id: UUID, *, lock: bool = False) -> models.Supplier:
+        return _found(self.rows, supplier_id, "supplier")
+
+    async def named(self, name: str) -> UUID | None:
+        return next((s.id for s in self.rows.values() if s.name.lower() == name.lower()), None)
+
+    async def names(self) -> dict[UUID, str]:
+        return {s.id: s.name for s in self.rows.values()}
+
+    def add(self, supplier: models.Supplier) -> None:
+        self.rows[supplier.id] = supplier
+
+
+class FakeMaterials:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, models.Material] = {}
+
+    async def get(self, material_id: UUID, *, lock: bool = False) -> models.Material:
+        return _found(self.rows, material_id, "material")
+
+    async def find(self, material_id: UUID) -> models.Material | None:
+        return self.rows.get(material_id)
+
+    async def with_catalogue_number(
+        self, supplier_id: UUID, catalogue_number: str, *, other_than: UUID | None = None
+    ) -> UUID | None:
+        return next(
+            (
+                m.id
+                for m in self.rows.values()
+                if (m.supplier_id, m.catalogue_number) == (supplier_id, catalogue_number) and m.id != other_than
+            ),
+            None,
+        )
+
+    async def catalogue_numbers(self) -> set[tuple[UUID | None, str]]:
+        return {(m.supplier_id, m.catalogue_number) for m in self.rows.values() if m.catalogue_number is not None}
+
+    def add(self, material: models.Material) -> None:
+        self.rows[material.id] = material
+
+    async def add_many(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.add(models.Material(**row))
+
+
+class FakeAlternatives:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[UUID, UUID], models.MaterialAlternative] = {}
+
+    async def get(
+        self, material_id: UUID, alternative_id: UUID, *, lock: bool = False
+    ) -> models.MaterialAlternative | None:
+        return self.rows.get((material_id, alternative_id))
+
+    def add(self, link: models.MaterialAlternative) -> None:
+        self.rows[(link.material_id, link.alternative_id)] = link
+
+
+class FakeLots:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, models.Lot] = {}
+
+    async def get(self, lot_id: UUID, *, lock: bool = False) -> models.Lot:
+        return _found(self.rows, lot_id, "lot")
+
+    async def numbered(self, facility_id: UUID, material_id: UUID, lot_number: str) -> UUID | None:
+        wanted = (facility_id, material_id, lot_number)
+        return next(
+            (lot.id for lot in self.rows.values() if (lot.facility_id, lot.material_id, lot.lot_number) == wanted), None
+        )
+
+    async def locked(self, lot_ids: list[UUID]) -> dict[UUID, models.Lot]:
+        return {lot_id: self.rows[lot_id] for lot_id in sorted(set(lot_ids)) if lot_id in self.rows}
+
+    async def locked_reservable(
+        self, facility_id: UUID, material_ids: list[UUID], use_on: date
+    ) -> dict[UUID, models.Lot]:
+        return {
+            lot.id: lot
+            for lot in sorted(self.rows.values(), key=lambda lot: lot.id)
+            if lot.facility_id == facility_id
+            and lot.material_id in material_ids
+            and lot.expires_on >= use_on
+            and lot.quantity > lot.reserved
+        }
+
+    async def due_for_expiry(self, on: date, batch: int) -> list[models.Lot]:
+        due = [lot for lot in self.rows.values() if lot.expired_at is None and lot.expires_on < on]
+        return sorted(due, key=lambda lot: (lot.expires_on, lot.id))[:batch]
+
+    def add(self, lot: models.Lot) -> None:
+        self.rows[lot.id] = lot
+
+
+class FakeReservations:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, models.Reservation] = {}
+        self.line_rows: dict[UUID, models.ReservationLine] = {}
+
+    async def of_booking(self, booking_id: UUID) -> models.Reservation | None:
+        return next((r for r in self.rows.values() if r.booking_id == booking_id), None)
+
+    async def lines(self, reservation_id: UUID) -> list[models.ReservationLine]:
+        return sorted(
+            (line for line in self.line_rows.values() if line.reservation_id == reservation_id),
+            key=lambda line: line.id,
+        )
+
+    async def holds_on(self, lot_id: UUID) -> list[Hold]:
+        held: dict[tuple[UUID, UUID, str], Decimal] = defaultdict(Decimal)
+        for line in self.line_rows.values():
+            reservation = self.rows[line.reservation_id]
+            if line.lot_id == lot_id and reservation.status == ReservationStatus.CONFIRMED:
+                held[(reservation.booking_id, reservation.id, line.unit)] += line.quantity
+        return [
+            Hold(booking_id, reservation_id, quantity, unit)
+            for (booking_id, reservation_id, unit), quantity in sorted(held.items())
+        ]
+
+    async def add(self, reservation: models.Reservation, lines: list[models.ReservationLine] | None = None) -> None:
+        self.rows[reservation.id] = reservation
+        self.line_rows |= {line.id: line for line in lines or []}
+
+
+class FakeShortages:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, models.Shortage] = {}
+
+    async def get(self, shortage_id: UUID, *, lock: bool = False) -> models.Shortage:
+        return _found(self.rows, shortage_id, "shortage")
+
+    def add(self, shortage: models.Shortage) -> None:
+        self.rows[shortage.id] = shortage
+
+
+class FakeUnitOfWork:
+    """What a use case (or a job running one) sees of MaterialsUnitOfWork, in memory."""
+
+    def __init__(self, actor: str | None = "admin:curator") -> None:
+        self.actor = actor
+        self.suppliers = FakeSuppliers()
+        self.materials = FakeMaterials()
+        self.alternatives = FakeAlternatives()
+        self.lots = FakeLots()
+        self.reservations = FakeReservations()
+        self.shortages = FakeShortages()
+        self.events: list[Event] = []
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+    def emit(self, *events: Event) -> None:
+        self.events.extend(events)
+
+    async def commit(self) -> None:
+        self.committed = True
