@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: up test lint lock
+.PHONY: up test lint bench lock
 
 $(BIN)/gmp-hub: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ lint: $(BIN)/gmp-hub  ## lint, format check and type check, as configured in pyp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+bench: $(BIN)/gmp-hub  ## the system benchmark (benchmarks/README.md); e.g. make bench BENCH_ARGS="--quick"
+	$(BIN)/python -m benchmarks.system $(BENCH_ARGS)
 
 # requirements.lock: everything a checkout installs (the project, its `dev` and `test` extras).
 # requirements-runtime.lock: what the image installs, the run-time dependencies only, at the same

@@ -18,13 +18,14 @@ QUICK = Options(runs=1, seconds=3, slots=20_000, events=320, hops=50, paced_requ
 FULL = Options(runs=3, seconds=10, slots=450_000, events=1_600, hops=200, paced_requests=1_000)
 
 
-def arguments() -> tuple[Options, list[Row]]:
+def arguments() -> tuple[Options, list[Row], str | None]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.system", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run: 1 run, 3 s loads, 20,000 slots")
     parser.add_argument("--runs", type=int, help="runs per figure; the table shows medians (default 3)")
     parser.add_argument("--only", help="a subset of rows, e.g. R1,R7")
     parser.add_argument("--slots", type=int, help="slots R7 searches (default 450,000)")
     parser.add_argument("--seconds", type=float, help="length of each throughput load (default 10)")
+    parser.add_argument("--commit", help="measure this commit's code (e.g. HEAD) instead of the working tree's")
     args = parser.parse_args()
     base = QUICK if args.quick else FULL
     options = Options(
@@ -38,7 +39,7 @@ def arguments() -> tuple[Options, list[Row]]:
     keys = [k.strip().upper() for k in args.only.split(",")] if args.only else [r.key for r in ROWS]
     if unknown := set(keys) - {r.key for r in ROWS}:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    return options, [r for r in ROWS if r.key in keys]
+    return options, [r for r in ROWS if r.key in keys], args.commit
 
 
 async def bench(hub: Hub, options: Options, rows: list[Row], machine: Machine) -> int:
@@ -68,9 +69,9 @@ async def bench(hub: Hub, options: Options, rows: list[Row], machine: Machine) -
 
 
 def main() -> int:
-    options, rows = arguments()
+    options, rows, commit = arguments()
     machine = Machine()
-    hub = Hub()
+    hub = Hub(commit)
     try:
         print(f"gmp-hub up ready in {hub.up():.1f}s (data in {hub.data_dir})", flush=True)
         return asyncio.run(bench(hub, options, rows, machine))

@@ -36,7 +36,11 @@ def _free_port_block(size: int) -> int:
 
 
 class Hub:
-    def __init__(self) -> None:
+    """`commit`: run that commit's code (a snapshot by `git archive`, first on PYTHONPATH and the
+    working directory, as `python -m uvicorn` puts that first) instead of the working tree's, e.g.
+    to compare two commits or while the tree is being edited."""
+
+    def __init__(self, commit: str | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="gmphub-bench-"))
         self.base = _free_port_block(6)
         self.pg_port, self.kafka_port = self.base + 5, self.base + 6
@@ -48,6 +52,13 @@ class Hub:
             # Holds outlive the whole run: no expiry job freeing slots (and emitting events) midway.
             "GMPHUB_HOLD_TTL_SECONDS": "86400",
         }
+        self.cwd: Path | None = None
+        if commit:
+            self.cwd = self.data_dir / "source"
+            self.cwd.mkdir()
+            archive = subprocess.run(["git", "archive", commit], check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(self.cwd)], input=archive, check=True)
+            self.env["PYTHONPATH"] = str(self.cwd)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -69,19 +80,22 @@ class Hub:
         started = time.monotonic()
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "gmp-hub"), "up"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [str(BIN / "gmp-hub"), "up"], env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
             )
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() - started < timeout:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"gmp-hub up exited with {self.process.returncode}; see {self.log_file}")
+                    raise RuntimeError(f"gmp-hub up exited with {self.process.returncode}:\n{self.log_tail()}")
                 try:
                     if all(client.get(f"{self.url(s)}/readyz").status_code == 200 for s in SERVICES):
                         return time.monotonic() - started
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.2)
-        raise RuntimeError(f"hub not ready after {timeout:.0f}s; see {self.log_file}")
+        raise RuntimeError(f"hub not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
     def down(self) -> None:
         """Ctrl-C, as a user stops it; its data directory goes with it."""
@@ -97,26 +111,37 @@ class Hub:
     def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run `gmp-hub ARGS` against this hub and return what it printed."""
         done = subprocess.run(
-            [str(BIN / "gmp-hub"), *args], env=self.env | (env or {}), check=True, capture_output=True, text=True
+            [str(BIN / "gmp-hub"), *args],
+            env=self.env | (env or {}),
+            cwd=self.cwd,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return done.stdout.strip()
 
     def token(self, role: str, *claims: str) -> str:
         return self.cli("token", "--role", role, *claims)
 
-    def cpu_seconds(self, name: str | None = None) -> float:
-        """User and system CPU so far of every process of the hub (`gmp-hub up`, the services,
-        PostgreSQL with its backends, the broker), or of those called `name`; exited children
-        count through their parents."""
+    def cpu_seconds(self) -> dict[str, float]:
+        """User and system CPU so far of every process of the hub, by what it is: `gmp-hub up`, each
+        service, PostgreSQL (server and backends), the broker. Exited children count in their parent."""
         assert self.process is not None
         root = psutil.Process(self.process.pid)
-        total = 0.0
+        seconds: dict[str, float] = {}
         for process in (root, *root.children(recursive=True)):
             try:
-                if name is not None and process.name() != name:
-                    continue
                 t = process.cpu_times()
+                name = "gmp-hub up" if process == root else _service(process.cmdline()) or process.name()
             except psutil.NoSuchProcess:
                 continue
-            total += t.user + t.system + t.children_user + t.children_system
-        return total
+            seconds[name] = seconds.get(name, 0.0) + t.user + t.system + t.children_user + t.children_system
+        return seconds
+
+
+def _service(cmdline: list[str]) -> str | None:
+    """The service a uvicorn command line serves (`services.<name>.main:app`)."""
+    for service in SERVICES:
+        if f"services.{service}.main:app" in cmdline:
+            return service
+    return None

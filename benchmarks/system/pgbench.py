@@ -106,11 +106,11 @@ class Ceilings:
         """pgbench -c 32 -T seconds; CPU of the PostgreSQL server and of pgbench over the run."""
         seconds = str(round(self.ctx.options.seconds))
         common = ("-n", "-M", "prepared", "-c", str(CLIENTS), "-j", str(os.cpu_count() or 1), "-T", seconds)
-        server_before = self.ctx.hub.cpu_seconds("postgres")
+        server_before = self.ctx.hub.cpu_seconds()["postgres"]
         client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = self._pgbench(*common, *args)
         client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = self.ctx.hub.cpu_seconds("postgres") - server_before
+        cpu = self.ctx.hub.cpu_seconds()["postgres"] - server_before
         cpu += client_after.ru_utime + client_after.ru_stime - client_before.ru_utime - client_before.ru_stime
         tps = float(re.search(r"^tps = ([\d.]+)", out, re.MULTILINE).group(1))
         transactions = int(re.search(r"^number of transactions actually processed: (\d+)", out, re.MULTILINE).group(1))

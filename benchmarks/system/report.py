@@ -50,8 +50,8 @@ class Machine:
         share = max(others, 0) / (wall * cpus)
         memory = psutil.virtual_memory().total / 2**30
         return (
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} nproc {cpus}, {memory:.0f} GiB RAM; "
-            f"other work used {share:.0%} of the CPUs during the {wall / 60:.0f} min run"
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} nproc {cpus}, {memory:.0f} GiB RAM. "
+            f"Work outside the hub and this benchmark used {share:.0%} of all CPUs over the {wall / 60:.1f} min."
         )
 
 

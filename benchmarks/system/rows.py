@@ -32,13 +32,11 @@ class Run:
     async def hold_sql(self) -> Pgbench:
         return await self.get("hold_sql", self.ceilings.hold_sql)
 
-    async def raw_payload(self, kind: str) -> bytes:
-        return await events.sample_envelope(self.ctx.db["registry"], kind)
-
 
 async def r1(run: Run) -> Figures:
-    hub, ceiling = (await run.spread()).per_second, (await run.hold_sql()).tps
-    return {"hub": hub, "ceiling": ceiling, "ratio": hub / ceiling}
+    spread, ceiling = await run.spread(), (await run.hold_sql()).tps
+    return {"hub": spread.per_second, "ceiling": ceiling, "ratio": spread.per_second / ceiling,
+            "client": spread.client_cpu_ms_each}  # fmt: skip
 
 
 async def r2(run: Run) -> Figures:
@@ -54,7 +52,7 @@ async def r3(run: Run) -> Figures:
 
 async def r4(run: Run) -> Figures:
     hub = await events.burst(run.ctx, run.index)
-    payload = await run.raw_payload(events.SUITE_ADDED)
+    payload = await events.sample_envelope(run.ctx.db["registry"], events.SUITE_ADDED)
     ceiling = await kafka.throughput(run.ctx.hub.bootstrap_servers, payload, run.ctx.options.events)
     return {"hub": hub, "ceiling": ceiling, "ratio": hub / ceiling}
 
@@ -67,7 +65,7 @@ async def r5(run: Run) -> Figures:
 
 async def r6(run: Run) -> Figures:
     hub = await events.hops(run.ctx, run.index)
-    payload = await run.raw_payload(events.FACILITY_UPDATED)
+    payload = await events.sample_envelope(run.ctx.db["registry"], events.FACILITY_UPDATED)
     raw = await kafka.round_trips(run.ctx.hub.bootstrap_servers, payload, run.ctx.options.hops)
     h50, h99, c50, c99 = (percentile(v, q) for v in (hub, raw) for q in (50, 99))
     return {"hub_p50": h50, "hub_p99": h99, "ceiling_p50": c50, "ceiling_p99": c99,
@@ -81,8 +79,15 @@ async def r7(run: Run) -> Figures:
 
 
 async def r8(run: Run) -> Figures:
-    hub, ceiling = (await run.spread()).cpu_ms_each, (await run.hold_sql()).cpu_ms_each
-    return {"hub": hub, "ceiling": ceiling, "ratio": hub / ceiling}
+    by_process, ceiling = (await run.spread()).cpu_ms_each, (await run.hold_sql()).cpu_ms_each
+    hub = sum(by_process.values())
+    return {"hub": hub, "ceiling": ceiling, "ratio": hub / ceiling} | {f"cpu {k}": v for k, v in by_process.items()}
+
+
+def _cpu(f: Figures) -> str:
+    """The total, then the processes that took a tenth of it or more."""
+    parts = sorted(((v, k.removeprefix("cpu ")) for k, v in f.items() if k.startswith("cpu ")), reverse=True)
+    return f"{f['hub']:.2f} ms: " + ", ".join(f"{name} {v:.2f}" for v, name in parts if v >= f["hub"] / 10)
 
 
 def _ms(f: Figures, side: str) -> str:
@@ -116,8 +121,9 @@ class Row:
 
 ROWS = [
     Row("R1", "holds/s, 32 clients on distinct slots ÷ the hold's SQL in pgbench -c 32", r1,
-        hub=lambda f: f"{f['hub']:.0f} holds/s", ceiling=lambda f: f"{f['ceiling']:.0f} tps",
-        ratio=lambda f: f"{f['ratio']:.2f}", goal=0.35, floor=0.15, at_most=False),
+        hub=lambda f: f"{f['hub']:.0f} holds/s (client CPU {f['client']:.2f} ms each)",
+        ceiling=lambda f: f"{f['ceiling']:.0f} tps", ratio=lambda f: f"{f['ratio']:.2f}", goal=0.35, floor=0.15,
+        at_most=False),
     Row("R2", "the hold's SQL in pgbench ÷ pgbench -N (simple update)", r2,
         hub=lambda f: f"{f['hub']:.0f} tps", ceiling=lambda f: f"{f['ceiling']:.0f} tps",
         ratio=lambda f: f"{f['ratio']:.2f}", goal=0.7, floor=0.5, at_most=False),
@@ -138,6 +144,6 @@ ROWS = [
         ceiling=lambda f: f"none: {f['slots']:,.0f} open slots", ratio=lambda f: f"p99 {f['ratio']:.1f} ms",
         goal=25, floor=100, at_most=True),
     Row("R8", "CPU ms per hold, all hub processes ÷ pgbench's per transaction", r8,
-        hub=lambda f: f"{f['hub']:.2f} ms", ceiling=lambda f: f"{f['ceiling']:.2f} ms",
-        ratio=lambda f: f"{f['ratio']:.1f}×", goal=2, floor=4, at_most=True),
+        hub=_cpu, ceiling=lambda f: f"{f['ceiling']:.2f} ms", ratio=lambda f: f"{f['ratio']:.1f}×",
+        goal=2, floor=4, at_most=True),
 ]  # fmt: skip
