@@ -1,5 +1,5 @@
 """Slot search on 100,000 slots: seeds a throw-away embedded PostgreSQL through the scheduling
-migrations, then times `GET /v1/slots`'s query (the same builder the API uses) for typical
+migrations, then times `GET /v1/slots`'s query (the same read the API answers with) for typical
 filters, first and deep pages. Run: `python -m benchmarks.scheduling.bench_slots [slots]`."""
 
 import asyncio
@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from benchmarks.throwaway import service_database
-from services.scheduling import search
+from services.scheduling import queries
+from services.scheduling.domain import SlotFilters
 from shared.database import Database
 
 FACILITIES, SUITES_PER_FACILITY = 50, 4
@@ -67,14 +68,14 @@ async def run(url: str, total: int) -> None:
         )
         now = datetime.now(UTC)
         cases = {
-            "no filter": search.SlotFilters(starts_from=now),
-            "country": search.SlotFilters(starts_from=now, country="FR"),
-            "atmp type + grade": search.SlotFilters(starts_from=now, atmp_type="gene_therapy", cleanroom_grade="A"),
-            "process + date range": search.SlotFilters(
+            "no filter": SlotFilters(starts_from=now),
+            "country": SlotFilters(starts_from=now, country="FR"),
+            "atmp type + grade": SlotFilters(starts_from=now, atmp_type="gene_therapy", cleanroom_grade="A"),
+            "process + date range": SlotFilters(
                 starts_from=now + timedelta(days=60), ends_before=now + timedelta(days=90), process="gene_editing"
             ),
-            "one facility": search.SlotFilters(starts_from=now, facility_id=uuid.UUID(hashlib.md5(b"f7").hexdigest())),
-            "no match (worst case): 4 filters": search.SlotFilters(
+            "one facility": SlotFilters(starts_from=now, facility_id=uuid.UUID(hashlib.md5(b"f7").hexdigest())),
+            "no match (worst case): 4 filters": SlotFilters(
                 starts_from=now, country="SE", atmp_type="combined", cleanroom_grade="D", process="fill_finish"
             ),
         }
@@ -84,13 +85,13 @@ async def run(url: str, total: int) -> None:
                 for page_name, after_pages in (("", 0), (" (page 20)", 20)):
                     cursor, timings, rows = None, [], []
                     for _ in range(after_pages):  # walk to a deep page with the keyset cursor
-                        rows = (await session.exec(search.page(search.available_slots(filters), cursor, 50))).all()
-                        if len(rows) < 50:
+                        rows, next_cursor = await queries.search_slots(session, filters, after=cursor, limit=50)
+                        if next_cursor is None:
                             break
-                        cursor = search.encode_cursor(rows[-1][0])
+                        cursor = next_cursor
                     for _ in range(30):
                         t = time.perf_counter()
-                        rows = (await session.exec(search.page(search.available_slots(filters), cursor, 50))).all()
+                        rows, _ = await queries.search_slots(session, filters, after=cursor, limit=50)
                         timings.append((time.perf_counter() - t) * 1000)
                     timings.sort()
                     print(

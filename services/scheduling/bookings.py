@@ -1,196 +1,271 @@
-"""What every booking use case shares: the event-carried state, slot claiming and release, and
-whether a facility is bookable. The use cases themselves live in handlers.py and waitlist.py."""
+"""Booking use cases and the materials saga's outcomes: load, apply the rules, save, emit events.
+The caller commits (the API for requests, the shared consumer for events, the jobs for expiry and
+the saga's deadline).
 
-from collections.abc import Sequence
-from datetime import date, datetime
+While materials answers a confirmation, the hold no longer expires (`hold_expires_at` is cleared):
+the developer has committed, and the saga decides. The saga has a deadline: a request materials has
+not answered within `saga_retry_seconds` is sent again, and after `saga_max_attempts` unanswered
+requests the booking is escalated (`materials_overdue_since`, an event, a metric) and asked on, so
+nothing waits unseen. A `materials_short` booking gets a fresh hold time: the developer may confirm
+again (after restocking) or cancel, else its slots are freed."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import col, select
-
-from services.scheduling import events, models
+from services.scheduling import events, inbound, models, waitlist
 from services.scheduling.domain import (
-    ApprovalFacts,
+    Booking,
+    BookingChange,
+    BookingChanges,
     BookingStatus,
-    CertificateFacts,
-    ShortageFacts,
+    RunKind,
     SlotStatus,
-    certificate_risks,
-    shortage_risks,
+    certified,
+    check_clinical_approval,
 )
-from shared.database import UnitOfWork
-from shared.errors import Conflict
+from services.scheduling.replicas import risks_of
+from services.scheduling.repository import SchedulingUnitOfWork
+from services.scheduling.schemas import BookingIn, BookingOut
+from shared.auth import Principal, Role
+from shared.errors import Conflict, NotFound, Unprocessable
 
 
-def booking_state(b: models.Booking) -> events.BookingState:
-    return events.BookingState(
-        booking_id=b.id,
-        version=b.version,
-        status=b.status,
-        org_id=b.org_id,
-        facility_id=b.facility_id,
-        suite_id=b.suite_id,
-        slot_ids=list(b.slot_ids),
-        starts_at=b.starts_at,
-        ends_at=b.ends_at,
-        product=b.product,
-        run_kind=b.run_kind,
-        approval_id=b.approval_id,
-        material_needs=[events.MaterialNeed.model_validate(n) for n in b.material_needs],
-        at_risk_reasons=list(b.at_risk_reasons),
-    )
+@dataclass(frozen=True)
+class Held:
+    """The answer to a hold: the booking as the API shows it, and whether it is the answer given
+    before under the same `Idempotency-Key`."""
+
+    booking: dict[str, Any]
+    replayed: bool = False
 
 
-def touch(b: models.Booking | models.WaitlistEntry, actor: str | None) -> None:
-    """Every change of a booking is attributed and versioned."""
-    if isinstance(b, models.Booking):
-        b.version += 1
-    b.updated_at = models.now()
-    b.updated_by = actor or "unknown"
-
-
-def needed_materials(b: models.Booking | models.WaitlistEntry) -> list[UUID]:
-    return [UUID(str(n["material_id"])) for n in b.material_needs]
-
-
-# --- facts from the read models -----------------------------------------------------------------
-
-
-def valid_certificate_exists(facility_id: sa.ColumnElement) -> sa.ColumnElement[bool]:
-    """SQL: the facility holds a certificate that is valid today."""
-    c = models.CertificateView
-    return sa.exists().where(
-        col(c.facility_id) == facility_id, col(c.status) == "valid", col(c.expires_on) >= sa.func.current_date()
-    )
-
-
-async def certificates_of(uow: UnitOfWork, facility_id: UUID) -> list[CertificateFacts]:
-    rows = await uow.session.exec(
-        select(models.CertificateView).where(models.CertificateView.facility_id == facility_id)
-    )
-    return [CertificateFacts(r.number, r.status, r.expires_on, r.reason) for r in rows]
-
-
-async def facility_is_bookable(uow: UnitOfWork, facility_id: UUID, today: date) -> bool:
-    return any(c.valid_on(today) for c in await certificates_of(uow, facility_id))
-
-
-async def approval_facts(uow: UnitOfWork, approval_id: UUID | None) -> ApprovalFacts | None:
-    if approval_id is None:
-        return None
-    view = await uow.session.get(models.ApprovalView, approval_id)
-    if view is None:
-        return None
-    return ApprovalFacts(view.approval_id, view.status, view.holder_org_id, list(view.facility_ids))
-
-
-async def active_shortages(uow: UnitOfWork, material_ids: Sequence[UUID]) -> list[ShortageFacts]:
-    if not material_ids:
-        return []
-    rows = await uow.session.exec(
-        select(models.ShortageView).where(
-            col(models.ShortageView.material_id).in_(material_ids), models.ShortageView.status == "active"
-        )
-    )
-    return [ShortageFacts(r.material_id, r.severity, r.reason, r.material_name, tuple(r.regions)) for r in rows]
-
-
-async def risks_of(uow: UnitOfWork, b: models.Booking, today: date) -> list[str]:
-    """Why this booking may not run as planned: the facility's certificate, its materials, its approval."""
-    reasons = certificate_risks(await certificates_of(uow, b.facility_id), today)
-    facility = await uow.session.get(models.FacilityView, b.facility_id)
-    shortages = await active_shortages(uow, needed_materials(b))
-    reasons += shortage_risks(needed_materials(b), shortages, facility.country if facility else None)
-    if b.approval_id is not None:
-        approval = await approval_facts(uow, b.approval_id)
-        if approval is not None and approval.status != "approved":
-            reasons.append(f"Approval {b.approval_id} is {approval.status}.")
-    return reasons
-
-
-# --- slots --------------------------------------------------------------------------------------
-
-
-LOCK_NOT_AVAILABLE = "55P03"
-
-
-async def lock_slots(uow: UnitOfWork, slot_ids: Sequence[UUID], *, nowait: bool = False) -> list[models.Slot]:
-    """Lock the slots in one fixed order (by id), so concurrent claims never deadlock. With `nowait`
-    a slot another transaction is claiming right now is refused at once (409) instead of waited for."""
-    query = select(models.Slot).where(col(models.Slot.id).in_(slot_ids)).order_by(models.Slot.id)
-    try:
-        return list(await uow.session.exec(query.with_for_update(nowait=nowait)))
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-            raise
-        raise Conflict("A requested slot is being booked by another request right now.") from None
-
-
-async def set_slots(
-    uow: UnitOfWork,
-    slot_ids: Sequence[UUID],
-    status: SlotStatus,
-    booking_id: UUID | None,
-    *,
-    reason: str | None = None,
-    only_from: Sequence[SlotStatus] | None = None,
-) -> list[UUID]:
-    """Move slots to `status` (only those currently in `only_from`, if given); return the ones moved."""
-    query = (
-        sa.update(models.Slot)
-        .where(col(models.Slot.id).in_(slot_ids))
-        .values(
-            status=status.value,
-            booking_id=booking_id,
-            status_reason=reason,
-            version=models.Slot.version + 1,
-            updated_at=sa.func.now(),
-            updated_by=uow.actor or "unknown",
-        )
-        .returning(models.Slot.id)
-    )
-    if only_from is not None:
-        query = query.where(col(models.Slot.status).in_([s.value for s in only_from]))
-    return list((await uow.session.execute(query)).scalars())
-
-
-async def release_slots(uow: UnitOfWork, b: models.Booking) -> list[UUID]:
-    """Give the booking's slots back to the open pool (those it still holds)."""
-    freed = await set_slots(uow, b.slot_ids, SlotStatus.OPEN, None, only_from=(SlotStatus.HELD, SlotStatus.BOOKED))
-    return freed
-
-
-def new_booking(
-    *,
-    booking_id: UUID | None = None,
-    slots: Sequence[models.Slot],
+async def hold(
+    uow: SchedulingUnitOfWork,
     org_id: str,
-    product: str,
-    run_kind: str,
-    approval_id: UUID | None,
-    material_needs: list[dict],
-    hold_expires_at: datetime,
-    actor: str | None,
-    waitlist_entry_id: UUID | None = None,
-) -> models.Booking:
-    first, last = min(slots, key=lambda s: s.starts_at), max(slots, key=lambda s: s.ends_at)
-    extra = {"id": booking_id} if booking_id else {}
-    return models.Booking(
-        **extra,
-        status=BookingStatus.HELD.value,
+    request: BookingIn,
+    *,
+    hold_ttl_seconds: int,
+    idempotency_key: str | None = None,
+) -> Held:
+    """Hold slots of one suite for a developer organisation. With an `Idempotency-Key`, the first
+    successful answer is stored with the key (per organisation) in the same transaction as the hold;
+    a retry with the key, from any token of that organisation, gets that answer and changes nothing.
+    Failed requests store nothing, so a retry after a 409 is tried afresh."""
+    scope = f"org:{org_id}"  # the booking is the org's, whichever of its users (or tokens) retries
+    request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    if idempotency_key:
+        given = await uow.idempotency_keys.claim(scope, idempotency_key, request_hash)
+        if given is not None:
+            if given.request_hash != request_hash:
+                raise Unprocessable(
+                    f"Idempotency-Key {idempotency_key!r} was already used with a different request body."
+                )
+            return Held(given.response, replayed=True)
+    booking = await _hold(uow, org_id, request, hold_ttl_seconds)
+    answer = BookingOut.of(booking).model_dump(mode="json")  # the very body a replay gives
+    if idempotency_key:
+        await uow.idempotency_keys.remember(scope, idempotency_key, answer, booking.id)
+    return Held(answer)
+
+
+async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold_ttl_seconds: int) -> models.Booking:
+    """Slots are locked (in id order, without waiting) and re-checked under the lock, so of any
+    number of racing requests exactly one holds a slot and the others get a 409."""
+    slot_ids = request.slot_ids
+    if len(set(slot_ids)) != len(slot_ids):
+        raise Unprocessable("The same slot is listed twice.")
+    slots = await uow.slots.lock(slot_ids, nowait=True)
+    missing = set(slot_ids) - {s.id for s in slots}
+    if missing:
+        raise NotFound(f"No slots {', '.join(sorted(str(m) for m in missing))}.")
+    if len({s.suite_id for s in slots}) != 1:
+        raise Unprocessable("A booking holds slots of one suite only.")
+    taken = [s for s in slots if s.status != SlotStatus.OPEN]
+    if taken:
+        raise Conflict(f"Slot {taken[0].id} is {taken[0].status}, not open.", slot_id=str(taken[0].id))
+    now, facility_id = models.now(), slots[0].facility_id
+    suite = await uow.replicas.get(models.SuiteView, slots[0].suite_id)
+    if suite is None or suite.retired:
+        raise Conflict("The suite of these slots is retired; its slots cannot be booked.")
+    if not certified(await uow.replicas.certificates(facility_id), now.date()):
+        raise Conflict(f"Facility {facility_id} holds no valid GMP certificate; its slots cannot be booked.")
+    approval = await uow.replicas.approval(request.approval_id)
+    check_clinical_approval(request.run_kind, approval, request.approval_id, org_id, facility_id)
+    booking = models.Booking.new_hold(
+        slots,
         org_id=org_id,
-        facility_id=first.facility_id,
-        suite_id=first.suite_id,
-        slot_ids=[s.id for s in sorted(slots, key=lambda s: s.starts_at)],
-        starts_at=first.starts_at,
-        ends_at=last.ends_at,
-        product=product,
-        run_kind=run_kind,
-        approval_id=approval_id,
-        material_needs=material_needs,
-        hold_expires_at=hold_expires_at,
-        waitlist_entry_id=waitlist_entry_id,
-        created_by=actor or "unknown",
-        updated_by=actor or "unknown",
+        product=request.product,
+        run_kind=request.run_kind.value,
+        approval_id=request.approval_id,
+        material_needs=[n.model_dump(mode="json") for n in request.material_needs],
+        hold_expires_at=now + timedelta(seconds=hold_ttl_seconds),
+        actor=uow.actor,
     )
+    held = await uow.slots.move(slot_ids, SlotStatus.HELD, booking.id, only_from=(SlotStatus.OPEN,))
+    if len(held) != len(slot_ids):  # cannot happen under the lock; the guard keeps it so
+        raise Conflict("A slot was taken concurrently.")
+    booking.at_risk_reasons = await risks_of(uow, booking, now.date())
+    await uow.bookings.save(booking)
+    uow.emit(
+        events.BookingHeld(booking_id=booking.id, booking=_state(booking), hold_expires_at=booking.hold_expires_at)
+    )
+    return booking
+
+
+def may_read(principal: Principal, b: models.Booking) -> bool:
+    return (
+        principal.is_admin
+        or (principal.role is Role.DEVELOPER and principal.org_id == b.org_id)
+        or (principal.role is Role.FACILITY and str(b.facility_id) in principal.facility_ids)
+    )
+
+
+async def _visible(uow: SchedulingUnitOfWork, principal: Principal, booking_id: UUID) -> models.Booking:
+    """The booking, locked, if the principal may read it."""
+    row = await uow.bookings.get(booking_id, lock=True)
+    if row is None or not may_read(principal, row):
+        raise NotFound(f"No booking {booking_id}.")  # do not reveal others' bookings
+    return row
+
+
+async def confirm(uow: SchedulingUnitOfWork, principal: Principal, booking_id: UUID) -> models.Booking:
+    row = await _visible(uow, principal, booking_id)
+    principal.require_org(row.org_id)
+    booking, now = to_domain(row), models.now()
+    changes = booking.confirm(now)
+    if changes:  # the facility and the approval must still allow the run (scheduling's replicas)
+        if not certified(await uow.replicas.certificates(row.facility_id), now.date()):
+            raise Conflict(
+                f"Facility {row.facility_id} holds no valid GMP certificate now; the run cannot be confirmed."
+            )
+        approval = await uow.replicas.approval(row.approval_id)
+        check_clinical_approval(RunKind(row.run_kind), approval, row.approval_id, row.org_id, row.facility_id)
+    await save(uow, row, changes)
+    return row
+
+
+async def on_reservation_confirmed(uow: SchedulingUnitOfWork, event: inbound.ReservationConfirmed) -> None:
+    row = await uow.bookings.get(event.booking_id, lock=True)
+    if row is not None:  # a late answer to a cancelled or settled booking changes nothing
+        await save(uow, row, to_domain(row).materials_reserved())
+
+
+async def on_reservation_failed(
+    uow: SchedulingUnitOfWork, event: inbound.ReservationFailed, *, hold_ttl_seconds: int
+) -> None:
+    row = await uow.bookings.get(event.booking_id, lock=True)
+    if row is not None:
+        shortfalls = [s.model_dump(mode="json") for s in event.shortfalls]
+        await save(uow, row, to_domain(row).materials_short(shortfalls, models.now(), hold_ttl_seconds))
+
+
+async def cancel(
+    uow: SchedulingUnitOfWork, principal: Principal, booking_id: UUID, reason: str | None, hold_ttl_seconds: int
+) -> models.Booking:
+    row = await _visible(uow, principal, booking_id)
+    by_developer = principal.role is Role.DEVELOPER
+    if by_developer:
+        principal.require_org(row.org_id)
+    await save(uow, row, to_domain(row).cancel(reason, by_developer=by_developer))
+    await _free_slots(uow, row, hold_ttl_seconds)
+    return row
+
+
+async def complete(uow: SchedulingUnitOfWork, principal: Principal, booking_id: UUID) -> models.Booking:
+    row = await _visible(uow, principal, booking_id)
+    if principal.role is not Role.ADMIN:
+        principal.require_facility(str(row.facility_id))
+    await save(uow, row, to_domain(row).complete(models.now()))
+    return row
+
+
+async def expire_overdue_holds(uow: SchedulingUnitOfWork, hold_ttl_seconds: int, batch: int = 100) -> list[UUID]:
+    """Expire holds past their time and free their slots. Rows another replica is expiring are
+    skipped, so any number of replicas may run this side by side."""
+    now = models.now()
+    expired = []
+    for row in await uow.bookings.overdue_holds(now, batch):
+        await save(uow, row, to_domain(row).expire(now))
+        await _free_slots(uow, row, hold_ttl_seconds)
+        expired.append(row.id)
+    return expired
+
+
+async def ask_materials_again(
+    uow: SchedulingUnitOfWork, retry_seconds: float, max_attempts: int, batch: int = 100
+) -> list[UUID]:
+    """The saga's deadline: send the reservation request again for every booking materials has not
+    answered within `retry_seconds`; one that went unanswered `max_attempts` times is escalated
+    first, once. Rows another replica holds are skipped, so replicas share the work."""
+    now = models.now()
+    asked = []
+    for row in await uow.bookings.unanswered(now - timedelta(seconds=retry_seconds), batch):
+        await save(uow, row, to_domain(row).ask_materials_again(now, retry_seconds, max_attempts))
+        asked.append(row.id)
+    return asked
+
+
+async def _free_slots(uow: SchedulingUnitOfWork, row: models.Booking, hold_ttl_seconds: int) -> None:
+    """Give back the slots the booking still claims; the waitlist is offered them first."""
+    freed = await uow.slots.move(row.slot_ids, SlotStatus.OPEN, None, only_from=(SlotStatus.HELD, SlotStatus.BOOKED))
+    await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
+
+
+# --- the aggregate and its row ------------------------------------------------------------------
+
+# What the Booking aggregate changes; the rest of the row (slots, product, needs) it only reads.
+_AGGREGATE_STATE = (
+    "hold_expires_at", "materials_requested_at", "materials_asked_at", "materials_attempts",
+    "materials_overdue_since", "shortfalls", "at_risk_reasons", "cancel_reason",
+)  # fmt: skip
+
+
+def to_domain(row: models.Booking) -> Booking:
+    return Booking(
+        id=row.id, status=BookingStatus(row.status), org_id=row.org_id, starts_at=row.starts_at,
+        needs_materials=bool(row.material_needs), **{name: getattr(row, name) for name in _AGGREGATE_STATE},
+    )  # fmt: skip
+
+
+async def save(uow: SchedulingUnitOfWork, row: models.Booking, changes: BookingChanges) -> None:
+    """Write each change's state to the row, in order, and emit its event. Every change is a new,
+    attributed version, except asking materials again: the same confirmation, so materials knows
+    the request and sends the answer it stored. Reserved materials book the held slots."""
+    for state, change in changes:
+        row.status = state.status.value
+        for name in _AGGREGATE_STATE:
+            setattr(row, name, getattr(state, name))
+        if change is not BookingChange.MATERIALS_REQUESTED_AGAIN:
+            row.touch(uow.actor)
+        if change is BookingChange.MATERIALS_RESERVED:
+            await uow.slots.move(row.slot_ids, SlotStatus.BOOKED, row.id, only_from=(SlotStatus.HELD,))
+        uow.emit(_event(change, row))
+    await uow.bookings.save(row)
+
+
+def _state(row: models.Booking) -> events.BookingState:
+    return events.BookingState.model_validate(row, from_attributes=True)
+
+
+def _event(change: BookingChange, row: models.Booking) -> events.Event:
+    state = _state(row)
+    match change:
+        case BookingChange.CONFIRMED | BookingChange.MATERIALS_REQUESTED_AGAIN:
+            return events.BookingConfirmed(booking_id=row.id, booking=state, attempt=row.materials_attempts)
+        case BookingChange.ESCALATED:
+            return events.BookingEscalated(
+                booking_id=row.id, booking=state, attempts=row.materials_attempts,
+                awaiting_since=row.materials_requested_at,
+            )  # fmt: skip
+        case BookingChange.CANCELLED:
+            return events.BookingCancelled(booking_id=row.id, booking=state, reason=row.cancel_reason)
+    announced = {
+        BookingChange.MATERIALS_RESERVED: events.BookingMaterialsReserved,
+        BookingChange.MATERIALS_SHORT: events.BookingMaterialsShort,
+        BookingChange.COMPLETED: events.BookingCompleted,
+        BookingChange.EXPIRED: events.BookingExpired,
+    }
+    return announced[change](booking_id=row.id, booking=state)

@@ -3,28 +3,23 @@
 from collections.abc import Sequence
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
-
 from services.scheduling import events, models, waitlist
-from services.scheduling.bookings import facility_is_bookable, lock_slots, set_slots
-from services.scheduling.domain import Period, SlotStatus, plan_slots
-from shared.database import UnitOfWork
+from services.scheduling.domain import Period, SlotStatus, certified, plan_slots
+from services.scheduling.repository import SchedulingUnitOfWork
 from shared.errors import Conflict, NotFound, Unprocessable
 
 
 async def publish(
-    uow: UnitOfWork, facility_id: UUID, suite_id: UUID, periods: Sequence[Period], hold_ttl_seconds: int
+    uow: SchedulingUnitOfWork, facility_id: UUID, suite_id: UUID, periods: Sequence[Period], hold_ttl_seconds: int
 ) -> list[models.Slot]:
     now = models.now()
     planned = plan_slots(periods, now=now)
-    suite = await uow.session.get(models.SuiteView, suite_id)
+    suite = await uow.replicas.get(models.SuiteView, suite_id)
     if suite is None or suite.facility_id != facility_id:
         raise NotFound(f"Facility {facility_id} has no suite {suite_id} known to scheduling.")
     if suite.retired:
         raise Conflict(f"Suite {suite.name} is retired; it takes no new capacity.")
-    if not await facility_is_bookable(uow, facility_id, now.date()):
+    if not certified(await uow.replicas.certificates(facility_id), now.date()):
         raise Conflict(f"Facility {facility_id} holds no valid GMP certificate; it cannot publish capacity.")
     await _refuse_overlaps(uow, suite_id, planned)
     actor = uow.actor or "unknown"
@@ -40,11 +35,7 @@ async def publish(
         )
         for p in planned
     ]
-    uow.session.add_all(slots)
-    try:
-        await uow.session.flush()
-    except IntegrityError:  # a concurrent publication won the same period; the constraint says no
-        raise Conflict("The slots overlap slots published at the same moment on this suite.") from None
+    await uow.slots.add(slots)
     uow.emit(
         events.CapacityPublished(
             suite_id=suite_id,
@@ -58,29 +49,25 @@ async def publish(
     return slots
 
 
-async def _refuse_overlaps(uow: UnitOfWork, suite_id: UUID, planned: Sequence[Period]) -> None:
+async def _refuse_overlaps(uow: SchedulingUnitOfWork, suite_id: UUID, planned: Sequence[Period]) -> None:
     """A clear answer before the exclusion constraint would give a bare one."""
-    span = sa.func.tstzrange(planned[0].starts_at, planned[-1].ends_at)
-    existing = (
-        await uow.session.execute(
-            sa.select(models.Slot.starts_at, models.Slot.ends_at).where(
-                col(models.Slot.suite_id) == suite_id,
-                col(models.Slot.status) != SlotStatus.WITHDRAWN.value,
-                sa.func.tstzrange(models.Slot.starts_at, models.Slot.ends_at).op("&&")(span),
-            )
-        )
-    ).all()
-    for start, end in existing:
+    existing = await uow.slots.live_periods_within(suite_id, Period(planned[0].starts_at, planned[-1].ends_at))
+    for slot in existing:
         for p in planned:
-            if p.starts_at < end and start < p.ends_at:
+            if p.starts_at < slot.ends_at and slot.starts_at < p.ends_at:
                 raise Conflict(
                     f"A slot from {p.starts_at.isoformat()} overlaps the existing slot "
-                    f"{start.isoformat()}–{end.isoformat()} on this suite."
+                    f"{slot.starts_at.isoformat()}–{slot.ends_at.isoformat()} on this suite."
                 )
 
 
 async def change_slots(
-    uow: UnitOfWork, facility_id: UUID, slot_ids: Sequence[UUID], action: str, reason: str | None, hold_ttl_seconds: int
+    uow: SchedulingUnitOfWork,
+    facility_id: UUID,
+    slot_ids: Sequence[UUID],
+    action: str,
+    reason: str | None,
+    hold_ttl_seconds: int,
 ) -> list[UUID]:
     """Block or withdraw open slots, or reopen blocked ones; all or nothing."""
     source, target = {
@@ -92,7 +79,7 @@ async def change_slots(
         source_ok: tuple[SlotStatus, ...] = (SlotStatus.OPEN, SlotStatus.BLOCKED)
     else:
         source_ok = (source,)
-    slots = await lock_slots(uow, slot_ids)
+    slots = await uow.slots.lock(slot_ids)
     found = {s.id for s in slots if s.facility_id == facility_id}
     missing = [str(i) for i in slot_ids if i not in found]
     if missing:
@@ -106,7 +93,7 @@ async def change_slots(
             )
     if len({s.suite_id for s in slots}) != 1:
         raise Unprocessable("Change the slots of one suite at a time.")
-    moved = await set_slots(uow, slot_ids, target, None, reason=reason, only_from=source_ok)
+    moved = await uow.slots.move(slot_ids, target, None, reason=reason, only_from=source_ok)
     suite_id = slots[0].suite_id
     if action == "reopen":
         uow.emit(events.SlotsReopened(suite_id=suite_id, facility_id=facility_id, slot_ids=moved))

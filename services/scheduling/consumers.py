@@ -1,36 +1,36 @@
-"""The events scheduling follows, mapped to their handlers."""
+"""The events scheduling follows, mapped to their use cases."""
 
 from functools import partial
 
-from services.scheduling import handlers, inbound, readmodels
+from services.scheduling import bookings, inbound, replicas
+from services.scheduling.settings import SchedulingSettings
 from shared.consumer import Handler
 from shared.events import InboundEvent
-from shared.settings import Settings
 
 
-def follows(settings: Settings) -> dict[type[InboundEvent], Handler]:
-    """The handlers, given the settings they need (the service's one place of wiring)."""
+def follows(settings: SchedulingSettings) -> dict[type[InboundEvent], Handler]:
+    """The use cases, given the settings they need (the service's one place of wiring)."""
     return {
-        inbound.FacilityRegistered: readmodels.record_facility,
-        inbound.FacilityUpdated: readmodels.record_facility,
-        inbound.FacilityDeactivated: readmodels.record_facility,
-        inbound.FacilityReactivated: readmodels.record_facility,
-        inbound.SuiteAdded: readmodels.record_suite,
-        inbound.SuiteUpdated: readmodels.record_suite,
-        inbound.SuiteRetired: readmodels.record_suite,
-        inbound.CertificateIssued: readmodels.record_certificate,
-        inbound.CertificateSuspended: readmodels.record_certificate,
-        inbound.CertificateReinstated: readmodels.record_certificate,
-        inbound.CertificateRevoked: readmodels.record_certificate,
-        inbound.CertificateExpired: readmodels.record_certificate,
-        inbound.ShortageDeclared: readmodels.record_shortage,
-        inbound.ShortageUpdated: readmodels.record_shortage,
-        inbound.ShortageResolved: readmodels.record_shortage,
-        inbound.ReservationConfirmed: handlers.on_reservation_confirmed,
-        inbound.ReservationFailed: partial(handlers.on_reservation_failed, hold_ttl_seconds=settings.hold_ttl_seconds),
+        inbound.FacilityRegistered: replicas.record_facility,
+        inbound.FacilityUpdated: replicas.record_facility,
+        inbound.FacilityDeactivated: replicas.record_facility,
+        inbound.FacilityReactivated: replicas.record_facility,
+        inbound.SuiteAdded: replicas.record_suite,
+        inbound.SuiteUpdated: replicas.record_suite,
+        inbound.SuiteRetired: replicas.record_suite,
+        inbound.CertificateIssued: replicas.record_certificate,
+        inbound.CertificateSuspended: replicas.record_certificate,
+        inbound.CertificateReinstated: replicas.record_certificate,
+        inbound.CertificateRevoked: replicas.record_certificate,
+        inbound.CertificateExpired: replicas.record_certificate,
+        inbound.ShortageDeclared: replicas.record_shortage,
+        inbound.ShortageUpdated: replicas.record_shortage,
+        inbound.ShortageResolved: replicas.record_shortage,
+        inbound.ReservationConfirmed: bookings.on_reservation_confirmed,
+        inbound.ReservationFailed: partial(bookings.on_reservation_failed, hold_ttl_seconds=settings.hold_ttl_seconds),
         # every approval event carries the approval's whole state
         **{
-            cls: readmodels.record_approval
+            cls: replicas.record_approval
             for cls in (
                 inbound.ApprovalDrafted,
                 inbound.ApprovalSubmitted,

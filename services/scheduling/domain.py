@@ -46,6 +46,20 @@ class Period:
     ends_at: datetime
 
 
+@dataclass(frozen=True)
+class SlotFilters:
+    """What a developer asks of a slot: the search's filters, and a waitlist entry's criteria."""
+
+    starts_from: datetime | None = None
+    ends_before: datetime | None = None
+    country: str | None = None
+    atmp_type: str | None = None
+    process: str | None = None
+    cleanroom_grade: str | None = None
+    facility_id: UUID | None = None
+    suite_id: UUID | None = None
+
+
 def _aware(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None:
         raise Unprocessable(f"{name} {moment.isoformat()} needs a time zone offset (e.g. Z or +01:00).")
@@ -323,9 +337,14 @@ class ShortageFacts:
         return any(country == region or country in REGIONS.get(region, ()) for region in self.regions)
 
 
+def certified(certificates: Iterable[CertificateFacts], today: date) -> bool:
+    """A facility is bookable while any of its certificates is valid."""
+    return any(c.valid_on(today) for c in certificates)
+
+
 def certificate_risks(certificates: Sequence[CertificateFacts], today: date) -> list[str]:
     """Nothing while any certificate is valid; else why none is."""
-    if any(c.valid_on(today) for c in certificates):
+    if certified(certificates, today):
         return []
     if not certificates:
         return ["The facility holds no valid GMP certificate."]

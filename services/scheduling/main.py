@@ -1,13 +1,15 @@
 """The scheduling service's app: `uvicorn services.scheduling.main:app`."""
 
-from services.scheduling import api, api_bookings, consumers, jobs
+from services.scheduling import api_bookings, api_capacity, api_slots, api_waitlist, consumers, jobs
+from services.scheduling.repository import SchedulingUnitOfWork
+from services.scheduling.settings import SchedulingSettings
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
     name="scheduling",
     title="GMP hub scheduling",
     description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
-    routers=[api.router, api_bookings.router],
+    routers=[api_capacity.router, api_slots.router, api_bookings.router, api_waitlist.router],
     consumes=consumers.follows,
     jobs=[jobs.expire_holds, jobs.ask_materials_again],
     openapi_tags=[
@@ -18,5 +20,7 @@ spec = ServiceSpec(
         {"name": "calendar", "description": "iCalendar (RFC 5545) feeds of bookings."},
         {"name": "facilities", "description": "Scheduling's read model of registry facilities."},
     ],
+    settings=SchedulingSettings,
+    unit_of_work=SchedulingUnitOfWork,
 )
 app = create_app(spec)

@@ -1,6 +1,7 @@
 """Scheduling tables, including its read models of other services' data."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -8,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+from services.scheduling.domain import BookingStatus
 
 
 class Table(SQLModel, registry=registry()):
@@ -178,6 +181,40 @@ class Booking(Table, table=True):
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
     updated_by: str
 
+    @classmethod
+    def new_hold(
+        cls,
+        slots: Sequence[Slot],
+        *,
+        org_id: str,
+        product: str,
+        run_kind: str,
+        approval_id: uuid.UUID | None,
+        material_needs: list[dict],
+        hold_expires_at: datetime,
+        actor: str | None,
+        waitlist_entry_id: uuid.UUID | None = None,
+    ) -> "Booking":
+        """A hold on slots of one suite, for a developer or for its waitlist entry."""
+        first, last = min(slots, key=lambda s: s.starts_at), max(slots, key=lambda s: s.ends_at)
+        return cls(
+            status=BookingStatus.HELD.value, org_id=org_id, facility_id=first.facility_id, suite_id=first.suite_id,
+            slot_ids=[s.id for s in sorted(slots, key=lambda s: s.starts_at)], starts_at=first.starts_at,
+            ends_at=last.ends_at, product=product, run_kind=run_kind, approval_id=approval_id,
+            material_needs=material_needs, hold_expires_at=hold_expires_at, waitlist_entry_id=waitlist_entry_id,
+            created_by=actor or "unknown", updated_by=actor or "unknown",
+        )  # fmt: skip
+
+    @property
+    def booking_id(self) -> uuid.UUID:
+        """The id under the name its events and the API give it."""
+        return self.id
+
+    def touch(self, actor: str | None) -> None:
+        """Every change of a booking is a new version, attributed."""
+        self.version += 1
+        self.updated_at, self.updated_by = now(), actor or "unknown"
+
 
 class IdempotencyRecord(Table, table=True):
     """The first answer to a request sent with an `Idempotency-Key`, per caller."""
@@ -216,3 +253,22 @@ class WaitlistEntry(Table, table=True):
     created_by: str
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
     updated_by: str
+
+    @property
+    def waitlist_entry_id(self) -> uuid.UUID:
+        """The id under the name its events and the API give it."""
+        return self.id
+
+    @property
+    def criteria(self) -> dict[str, str]:
+        """The criteria it waits on, as its events and the API show them: only those given."""
+        given = {name: getattr(self, name) for name in WAITLIST_CRITERIA}
+        return {name: str(value) for name, value in given.items() if value is not None}
+
+    def touch(self, actor: str | None) -> None:
+        self.updated_at, self.updated_by = now(), actor or "unknown"
+
+
+WAITLIST_CRITERIA = (
+    "facility_id", "suite_id", "country", "atmp_type", "process", "cleanroom_grade", "earliest_start", "latest_end",
+)  # fmt: skip

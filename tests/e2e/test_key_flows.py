@@ -210,7 +210,7 @@ async def test_an_answer_lost_on_the_way_is_asked_for_again_and_silence_is_escal
     """Flow 4's deadline: materials' answer never reached scheduling (as when a memory broker lost
     it); past the deadline scheduling asks again and materials sends the answer it stored, reserving
     nothing twice. Unanswered requests beyond the limit flag the booking for everyone to see."""
-    from services.scheduling import handlers, jobs
+    from services.scheduling import bookings, jobs
 
     facility_id, suite_id, _ = certified_facility
     slot_ids = await publish_capacity(scheduling, tokens, facility_id, suite_id, days=2)
@@ -249,7 +249,7 @@ async def test_an_answer_lost_on_the_way_is_asked_for_again_and_silence_is_escal
     async with materials.context.db.engine.connect() as busy:  # materials cannot answer while the lot is locked
         await busy.execute(sa.text("SELECT id FROM lot FOR UPDATE"))
         async with scheduling.context.db.unit_of_work("service:scheduling-saga") as uow:
-            assert await handlers.ask_materials_again(uow, retry_seconds=30, max_attempts=5) == [
+            assert await bookings.ask_materials_again(uow, retry_seconds=30, max_attempts=5) == [
                 uuid.UUID(other["booking_id"])
             ]
             await uow.commit()

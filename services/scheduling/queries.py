@@ -1,0 +1,173 @@
+"""The reads the scheduling API answers with: bookings (one, a list, a calendar, a history), slots
+(a facility's own, and the search), the waitlist, scheduling's view of a facility; and the count
+the saga's gauge shows. SQL, and no changes."""
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.scheduling import models
+from services.scheduling.bookings import may_read
+from services.scheduling.domain import SlotFilters
+from services.scheduling.repository import available_slots
+from shared.auth import Principal
+from shared.database import event_history
+from shared.errors import BadRequest, NotFound
+
+Booking, Slot = models.Booking, models.Slot
+
+# --- bookings -----------------------------------------------------------------------------------
+
+
+async def booking(session: AsyncSession, principal: Principal, booking_id: UUID) -> models.Booking:
+    row = await session.get(Booking, booking_id)
+    if row is None or not may_read(principal, row):
+        raise NotFound(f"No booking {booking_id}.")  # do not reveal others' bookings
+    return row
+
+
+async def history(session: AsyncSession, principal: Principal, booking_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the booking, oldest first."""
+    await booking(session, principal, booking_id)
+    return await event_history(session, str(booking_id))
+
+
+@dataclass(frozen=True)
+class BookingListing:
+    """What every list of bookings takes: a state, flagged or not, a page."""
+
+    status: str | None = None
+    at_risk: bool | None = None
+    limit: int = 200
+    offset: int = 0
+
+
+async def org_bookings(session: AsyncSession, org_id: str | None, listing: BookingListing) -> list[models.Booking]:
+    return await _bookings(session, col(Booking.org_id) == org_id, listing)
+
+
+async def facility_bookings(
+    session: AsyncSession, facility_ids: Sequence[UUID], listing: BookingListing
+) -> list[models.Booking]:
+    return await _bookings(session, col(Booking.facility_id).in_(facility_ids), listing)
+
+
+async def every_booking(session: AsyncSession, listing: BookingListing) -> list[models.Booking]:
+    return await _bookings(session, sa.true(), listing)
+
+
+async def _bookings(
+    session: AsyncSession, scope: sa.ColumnElement[bool], listing: BookingListing
+) -> list[models.Booking]:
+    query = select(Booking).where(scope)
+    if listing.status:
+        query = query.where(Booking.status == listing.status)
+    if listing.at_risk is not None:
+        risky = sa.func.cardinality(col(Booking.at_risk_reasons)) > 0
+        query = query.where(risky if listing.at_risk else sa.not_(risky))
+    query = query.order_by(col(Booking.starts_at), col(Booking.id)).offset(listing.offset).limit(listing.limit)
+    return list(await session.exec(query))
+
+
+async def org_calendar(session: AsyncSession, org_id: str) -> list[models.Booking]:
+    """Every booking of the organisation, by start: its calendar feed."""
+    return await _calendar(session, col(Booking.org_id) == org_id)
+
+
+async def facility_calendar(session: AsyncSession, facility_id: UUID) -> list[models.Booking]:
+    """Every booking at the facility, by start: its calendar feed."""
+    return await _calendar(session, col(Booking.facility_id) == facility_id)
+
+
+async def _calendar(session: AsyncSession, scope: sa.ColumnElement[bool]) -> list[models.Booking]:
+    return list(await session.exec(select(Booking).where(scope).order_by(col(Booking.starts_at))))
+
+
+async def overdue_sagas(session: AsyncSession) -> int:
+    """Bookings escalated because materials has not answered (the saga's partial index counts them)."""
+    overdue = await session.scalar(
+        sa.select(sa.func.count()).where(
+            # only bookings still awaiting materials can be overdue: the saga's partial index
+            col(Booking.materials_requested_at).is_not(None),
+            col(Booking.materials_overdue_since).is_not(None),
+        )
+    )
+    return overdue or 0
+
+
+# --- slots --------------------------------------------------------------------------------------
+
+
+async def facility_slots(
+    session: AsyncSession,
+    facility_id: UUID,
+    *,
+    starts_from: datetime | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> list[models.Slot]:
+    """A facility's own slots in every status (or one), by start."""
+    query = select(Slot).where(Slot.facility_id == facility_id)
+    if starts_from:
+        query = query.where(col(Slot.starts_at) >= starts_from)
+    if status:
+        query = query.where(Slot.status == status)
+    query = query.order_by(col(Slot.starts_at), col(Slot.id)).offset(offset).limit(limit)
+    return list(await session.exec(query))
+
+
+AvailableRow = tuple[models.Slot, models.SuiteView, models.FacilityView]
+
+
+async def search_slots(
+    session: AsyncSession, filters: SlotFilters, *, after: str | None, limit: int
+) -> tuple[list[AvailableRow], str | None]:
+    """A page of available slots, and the cursor of the next page (None on the last). Keyset
+    pagination on (starts_at, id) keeps every page as cheap as the first (the partial index
+    `ix_slot_open_starts_at` serves the order)."""
+    query = available_slots(filters)
+    if after:
+        starts_at, slot_id = _decode_cursor(after)
+        query = query.where(sa.tuple_(col(Slot.starts_at), col(Slot.id)) > sa.tuple_(starts_at, slot_id))
+    query = query.order_by(col(Slot.starts_at), col(Slot.id)).limit(limit + 1)  # one more: is there a next page?
+    rows = list((await session.exec(query)).all())
+    next_cursor = _encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def _encode_cursor(slot: models.Slot) -> str:
+    return base64.urlsafe_b64encode(f"{slot.starts_at.isoformat()}|{slot.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        starts_at, slot_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(starts_at), UUID(slot_id)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The `after` cursor is not one this service gave out.") from None
+
+
+# --- the waitlist and the replicas ----------------------------------------------------------------
+
+
+async def waitlist(session: AsyncSession, org_id: str | None) -> list[models.WaitlistEntry]:
+    """The organisation's waitlist entries (everyone's for None), oldest first."""
+    query = select(models.WaitlistEntry).order_by(col(models.WaitlistEntry.created_at))
+    if org_id is not None:
+        query = query.where(models.WaitlistEntry.org_id == org_id)
+    return list(await session.exec(query))
+
+
+async def facility(session: AsyncSession, facility_id: UUID) -> models.FacilityView:
+    view = await session.get(models.FacilityView, facility_id)
+    if view is None:
+        raise NotFound(f"Scheduling knows no facility {facility_id} (yet).")
+    return view

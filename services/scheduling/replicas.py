@@ -1,0 +1,87 @@
+"""Scheduling's replicas of registry, materials and approvals data, kept from their events, and what
+they say about a booking. Each event carries the current state with a version; an event no newer
+than what is held changes nothing. A change that can put bookings at risk (or clear them)
+re-evaluates those bookings."""
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from services.scheduling import events, inbound, models
+from services.scheduling.domain import certificate_risks, shortage_risks
+from services.scheduling.repository import SchedulingUnitOfWork, View
+
+
+async def record_facility(uow: SchedulingUnitOfWork, event: inbound.FacilityChanged) -> None:
+    state = event.facility
+    await _replicate(uow, models.FacilityView, state.facility_id, state.version, state.model_dump())
+
+
+async def record_suite(uow: SchedulingUnitOfWork, event: inbound.SuiteChanged) -> None:
+    state = event.suite
+    retired = state.retired or event.type == inbound.SuiteRetired.type
+    await _replicate(uow, models.SuiteView, state.suite_id, event.version, state.model_dump() | {"retired": retired})
+
+
+async def record_certificate(uow: SchedulingUnitOfWork, event: inbound.CertificateChanged) -> None:
+    state = event.certificate
+    if await _replicate(uow, models.CertificateView, state.certificate_id, event.version, state.model_dump()):
+        now = models.now()
+        await _refresh_risks(uow, await uow.bookings.future_open_at(state.facility_id, now), now)
+
+
+async def record_shortage(uow: SchedulingUnitOfWork, event: inbound.ShortageChanged) -> None:
+    state = event.shortage
+    if await _replicate(uow, models.ShortageView, state.shortage_id, state.version, state.model_dump()):
+        now = models.now()
+        await _refresh_risks(uow, await uow.bookings.future_open_needing(state.material_id, now), now)
+
+
+async def record_approval(uow: SchedulingUnitOfWork, event: inbound.ApprovalChanged) -> None:
+    state = event.approval
+    if await _replicate(uow, models.ApprovalView, state.approval_id, state.version, state.model_dump()):
+        now = models.now()
+        await _refresh_risks(uow, await uow.bookings.future_open_relying_on(state.approval_id, now), now)
+
+
+async def _replicate(
+    uow: SchedulingUnitOfWork, view_class: type[View], key: UUID, version: int, state: dict[str, Any]
+) -> bool:
+    """Hold the event's state if it is newer than the replica's; say whether it was."""
+    view = await uow.replicas.get(view_class, key, lock=True)
+    if view is not None and version <= view.version:
+        return False
+    fields = state | {"version": version, "updated_at": models.now()}
+    if view is None:
+        view = view_class.model_validate(fields)
+    else:
+        view.sqlmodel_update(fields)
+    await uow.replicas.save(view)
+    return True
+
+
+async def _refresh_risks(uow: SchedulingUnitOfWork, bookings: Sequence[models.Booking], now: datetime) -> None:
+    """Re-evaluate the at-risk reasons of these bookings; a new version and an event where they changed."""
+    for booking in bookings:
+        reasons = await risks_of(uow, booking, now.date())
+        if reasons == list(booking.at_risk_reasons):
+            continue
+        booking.at_risk_reasons = reasons
+        booking.touch(uow.actor)
+        await uow.bookings.save(booking)
+        state = events.BookingState.model_validate(booking, from_attributes=True)
+        uow.emit(events.BookingFlaggedAtRisk(booking_id=booking.id, booking=state))
+
+
+async def risks_of(uow: SchedulingUnitOfWork, booking: models.Booking, today: date) -> list[str]:
+    """Why this booking may not run as planned: its facility's certificate, its materials, its approval."""
+    reasons = certificate_risks(await uow.replicas.certificates(booking.facility_id), today)
+    facility = await uow.replicas.get(models.FacilityView, booking.facility_id)
+    needed = [UUID(str(n["material_id"])) for n in booking.material_needs]
+    shortages = await uow.replicas.active_shortages(needed)
+    reasons += shortage_risks(needed, shortages, facility.country if facility else None)
+    approval = await uow.replicas.approval(booking.approval_id)
+    if approval is not None and approval.status != "approved":
+        reasons.append(f"Approval {booking.approval_id} is {approval.status}.")
+    return reasons

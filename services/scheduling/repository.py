@@ -1,0 +1,319 @@
+"""Scheduling's unit of work and its repositories: the SQL that loads and saves what the use cases
+change. Unit tests swap in an in-memory fake with the same attributes and methods
+(tests/unit/scheduling/fakes.py); the locking said here is proven against PostgreSQL by the
+integration tests."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.scheduling import models
+from services.scheduling.domain import (
+    OPEN_BOOKING_STATUSES,
+    ApprovalFacts,
+    BookingStatus,
+    CertificateFacts,
+    Period,
+    ShortageFacts,
+    SlotFilters,
+    SlotStatus,
+)
+from shared.database import UnitOfWork, sqlstate
+from shared.errors import Conflict
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class SchedulingUnitOfWork(UnitOfWork):
+    """One transaction of scheduling, with its repositories on that transaction's session."""
+
+    def attach(self, session: AsyncSession) -> None:
+        self.slots = Slots(session, self.actor)
+        self.bookings = Bookings(session)
+        self.waitlist = WaitlistEntries(session)
+        self.replicas = Replicas(session)
+        self.idempotency_keys = IdempotencyKeys(session)
+
+
+class Slots:
+    def __init__(self, session: AsyncSession, actor: str | None) -> None:
+        self.session, self.actor = session, actor
+
+    async def lock(self, slot_ids: Sequence[UUID], *, nowait: bool = False) -> list[models.Slot]:
+        """Lock the slots in one fixed order (by id), so concurrent claims never deadlock. With `nowait`
+        a slot another transaction is claiming right now is refused at once (409) instead of waited for."""
+        query = select(models.Slot).where(col(models.Slot.id).in_(slot_ids)).order_by(col(models.Slot.id))
+        try:
+            return list(await self.session.exec(query.with_for_update(nowait=nowait)))
+        except DBAPIError as exc:
+            if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            raise Conflict("A requested slot is being booked by another request right now.") from None
+
+    async def move(
+        self,
+        slot_ids: Sequence[UUID],
+        status: SlotStatus,
+        booking_id: UUID | None,
+        *,
+        reason: str | None = None,
+        only_from: Sequence[SlotStatus] | None = None,
+    ) -> list[UUID]:
+        """Move slots to `status` (only those currently in `only_from`, if given); return the ones
+        moved. Slot objects already loaded in the session see the change."""
+        query = (
+            sa.update(models.Slot)
+            .where(col(models.Slot.id).in_(slot_ids))
+            .values(
+                status=status.value,
+                booking_id=booking_id,
+                status_reason=reason,
+                version=models.Slot.version + 1,
+                updated_at=sa.func.now(),
+                updated_by=self.actor or "unknown",
+            )
+            .returning(models.Slot.id)
+        )
+        if only_from is not None:
+            query = query.where(col(models.Slot.status).in_([s.value for s in only_from]))
+        return list((await self.session.execute(query)).scalars())
+
+    async def add(self, slots: Sequence[models.Slot]) -> None:
+        self.session.add_all(slots)
+        try:
+            await self.session.flush()
+        except IntegrityError:  # a concurrent publication won the same period; the constraint says no
+            raise Conflict("The slots overlap slots published at the same moment on this suite.") from None
+
+    async def live_periods_within(self, suite_id: UUID, span: Period) -> list[Period]:
+        """The periods of the suite's slots (withdrawn ones aside) that overlap `span`."""
+        overlapping = sa.func.tstzrange(models.Slot.starts_at, models.Slot.ends_at).op("&&")(
+            sa.func.tstzrange(span.starts_at, span.ends_at)
+        )
+        rows = await self.session.execute(
+            sa.select(models.Slot.starts_at, models.Slot.ends_at).where(
+                col(models.Slot.suite_id) == suite_id,
+                col(models.Slot.status) != SlotStatus.WITHDRAWN.value,
+                overlapping,
+            )
+        )
+        return [Period(start, end) for start, end in rows]
+
+    async def available(self, filters: SlotFilters, limit: int) -> list[UUID]:
+        """Available slots matching `filters`, earliest first."""
+        query = available_slots(filters).order_by(col(models.Slot.starts_at)).limit(limit)
+        return [slot.id for slot, *_ in await self.session.exec(query)]
+
+    async def first_available_of(self, slot_ids: Sequence[UUID], filters: SlotFilters) -> models.Slot | None:
+        """The earliest of these slots still available and matching `filters`, locked; slots another
+        transaction is busy with are skipped, never waited for."""
+        query = (
+            available_slots(filters)
+            .where(col(models.Slot.id).in_(slot_ids))
+            .order_by(col(models.Slot.starts_at))
+            .limit(1)
+            .with_for_update(of=models.Slot, skip_locked=True)
+        )
+        row = (await self.session.exec(query)).first()
+        return None if row is None else row[0]
+
+
+Slot, Suite, Facility = models.Slot, models.SuiteView, models.FacilityView
+
+
+def available_slots(filters: SlotFilters) -> sa.Select:
+    """Available means open, on an active facility's non-retired suite, with a certificate valid
+    today: one query shape for the slot search and the waitlist's matching."""
+    query = (
+        select(Slot, Suite, Facility)
+        .join(Suite, col(Suite.suite_id) == col(Slot.suite_id))
+        .join(Facility, col(Facility.facility_id) == col(Slot.facility_id))
+        .where(
+            col(Slot.status) == SlotStatus.OPEN.value,
+            col(Suite.retired).is_(False),
+            col(Facility.active).is_(True),
+            valid_certificate_exists(col(Slot.facility_id)),
+        )
+    )
+    conditions = [
+        (filters.starts_from, lambda v: col(Slot.starts_at) >= v),
+        (filters.ends_before, lambda v: col(Slot.ends_at) <= v),
+        (filters.country, lambda v: col(Facility.country) == v),
+        (filters.atmp_type, lambda v: col(Suite.atmp_types).any(v)),
+        (filters.process, lambda v: col(Suite.processes).any(v)),
+        (filters.cleanroom_grade, lambda v: col(Suite.cleanroom_grade) == v),
+        (filters.facility_id, lambda v: col(Slot.facility_id) == v),
+        (filters.suite_id, lambda v: col(Slot.suite_id) == v),
+    ]
+    for value, condition in conditions:
+        if value is not None:
+            query = query.where(condition(value))
+    return query
+
+
+def valid_certificate_exists(facility_id: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """SQL: the facility holds a certificate that is valid today."""
+    c = models.CertificateView
+    return sa.exists().where(
+        col(c.facility_id) == facility_id, col(c.status) == "valid", col(c.expires_on) >= sa.func.current_date()
+    )
+
+
+class Bookings:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, booking_id: UUID, *, lock: bool = False) -> models.Booking | None:
+        return await self.session.get(models.Booking, booking_id, with_for_update=lock)
+
+    async def save(self, booking: models.Booking) -> None:
+        self.session.add(booking)
+
+    async def overdue_holds(self, now: datetime, limit: int) -> list[models.Booking]:
+        """Holds past their time, oldest first, locked; those another replica is expiring are skipped."""
+        return await self._locked_batch(
+            col(models.Booking.hold_expires_at) <= now, col(models.Booking.hold_expires_at), limit
+        )
+
+    async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Booking]:
+        """Bookings whose last request to materials went out before `asked_before` and is unanswered,
+        longest waiting first, locked; those another replica holds are skipped."""
+        return await self._locked_batch(
+            sa.and_(
+                col(models.Booking.materials_requested_at).is_not(None),
+                col(models.Booking.materials_asked_at) <= asked_before,
+            ),
+            col(models.Booking.materials_asked_at),
+            limit,
+        )
+
+    async def _locked_batch(
+        self, due: sa.ColumnElement[bool], oldest_first: sa.ColumnElement, limit: int
+    ) -> list[models.Booking]:
+        unsettled = col(models.Booking.status).in_([BookingStatus.HELD.value, BookingStatus.MATERIALS_SHORT.value])
+        query = select(models.Booking).where(due, unsettled).order_by(oldest_first).limit(limit)
+        return list(await self.session.exec(query.with_for_update(skip_locked=True)))
+
+    async def future_open_at(self, facility_id: UUID, now: datetime) -> list[models.Booking]:
+        return await self._future_open(col(models.Booking.facility_id) == facility_id, now)
+
+    async def future_open_needing(self, material_id: UUID, now: datetime) -> list[models.Booking]:
+        needs = sa.func.jsonb_build_array(sa.func.jsonb_build_object("material_id", str(material_id)))
+        return await self._future_open(col(models.Booking.material_needs).op("@>")(needs), now)
+
+    async def future_open_relying_on(self, approval_id: UUID, now: datetime) -> list[models.Booking]:
+        return await self._future_open(col(models.Booking.approval_id) == approval_id, now)
+
+    async def _future_open(self, which: sa.ColumnElement[bool], now: datetime) -> list[models.Booking]:
+        """Open bookings `which` selects whose run has not ended, by start, locked."""
+        query = (
+            select(models.Booking)
+            .where(
+                which,
+                col(models.Booking.status).in_([s.value for s in OPEN_BOOKING_STATUSES]),
+                col(models.Booking.ends_at) > now,
+            )
+            .order_by(col(models.Booking.starts_at))
+        )
+        return list(await self.session.exec(query.with_for_update()))
+
+
+class WaitlistEntries:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, entry_id: UUID, *, lock: bool = False) -> models.WaitlistEntry | None:
+        return await self.session.get(models.WaitlistEntry, entry_id, with_for_update=lock)
+
+    async def save(self, entry: models.WaitlistEntry) -> None:
+        self.session.add(entry)
+
+    async def waiting(self) -> list[models.WaitlistEntry]:
+        """The line, oldest entry first, locked; entries another transaction is busy with are skipped."""
+        query = (
+            select(models.WaitlistEntry)
+            .where(models.WaitlistEntry.status == "waiting")
+            .order_by(col(models.WaitlistEntry.created_at))
+            .with_for_update(skip_locked=True)
+        )
+        return list(await self.session.exec(query))
+
+
+View = TypeVar("View", bound=models.Table)
+
+
+class Replicas:
+    """Scheduling's replicas of the others' data, and the facts the booking rules take from them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, view: type[View], key: UUID, *, lock: bool = False) -> View | None:
+        return await self.session.get(view, key, with_for_update=lock)
+
+    async def save(self, view: models.Table) -> None:
+        self.session.add(view)
+
+    async def certificates(self, facility_id: UUID) -> list[CertificateFacts]:
+        rows = await self.session.exec(
+            select(models.CertificateView).where(models.CertificateView.facility_id == facility_id)
+        )
+        return [CertificateFacts(r.number, r.status, r.expires_on, r.reason) for r in rows]
+
+    async def approval(self, approval_id: UUID | None) -> ApprovalFacts | None:
+        """The approval a run relies on, as scheduling knows it (none for a run that relies on none)."""
+        if approval_id is None:
+            return None
+        view = await self.session.get(models.ApprovalView, approval_id)
+        if view is None:
+            return None
+        return ApprovalFacts(view.approval_id, view.status, view.holder_org_id, list(view.facility_ids))
+
+    async def active_shortages(self, material_ids: Sequence[UUID]) -> list[ShortageFacts]:
+        if not material_ids:
+            return []
+        rows = await self.session.exec(
+            select(models.ShortageView).where(
+                col(models.ShortageView.material_id).in_(material_ids), models.ShortageView.status == "active"
+            )
+        )
+        return [ShortageFacts(r.material_id, r.severity, r.reason, r.material_name, tuple(r.regions)) for r in rows]
+
+
+Record = models.IdempotencyRecord.__table__
+
+
+class IdempotencyKeys:
+    """Two requests racing with one key serialise on the key's primary key: the second waits for the
+    first to commit, then finds its answer (or, if the first failed and rolled back, goes ahead)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, scope: str, key: str, request_hash: str) -> models.IdempotencyRecord | None:
+        """Take the key for this request (None), or give the record of the answer already given under it."""
+        taken = await self.session.scalar(
+            insert(Record)
+            .values(scope=scope, key=key, request_hash=request_hash, created_at=models.now())
+            .on_conflict_do_nothing()
+            .returning(Record.c.key)
+        )
+        if taken is not None:
+            return None
+        record = await self.session.get(models.IdempotencyRecord, (scope, key))
+        assert record is not None and record.response is not None  # committed together with its answer
+        return record
+
+    async def remember(self, scope: str, key: str, response: dict[str, Any], booking_id: UUID) -> None:
+        await self.session.execute(
+            sa.update(Record)
+            .where(Record.c.scope == scope, Record.c.key == key)
+            .values(response=response, booking_id=booking_id)
+        )
