@@ -49,7 +49,7 @@ async def hold_booking(
         )
         await uow.commit()
     replayed = {"Idempotent-Replayed": "true"} if held.replayed else None
-    return JSONResponse(held.booking, status_code=201, headers=replayed)
+    return JSONResponse(held.answer, status_code=201, headers=replayed)
 
 
 @router.get("/bookings", response_model=list[BookingOut], tags=["bookings"],

@@ -38,7 +38,7 @@ class Held:
     """The answer to a hold: the booking as the API shows it, and whether it is the answer given
     before under the same `Idempotency-Key`."""
 
-    booking: dict[str, Any]
+    answer: dict[str, Any]
     replayed: bool = False
 
 

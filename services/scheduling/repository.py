@@ -255,8 +255,8 @@ class Replicas:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, view: type[View], key: UUID, *, lock: bool = False) -> View | None:
-        return await self.session.get(view, key, with_for_update=lock)
+    async def get(self, view_class: type[View], key: UUID, *, lock: bool = False) -> View | None:
+        return await self.session.get(view_class, key, with_for_update=lock)
 
     async def save(self, view: models.Table) -> None:
         self.session.add(view)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,10 +22,10 @@ from services.scheduling.domain import (
     SlotFilters,
     SlotStatus,
 )
+from services.scheduling.repository import View
 from shared.errors import Conflict
 from shared.events import Event
 
-View = TypeVar("View", bound=models.Table)
 UNSETTLED = (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT)
 
 

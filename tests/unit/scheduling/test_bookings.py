@@ -41,8 +41,8 @@ def asked(*slots: models.Slot, **fields) -> BookingIn:
 
 
 async def held(uow: FakeUnitOfWork, *slots: models.Slot, **fields) -> models.Booking:
-    answer = await bookings.hold(uow, "ORG-1", asked(*slots, **fields), hold_ttl_seconds=TTL)
-    return uow.store.bookings[uuid.UUID(answer.booking["booking_id"])]
+    outcome = await bookings.hold(uow, "ORG-1", asked(*slots, **fields), hold_ttl_seconds=TTL)
+    return uow.store.bookings[uuid.UUID(outcome.answer["booking_id"])]
 
 
 # --- holding ------------------------------------------------------------------------------------
@@ -50,9 +50,9 @@ async def held(uow: FakeUnitOfWork, *slots: models.Slot, **fields) -> models.Boo
 
 async def test_a_hold_claims_open_slots_of_one_suite_until_it_expires(uow, site):
     first, second, _ = site.slots
-    answer = await bookings.hold(uow, "ORG-1", asked(second, first), hold_ttl_seconds=TTL)
+    outcome = await bookings.hold(uow, "ORG-1", asked(second, first), hold_ttl_seconds=TTL)
 
-    booking = uow.store.bookings[uuid.UUID(answer.booking["booking_id"])]
+    booking = uow.store.bookings[uuid.UUID(outcome.answer["booking_id"])]
     assert (booking.status, booking.org_id, booking.created_by) == ("held", "ORG-1", DEVELOPER.actor)
     assert booking.slot_ids == [first.id, second.id]  # in the order of time
     assert (booking.starts_at, booking.ends_at) == (first.starts_at, second.ends_at)
@@ -61,7 +61,7 @@ async def test_a_hold_claims_open_slots_of_one_suite_until_it_expires(uow, site)
     [event] = uow.events
     assert isinstance(event, events.BookingHeld) and event.hold_expires_at == booking.hold_expires_at
     assert event.booking == events.BookingState.model_validate(booking, from_attributes=True)
-    assert (answer.booking["status"], answer.replayed) == ("held", False)
+    assert (outcome.answer["status"], outcome.replayed) == ("held", False)
 
 
 async def test_a_hold_refuses_slots_it_cannot_have_and_changes_nothing(uow, site):
@@ -132,7 +132,7 @@ async def test_a_retry_with_the_same_key_gets_the_first_answer_and_holds_nothing
     first = await bookings.hold(uow, "ORG-1", asked(site.slots[0]), hold_ttl_seconds=TTL, idempotency_key="k-1")
     retry = uow.next("developer:dev-2")  # a colleague of the same organisation, a later transaction
     again = await bookings.hold(retry, "ORG-1", asked(site.slots[0]), hold_ttl_seconds=TTL, idempotency_key="k-1")
-    assert (again.booking, again.replayed) == (first.booking, True)
+    assert (again.answer, again.replayed) == (first.answer, True)
     assert len(uow.store.bookings) == 1 and retry.events == []
     with pytest.raises(Unprocessable, match="different request body"):
         await bookings.hold(retry, "ORG-1", asked(site.slots[1]), hold_ttl_seconds=TTL, idempotency_key="k-1")
@@ -147,7 +147,7 @@ async def test_a_refused_request_leaves_its_key_free_for_a_retry(uow, site):
         await bookings.hold(uow, "ORG-1", asked(slot), hold_ttl_seconds=TTL, idempotency_key="k-2")
     slot.status = SlotStatus.OPEN.value  # the facility reopened it
     retry = await bookings.hold(uow.next(), "ORG-1", asked(slot), hold_ttl_seconds=TTL, idempotency_key="k-2")
-    assert (retry.booking["status"], retry.replayed) == ("held", False)
+    assert (retry.answer["status"], retry.replayed) == ("held", False)
 
 
 # --- confirming and the materials saga ----------------------------------------------------------

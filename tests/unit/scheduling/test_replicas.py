@@ -32,8 +32,8 @@ async def booking_on(uow: FakeUnitOfWork, site: Site, slot: int, **fields) -> mo
     request = BookingIn.model_validate(
         {"slot_ids": [site.slots[slot].id], "product": "CAR-T CD19", "run_kind": "development", **fields}
     )
-    answer = await bookings.hold(uow.next("developer:dev-1"), "ORG-1", request, hold_ttl_seconds=900)
-    return uow.store.bookings[uuid.UUID(answer.booking["booking_id"])]
+    outcome = await bookings.hold(uow.next("developer:dev-1"), "ORG-1", request, hold_ttl_seconds=900)
+    return uow.store.bookings[uuid.UUID(outcome.answer["booking_id"])]
 
 
 def certificate_event(site: Site, cls: type[inbound.CertificateChanged], status: str, version: int, reason=None):

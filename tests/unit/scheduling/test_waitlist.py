@@ -68,12 +68,12 @@ async def test_an_opened_slot_goes_to_the_oldest_matching_entry(uow, site):
 
 async def test_a_cancelled_booking_offers_its_slot_to_the_line(uow, site):
     request = BookingIn(slot_ids=[site.slots[0].id], product="CAR-T CD19", run_kind="development")
-    answer = await bookings.hold(uow, "ORG-1", request, hold_ttl_seconds=TTL)
+    outcome = await bookings.hold(uow, "ORG-1", request, hold_ttl_seconds=TTL)
     site.slots[1].status = "booked"  # nothing else is open
     entry = await waitlist.join(uow, "ORG-2", wanting(), TTL)
     assert entry.status == "waiting"
     cancelling = uow.next()
-    await bookings.cancel(cancelling, DEVELOPER, uuid.UUID(answer.booking["booking_id"]), None, TTL)
+    await bookings.cancel(cancelling, DEVELOPER, uuid.UUID(outcome.answer["booking_id"]), None, TTL)
     assert cancelling.types() == ["booking.cancelled", "waitlist.hold_offered"]
     assert (entry.status, site.slots[0].booking_id) == ("offered", entry.booking_id)
 
