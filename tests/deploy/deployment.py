@@ -10,7 +10,7 @@ import yaml
 
 from shared.settings import SERVICES, Settings
 
-DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 REPO = DEPLOY.parent
 K8S_BASE = DEPLOY / "k8s" / "base"
 K8S_OVERLAY = DEPLOY / "k8s" / "overlays" / "example"

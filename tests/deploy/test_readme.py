@@ -6,7 +6,7 @@ import re
 import yaml
 
 from shared import observability
-from tests.unit.deploy.deployment import DEPLOY, setting_names
+from tests.deploy.deployment import DEPLOY, setting_names
 
 README = (DEPLOY / "README.md").read_text()
 

@@ -9,7 +9,7 @@ from shared.events import topic_of
 from shared.kafka import dlq_of
 from shared.observability import CONSUMER_LAG, DLQ_MESSAGES, OUTBOX_BACKLOG
 from shared.settings import SERVICES
-from tests.unit.deploy.deployment import (
+from tests.deploy.deployment import (
     DEPLOY,
     compose,
     database_url_var,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import SERVICES
-from tests.unit.deploy.deployment import (
+from tests.deploy.deployment import (
     DEPLOY,
     K8S_BASE,
     K8S_OVERLAY,
@@ -132,7 +132,7 @@ def test_the_topics_job_runs_the_script_compose_runs():
 
 
 def _compose_topics_volumes() -> list[str]:
-    from tests.unit.deploy.deployment import compose
+    from tests.deploy.deployment import compose
 
     return compose()["services"]["topics"]["volumes"]
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from shared.settings import SERVICES
-from tests.unit.deploy.deployment import DEPLOY, K8S_OVERLAY, base_resources
-from tests.unit.deploy.test_kubernetes import check_service_manifests, check_shared_settings
+from tests.deploy.deployment import DEPLOY, K8S_OVERLAY, base_resources
+from tests.deploy.test_kubernetes import check_service_manifests, check_shared_settings
 
 KUBERNETES_VERSION = "1.30.0"  # the oldest Kubernetes these manifests are meant for
 

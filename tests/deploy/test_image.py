@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from shared.cli import build_parser, cmd_serve
 from shared.settings import SERVICES, Settings
-from tests.unit.deploy.deployment import (
+from tests.deploy.deployment import (
     DEPLOY,
     REPO,
     default_port,
