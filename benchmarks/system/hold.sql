@@ -5,8 +5,8 @@
 \set n :n + 1
 \set k :client_id * 1000000 + :n
 BEGIN;
-SELECT suite_id, facility_id, starts_at, ends_at, status, booking_id, status_reason, version
-  FROM slot WHERE id = md5('slot' || :k::text)::uuid ORDER BY id FOR UPDATE NOWAIT \gset
+SELECT id, suite_id, facility_id, starts_at, ends_at, status, booking_id, status_reason, version, created_at,
+  created_by, updated_at, updated_by FROM slot WHERE id = md5('slot' || :k::text)::uuid ORDER BY id FOR UPDATE NOWAIT \gset
 SELECT suite_id, facility_id, version, name, cleanroom_grade, atmp_types, processes, retired, updated_at
   FROM suite_view WHERE suite_id = :suite_id;
 SELECT certificate_id, facility_id, version, number, authority, status, expires_on, reason, updated_at

@@ -46,9 +46,10 @@ async def closed_loop(api: Api, clients: int, seconds: float, work: Callable[[Co
 
 async def paced(
     api: Api, clients: int, rate: float, count: int, work: Callable[[Connection, int], Awaitable[object]]
-) -> list[float]:
+) -> tuple[list[float], float]:
     """Call `work(conn, i)` for i in 0 … count-1, the i-th due at i/rate seconds, on whichever of
-    `clients` connections is free; return each call's latency in ms, measured from when it was due."""
+    `clients` connections is free. Returns each call's latency in ms, measured from when it was due,
+    and the rate the server kept up (calls per second until the last was answered)."""
     conns = await connections(api, clients)
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for conn in conns:
@@ -68,6 +69,6 @@ async def paced(
             await asyncio.sleep(max(due - time.perf_counter(), 0))
             tasks.append(asyncio.create_task(one(await idle.get(), i, due)))
         await asyncio.gather(*tasks)
-        return latencies
+        return latencies, count / (time.perf_counter() - started)
     finally:
         await close_all(conns)
