@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -43,6 +44,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_block(size: int) -> int:
+    """A port base such that base+1 … base+size are free on loopback: a hub of its own for a test
+    or a benchmark (`GMPHUB_PORT_BASE`)."""
+    for _ in range(100):
+        base = random.randrange(20000, 40000, 10)
+        try:
+            for port in range(base + 1, base + size + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free block of ports")
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:

@@ -3,10 +3,8 @@ it, and what the benchmark needs of it: its URLs, tokens from `gmp-hub token`, p
 and the CPU time of all its processes (PostgreSQL and the broker included)."""
 
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,23 +14,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from devtools.stack import free_port_block
+
 BIN = Path(sys.executable).parent
 SERVICES = ("registry", "materials", "scheduling", "approvals")  # ports base+1 … base+4, as the README says
 PG_USER = "gmphub"  # the embedded server's superuser (trust authentication on loopback)
-
-
-def _free_port_block(size: int) -> int:
-    """A base such that base+1 … base+size are free on loopback."""
-    for _ in range(100):
-        base = random.randrange(20000, 40000, 10)
-        try:
-            for port in range(base + 1, base + size + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
 
 
 class Hub:
@@ -42,7 +28,7 @@ class Hub:
 
     def __init__(self, commit: str | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="gmphub-bench-"))
-        self.base = _free_port_block(6)
+        self.base = free_port_block(6)
         self.pg_port, self.kafka_port = self.base + 5, self.base + 6
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GMPHUB_")} | {
             "GMPHUB_DATA_DIR": str(self.data_dir),

@@ -3,9 +3,7 @@ registry reaches scheduling through the real broker within a second, `gmp-hub se
 demo data, Ctrl-C leaves no process behind, and the data survives a restart."""
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,24 +14,11 @@ import httpx
 import psutil
 import pytest
 
+from devtools.stack import free_port_block
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-def free_port_block(size: int = 4) -> int:
-    """A base such that base+1 … base+size are free."""
-    for _ in range(100):
-        base = random.randrange(20000, 40000, 10)
-        try:
-            for port in range(base + 1, base + size + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
 
 
 class Hub:

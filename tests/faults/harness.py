@@ -18,13 +18,12 @@ from pathlib import Path
 import httpx
 import psutil
 
-from devtools.stack import EmbeddedKafka, EmbeddedPostgres, free_port, spawn, stop_process
+from devtools.stack import EmbeddedKafka, EmbeddedPostgres, free_port, free_port_block, spawn, stop_process
 from shared.auth import ensure_dev_keys
 from shared.events import topic_of
 from shared.kafka import dlq_of, ensure_topics
 from shared.migrations import upgrade
 from shared.settings import SERVICES, Settings
-from tests.e2e.test_hub_up import free_port_block
 
 REPO = Path(__file__).resolve().parents[2]
 TOPICS = [t for s in SERVICES for t in (topic_of(s), dlq_of(topic_of(s)))]
