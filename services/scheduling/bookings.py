@@ -21,12 +21,14 @@ from services.scheduling.domain import (
     BookingChange,
     BookingChanges,
     BookingStatus,
+    RiskFacts,
     RunKind,
     SlotStatus,
+    at_risk_reasons,
     certified,
     check_clinical_approval,
 )
-from services.scheduling.replicas import risks_of
+from services.scheduling.replicas import needed_materials
 from services.scheduling.repository import SchedulingUnitOfWork
 from services.scheduling.schemas import BookingIn, BookingOut
 from shared.auth import Principal, Role
@@ -55,8 +57,8 @@ async def hold(
     a retry with the key, from any token of that organisation, gets that answer and changes nothing.
     Failed requests store nothing, so a retry after a 409 is tried afresh."""
     scope = f"org:{org_id}"  # the booking is the org's, whichever of its users (or tokens) retries
-    request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
     if idempotency_key:
+        request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
         given = await uow.idempotency_keys.claim(scope, idempotency_key, request_hash)
         if given is not None:
             if given.request_hash != request_hash:
@@ -72,12 +74,14 @@ async def hold(
 
 
 async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold_ttl_seconds: int) -> models.Booking:
-    """Slots are locked (in id order, without waiting) and re-checked under the lock, so of any
-    number of racing requests exactly one holds a slot and the others get a 409."""
+    """Slots are locked (in id order, without waiting) and checked under the lock, so of any
+    number of racing requests exactly one holds a slot and the others get a 409. The claim brings
+    the suite's and the facility's facts with the slots: the hold asks the replicas only about its
+    approval and materials, if it has any."""
     slot_ids = request.slot_ids
     if len(set(slot_ids)) != len(slot_ids):
         raise Unprocessable("The same slot is listed twice.")
-    slots = await uow.slots.lock(slot_ids, nowait=True)
+    slots = await uow.slots.claim(slot_ids)
     missing = set(slot_ids) - {s.id for s in slots}
     if missing:
         raise NotFound(f"No slots {', '.join(sorted(str(m) for m in missing))}.")
@@ -86,14 +90,13 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
     taken = [s for s in slots if s.status != SlotStatus.OPEN]
     if taken:
         raise Conflict(f"Slot {taken[0].id} is {taken[0].status}, not open.", slot_id=str(taken[0].id))
-    now, facility_id = models.now(), slots[0].facility_id
-    suite = await uow.replicas.get(models.SuiteView, slots[0].suite_id)
-    if suite is None or suite.retired:
+    now, site = models.now(), slots[0]
+    if site.suite_retired is not False:  # retired, or a suite scheduling does not know
         raise Conflict("The suite of these slots is retired; its slots cannot be booked.")
-    if not certified(await uow.replicas.certificates(facility_id), now.date()):
-        raise Conflict(f"Facility {facility_id} holds no valid GMP certificate; its slots cannot be booked.")
+    if not certified(site.certificates, now.date()):
+        raise Conflict(f"Facility {site.facility_id} holds no valid GMP certificate; its slots cannot be booked.")
     approval = await uow.replicas.approval(request.approval_id)
-    check_clinical_approval(request.run_kind, approval, request.approval_id, org_id, facility_id)
+    check_clinical_approval(request.run_kind, approval, request.approval_id, org_id, site.facility_id)
     booking = models.Booking.new_hold(
         slots,
         org_id=org_id,
@@ -107,8 +110,10 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
     held = await uow.slots.move(slot_ids, SlotStatus.HELD, booking.id, only_from=(SlotStatus.OPEN,))
     if len(held) != len(slot_ids):  # cannot happen under the lock; the guard keeps it so
         raise Conflict("A slot was taken concurrently.")
-    booking.at_risk_reasons = await risks_of(uow, booking, now.date())
-    await uow.bookings.save(booking)
+    needed = needed_materials(booking)
+    facts = RiskFacts(site.certificates, site.country, await uow.replicas.active_shortages(needed), approval)
+    booking.at_risk_reasons = at_risk_reasons(facts, needed, now.date())
+    await uow.bookings.add(booking)
     uow.emit(
         events.BookingHeld(booking_id=booking.id, booking=_state(booking), hold_expires_at=booking.hold_expires_at)
     )

@@ -47,6 +47,23 @@ class Period:
 
 
 @dataclass(frozen=True)
+class SlotFacts:
+    """A slot a hold asks for, locked, with what the booking rules ask of its suite and facility:
+    whether the suite is retired (None: unknown to scheduling), the facility's country (None:
+    unknown) and its certificates."""
+
+    id: UUID
+    suite_id: UUID
+    facility_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    suite_retired: bool | None
+    country: str | None
+    certificates: tuple["CertificateFacts", ...]
+
+
+@dataclass(frozen=True)
 class SlotFilters:
     """What a developer asks of a slot: the search's filters, and a waitlist entry's criteria."""
 
@@ -337,6 +354,17 @@ class ShortageFacts:
         return any(country == region or country in REGIONS.get(region, ()) for region in self.regions)
 
 
+@dataclass(frozen=True)
+class RiskFacts:
+    """What scheduling's replicas say of a booking's run: its facility's certificates and country
+    (None: unknown), the active shortages of the materials it needs, the approval it relies on."""
+
+    certificates: Sequence[CertificateFacts]
+    country: str | None
+    shortages: Sequence[ShortageFacts] = ()
+    approval: ApprovalFacts | None = None
+
+
 def certified(certificates: Iterable[CertificateFacts], today: date) -> bool:
     """A facility is bookable while any of its certificates is valid."""
     return any(c.valid_on(today) for c in certificates)
@@ -369,3 +397,12 @@ def shortage_risks(needed: Iterable[UUID], shortages: Sequence[ShortageFacts], c
         + (f": {s.reason}" if s.reason else ".")
         for s in sorted(worst.values(), key=lambda s: (s.material_name or "", str(s.material_id)))
     ]
+
+
+def at_risk_reasons(facts: RiskFacts, needed: Iterable[UUID], today: date) -> list[str]:
+    """Why a booking may not run as planned: its facility's certificate, its materials, its approval."""
+    reasons = certificate_risks(facts.certificates, today)
+    reasons += shortage_risks(needed, facts.shortages, facts.country)
+    if facts.approval is not None and facts.approval.status != "approved":
+        reasons.append(f"Approval {facts.approval.approval_id} is {facts.approval.status}.")
+    return reasons

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from services.scheduling.domain import BookingStatus
+from services.scheduling.domain import BookingStatus, SlotFacts
 
 
 class Table(SQLModel, registry=registry()):
@@ -184,7 +184,7 @@ class Booking(Table, table=True):
     @classmethod
     def new_hold(
         cls,
-        slots: Sequence[Slot],
+        slots: Sequence["Slot | SlotFacts"],
         *,
         org_id: str,
         product: str,
@@ -195,14 +195,18 @@ class Booking(Table, table=True):
         actor: str | None,
         waitlist_entry_id: uuid.UUID | None = None,
     ) -> "Booking":
-        """A hold on slots of one suite, for a developer or for its waitlist entry."""
+        """A hold on slots of one suite, for a developer or for its waitlist entry. Every field with a
+        default factory is given: pydantic inspects a factory's signature at each use (`list`'s by
+        parsing its text), which cost more than all the rest of a hold."""
         first, last = min(slots, key=lambda s: s.starts_at), max(slots, key=lambda s: s.ends_at)
+        created = now()
         return cls(
-            status=BookingStatus.HELD.value, org_id=org_id, facility_id=first.facility_id, suite_id=first.suite_id,
-            slot_ids=[s.id for s in sorted(slots, key=lambda s: s.starts_at)], starts_at=first.starts_at,
-            ends_at=last.ends_at, product=product, run_kind=run_kind, approval_id=approval_id,
-            material_needs=material_needs, hold_expires_at=hold_expires_at, waitlist_entry_id=waitlist_entry_id,
-            created_by=actor or "unknown", updated_by=actor or "unknown",
+            id=uuid.uuid4(), status=BookingStatus.HELD.value, org_id=org_id, facility_id=first.facility_id,
+            suite_id=first.suite_id, slot_ids=[s.id for s in sorted(slots, key=lambda s: s.starts_at)],
+            starts_at=first.starts_at, ends_at=last.ends_at, product=product, run_kind=run_kind,
+            approval_id=approval_id, material_needs=material_needs, at_risk_reasons=[], shortfalls=[],
+            hold_expires_at=hold_expires_at, waitlist_entry_id=waitlist_entry_id, created_at=created,
+            created_by=actor or "unknown", updated_at=created, updated_by=actor or "unknown",
         )  # fmt: skip
 
     @property

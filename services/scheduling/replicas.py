@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from services.scheduling import events, inbound, models
-from services.scheduling.domain import certificate_risks, shortage_risks
+from services.scheduling.domain import at_risk_reasons
 from services.scheduling.repository import SchedulingUnitOfWork, View
 
 
@@ -76,12 +76,10 @@ async def _refresh_risks(uow: SchedulingUnitOfWork, bookings: Sequence[models.Bo
 
 async def risks_of(uow: SchedulingUnitOfWork, booking: models.Booking, today: date) -> list[str]:
     """Why this booking may not run as planned: its facility's certificate, its materials, its approval."""
-    reasons = certificate_risks(await uow.replicas.certificates(booking.facility_id), today)
-    facility = await uow.replicas.get(models.FacilityView, booking.facility_id)
-    needed = [UUID(str(n["material_id"])) for n in booking.material_needs]
-    shortages = await uow.replicas.active_shortages(needed)
-    reasons += shortage_risks(needed, shortages, facility.country if facility else None)
-    approval = await uow.replicas.approval(booking.approval_id)
-    if approval is not None and approval.status != "approved":
-        reasons.append(f"Approval {booking.approval_id} is {approval.status}.")
-    return reasons
+    needed = needed_materials(booking)
+    facts = await uow.replicas.risk_facts(booking.facility_id, needed, booking.approval_id)
+    return at_risk_reasons(facts, needed, today)
+
+
+def needed_materials(booking: models.Booking) -> list[UUID]:
+    return [UUID(str(n["material_id"])) for n in booking.material_needs]

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +23,9 @@ from services.scheduling.domain import (
     BookingStatus,
     CertificateFacts,
     Period,
+    RiskFacts,
     ShortageFacts,
+    SlotFacts,
     SlotFilters,
     SlotStatus,
 )
@@ -42,20 +46,86 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.idempotency_keys = IdempotencyKeys(session)
 
 
+# The statements a hold runs, built once on the tables: SQLAlchemy keeps their compiled SQL by
+# statement, and Core rows cost none of the ORM's identity-map work. Lists go as one array
+# parameter (`= ANY`), so one prepared statement serves any number of slots.
+SLOT, SUITE, FACILITY, CERTIFICATE = (
+    m.__table__ for m in (models.Slot, models.SuiteView, models.FacilityView, models.CertificateView)
+)
+SLOT_IDS = sa.bindparam("slot_ids", type_=ARRAY(sa.Uuid))
+
+
+def _rows_of(*columns: sa.ColumnElement) -> sa.ColumnElement:
+    """The matching rows' columns, as one array of records (None if none match); the driver gives
+    each record as a tuple of typed values."""
+    return sa.func.array_agg(sa.tuple_(*columns), type_=sa.types.NullType())
+
+
+CLAIM = (
+    sa.select(
+        SLOT.c.id,
+        SLOT.c.suite_id,
+        SLOT.c.facility_id,
+        SLOT.c.starts_at,
+        SLOT.c.ends_at,
+        SLOT.c.status,
+        SUITE.c.retired,
+        FACILITY.c.country,
+        sa.select(_rows_of(CERTIFICATE.c.number, CERTIFICATE.c.status, CERTIFICATE.c.expires_on, CERTIFICATE.c.reason))
+        .where(CERTIFICATE.c.facility_id == SLOT.c.facility_id)
+        .scalar_subquery()
+        .label("certificates"),
+    )
+    .select_from(
+        SLOT.outerjoin(SUITE, SUITE.c.suite_id == SLOT.c.suite_id).outerjoin(
+            FACILITY, FACILITY.c.facility_id == SLOT.c.facility_id
+        )
+    )
+    .where(SLOT.c.id == sa.any_(SLOT_IDS))
+    .order_by(SLOT.c.id)
+    .with_for_update(of=SLOT, nowait=True)
+)
+
+MOVE = (
+    sa.update(SLOT)
+    .where(SLOT.c.id == sa.any_(SLOT_IDS))
+    .values(
+        status=sa.bindparam("to"),
+        booking_id=sa.bindparam("booking"),
+        status_reason=sa.bindparam("reason"),
+        version=SLOT.c.version + 1,
+        updated_at=sa.func.now(),
+        updated_by=sa.bindparam("actor"),
+    )
+    .returning(SLOT.c.id, SLOT.c.updated_at)
+)
+MOVE_FROM = MOVE.where(SLOT.c.status == sa.any_(sa.bindparam("only_from", type_=ARRAY(sa.Text))))
+
+
 class Slots:
     def __init__(self, session: AsyncSession, actor: str | None) -> None:
         self.session, self.actor = session, actor
 
-    async def lock(self, slot_ids: Sequence[UUID], *, nowait: bool = False) -> list[models.Slot]:
-        """Lock the slots in one fixed order (by id), so concurrent claims never deadlock. With `nowait`
-        a slot another transaction is claiming right now is refused at once (409) instead of waited for."""
+    async def lock(self, slot_ids: Sequence[UUID]) -> list[models.Slot]:
+        """Lock the slots in one fixed order (by id), so concurrent changes never deadlock."""
         query = select(models.Slot).where(col(models.Slot.id).in_(slot_ids)).order_by(col(models.Slot.id))
+        return list(await self.session.exec(query.with_for_update()))
+
+    async def claim(self, slot_ids: Sequence[UUID]) -> list[SlotFacts]:
+        """Lock the slots a hold asks for, in one fixed order (by id) and without waiting: a slot
+        another transaction is claiming right now is refused at once (409), so of racing holds
+        exactly one wins. Each comes with what the booking rules ask of its suite and facility, in
+        the same statement. Only the slots are locked, never their suite or facility."""
         try:
-            return list(await self.session.exec(query.with_for_update(nowait=nowait)))
+            rows = await self.session.execute(CLAIM, {"slot_ids": list(slot_ids)})
         except DBAPIError as exc:
             if sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise
             raise Conflict("A requested slot is being booked by another request right now.") from None
+        return [
+            SlotFacts(*row[:8], certificates=tuple(CertificateFacts(*c) for c in row.certificates or ()))
+            for row in rows
+        ]
 
     async def move(
         self,
@@ -68,22 +138,22 @@ class Slots:
     ) -> list[UUID]:
         """Move slots to `status` (only those currently in `only_from`, if given); return the ones
         moved. Slot objects already loaded in the session see the change."""
-        query = (
-            sa.update(models.Slot)
-            .where(col(models.Slot.id).in_(slot_ids))
-            .values(
-                status=status.value,
-                booking_id=booking_id,
-                status_reason=reason,
-                version=models.Slot.version + 1,
-                updated_at=sa.func.now(),
-                updated_by=self.actor or "unknown",
-            )
-            .returning(models.Slot.id)
-        )
-        if only_from is not None:
-            query = query.where(col(models.Slot.status).in_([s.value for s in only_from]))
-        return list((await self.session.execute(query)).scalars())
+        changes = {"to": status.value, "booking": booking_id, "reason": reason, "actor": self.actor or "unknown"}
+        if only_from is None:
+            moved = await self.session.execute(MOVE, {"slot_ids": list(slot_ids), **changes})
+        else:
+            only = [s.value for s in only_from]
+            moved = await self.session.execute(MOVE_FROM, {"slot_ids": list(slot_ids), "only_from": only, **changes})
+        ids = []
+        for slot_id, updated_at in moved:
+            ids.append(slot_id)
+            slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
+            if slot is not None:  # a Core statement leaves loaded objects be: bring them in step
+                for name, value in (("status", status.value), ("booking_id", booking_id), ("status_reason", reason),
+                                    ("version", slot.version + 1), ("updated_at", updated_at),
+                                    ("updated_by", changes["actor"])):  # fmt: skip
+                    set_committed_value(slot, name, value)
+        return ids
 
     async def add(self, slots: Sequence[models.Slot]) -> None:
         self.session.add_all(slots)
@@ -166,12 +236,21 @@ def valid_certificate_exists(facility_id: sa.ColumnElement) -> sa.ColumnElement[
     )
 
 
+BOOKING = models.Booking.__table__
+INSERT_BOOKING = sa.insert(BOOKING)
+
+
 class Bookings:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, booking_id: UUID, *, lock: bool = False) -> models.Booking | None:
         return await self.session.get(models.Booking, booking_id, with_for_update=lock)
+
+    async def add(self, booking: models.Booking) -> None:
+        """A new booking, inserted at once as it stands (the session does not track it: change it
+        through `save` only after loading it)."""
+        await self.session.execute(INSERT_BOOKING, {c.key: getattr(booking, c.key) for c in BOOKING.columns})
 
     async def save(self, booking: models.Booking) -> None:
         self.session.add(booking)
@@ -249,6 +328,33 @@ class WaitlistEntries:
 View = TypeVar("View", bound=models.Table)
 
 
+SHORTAGE, APPROVAL = models.ShortageView.__table__, models.ApprovalView.__table__
+FACILITY_ID = sa.bindparam("facility_id", type_=sa.Uuid)
+
+RISK_FACTS = sa.select(
+    sa.select(FACILITY.c.country).where(FACILITY.c.facility_id == FACILITY_ID).scalar_subquery().label("country"),
+    sa.select(_rows_of(CERTIFICATE.c.number, CERTIFICATE.c.status, CERTIFICATE.c.expires_on, CERTIFICATE.c.reason))
+    .where(CERTIFICATE.c.facility_id == FACILITY_ID)
+    .scalar_subquery()
+    .label("certificates"),
+    sa.select(
+        _rows_of(
+            SHORTAGE.c.material_id, SHORTAGE.c.severity, SHORTAGE.c.reason, SHORTAGE.c.material_name, SHORTAGE.c.regions
+        )  # fmt: skip
+    )
+    .where(
+        SHORTAGE.c.material_id == sa.any_(sa.bindparam("material_ids", type_=ARRAY(sa.Uuid))),
+        SHORTAGE.c.status == "active",
+    )
+    .scalar_subquery()
+    .label("shortages"),
+    sa.select(_rows_of(APPROVAL.c.approval_id, APPROVAL.c.status, APPROVAL.c.holder_org_id, APPROVAL.c.facility_ids))
+    .where(APPROVAL.c.approval_id == sa.bindparam("approval_id", type_=sa.Uuid))
+    .scalar_subquery()
+    .label("approval"),
+)
+
+
 class Replicas:
     """Scheduling's replicas of the others' data, and the facts the booking rules take from them."""
 
@@ -275,6 +381,21 @@ class Replicas:
         if view is None:
             return None
         return ApprovalFacts(view.approval_id, view.status, view.holder_org_id, list(view.facility_ids))
+
+    async def risk_facts(self, facility_id: UUID, material_ids: Sequence[UUID], approval_id: UUID | None) -> RiskFacts:
+        """What the at-risk reasons of a booking at this facility, needing these materials and
+        relying on this approval, are made of: one query."""
+        params = {"facility_id": facility_id, "material_ids": list(material_ids), "approval_id": approval_id}
+        row = (await self.session.execute(RISK_FACTS, params)).one()
+        return RiskFacts(
+            certificates=[CertificateFacts(*c) for c in row.certificates or ()],
+            country=row.country,
+            shortages=[
+                ShortageFacts(m, severity, reason, name, tuple(regions))
+                for m, severity, reason, name, regions in row.shortages or ()
+            ],  # fmt: skip
+            approval=next((ApprovalFacts(*a) for a in row.approval or ()), None),
+        )
 
     async def active_shortages(self, material_ids: Sequence[UUID]) -> list[ShortageFacts]:
         if not material_ids:

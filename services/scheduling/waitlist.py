@@ -92,7 +92,7 @@ async def _hold_for(
     )
     await uow.slots.move([slot.id], SlotStatus.HELD, booking.id, only_from=(SlotStatus.OPEN,))
     booking.at_risk_reasons = await risks_of(uow, booking, now.date())
-    await uow.bookings.save(booking)
+    await uow.bookings.add(booking)
     entry.status, entry.booking_id = "offered", booking.id
     entry.touch(uow.actor)
     await uow.waitlist.save(entry)

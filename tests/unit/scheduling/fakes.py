@@ -18,7 +18,9 @@ from services.scheduling.domain import (
     BookingStatus,
     CertificateFacts,
     Period,
+    RiskFacts,
     ShortageFacts,
+    SlotFacts,
     SlotFilters,
     SlotStatus,
 )
@@ -87,8 +89,29 @@ class FakeSlots:
     def __init__(self, store: Store, actor: str | None) -> None:
         self.store, self.actor = store, actor
 
-    async def lock(self, slot_ids: Sequence[uuid.UUID], *, nowait: bool = False) -> list[models.Slot]:
+    async def lock(self, slot_ids: Sequence[uuid.UUID]) -> list[models.Slot]:
         return sorted((self.store.slots[i] for i in set(slot_ids) if i in self.store.slots), key=lambda s: s.id)
+
+    async def claim(self, slot_ids: Sequence[uuid.UUID]) -> list[SlotFacts]:
+        views = self.store.views
+        claimed = []
+        for slot in await self.lock(slot_ids):
+            suite = views.get((models.SuiteView, slot.suite_id))
+            facility = views.get((models.FacilityView, slot.facility_id))
+            claimed.append(
+                SlotFacts(
+                    slot.id,
+                    slot.suite_id,
+                    slot.facility_id,
+                    slot.starts_at,
+                    slot.ends_at,
+                    slot.status,
+                    suite_retired=suite.retired if isinstance(suite, models.SuiteView) else None,
+                    country=facility.country if isinstance(facility, models.FacilityView) else None,
+                    certificates=tuple(_certificates(self.store, slot.facility_id)),
+                )  # fmt: skip
+            )
+        return claimed
 
     async def move(
         self,
@@ -170,6 +193,14 @@ def _matches(f: SlotFilters, slot: models.Slot, suite: models.SuiteView, facilit
     return all(check(value) for value, check in checks if value is not None)
 
 
+def _certificates(store: Store, facility_id: uuid.UUID) -> list[CertificateFacts]:
+    return [
+        CertificateFacts(c.number, c.status, c.expires_on, c.reason)
+        for c in _views(store, models.CertificateView)
+        if c.facility_id == facility_id
+    ]
+
+
 def _views(store: Store, view_class: type[View]) -> list[View]:
     return [v for (kind, _), v in store.views.items() if kind is view_class]  # type: ignore[misc]
 
@@ -180,6 +211,9 @@ class FakeBookings:
 
     async def get(self, booking_id: uuid.UUID, *, lock: bool = False) -> models.Booking | None:
         return self.store.bookings.get(booking_id)
+
+    async def add(self, booking: models.Booking) -> None:
+        self.store.bookings[booking.id] = booking
 
     async def save(self, booking: models.Booking) -> None:
         self.store.bookings[booking.id] = booking
@@ -244,11 +278,18 @@ class FakeReplicas:
         self.store.put(view)
 
     async def certificates(self, facility_id: uuid.UUID) -> list[CertificateFacts]:
-        return [
-            CertificateFacts(c.number, c.status, c.expires_on, c.reason)
-            for c in _views(self.store, models.CertificateView)
-            if c.facility_id == facility_id
-        ]
+        return _certificates(self.store, facility_id)
+
+    async def risk_facts(
+        self, facility_id: uuid.UUID, material_ids: Sequence[uuid.UUID], approval_id: uuid.UUID | None
+    ) -> RiskFacts:
+        facility = self.store.views.get((models.FacilityView, facility_id))
+        return RiskFacts(
+            certificates=_certificates(self.store, facility_id),
+            country=facility.country if isinstance(facility, models.FacilityView) else None,
+            shortages=await self.active_shortages(material_ids),
+            approval=await self.approval(approval_id),
+        )
 
     async def approval(self, approval_id: uuid.UUID | None) -> ApprovalFacts | None:
         view = self.store.views.get((models.ApprovalView, approval_id))

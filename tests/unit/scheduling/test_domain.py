@@ -13,8 +13,10 @@ from services.scheduling.domain import (
     BookingStatus,
     CertificateFacts,
     Period,
+    RiskFacts,
     RunKind,
     ShortageFacts,
+    at_risk_reasons,
     awaiting_materials,
     certificate_risks,
     check_clinical_approval,
@@ -123,6 +125,13 @@ def test_at_risk_reasons():
     needed, other = uuid.uuid4(), uuid.uuid4()
     reasons = shortage_risks([needed], [ShortageFacts(needed, "high", "recall"), ShortageFacts(other, "low")], "DE")
     assert reasons == [f"Material {needed} is short (high): recall"]
+    suspended_approval = ApprovalFacts(uuid.uuid4(), "suspended_by_parent", "ORG-1", [])
+    facts = RiskFacts([suspended], "DE", [ShortageFacts(needed, "high", "recall")], suspended_approval)
+    assert at_risk_reasons(facts, [needed], today) == [
+        "GMP certificate DE-2 is suspended: critical deviation", f"Material {needed} is short (high): recall",
+        f"Approval {suspended_approval.approval_id} is suspended_by_parent.",
+    ]  # fmt: skip
+    assert at_risk_reasons(RiskFacts([valid], None), [needed], today) == []
 
 
 def test_a_shortage_flags_a_material_once_and_only_where_it_is_short():
