@@ -1,6 +1,6 @@
 """Suspension cascades on a tree of about 300 approvals: seeds a throw-away embedded PostgreSQL
 through the approvals migrations with an approved platform, its products and their indications,
-then times suspending the root and reinstating it through the handlers the API calls (tree lock,
+then times suspending the root and reinstating it through the use cases the API calls (tree lock,
 domain cascade, rows, signature, one outbox event per changed approval, commit).
 Run: `python -m benchmarks.approvals.bench_cascade [runs]`."""
 
@@ -12,7 +12,8 @@ import time
 import uuid
 
 from benchmarks.throwaway import service_database
-from services.approvals import handlers, models
+from services.approvals import approvals, models
+from services.approvals.repository import ApprovalsUnitOfWork
 from shared.auth import Principal, Role
 from shared.database import Database
 
@@ -53,14 +54,14 @@ async def timed(db: Database, action, root_id: uuid.UUID, reason: str) -> tuple[
     """One cascade as the API runs it; returns (ms, approvals it changed)."""
     started = time.perf_counter()
     async with db.unit_of_work(REGULATOR.actor) as uow:
-        await action(uow, REGULATOR, root_id, handlers.SignatureRequest(f"{reason} by DE-PEI", reason))
+        await action(uow, REGULATOR, root_id, approvals.SignatureRequest(f"{reason} by DE-PEI", reason))
         await uow.commit()
     elapsed = (time.perf_counter() - started) * 1000
     return elapsed, len({e.subject for e in uow.envelopes})
 
 
 async def run(url: str, runs: int) -> None:
-    db = Database(url)
+    db = Database(url, unit_of_work=ApprovalsUnitOfWork)
     root_id, total = await seed(db)
     own = sum(1 for i in range(CHILDREN * GRANDCHILDREN) if i % OWN_SUSPENSION_EVERY == 0)
     print(f"seeded {total} approvals (1 platform, {CHILDREN} products, {CHILDREN * GRANDCHILDREN} indications, "
@@ -68,7 +69,7 @@ async def run(url: str, runs: int) -> None:
     timings: dict[str, list[float]] = {"suspend root": [], "reinstate root": []}
     changed: dict[str, set[int]] = {name: set() for name in timings}
     for _ in range(runs + 1):  # the first round warms the pool and the plans: not counted
-        for name, action in (("suspend root", handlers.suspend), ("reinstate root", handlers.reinstate)):
+        for name, action in (("suspend root", approvals.suspend), ("reinstate root", approvals.reinstate)):
             ms, count = await timed(db, action, root_id, "Sterility failure" if "suspend" in name else "CAPA closed")
             timings[name].append(ms)
             changed[name].add(count)

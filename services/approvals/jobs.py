@@ -1,29 +1,73 @@
-"""The expiry job: approvals past their `valid_until` day expire, each in its own transaction
-under its tree's lock (safe with several replicas: a second one finds nothing due)."""
+"""Background jobs of the approvals service (run by every replica; safe side by side): the expiry
+of approvals past their `valid_until` day, and the webhooks' fan-out and sending."""
 
+import asyncio
 from datetime import UTC, datetime
 
-from services.approvals import handlers
-from services.approvals.signals import new_events
+from services.approvals import approvals, webhooks
+from services.approvals.outbox_reader import OutboxReader
+from services.approvals.settings import settings_of
+from shared.database import Bell
 from shared.service import ServiceContext, periodic
 
-ACTOR = "service:approvals-expiry"
+EXPIRY_ACTOR = "service:approvals-expiry"
+# Rung by the fan-out when it made deliveries and by a sender when a delivery is done (a retry is
+# scheduled, or room freed): this replica's senders look at once. Other replicas find them when due.
+new_deliveries = Bell()
 
 
 async def expire_due(context: ServiceContext) -> int:
-    """Expire everything due today; return how many approvals expired."""
+    """Expire everything due today, each approval in its own transaction under its tree's lock
+    (a second replica finds nothing due); return how many approvals expired."""
     today = datetime.now(UTC).date()
-    async with context.db.unit_of_work(ACTOR) as uow:
-        due = await handlers.due_for_expiry(uow, today)
+    async with context.db.unit_of_work(EXPIRY_ACTOR) as uow:
+        due = await approvals.due_for_expiry(uow, today)
     expired = 0
     for approval_id in due:
-        async with context.db.unit_of_work(ACTOR) as uow:
-            if await handlers.expire(uow, approval_id, today):
+        async with context.db.unit_of_work(EXPIRY_ACTOR) as uow:
+            if await approvals.expire(uow, approval_id, today):
                 expired += 1
             await uow.commit()
-    if expired:
-        new_events.ring()
     return expired
+
+
+async def fan_out_webhooks(context: ServiceContext) -> None:
+    """Keep delivery rows up with the outbox, woken by every commit of this replica that wrote events."""
+    reader = OutboxReader()
+    while True:
+        ticket = context.db.new_events.ticket()
+        async with context.db.unit_of_work(webhooks.ACTOR) as uow:
+            read, made = await webhooks.fan_out(uow, reader)
+            await uow.commit()
+        if made:
+            new_deliveries.ring()
+        if read < webhooks.BATCH:
+            await context.db.new_events.wait(context.settings.job_interval_seconds, ticket)
+
+
+async def send_webhooks(context: ServiceContext) -> None:
+    """Send due deliveries, each in its own task, up to MAX_IN_FLIGHT at once: a dead endpoint
+    only ever occupies its own tasks, and others keep being claimed and sent meanwhile."""
+    sender = webhooks.Sender(context.db, settings_of(context))
+    in_flight: set[asyncio.Task] = set()
+
+    def done(task: asyncio.Task) -> None:
+        in_flight.discard(task)
+        new_deliveries.ring()
+
+    try:
+        while True:
+            ticket = new_deliveries.ticket()
+            room = webhooks.MAX_IN_FLIGHT - len(in_flight)
+            for delivery in await sender.claim(room) if room > 0 else []:
+                task = asyncio.create_task(sender.deliver(delivery))
+                in_flight.add(task)
+                task.add_done_callback(done)
+            await new_deliveries.wait(await sender.next_due_in(), ticket)
+    finally:
+        for task in in_flight:
+            task.cancel()
+        await sender.close()
 
 
 expire_approvals = periodic("expire_approvals", expire_due, "expired %d approvals")

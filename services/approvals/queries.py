@@ -1,16 +1,21 @@
-"""Reads: who sees which approvals, search, the tree around one approval, what a child inherits."""
+"""Reads: who sees which approvals, search, the tree around one approval, its history, decisions
+and letters; the subscriptions a regulator sees with their deliveries; the approval event stream."""
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.approvals import domain, models
-from services.approvals.handlers import get_row, to_domain
+from services.approvals.outbox_reader import OutboxReader
+from services.approvals.repository import to_domain
+from services.approvals.subscriptions import may_see
 from shared.auth import Principal, Role
-from shared.database import UnitOfWork
-from shared.errors import Forbidden, NotFound
+from shared.database import event_history, get_or_404, outbox
+from shared.problems import Forbidden, NotFound
 
 
 def visible(principal: Principal) -> sa.ColumnElement[bool]:
@@ -28,14 +33,14 @@ def visible(principal: Principal) -> sa.ColumnElement[bool]:
     raise Forbidden("Approvals are for developers, regulators and the hub operator.")
 
 
-async def visible_row(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> models.Approval:
+async def visible_row(session: AsyncSession, principal: Principal, approval_id: UUID) -> models.Approval:
     """The approval, or 404 alike for one that does not exist and one the caller may not see."""
-    found = await uow.session.scalar(
+    found = await session.scalar(
         sa.select(sa.func.count()).where(models.Approval.id == approval_id).where(visible(principal))
     )
     if not found:
         raise NotFound(f"No approval {approval_id} that this token may see.")
-    return await get_row(uow, approval_id)
+    return await get_or_404(session, models.Approval, approval_id, "approval")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class SearchFilter:
     offset: int = 0
 
 
-async def search(uow: UnitOfWork, principal: Principal, f: SearchFilter) -> list[models.Approval]:
+async def search(session: AsyncSession, principal: Principal, f: SearchFilter) -> list[models.Approval]:
     query = select(models.Approval).where(visible(principal))
     for column, value in (
         (models.Approval.holder_org_id, f.holder_org_id), (models.Approval.authority, f.authority),
@@ -66,19 +71,17 @@ async def search(uow: UnitOfWork, principal: Principal, f: SearchFilter) -> list
         escaped = f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(models.Approval.title.ilike(f"%{escaped}%"))  # type: ignore[attr-defined]
     query = query.order_by(models.Approval.created_at.desc(), models.Approval.id).offset(f.offset).limit(f.limit)  # type: ignore[attr-defined]
-    return list(await uow.session.exec(query))
+    return list(await session.exec(query))
 
 
 async def tree_around(
-    uow: UnitOfWork, principal: Principal, row: models.Approval
+    session: AsyncSession, principal: Principal, row: models.Approval
 ) -> tuple[list[models.Approval], list[tuple[models.Approval, int]]]:
     """Its ancestors (root first; always shown, a child stands on them) and the descendants the
     caller may see, each with its depth below this approval."""
-    rows = {
-        r.id: r for r in await uow.session.exec(select(models.Approval).where(models.Approval.root_id == row.root_id))
-    }
+    rows = {r.id: r for r in await session.exec(select(models.Approval).where(models.Approval.root_id == row.root_id))}
     seen = set(
-        await uow.session.exec(
+        await session.exec(
             select(models.Approval.id).where(models.Approval.root_id == row.root_id).where(visible(principal))
         )
     )
@@ -93,21 +96,100 @@ async def tree_around(
     return ancestors, sorted(descendants, key=lambda d: (d[1], d[0].created_at))
 
 
-async def parent_of(uow: UnitOfWork, row: models.Approval) -> models.Approval | None:
-    return await uow.session.get(models.Approval, row.parent_id) if row.parent_id else None
+async def parent_of(session: AsyncSession, row: models.Approval) -> models.Approval | None:
+    return await session.get(models.Approval, row.parent_id) if row.parent_id else None
 
 
-async def decisions(uow: UnitOfWork, approval_id: UUID) -> list[models.Decision]:
-    result = await uow.session.exec(
+async def history(session: AsyncSession, principal: Principal, approval_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the approval, oldest first (its audit trail), if the caller may see it."""
+    await visible_row(session, principal, approval_id)
+    return await event_history(session, str(approval_id))
+
+
+async def decisions(session: AsyncSession, approval_id: UUID) -> list[models.Decision]:
+    result = await session.exec(
         select(models.Decision).where(models.Decision.approval_id == approval_id).order_by(models.Decision.signed_at)  # type: ignore[arg-type]
     )
     return list(result)
 
 
-async def letters(uow: UnitOfWork, approval_id: UUID) -> list[models.LetterOfAccess]:
-    result = await uow.session.exec(
+async def letters(session: AsyncSession, approval_id: UUID) -> list[models.LetterOfAccess]:
+    result = await session.exec(
         select(models.LetterOfAccess)
         .where(models.LetterOfAccess.approval_id == approval_id)
         .order_by(models.LetterOfAccess.granted_at)  # type: ignore[arg-type]
     )
     return list(result)
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+async def subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> models.Subscription:
+    """The subscription, or 404 alike for one that does not exist and one the caller may not see."""
+    sub = await session.get(models.Subscription, subscription_id)
+    if sub is None or not may_see(principal, sub):
+        raise NotFound(f"No subscription {subscription_id} that this token may see.")
+    return sub
+
+
+async def subscriptions(session: AsyncSession, principal: Principal) -> list[models.Subscription]:
+    """The subscriptions of the caller's authority (all of them for the hub operator), oldest first."""
+    query = select(models.Subscription).order_by(col(models.Subscription.created_at))
+    if not principal.is_admin:
+        query = query.where(models.Subscription.authority == principal.authority)
+    return list(await session.exec(query))
+
+
+async def subscription_history(
+    session: AsyncSession, principal: Principal, subscription_id: UUID
+) -> list[dict[str, Any]]:
+    await subscription(session, principal, subscription_id)
+    return await event_history(session, str(subscription_id))
+
+
+@dataclass
+class DeliveryRecord:
+    delivery: models.Delivery
+    attempts: list[models.DeliveryAttempt]
+
+
+async def deliveries(
+    session: AsyncSession, subscription_id: UUID, status: str | None, limit: int
+) -> list[DeliveryRecord]:
+    """The subscription's deliveries (in `status`, if given), newest first, each with its attempts."""
+    query = select(models.Delivery).where(models.Delivery.subscription_id == subscription_id)
+    if status:
+        query = query.where(models.Delivery.status == status)
+    found = list(await session.exec(query.order_by(col(models.Delivery.outbox_seq).desc()).limit(limit)))
+    attempts = await session.exec(
+        select(models.DeliveryAttempt)
+        .where(col(models.DeliveryAttempt.delivery_id).in_([d.id for d in found]))
+        .order_by(col(models.DeliveryAttempt.attempt))
+    )
+    attempts_of: dict[UUID, list[models.DeliveryAttempt]] = {}
+    for attempt in attempts:
+        attempts_of.setdefault(attempt.delivery_id, []).append(attempt)
+    return [DeliveryRecord(d, attempts_of.get(d.id, [])) for d in found]
+
+
+# --- the event stream ------------------------------------------------------------------------
+
+
+async def last_event_seq(session: AsyncSession) -> int:
+    """Where a stream that starts now begins: after the newest event."""
+    return await session.scalar(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))) or 0
+
+
+async def events_after(session: AsyncSession, reader: OutboxReader, after: int) -> list[sa.Row]:
+    return await reader.read(session, after, 200)
+
+
+async def letters_held(session: AsyncSession, org_id: str | None) -> set[str]:
+    """The approvals (ids as text, like event keys) an organisation holds a live letter of access to."""
+    result = await session.scalars(
+        sa.select(models.LetterOfAccess.approval_id).where(
+            models.LetterOfAccess.grantee_org_id == org_id, col(models.LetterOfAccess.revoked_at).is_(None)
+        )
+    )
+    return {str(approval_id) for approval_id in result}

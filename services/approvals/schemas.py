@@ -7,8 +7,9 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints
 
 from services.approvals import domain, models
+from services.approvals.approvals import state_of
 from services.approvals.events import ApprovalState
-from services.approvals.handlers import state_of, to_domain
+from services.approvals.repository import to_domain
 
 Part = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,79}$")]
 Authority = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]

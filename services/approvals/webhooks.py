@@ -1,12 +1,12 @@
-"""Regulators' webhooks: subscriptions, and the two background jobs that deliver to them.
+"""Regulators' webhooks: what delivering an approval event to a subscription takes.
 
-- `fan_out_webhooks` reads new rows of this service's outbox (by seq, from a cursor stored in
-  the database) and creates one delivery row per matching subscription.
-- `send_webhooks` claims due deliveries (`FOR UPDATE SKIP LOCKED`, then a lease in
+- `fan_out` reads new rows of this service's outbox (by seq, from a cursor stored in the
+  database) and creates one delivery row per matching subscription.
+- `Sender.claim` takes due deliveries (`FOR UPDATE SKIP LOCKED`, then a lease in
   `next_attempt_at`, so replicas never send the same attempt twice and a crashed sender's claim
-  simply expires), sends each in its own task with a short timeout, and records the attempt.
-  A failure is retried with exponential backoff until `webhook_max_attempts`. A dead endpoint
-  only ever occupies its own tasks: others keep being claimed and sent meanwhile.
+  simply expires); `Sender.deliver` sends one with a short timeout and records the attempt.
+  A failure is retried with exponential backoff until `webhook_max_attempts`.
+The background jobs that run them, each delivery in its own task, are in jobs.py.
 
 Deliveries follow Standard Webhooks: `webhook-id` (the event id, the same on every retry),
 `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256>` with the subscription's
@@ -16,37 +16,31 @@ secret rotated out, space-separated as the specification allows: a receiver stil
 secret keeps verifying until it switches.
 """
 
-import asyncio
 import base64
 import json
 import logging
 import secrets
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import sqlalchemy as sa
 from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks import Webhook
 
 from services.approvals import models
 from services.approvals.outbox_reader import OutboxReader, authority_of
-from services.approvals.signals import Bell, new_events
+from services.approvals.repository import ApprovalsUnitOfWork
+from services.approvals.settings import ApprovalsSettings
 from services.approvals.targets import TargetRefused, check_target
-from shared.database import Database, outbox
-from shared.service import ServiceContext
-from shared.settings import Settings
+from shared.database import Database
 
 log = logging.getLogger(__name__)
-CURSOR = "webhooks"
+ACTOR = "service:approvals-webhooks"
 BATCH = 200
 MAX_IN_FLIGHT = 50
 RETRY_BASE_SECONDS = 1.0  # attempt n waits base * 4**(n-1): 1 s, 4 s, 16 s ... about 1.5 h over 8 attempts
 RETRY_CAP_SECONDS = 6 * 3600.0
-new_deliveries = Bell()
 ATTEMPTS = Counter("gmphub_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
 
 
@@ -80,59 +74,42 @@ def backoff(attempts: int) -> float:
 # --- fan-out: outbox rows -> delivery rows ---------------------------------------------------
 
 
-async def fan_out_once(db: Database, reader: OutboxReader) -> int:
-    """Create deliveries for the next settled outbox rows; return how many rows were read."""
-    async with db.sessions() as session, session.begin():
-        await session.execute(insert(models.WebhookCursor).values(name=CURSOR, last_seq=0).on_conflict_do_nothing())
-        after = await session.scalar(
-            sa.select(models.WebhookCursor.last_seq)
-            .where(models.WebhookCursor.name == CURSOR)
-            .with_for_update(skip_locked=True)
-        )
-        if after is None:
-            return 0  # another replica holds the cursor right now
-        rows = await reader.read(session, after, BATCH)
-        if not rows:
-            return 0
-        subscriptions = list(await session.scalars(sa.select(models.Subscription).where(models.Subscription.active)))
-        deliveries = [
-            {"subscription_id": s.id, "outbox_seq": row.seq, "event_id": row.envelope["id"], "event_type": row.type}
-            for row in rows
-            for s in subscriptions
-            if s.authority == authority_of(row.envelope)
-            and (not s.event_types or row.type in s.event_types)
-            and row.created_at >= s.created_at
-        ]
-        if deliveries:
-            now = datetime.now(UTC)
-            values = [d | {"id": uuid.uuid4(), "next_attempt_at": now, "created_at": now} for d in deliveries]
-            await session.execute(insert(models.Delivery).values(values).on_conflict_do_nothing())
-        await session.execute(
-            sa.update(models.WebhookCursor).where(models.WebhookCursor.name == CURSOR).values(last_seq=rows[-1].seq)
-        )
+async def fan_out(uow: ApprovalsUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
+    """Create deliveries for the next settled outbox rows: one per row and active subscription
+    that follows its authority and type and existed when it was written. Return how many rows
+    were read and how many deliveries that made. The caller commits."""
+    after = await uow.deliveries.take_cursor()
+    if after is None:
+        return 0, 0  # another replica holds the cursor right now
+    rows = await uow.deliveries.events_after(reader, after, BATCH)
+    if not rows:
+        return 0, 0
+    subscriptions = await uow.subscriptions.active()
+    deliveries = [
+        {"subscription_id": s.id, "outbox_seq": row.seq, "event_id": row.envelope["id"], "event_type": row.type}
+        for row in rows
+        for s in subscriptions
+        if s.authority == authority_of(row.envelope)
+        and (not s.event_types or row.type in s.event_types)
+        and row.created_at >= s.created_at
+    ]
     if deliveries:
-        new_deliveries.ring()
-    return len(rows)
-
-
-async def fan_out_webhooks(context: ServiceContext) -> None:
-    """Background job: keep delivery rows up with the outbox."""
-    reader = OutboxReader()
-    while True:
-        ticket = new_events.ticket()
-        if await fan_out_once(context.db, reader) < BATCH:
-            await new_events.wait(context.settings.job_interval_seconds, ticket)
+        await uow.deliveries.add(deliveries)
+    await uow.deliveries.move_cursor(rows[-1].seq)
+    return len(rows), len(deliveries)
 
 
 # --- sending ---------------------------------------------------------------------------------
 
 
 class Sender:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    """Claims due deliveries, sends each over one HTTP client, records every attempt, each step
+    in a transaction of its own (nothing is held open while a receiver answers)."""
+
+    def __init__(self, db: Database, settings: ApprovalsSettings) -> None:
         self.db = db
         self.settings = settings
         self.lease = timedelta(seconds=settings.webhook_timeout_seconds + 30)
-        self.in_flight: set[asyncio.Task] = set()
         self.client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds, follow_redirects=False,
             limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=10),
@@ -140,38 +117,17 @@ class Sender:
         )  # fmt: skip
 
     async def claim(self, limit: int) -> list[sa.Row]:
-        """Take due deliveries for this replica: lock them, push `next_attempt_at` out by a lease
-        and count the attempt, then return what sending needs."""
-        due = (
-            sa.select(models.Delivery.id)
-            .join(models.Subscription, models.Subscription.id == models.Delivery.subscription_id)
-            .where(models.Delivery.status == "pending", models.Delivery.next_attempt_at <= sa.func.now())
-            .where(models.Subscription.active)
-            .order_by(models.Delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(of=models.Delivery, skip_locked=True)
-        )
-        async with self.db.sessions() as session, session.begin():
-            claimed = (
-                sa.update(models.Delivery)
-                .where(models.Delivery.id.in_(due.scalar_subquery()))
-                .values(next_attempt_at=sa.func.now() + self.lease, attempts=models.Delivery.attempts + 1)
-                .returning(models.Delivery.id, models.Delivery.subscription_id, models.Delivery.outbox_seq,
-                           models.Delivery.event_id, models.Delivery.attempts)
-            ).cte("claimed")  # fmt: skip
-            result = await session.execute(
-                sa.select(
-                    claimed,
-                    models.Subscription.url,
-                    models.Subscription.secret,
-                    models.Subscription.previous_secret,
-                    models.Subscription.previous_secret_expires_at,
-                    outbox.c.envelope,
-                )
-                .join(models.Subscription, models.Subscription.id == claimed.c.subscription_id)
-                .join(outbox, outbox.c.seq == claimed.c.outbox_seq)
-            )
-            return list(result)
+        """Take up to `limit` due deliveries for this replica, with what sending them needs."""
+        async with self.db.unit_of_work(ACTOR) as uow:
+            claimed = await uow.deliveries.claim(limit, self.lease)
+            await uow.commit()
+        return claimed
+
+    async def deliver(self, d: sa.Row) -> None:
+        try:
+            await self.send(d)
+        except Exception:  # the lease expires and the delivery is tried again
+            log.exception("webhook delivery %s failed to record", d.id)
 
     async def send(self, d: sa.Row) -> None:
         body = json.dumps(d.envelope, separators=(",", ":"), sort_keys=True)
@@ -201,72 +157,25 @@ class Sender:
 
     async def record(self, d: sa.Row, code: int | None, error: str | None, duration_ms: int) -> None:
         if error is None:
-            values: dict = {"status": "delivered", "delivered_at": sa.func.now()}
+            outcome = "delivered"
         elif d.attempts >= self.settings.webhook_max_attempts:
-            values = {"status": "failed"}
+            outcome = "failed"
         else:
-            values = {"next_attempt_at": sa.func.now() + timedelta(seconds=backoff(d.attempts))}
-        ATTEMPTS.labels("delivered" if error is None else values.get("status", "retry")).inc()
-        async with self.db.sessions() as session, session.begin():
-            updated = await session.execute(
-                sa.update(models.Delivery)
-                .where(models.Delivery.id == d.id, models.Delivery.status == "pending")
-                .values(last_status_code=code, last_error=error, **values)
-            )
-            if updated.rowcount:
-                session.add(
-                    models.DeliveryAttempt(
-                        delivery_id=d.id, attempt=d.attempts, status_code=code, error=error, duration_ms=duration_ms
-                    )
-                )
+            outcome = "retry"
+        ATTEMPTS.labels(outcome).inc()
+        attempt = models.DeliveryAttempt(
+            delivery_id=d.id, attempt=d.attempts, status_code=code, error=error, duration_ms=duration_ms
+        )
+        async with self.db.unit_of_work(ACTOR) as uow:
+            await uow.deliveries.record(attempt, outcome, retry_in=timedelta(seconds=backoff(d.attempts)))
+            await uow.commit()
 
     async def next_due_in(self) -> float:
-        async with self.db.sessions() as session:
-            due = await session.scalar(
-                sa.select(sa.func.extract("epoch", sa.func.min(models.Delivery.next_attempt_at) - sa.func.now())).where(
-                    models.Delivery.status == "pending"
-                )
-            )
+        """How long until a delivery is due: at most the job interval, at least a moment."""
+        async with self.db.unit_of_work(ACTOR) as uow:
+            due = await uow.deliveries.next_due_in()
         interval = self.settings.job_interval_seconds
-        return interval if due is None else max(0.02, min(float(due), interval))
+        return interval if due is None else max(0.02, min(due, interval))
 
-    async def run(self) -> None:
-        try:
-            while True:
-                ticket = new_deliveries.ticket()
-                room = MAX_IN_FLIGHT - len(self.in_flight)
-                for d in await self.claim(room) if room > 0 else []:
-                    task = asyncio.create_task(self._send_logged(d))
-                    self.in_flight.add(task)
-                    task.add_done_callback(self._done)
-                await new_deliveries.wait(await self.next_due_in(), ticket)
-        finally:
-            for task in self.in_flight:
-                task.cancel()
-            await self.client.aclose()
-
-    def _done(self, task: asyncio.Task) -> None:
-        self.in_flight.discard(task)
-        new_deliveries.ring()  # a retry is now scheduled, or room freed: look again
-
-    async def _send_logged(self, d: sa.Row) -> None:
-        try:
-            await self.send(d)
-        except Exception:  # the lease expires and the delivery is tried again
-            log.exception("webhook delivery %s failed to record", d.id)
-
-
-async def send_webhooks(context: ServiceContext) -> None:
-    """Background job: send due webhook deliveries."""
-    await Sender(context.db, context.settings).run()
-
-
-async def deactivate(session: AsyncSession, subscription: models.Subscription) -> None:
-    subscription.active = False
-    subscription.deactivated_at = datetime.now(UTC)
-    session.add(subscription)
-    await session.execute(
-        sa.update(models.Delivery)
-        .where(models.Delivery.subscription_id == subscription.id, models.Delivery.status == "pending")
-        .values(status="cancelled")
-    )
+    async def close(self) -> None:
+        await self.client.aclose()

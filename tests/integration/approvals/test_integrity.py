@@ -7,7 +7,8 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services.approvals import handlers, jobs
+from services.approvals import approvals as use_cases
+from services.approvals import jobs
 from tests.integration.approvals.helpers import Flow
 
 
@@ -25,7 +26,7 @@ async def test_a_crash_halfway_through_a_cascade_leaves_the_tree_untouched(appro
     before = await statuses(approvals, pid)
     events_before = len(await approvals.outbox_events())
 
-    real_copy = handlers._copy_to_row
+    real_copy = use_cases._copy_to_row
     copied = []
 
     def crash_on_third(a, row, actor, reason):
@@ -34,7 +35,7 @@ async def test_a_crash_halfway_through_a_cascade_leaves_the_tree_untouched(appro
             raise RuntimeError("the process died here")
         real_copy(a, row, actor, reason)
 
-    monkeypatch.setattr(handlers, "_copy_to_row", crash_on_third)
+    monkeypatch.setattr(use_cases, "_copy_to_row", crash_on_third)
     with pytest.raises(RuntimeError, match="died"):
         await approvals.client.post(
             f"/v1/approvals/{pid}/suspend",
@@ -46,7 +47,7 @@ async def test_a_crash_halfway_through_a_cascade_leaves_the_tree_untouched(appro
     assert len(await approvals.outbox_events()) == events_before
     assert await approvals.sql("SELECT count(*) FROM decision WHERE action = 'suspended'") == [(0,)]
 
-    monkeypatch.setattr(handlers, "_copy_to_row", real_copy)
+    monkeypatch.setattr(use_cases, "_copy_to_row", real_copy)
     await flow.act(pid, "suspend")
     assert sorted((await statuses(approvals, pid)).values()) == ["suspended"] + ["suspended_by_parent"] * 3
 

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from services.approvals import handlers, queries
+from services.approvals import approvals, queries
 from services.approvals.domain import Covers, Status
 from services.approvals.schemas import (
     ApprovalOut,
@@ -20,9 +20,7 @@ from services.approvals.schemas import (
     TreeNode,
     TreeOut,
 )  # fmt: skip
-from services.approvals.signals import new_events
 from shared.auth import CurrentPrincipal, Principal
-from shared.database import event_history
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["approvals"])
@@ -30,27 +28,26 @@ router = APIRouter(prefix="/v1", tags=["approvals"])
 
 @asynccontextmanager
 async def committing(context: ServiceContext, principal: Principal):
-    """One unit of work that the entrypoint commits; the bell wakes webhooks and streams after."""
+    """One unit of work that the route commits (the commit wakes webhooks and streams)."""
     async with context.db.unit_of_work(principal.actor) as uow:
         yield uow
         await uow.commit()
-    new_events.ring()
 
 
 async def _read(context: ServiceContext, principal: Principal, approval_id: UUID) -> ApprovalOut:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        row = await queries.visible_row(uow, principal, approval_id)
-        return ApprovalOut.of(row, await queries.parent_of(uow, row))
+    async with context.db.sessions() as session:
+        row = await queries.visible_row(session, principal, approval_id)
+        return ApprovalOut.of(row, await queries.parent_of(session, row))
 
 
 @router.post("/approvals", status_code=status.HTTP_201_CREATED, response_model=ApprovalOut,
              summary="Draft an approval: a parent (platform) or a child building on a parent (developer)")  # fmt: skip
 async def draft_approval(body: DraftIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
-    request = handlers.DraftRequest(
+    request = approvals.DraftRequest(
         **body.model_dump(exclude={"relied_on_parts"}), relied_on_parts=tuple(body.relied_on_parts)
     )
     async with committing(context, principal) as uow:
-        row = await handlers.draft(uow, principal, request)
+        row = await approvals.draft(uow, principal, request)
     return await _read(context, principal, row.id)
 
 
@@ -58,7 +55,7 @@ async def draft_approval(body: DraftIn, principal: CurrentPrincipal, context: Co
              summary="File a draft with its authority (holder); a child needs its parent approved or under review")  # fmt: skip
 async def submit_approval(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await handlers.submit(uow, principal, approval_id)
+        await approvals.submit(uow, principal, approval_id)
     return await _read(context, principal, approval_id)
 
 
@@ -68,7 +65,7 @@ async def withdraw_approval(
     approval_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
 ) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await handlers.withdraw(uow, principal, approval_id, body.reason)
+        await approvals.withdraw(uow, principal, approval_id, body.reason)
     return await _read(context, principal, approval_id)
 
 
@@ -78,7 +75,7 @@ async def grant_letter_of_access(
     approval_id: UUID, body: LetterIn, principal: CurrentPrincipal, context: Context
 ) -> LetterOut:
     async with committing(context, principal) as uow:
-        letter = await handlers.grant_letter_of_access(uow, principal, approval_id, body.grantee_org_id)
+        letter = await approvals.grant_letter_of_access(uow, principal, approval_id, body.grantee_org_id)
     return LetterOut.model_validate(letter, from_attributes=True)
 
 
@@ -88,32 +85,33 @@ async def revoke_letter_of_access(
     approval_id: UUID, grantee_org_id: str, body: ReasonIn, principal: CurrentPrincipal, context: Context
 ) -> LetterOut:
     async with committing(context, principal) as uow:
-        letter = await handlers.revoke_letter_of_access(uow, principal, approval_id, grantee_org_id, body.reason)
+        letter = await approvals.revoke_letter_of_access(uow, principal, approval_id, grantee_org_id, body.reason)
     return LetterOut.model_validate(letter, from_attributes=True)
 
 
 @router.get("/approvals/{approval_id}/letters-of-access", response_model=list[LetterOut],
             summary="Letters of access granted on an approval, revoked ones included")  # fmt: skip
 async def list_letters_of_access(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> list[LetterOut]:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        await queries.visible_row(uow, principal, approval_id)
-        return [LetterOut.model_validate(x, from_attributes=True) for x in await queries.letters(uow, approval_id)]
+    async with context.db.sessions() as session:
+        await queries.visible_row(session, principal, approval_id)
+        letters = await queries.letters(session, approval_id)
+    return [LetterOut.model_validate(x, from_attributes=True) for x in letters]
 
 
 @router.post("/approvals/{approval_id}/review", response_model=ApprovalOut,
              summary="Take a submitted approval under review (regulator of its authority)")  # fmt: skip
 async def start_review(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await handlers.start_review(uow, principal, approval_id)
+        await approvals.start_review(uow, principal, approval_id)
     return await _read(context, principal, approval_id)
 
 
 @router.post("/approvals/{approval_id}/decision", response_model=ApprovalOut,
              summary="Approve or reject, with an electronic signature (regulator of its authority)")  # fmt: skip
 async def decide(approval_id: UUID, body: DecisionIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
-    signature = handlers.SignatureRequest(body.meaning, body.reason)
+    signature = approvals.SignatureRequest(body.meaning, body.reason)
     async with committing(context, principal) as uow:
-        await handlers.decide(uow, principal, approval_id, body.outcome, signature, body.assessment, body.valid_until)
+        await approvals.decide(uow, principal, approval_id, body.outcome, signature, body.assessment, body.valid_until)
     return await _read(context, principal, approval_id)
 
 
@@ -121,7 +119,7 @@ async def decide(approval_id: UUID, body: DecisionIn, principal: CurrentPrincipa
              summary="Suspend, signed; every approved descendant becomes suspended_by_parent (regulator)")  # fmt: skip
 async def suspend(approval_id: UUID, body: SignatureIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await handlers.suspend(uow, principal, approval_id, handlers.SignatureRequest(body.meaning, body.reason))
+        await approvals.suspend(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
     return await _read(context, principal, approval_id)
 
 
@@ -129,7 +127,7 @@ async def suspend(approval_id: UUID, body: SignatureIn, principal: CurrentPrinci
              summary="Lift a suspension, signed; restores exactly the descendants it suspended (regulator)")  # fmt: skip
 async def reinstate(approval_id: UUID, body: SignatureIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await handlers.reinstate(uow, principal, approval_id, handlers.SignatureRequest(body.meaning, body.reason))
+        await approvals.reinstate(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
     return await _read(context, principal, approval_id)
 
 
@@ -137,7 +135,7 @@ async def reinstate(approval_id: UUID, body: SignatureIn, principal: CurrentPrin
              summary="Re-confirm a child after its parent changed, signed (regulator)")  # fmt: skip
 async def reconfirm(approval_id: UUID, body: SignatureIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await handlers.reconfirm(uow, principal, approval_id, handlers.SignatureRequest(body.meaning, body.reason))
+        await approvals.reconfirm(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
     return await _read(context, principal, approval_id)
 
 
@@ -150,9 +148,9 @@ async def read_approval(approval_id: UUID, principal: CurrentPrincipal, context:
 @router.get("/approvals/{approval_id}/tree", response_model=TreeOut,
             summary="Its ancestors and descendants with their statuses")  # fmt: skip
 async def read_tree(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> TreeOut:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        row = await queries.visible_row(uow, principal, approval_id)
-        ancestors, descendants = await queries.tree_around(uow, principal, row)
+    async with context.db.sessions() as session:
+        row = await queries.visible_row(session, principal, approval_id)
+        ancestors, descendants = await queries.tree_around(session, principal, row)
         return TreeOut(
             approval=TreeNode.of(row, 0),
             ancestors=[TreeNode.of(a, i - len(ancestors)) for i, a in enumerate(ancestors)],
@@ -162,17 +160,17 @@ async def read_tree(approval_id: UUID, principal: CurrentPrincipal, context: Con
 
 @router.get("/approvals/{approval_id}/history", summary="Every event of this approval, oldest first (the audit trail)")
 async def read_history(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        await queries.visible_row(uow, principal, approval_id)
-        return await event_history(uow.session, str(approval_id))
+    async with context.db.sessions() as session:
+        return await queries.history(session, principal, approval_id)
 
 
 @router.get("/approvals/{approval_id}/decisions", response_model=list[DecisionOut],
             summary="The signed decisions on this approval (insert-only records)")  # fmt: skip
 async def read_decisions(approval_id: UUID, principal: CurrentPrincipal, context: Context) -> list[DecisionOut]:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        await queries.visible_row(uow, principal, approval_id)
-        return [DecisionOut.of(d) for d in await queries.decisions(uow, approval_id)]
+    async with context.db.sessions() as session:
+        await queries.visible_row(session, principal, approval_id)
+        decisions = await queries.decisions(session, approval_id)
+    return [DecisionOut.of(d) for d in decisions]
 
 
 @router.get("/approvals", response_model=list[ApprovalOut],
@@ -201,5 +199,6 @@ async def search_approvals(
         limit,
         offset,
     )
-    async with context.db.unit_of_work(principal.actor) as uow:
-        return [ApprovalOut.of(row) for row in await queries.search(uow, principal, f)]
+    async with context.db.sessions() as session:
+        found = await queries.search(session, principal, f)
+    return [ApprovalOut.of(row) for row in found]

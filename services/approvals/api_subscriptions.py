@@ -6,33 +6,18 @@ from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Request, status
-from sqlmodel import select
 from sse_starlette import EventSourceResponse
 
-from services.approvals import events, models, webhooks
+from services.approvals import queries, subscriptions
 from services.approvals.outbox_reader import OutboxReader, authority_of, holder_of
 from services.approvals.schemas import AttemptOut, DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
-from services.approvals.signals import new_events
-from services.approvals.targets import TargetRefused, check_target
+from services.approvals.settings import settings_of
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.database import UnitOfWork, event_history, outbox
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from shared.events import registry
+from shared.errors import BadRequest, Forbidden, Unprocessable
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
-# What a subscriber may follow: approval and letter events (subscription events are only kept and published).
-APPROVAL_EVENT_TYPES = sorted(
-    t for t, cls in registry.items() if cls.service() == "approvals" and not issubclass(cls, events.SubscriptionEvent)
-)
-
-
-def _check_types(types: list[str]) -> None:
-    unknown = sorted(set(types) - set(APPROVAL_EVENT_TYPES))
-    if unknown:
-        raise Unprocessable(f"Unknown event types {', '.join(unknown)}; known: {', '.join(APPROVAL_EVENT_TYPES)}.")
 
 
 def _own_authority(principal: Principal, asked: str | None) -> str:
@@ -45,42 +30,17 @@ def _own_authority(principal: Principal, asked: str | None) -> str:
     return authority
 
 
-async def _subscription(context: ServiceContext, principal: Principal, subscription_id: UUID) -> models.Subscription:
-    async with context.db.sessions() as session:
-        sub = await session.get(models.Subscription, subscription_id)
-    if sub is None or not (
-        principal.is_admin or principal.authority == sub.authority and principal.role is Role.REGULATOR
-    ):
-        raise NotFound(f"No subscription {subscription_id} that this token may see.")
-    return sub
-
-
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
              summary="Subscribe a URL to approval events of an authority (regulator); the secret is shown once")  # fmt: skip
 async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
     authority = _own_authority(principal, body.authority)
-    _check_types(body.event_types)
-    try:
-        await check_target(str(body.url), context.settings.webhook_allow_private_targets)
-    except TargetRefused as exc:
-        raise Unprocessable(f"Webhooks cannot go to {body.url}: {exc}.") from None
-    sub = models.Subscription(
-        url=str(body.url), authority=authority, event_types=sorted(set(body.event_types)),
-        secret=webhooks.new_secret(), created_by=principal.actor,
-    )  # fmt: skip
+    allow_private = settings_of(context).webhook_allow_private_targets
     async with context.db.unit_of_work(principal.actor) as uow:
-        uow.session.add(sub)
-        _emit(uow, events.SubscriptionCreated, sub)
+        sub = await subscriptions.subscribe(
+            uow, str(body.url), authority, body.event_types, allow_private_targets=allow_private
+        )
         await uow.commit()
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=sub.secret)
-
-
-def _emit(uow: UnitOfWork, event: type[events.SubscriptionEvent], sub: models.Subscription) -> None:
-    state = events.SubscriptionState(
-        subscription_id=sub.id, url=sub.url, subscriber_authority=sub.authority, event_types=list(sub.event_types),
-        active=sub.active, previous_secret_expires_at=sub.previous_secret_expires_at,
-    )  # fmt: skip
-    uow.emit(event(subscription_id=sub.id, subscription=state))
 
 
 @router.get(
@@ -88,27 +48,22 @@ def _emit(uow: UnitOfWork, event: type[events.SubscriptionEvent], sub: models.Su
 )
 async def list_subscriptions(principal: CurrentPrincipal, context: Context) -> list[SubscriptionOut]:
     principal.require_role(Role.REGULATOR)
-    query = select(models.Subscription).order_by(models.Subscription.created_at)
-    if not principal.is_admin:
-        query = query.where(models.Subscription.authority == principal.authority)
     async with context.db.sessions() as session:
-        return [SubscriptionOut.of(s) for s in await session.exec(query)]
+        found = await queries.subscriptions(session, principal)
+    return [SubscriptionOut.of(s) for s in found]
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, summary="Read a subscription")
 async def read_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionOut:
-    return SubscriptionOut.of(await _subscription(context, principal, subscription_id))
+    async with context.db.sessions() as session:
+        return SubscriptionOut.of(await queries.subscription(session, principal, subscription_id))
 
 
 @router.delete("/subscriptions/{subscription_id}", response_model=SubscriptionOut,
                summary="End a subscription: nothing more is sent, its record and deliveries are kept")  # fmt: skip
 async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionOut:
-    await _subscription(context, principal, subscription_id)
     async with context.db.unit_of_work(principal.actor) as uow:
-        sub = await uow.session.get(models.Subscription, subscription_id, with_for_update=True)
-        if sub.active:  # ending an ended subscription changes nothing
-            await webhooks.deactivate(uow.session, sub)
-            _emit(uow, events.SubscriptionEnded, sub)
+        sub = await subscriptions.end(uow, principal, subscription_id)
         await uow.commit()
     return SubscriptionOut.of(sub)
 
@@ -117,24 +72,17 @@ async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, c
              summary="Replace the signing secret (regulator); the new one is shown once, the old one keeps signing "
                      "beside it for GMPHUB_WEBHOOK_SECRET_GRACE_SECONDS")  # fmt: skip
 async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
-    await _subscription(context, principal, subscription_id)
-    grace = timedelta(seconds=context.settings.webhook_secret_grace_seconds)
+    grace = timedelta(seconds=settings_of(context).webhook_secret_grace_seconds)
     async with context.db.unit_of_work(principal.actor) as uow:
-        sub = await uow.session.get(models.Subscription, subscription_id, with_for_update=True)
-        if not sub.active:
-            raise Conflict(f"Subscription {subscription_id} has ended; nothing is signed for it any more.")
-        secret = webhooks.rotate_secret(sub, principal.actor, grace)
-        uow.session.add(sub)
-        _emit(uow, events.SubscriptionSecretRotated, sub)
+        sub, secret = await subscriptions.rotate(uow, principal, subscription_id, grace)
         await uow.commit()
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
 
 
 @router.get("/subscriptions/{subscription_id}/history", summary="Who subscribed, rotated the secret and ended it, when")
 async def subscription_history(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
-    await _subscription(context, principal, subscription_id)
-    async with context.db.unit_of_work(principal.actor) as uow:
-        return await event_history(uow.session, str(subscription_id))
+    async with context.db.sessions() as session:
+        return await queries.subscription_history(session, principal, subscription_id)
 
 
 @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut],
@@ -148,28 +96,17 @@ async def list_deliveries(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryOut]:
-    await _subscription(context, principal, subscription_id)
-    query = select(models.Delivery).where(models.Delivery.subscription_id == subscription_id)
-    if delivery_status:
-        query = query.where(models.Delivery.status == delivery_status)
     async with context.db.sessions() as session:
-        deliveries = list(await session.exec(query.order_by(models.Delivery.outbox_seq.desc()).limit(limit)))  # type: ignore[attr-defined]
-        attempts = await session.exec(
-            select(models.DeliveryAttempt)
-            .where(models.DeliveryAttempt.delivery_id.in_([d.id for d in deliveries]))  # type: ignore[attr-defined]
-            .order_by(models.DeliveryAttempt.attempt)
-        )
-        attempts_of: dict[UUID, list[AttemptOut]] = {}
-        for a in attempts:
-            attempts_of.setdefault(a.delivery_id, []).append(AttemptOut.model_validate(a, from_attributes=True))
+        await queries.subscription(session, principal, subscription_id)
+        records = await queries.deliveries(session, subscription_id, delivery_status, limit)
     return [
         DeliveryOut(
-            delivery_id=d.id,
-            attempt_log=attempts_of.get(d.id, []),
-            **d.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
-            next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+            delivery_id=r.delivery.id,
+            attempt_log=[AttemptOut.model_validate(a, from_attributes=True) for a in r.attempts],
+            **r.delivery.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
+            next_attempt_at=r.delivery.next_attempt_at if r.delivery.status == "pending" else None,
         )  # fmt: skip
-        for d in deliveries
+        for r in records
     ]
 
 
@@ -201,7 +138,7 @@ async def stream_events(
     elif principal.role is not Role.DEVELOPER and not principal.is_admin:
         raise Forbidden("The approval event stream is for regulators, developers and the hub operator.")
     wanted = {t for t in (types or "").split(",") if t}
-    _check_types(sorted(wanted))
+    subscriptions.check_event_types(sorted(wanted))
     if last_event_id is not None:
         if not last_event_id.isdigit():
             raise BadRequest("Last-Event-ID must be an event id this stream sent (a number).")
@@ -210,7 +147,7 @@ async def stream_events(
         after = since
     else:
         async with context.db.sessions() as session:
-            after = await session.scalar(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0)))
+            after = await queries.last_event_seq(session)
     return EventSourceResponse(_events(request, context, principal, authority, wanted, after), ping=15)
 
 
@@ -219,21 +156,14 @@ async def _events(
 ) -> AsyncIterator[dict]:
     reader = OutboxReader()
     poll = min(context.settings.job_interval_seconds, 1.0)  # other replicas' commits do not ring this bell
+    bell = context.db.new_events
     while not await request.is_disconnected():
-        ticket = new_events.ticket()
+        ticket = bell.ticket()
         async with context.db.sessions() as session:
-            rows = await reader.read(session, after, 200)
+            rows = await queries.events_after(session, reader, after)
             letters: set[str] = set()
             if principal.role is Role.DEVELOPER and rows:
-                letters = {
-                    str(i)
-                    for i in await session.scalars(
-                        sa.select(models.LetterOfAccess.approval_id).where(
-                            models.LetterOfAccess.grantee_org_id == principal.org_id,
-                            models.LetterOfAccess.revoked_at.is_(None),
-                        )
-                    )
-                }
+                letters = await queries.letters_held(session, principal.org_id)
         for row in rows:
             after = row.seq
             if wanted and row.type not in wanted:
@@ -248,4 +178,4 @@ async def _events(
                 continue
             yield {"id": str(row.seq), "event": row.type, "data": json.dumps(row.envelope)}
         if not rows:
-            await new_events.wait(poll, ticket)
+            await bell.wait(poll, ticket)

@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlmodel import select
-
 from services.approvals import domain, events, models
-from services.approvals.domain import Change, Level, Status
+from services.approvals.domain import Change, Level
+from services.approvals.repository import ApprovalsUnitOfWork, to_domain
 from shared.auth import Principal, Role
-from shared.database import UnitOfWork, get_or_404
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.problems import Conflict, Forbidden, NotFound
 
 
 @dataclass(frozen=True)
@@ -38,17 +35,7 @@ class SignatureRequest:
     reason: str
 
 
-# --- mapping between rows, the domain and the published state ---------------------------------
-
-
-def to_domain(row: models.Approval) -> domain.Approval:
-    return domain.Approval(
-        id=row.id, level=Level(row.level), covers=domain.Covers(row.covers), title=row.title,
-        holder_org_id=row.holder_org_id, authority=row.authority, parent_id=row.parent_id, root_id=row.root_id,
-        facility_ids=list(row.facility_ids), relied_on_parts=list(row.relied_on_parts),
-        assessment=dict(row.assessment), status=Status(row.status), version=row.version,
-        needs_reconfirmation=row.needs_reconfirmation, suspended_by=row.suspended_by, valid_until=row.valid_until,
-    )  # fmt: skip
+# --- mapping between the domain, rows and the published state ---------------------------------
 
 
 def state_of(a: domain.Approval | models.Approval) -> events.ApprovalState:
@@ -81,34 +68,19 @@ class LockedTree:
     tree: domain.Tree
 
 
-async def get_row(uow: UnitOfWork, approval_id: UUID) -> models.Approval:
-    return await get_or_404(uow.session, models.Approval, approval_id, "approval")
-
-
-async def lock_tree(uow: UnitOfWork, root_id: UUID) -> LockedTree:
-    result = await uow.session.exec(
-        select(models.Approval).where(models.Approval.root_id == root_id).order_by(models.Approval.id).with_for_update()
-    )
-    rows = {row.id: row for row in result}
-    return LockedTree(rows, domain.Tree([to_domain(row) for row in rows.values()]))
-
-
-async def lock_tree_of(uow: UnitOfWork, approval_id: UUID) -> tuple[LockedTree, domain.Approval]:
-    root_id = await uow.session.scalar(sa.select(models.Approval.root_id).where(models.Approval.id == approval_id))
+async def lock_tree_of(uow: ApprovalsUnitOfWork, approval_id: UUID) -> tuple[LockedTree, domain.Approval]:
+    root_id = await uow.approvals.root_of(approval_id)
     if root_id is None:
         raise NotFound(f"No approval {approval_id}.")
-    locked = await lock_tree(uow, root_id)  # the root never changes, so reading it unlocked is safe
+    # The root never changes, so reading it unlocked above is safe.
+    rows = {row.id: row for row in await uow.approvals.lock_tree(root_id)}
+    locked = LockedTree(rows, domain.Tree([to_domain(row) for row in rows.values()]))
     return locked, locked.tree[approval_id]
 
 
-async def letters_for(uow: UnitOfWork, approval_ids: list[UUID]) -> list[domain.LetterOfAccess]:
+async def letters_for(uow: ApprovalsUnitOfWork, approval_ids: list[UUID]) -> list[domain.LetterOfAccess]:
     """Live letters only: a revoked one grants nothing."""
-    result = await uow.session.exec(
-        select(models.LetterOfAccess)
-        .where(models.LetterOfAccess.approval_id.in_(approval_ids))  # type: ignore[attr-defined]
-        .where(models.LetterOfAccess.revoked_at.is_(None))  # type: ignore[union-attr]
-    )
-    return [domain.LetterOfAccess(r.approval_id, r.grantee_org_id) for r in result]
+    return [domain.LetterOfAccess(r.approval_id, r.grantee_org_id) for r in await uow.letters.live_on(approval_ids)]
 
 
 def _line(tree: domain.Tree, parent: domain.Approval) -> list[UUID]:
@@ -141,7 +113,7 @@ def _cascade_reason(target: domain.Approval, change: Change, reason: str | None)
 
 
 def save(
-    uow: UnitOfWork,
+    uow: ApprovalsUnitOfWork,
     locked: LockedTree,
     target: domain.Approval,
     changes: domain.Changes,
@@ -167,14 +139,14 @@ def save(
 
 
 def sign(
-    uow: UnitOfWork, principal: Principal, a: domain.Approval, action: str, req: SignatureRequest
+    uow: ApprovalsUnitOfWork, principal: Principal, a: domain.Approval, action: str, req: SignatureRequest
 ) -> events.Signature:
     """Record the regulator's electronic signature (insert-only table) and return it for the event."""
     signature = events.Signature(
         signer=principal.actor, authority=principal.authority or a.authority, meaning=req.meaning,
         reason=req.reason, signed_at=datetime.now(UTC),
     )  # fmt: skip
-    uow.session.add(
+    uow.decisions.add(
         models.Decision(
             approval_id=a.id, approval_version=a.version, action=action, signer=signature.signer,
             authority=signature.authority, meaning=signature.meaning, reason=signature.reason,
@@ -201,7 +173,7 @@ def require_deciding_regulator(principal: Principal, a: domain.Approval) -> None
 # --- developer use cases ---------------------------------------------------------------------
 
 
-async def draft(uow: UnitOfWork, principal: Principal, req: DraftRequest) -> models.Approval:
+async def draft(uow: ApprovalsUnitOfWork, principal: Principal, req: DraftRequest) -> models.Approval:
     if principal.role is not Role.DEVELOPER or not principal.org_id:
         raise Forbidden("Only a developer (with an org_id) drafts approvals.")
     approval = domain.Approval(
@@ -221,12 +193,12 @@ async def draft(uow: UnitOfWork, principal: Principal, req: DraftRequest) -> mod
         **{k: v for k, v in state_of(approval).model_dump().items() if k in models.Approval.model_fields},
         id=approval.id, assessment={}, created_by=uow.actor, updated_by=uow.actor,
     )  # fmt: skip
-    uow.session.add(row)
+    uow.approvals.add(row)
     uow.emit(events.ApprovalDrafted(approval_id=row.id, approval=state_of(approval)))
     return row
 
 
-async def submit(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> None:
+async def submit(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
     parent = locked.tree.parent(a)
@@ -234,14 +206,14 @@ async def submit(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> No
     save(uow, locked, a, domain.submit(locked.tree, a, letters))
 
 
-async def withdraw(uow: UnitOfWork, principal: Principal, approval_id: UUID, reason: str) -> None:
+async def withdraw(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, reason: str) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
     save(uow, locked, a, domain.withdraw(locked.tree, a), reason=reason)
 
 
 async def grant_letter_of_access(
-    uow: UnitOfWork, principal: Principal, approval_id: UUID, grantee: str
+    uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, grantee: str
 ) -> models.LetterOfAccess:
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
@@ -249,7 +221,7 @@ async def grant_letter_of_access(
     if any(letter.grantee_org_id == grantee for letter in await letters_for(uow, [a.id])):
         raise Conflict(f"{grantee} already holds a letter of access to {a.id}.")
     letter = models.LetterOfAccess(approval_id=a.id, grantee_org_id=grantee, granted_by=uow.actor or "")
-    uow.session.add(letter)
+    uow.letters.add(letter)
     uow.emit(
         events.LetterOfAccessGranted(
             approval_id=a.id, grantee_org_id=grantee, granted_by=letter.granted_by, authority=a.authority
@@ -259,23 +231,16 @@ async def grant_letter_of_access(
 
 
 async def revoke_letter_of_access(
-    uow: UnitOfWork, principal: Principal, approval_id: UUID, grantee: str, reason: str
+    uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, grantee: str, reason: str
 ) -> models.LetterOfAccess:
     """Under the tree's lock, so a draft or submission racing the revocation sees it or precedes it."""
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
-    rows = list(
-        await uow.session.exec(
-            select(models.LetterOfAccess)
-            .where(models.LetterOfAccess.approval_id == a.id, models.LetterOfAccess.grantee_org_id == grantee)
-            .with_for_update()
-        )
-    )
+    rows = await uow.letters.lock(a.id, grantee)
     letters = [domain.LetterOfAccess(r.approval_id, r.grantee_org_id, revoked=r.revoked_at is not None) for r in rows]
     domain.revoke_letter_of_access(a, grantee, letters)
     row = next(r for r in rows if r.revoked_at is None)
     row.revoked_at, row.revoked_by, row.revocation_reason = datetime.now(UTC), uow.actor or "", reason
-    uow.session.add(row)
     uow.emit(
         events.LetterOfAccessRevoked(
             approval_id=a.id, grantee_org_id=grantee, revoked_by=row.revoked_by, reason=reason,
@@ -289,14 +254,14 @@ async def revoke_letter_of_access(
 # --- regulator use cases ---------------------------------------------------------------------
 
 
-async def start_review(uow: UnitOfWork, principal: Principal, approval_id: UUID) -> None:
+async def start_review(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
     save(uow, locked, a, domain.start_review(a))
 
 
 async def decide(
-    uow: UnitOfWork, principal: Principal, approval_id: UUID, outcome: str, req: SignatureRequest,
+    uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, outcome: str, req: SignatureRequest,
     assessment: dict[str, str], valid_until: date | None,
 ) -> None:  # fmt: skip
     locked, a = await lock_tree_of(uow, approval_id)
@@ -308,21 +273,21 @@ async def decide(
     save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, outcome, req))
 
 
-async def suspend(uow: UnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+async def suspend(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
     changes = domain.suspend(locked.tree, a)
     save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "suspended", req))
 
 
-async def reinstate(uow: UnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+async def reinstate(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
     changes = domain.reinstate(locked.tree, a)
     save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "reinstated", req))
 
 
-async def reconfirm(uow: UnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+async def reconfirm(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
     changes = domain.reconfirm(a)
@@ -332,17 +297,12 @@ async def reconfirm(uow: UnitOfWork, principal: Principal, approval_id: UUID, re
 # --- the expiry job --------------------------------------------------------------------------
 
 
-async def due_for_expiry(uow: UnitOfWork, today: date, limit: int = 100) -> list[UUID]:
-    result = await uow.session.exec(
-        select(models.Approval.id)
-        .where(models.Approval.valid_until < today)  # type: ignore[operator]
-        .where(models.Approval.status.in_([s.value for s in domain.STANDING]))  # type: ignore[attr-defined]
-        .limit(limit)
-    )
-    return list(result)
+async def due_for_expiry(uow: ApprovalsUnitOfWork, today: date, limit: int = 100) -> list[UUID]:
+    """Standing approvals whose `valid_until` day is before `today`."""
+    return await uow.approvals.due_for_expiry(today, limit)
 
 
-async def expire(uow: UnitOfWork, approval_id: UUID, today: date) -> int:
+async def expire(uow: ApprovalsUnitOfWork, approval_id: UUID, today: date) -> int:
     """Expire one approval if still due (another replica may have done it); return events emitted."""
     locked, a = await lock_tree_of(uow, approval_id)
     changes = domain.expire(locked.tree, a, today)
