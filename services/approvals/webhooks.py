@@ -102,6 +102,24 @@ async def fan_out(uow: ApprovalsUnitOfWork, reader: OutboxReader) -> tuple[int, 
 # --- sending ---------------------------------------------------------------------------------
 
 
+async def record_attempt(
+    uow: ApprovalsUnitOfWork, d: sa.Row, code: int | None, error: str | None, duration_ms: int, *, max_attempts: int
+) -> str:
+    """Record an attempt at a claimed delivery: `delivered`, `failed` once out of attempts, or else
+    `retry` after a backoff that grows with each attempt; return which. The caller commits."""
+    if error is None:
+        outcome = "delivered"
+    elif d.attempts >= max_attempts:
+        outcome = "failed"
+    else:
+        outcome = "retry"
+    attempt = models.DeliveryAttempt(
+        delivery_id=d.id, attempt=d.attempts, status_code=code, error=error, duration_ms=duration_ms
+    )
+    await uow.deliveries.record(attempt, outcome, retry_in=timedelta(seconds=backoff(d.attempts)))
+    return outcome
+
+
 class Sender:
     """Claims due deliveries, sends each over one HTTP client, records every attempt, each step
     in a transaction of its own (nothing is held open while a receiver answers)."""
@@ -156,19 +174,12 @@ class Sender:
         await self.record(d, code, error, int((time.monotonic() - started) * 1000))
 
     async def record(self, d: sa.Row, code: int | None, error: str | None, duration_ms: int) -> None:
-        if error is None:
-            outcome = "delivered"
-        elif d.attempts >= self.settings.webhook_max_attempts:
-            outcome = "failed"
-        else:
-            outcome = "retry"
-        ATTEMPTS.labels(outcome).inc()
-        attempt = models.DeliveryAttempt(
-            delivery_id=d.id, attempt=d.attempts, status_code=code, error=error, duration_ms=duration_ms
-        )
         async with self.db.unit_of_work(ACTOR) as uow:
-            await uow.deliveries.record(attempt, outcome, retry_in=timedelta(seconds=backoff(d.attempts)))
+            outcome = await record_attempt(
+                uow, d, code, error, duration_ms, max_attempts=self.settings.webhook_max_attempts
+            )
             await uow.commit()
+        ATTEMPTS.labels(outcome).inc()
 
     async def next_due_in(self) -> float:
         """How long until a delivery is due: at most the job interval, at least a moment."""

@@ -1,10 +1,9 @@
 """An in-memory unit of work with the approvals repositories, for use cases without a database.
 The rows are the service's own models, kept in dicts and lists; locking is a look-up, and the
-events a use case emits are `published` once it commits. Deliveries hold what fan-out and ending
-a subscription change; claiming and sending them (leases, SKIP LOCKED) need PostgreSQL and are
-proved by tests/integration/approvals."""
+events a use case emits are `published` once it commits. The fake selects rows as the SQL does;
+locks (the tree's FOR UPDATE, the deliveries' SKIP LOCKED) it leaves to tests/integration/approvals."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -77,12 +76,28 @@ class OutboxRow(NamedTuple):
     created_at: datetime
 
 
+class Claimed(NamedTuple):
+    """A claimed delivery with what sending it needs, as the real claim selects it."""
+
+    id: UUID
+    subscription_id: UUID
+    outbox_seq: int
+    event_id: str
+    attempts: int
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    envelope: dict[str, Any]
+
+
 class FakeDeliveries:
-    def __init__(self) -> None:
+    def __init__(self, subscriptions: FakeSubscriptions) -> None:
+        self.subscriptions = subscriptions
         self.outbox: list[OutboxRow] = []  # what the service's outbox holds, in seq order
         self.cursor = 0
-        self.rows: list[dict[str, Any]] = []
-        self.cancelled_for: list[UUID] = []
+        self.rows: dict[UUID, models.Delivery] = {}
+        self.attempts: list[models.DeliveryAttempt] = []
 
     async def take_cursor(self) -> int | None:
         return self.cursor
@@ -93,11 +108,64 @@ class FakeDeliveries:
     async def events_after(self, reader: OutboxReader, after: int, limit: int) -> list[OutboxRow]:
         return [row for row in self.outbox if row.seq > after][:limit]
 
-    async def add(self, deliveries: list[dict[str, Any]]) -> None:
-        self.rows += [d for d in deliveries if d not in self.rows]
+    async def add(self, deliveries: list[dict]) -> None:
+        made = {(d.subscription_id, d.outbox_seq) for d in self.rows.values()}
+        for values in deliveries:
+            if (values["subscription_id"], values["outbox_seq"]) not in made:
+                delivery = models.Delivery(**values, next_attempt_at=datetime.now(UTC))
+                self.rows[delivery.id] = delivery
+
+    async def claim(self, limit: int, lease: timedelta) -> list[Claimed]:
+        now = datetime.now(UTC)
+        subscriptions = self.subscriptions.rows
+        due = sorted(
+            (
+                d for d in self.rows.values()
+                if d.status == "pending" and d.next_attempt_at <= now and subscriptions[d.subscription_id].active
+            ),
+            key=lambda d: d.next_attempt_at,
+        )[:limit]  # fmt: skip
+        envelopes = {row.seq: row.envelope for row in self.outbox}
+        claimed = []
+        for d in due:
+            d.next_attempt_at, d.attempts = now + lease, d.attempts + 1
+            sub = subscriptions[d.subscription_id]
+            claimed.append(
+                Claimed(
+                    d.id,
+                    d.subscription_id,
+                    d.outbox_seq,
+                    d.event_id,
+                    d.attempts,
+                    sub.url,
+                    sub.secret,
+                    sub.previous_secret,
+                    sub.previous_secret_expires_at,
+                    envelopes[d.outbox_seq],
+                )  # fmt: skip
+            )
+        return claimed
+
+    async def record(self, attempt: models.DeliveryAttempt, outcome: str, *, retry_in: timedelta) -> None:
+        delivery = self.rows[attempt.delivery_id]
+        if delivery.status != "pending":
+            return
+        delivery.last_status_code, delivery.last_error = attempt.status_code, attempt.error
+        if outcome == "retry":
+            delivery.next_attempt_at = datetime.now(UTC) + retry_in
+        else:
+            delivery.status = outcome
+            delivery.delivered_at = datetime.now(UTC) if outcome == "delivered" else None
+        self.attempts.append(attempt)
+
+    async def next_due_in(self) -> float | None:
+        pending = [d.next_attempt_at for d in self.rows.values() if d.status == "pending"]
+        return (min(pending) - datetime.now(UTC)).total_seconds() if pending else None
 
     async def cancel_pending(self, subscription_id: UUID) -> None:
-        self.cancelled_for.append(subscription_id)
+        for d in self.rows.values():
+            if d.subscription_id == subscription_id and d.status == "pending":
+                d.status = "cancelled"
 
 
 class FakeUnitOfWork:
@@ -109,7 +177,7 @@ class FakeUnitOfWork:
         self.letters = FakeLetters()
         self.decisions = FakeDecisions()
         self.subscriptions = FakeSubscriptions()
-        self.deliveries = FakeDeliveries()
+        self.deliveries = FakeDeliveries(self.subscriptions)
         self.pending: list[Event] = []
         self.published: list[Event] = []
 

@@ -1,19 +1,18 @@
 """Subscription use cases on an in-memory unit of work: subscribing, rotating the secret, ending,
-each recorded as an event that never carries a secret; and the fan-out of approval events to the
-subscriptions that follow them."""
+each recorded as an event that never carries a secret."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from services.approvals import events, subscriptions, webhooks
 from shared.auth import Principal, Role
 from shared.problems import Conflict, NotFound, Unprocessable
-from tests.unit.approvals.fakes import FakeUnitOfWork, OutboxRow
+from tests.unit.approvals.fakes import FakeUnitOfWork
+from tests.unit.approvals.test_deliveries import APPROVED, outbox_row
 
 REGULATOR = Principal(sub="inspector-1", role=Role.REGULATOR, authority="DE-PEI")
 OTHER_REGULATOR = Principal(sub="inspector-2", role=Role.REGULATOR, authority="FR-ANSM")
-APPROVED = "gmphub.approvals.approval.approved.v1"
 SUSPENDED = "gmphub.approvals.approval.suspended.v1"
 GRACE = timedelta(hours=24)
 
@@ -78,38 +77,15 @@ async def test_another_authority_finds_no_such_subscription():
 async def test_ending_cancels_what_is_pending_once_and_an_ended_subscription_signs_nothing_more():
     uow = FakeUnitOfWork(actor=REGULATOR.actor)
     sub = await subscribed(uow)
+    uow.deliveries.outbox.append(outbox_row(1, APPROVED, "DE-PEI"))
+    await webhooks.fan_out(uow, reader=None)
 
     await subscriptions.end(uow, REGULATOR, sub.id)
     await subscriptions.end(uow, REGULATOR, sub.id)  # changes nothing
     await uow.commit()
 
     assert not sub.active and sub.deactivated_at is not None
-    assert uow.deliveries.cancelled_for == [sub.id]
+    assert [d.status for d in uow.deliveries.rows.values()] == ["cancelled"]
     assert [type(e) for e in uow.published] == [events.SubscriptionCreated, events.SubscriptionEnded]
     with pytest.raises(Conflict, match="has ended"):
         await subscriptions.rotate(uow, REGULATOR, sub.id, GRACE)
-
-
-def outbox_row(seq: int, type_: str, authority: str, written_at: datetime | None = None) -> OutboxRow:
-    envelope = {"id": f"event-{seq}", "type": type_, "data": {"approval": {"authority": authority}}}
-    return OutboxRow(seq, type_, f"approval-{seq}", envelope, written_at or datetime.now(UTC))
-
-
-async def test_each_event_goes_to_the_subscriptions_of_its_authority_that_follow_its_type():
-    uow = FakeUnitOfWork(actor=REGULATOR.actor)
-    pei_approved = await subscribed(uow, "DE-PEI", (APPROVED,))
-    pei_all = await subscribed(uow, "DE-PEI", ())
-    ansm_all = await subscribed(uow, "FR-ANSM", ())
-    uow.deliveries.outbox += [
-        outbox_row(1, APPROVED, "DE-PEI"),
-        outbox_row(2, SUSPENDED, "DE-PEI"),
-        outbox_row(3, APPROVED, "FR-ANSM"),
-        outbox_row(4, APPROVED, "DE-PEI", written_at=datetime.now(UTC) - timedelta(hours=1)),  # before them all
-    ]
-
-    assert await webhooks.fan_out(uow, reader=None) == (4, 4)
-
-    made = {(d["outbox_seq"], d["subscription_id"]) for d in uow.deliveries.rows}
-    assert made == {(1, pei_approved.id), (1, pei_all.id), (2, pei_all.id), (3, ansm_all.id)}
-    assert uow.deliveries.cursor == 4
-    assert await webhooks.fan_out(uow, reader=None) == (0, 0)  # nothing new behind the cursor
