@@ -15,6 +15,7 @@ up: $(BIN)/gmp-hub  ## start the whole hub on the embedded PostgreSQL and Kafka 
 	$(BIN)/gmp-hub up
 
 test: $(BIN)/gmp-hub  ## run the whole test suite against real PostgreSQL and a real broker
+	@command -v chromium >/dev/null || echo "chromium is missing: the portal's browser tests will be skipped (install it: apt-get install chromium)"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/gmp-hub  ## lint, format check and type check, as configured in pyproject.toml

@@ -1,9 +1,10 @@
-"""The image's HEALTHCHECK: GET /healthz of the `gmp-hub serve <service>` running in this
-container, on the port that service listens on (`--port`, else GMPHUB_PORT_BASE + n).
+"""The image's HEALTHCHECK: GET /healthz of the `gmp-hub serve <service>` (or the portal,
+`python -m services.portal`) running in this container, on the port it listens on (`--port`,
+else GMPHUB_PORT_BASE + n; the portal GMPHUB_PORT_BASE).
 
-One image serves four services, so the check finds out which one from the running command
-line rather than from a per-service setting. A container running anything else (a one-shot
-`gmp-hub migrate`) has nothing to serve and counts as healthy.
+One image serves four services and the portal, so the check finds out which one from the running
+command line rather than from a per-service setting. A container running anything else (a
+one-shot `gmp-hub migrate`) has nothing to serve and counts as healthy.
 """
 
 import sys
@@ -12,13 +13,22 @@ from pathlib import Path
 
 from shared.settings import SERVICES, Settings
 
+PORTAL = "portal"
+
+
+def _after(argv: list[str], word: str) -> str | None:
+    at = argv.index(word) if word in argv else -1
+    return argv[at + 1] if 0 <= at < len(argv) - 1 else None
+
 
 def served(argv: list[str]) -> tuple[str, int | None] | None:
-    """(service, explicit port or None) if `argv` is a `gmp-hub serve <service> ...` command."""
-    if "serve" not in argv:
-        return None
-    at = argv.index("serve")
-    if at + 1 >= len(argv) or argv[at + 1] not in SERVICES:
+    """(service, explicit port or None) if `argv` is a `gmp-hub serve <service> ...` command, or
+    ("portal", port) if it is `python -m services.portal ...`."""
+    if _after(argv, "-m") == "services.portal":
+        name = PORTAL
+    elif (service := _after(argv, "serve")) in SERVICES:
+        name = str(service)
+    else:
         return None
     port = None
     for i, arg in enumerate(argv):
@@ -26,7 +36,7 @@ def served(argv: list[str]) -> tuple[str, int | None] | None:
             port = int(argv[i + 1])
         elif arg.startswith("--port="):
             port = int(arg.split("=", 1)[1])
-    return argv[at + 1], port
+    return name, port
 
 
 def running_commands(proc: Path = Path("/proc")) -> list[list[str]]:
@@ -44,7 +54,8 @@ def probe_url(commands: list[list[str]], settings: Settings) -> str | None:
     for argv in commands:
         if found := served(argv):
             service, port = found
-            return f"http://127.0.0.1:{port or settings.service_port(service)}/healthz"
+            default = settings.port_base if service == PORTAL else settings.service_port(service)
+            return f"http://127.0.0.1:{port or default}/healthz"
     return None
 
 

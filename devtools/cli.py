@@ -101,10 +101,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             )  # fmt: skip
             for service in SERVICES
         }
+        portal_url = f"http://{settings.host}:{settings.port_base}"
+        services["portal"] = supervisor.add("portal", Command(_portal_command(settings), env=env))
         _wait_ready(settings, services, lambda: stopping)
         if stopping:
             return 0
         print(f"\nGMP hub ready in {time.monotonic() - started:.1f}s\n")
+        print(f"  open {portal_url}   the portal: sign in as a developer, a facility, a regulator\n")
         for service in SERVICES:
             url = settings.service_url(service)
             print(f"  {service:<11} {url}   docs {url}/docs   events {url}/asyncapi.json")
@@ -123,6 +126,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("stopped", file=sys.stderr)
 
 
+def _portal_command(settings: Settings) -> list[str]:
+    """The portal (services/portal) on base+0: pages calling the four services' public APIs."""
+    return [sys.executable, "-m", "uvicorn", "services.portal.main:create_portal", "--factory",
+            "--host", settings.host, "--port", str(settings.port_base), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
 def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     pending = set(services)
@@ -131,8 +140,13 @@ def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 6
             for service in sorted(pending):
                 if (process := services[service].process).poll() is not None:
                     raise SystemExit(f"{service} exited while starting (code {process.returncode})")
+                url = (
+                    f"http://{settings.host}:{settings.port_base}"
+                    if service == "portal"
+                    else settings.service_url(service)
+                )
                 try:
-                    if client.get(f"{settings.service_url(service)}/readyz").status_code == 200:
+                    if client.get(f"{url}/readyz").status_code == 200:
                         pending.discard(service)
                 except httpx.HTTPError:
                     pass

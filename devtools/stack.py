@@ -47,12 +47,12 @@ def free_port() -> int:
 
 
 def free_port_block(size: int) -> int:
-    """A port base such that base+1 … base+size are free on loopback: a hub of its own for a test
-    or a benchmark (`GMPHUB_PORT_BASE`)."""
+    """A port base such that base (the portal) and base+1 … base+size are free on loopback: a hub of
+    its own for a test or a benchmark (`GMPHUB_PORT_BASE`)."""
     for _ in range(100):
         base = random.randrange(20000, 40000, 10)
         try:
-            for port in range(base + 1, base + size + 1):
+            for port in range(base, base + size + 1):
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", port))
             return base

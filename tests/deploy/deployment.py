@@ -17,13 +17,17 @@ K8S_OVERLAY = DEPLOY / "k8s" / "overlays" / "example"
 
 
 def setting_names() -> set[str]:
-    """Every environment variable the code reads: GMPHUB_ + each field of Settings."""
-    return {f"GMPHUB_{name.upper()}" for name in Settings.model_fields}
+    """Every environment variable the code reads: GMPHUB_ + each field of Settings and of the
+    portal's settings (the services' own settings repeat shared ones)."""
+    from services.portal.settings import PortalSettings
+
+    return {f"GMPHUB_{name.upper()}" for name in Settings.model_fields | PortalSettings.model_fields}
 
 
 def default_port(service: str) -> int:
-    """The port a service listens on when GMPHUB_PORT_BASE is left at its default."""
-    return Settings.model_fields["port_base"].default + SERVICES.index(service) + 1
+    """The port a service (or the portal, base+0) listens on when GMPHUB_PORT_BASE is left at its default."""
+    base = Settings.model_fields["port_base"].default
+    return base if service == "portal" else base + SERVICES.index(service) + 1
 
 
 def database_url_var(service: str) -> str:

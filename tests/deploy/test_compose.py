@@ -188,3 +188,31 @@ def test_keycloak_issues_the_claims_and_audience_the_services_verify():
     keycloak = services()["keycloak"]
     assert keycloak["profiles"] == ["keycloak"]
     assert keycloak["environment"]["KC_HOSTNAME"] + f"/realms/{realm()['realm']}" == example["GMPHUB_JWT_ISSUER"]
+
+
+def test_the_portal_runs_the_image_with_its_own_command_on_port_8000_without_a_database():
+    portal = services()["portal"]
+    settings = env("portal")
+    assert portal["image"] == services()["registry"]["image"]
+    assert portal["entrypoint"] == ["python", "-m", "services.portal"] and "command" not in portal
+    published = [p.rsplit(":", 2)[-2:] for p in portal["ports"]]
+    assert published == [[str(default_port("portal")), str(default_port("portal"))]]
+    for service in SERVICES:
+        assert settings[f"GMPHUB_PORTAL_{service.upper()}_URL"] == f"http://{service}:{default_port(service)}"
+        assert portal["depends_on"][service]["condition"] == "service_started"
+    assert not any(k.endswith("_DATABASE_URL") or k.startswith("GMPHUB_KAFKA") or k == "PGPASSWORD" for k in settings)
+    assert interpolated_name(settings["GMPHUB_JWT_JWKS_URL"]) == "GMPHUB_JWT_JWKS_URL", "no development sign-in"
+    assert interpolated_name(settings["GMPHUB_PORTAL_SESSION_SECRET"]) == "GMPHUB_PORTAL_SESSION_SECRET"
+    assert interpolated_name(settings["GMPHUB_PORTAL_OIDC_ISSUER"]) == "GMPHUB_PORTAL_OIDC_ISSUER"
+
+
+def test_keycloak_has_a_pkce_client_for_the_portal_with_the_claims_the_services_verify():
+    clients = {c["clientId"]: c for c in realm()["clients"]}
+    portal, cli = clients["gmp-hub-portal"], clients["gmp-hub-cli"]
+    assert portal["publicClient"] and portal["standardFlowEnabled"] and not portal["directAccessGrantsEnabled"]
+    assert portal["attributes"]["pkce.code.challenge.method"] == "S256"
+    example = dict(
+        line.split("=", 1) for line in (DEPLOY / "env.example").read_text().splitlines() if re.match(r"^\w+=", line)
+    )
+    assert f"{example['GMPHUB_PORTAL_PUBLIC_URL']}/sign-in/callback" in portal["redirectUris"]
+    assert portal["protocolMappers"] == cli["protocolMappers"], "the same role, scope and audience claims"

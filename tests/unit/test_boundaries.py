@@ -1,6 +1,7 @@
 """Each service is its own program: no module under services/<name>/ imports another service's
 code. Services share only shared/ (mechanism) and the events on the wire; what a service reads
-of another's events it models itself, in its `inbound.py` (see test_contracts.py)."""
+of another's events it models itself, in its `inbound.py` (see test_contracts.py). The portal
+reaches the four only through their public HTTP APIs: none of their code, no database, no broker."""
 
 import ast
 from pathlib import Path
@@ -56,6 +57,27 @@ def test_a_service_imports_no_other_services_code(service):
         module = ".".join(path.relative_to(SERVICES_DIR.parent).with_suffix("").parts)
         problems += [
             f"{path.relative_to(SERVICES_DIR.parent)}: {p}" for p in foreign_imports(service, path.read_text(), module)
+        ]
+    assert problems == [], "\n".join(problems)
+
+
+# What would let the portal reach past the services' public APIs: their databases or their broker.
+STORAGE_AND_BROKER = ("sqlalchemy", "sqlmodel", "asyncpg", "alembic", "aiokafka", "shared.database", "shared.outbox",
+                      "shared.consumer", "shared.kafka", "shared.service")  # fmt: skip
+
+
+def test_the_portal_uses_no_services_code_no_database_and_no_broker():
+    files = sorted((SERVICES_DIR / "portal").rglob("*.py"))
+    assert files, "no modules under services/portal"
+    problems = []
+    for path in files:
+        module = ".".join(path.relative_to(SERVICES_DIR.parent).with_suffix("").parts)
+        source = path.read_text()
+        problems += [f"{path.name}: {p}" for p in foreign_imports("portal", source, module)]
+        problems += [
+            f"{path.name}: line {line} imports {name}"
+            for line, name in imported_modules(source, module)
+            if any(name == banned or name.startswith(f"{banned}.") for banned in STORAGE_AND_BROKER)
         ]
     assert problems == [], "\n".join(problems)
 

@@ -1,0 +1,89 @@
+"""The four services' public APIs as the portal calls them: over HTTP, with the signed-in user's
+bearer token. A refusal becomes a `ServiceProblem` carrying the service's problem+json `detail`;
+a service that does not answer becomes `ServiceDown`, so a page can say so and show the rest."""
+
+from typing import Any
+
+import httpx
+
+from services.portal.settings import PortalSettings
+from shared.settings import SERVICES
+
+
+class ServiceProblem(Exception):
+    """A service answered with an error; `detail` is the sentence it gave (RFC 9457)."""
+
+    def __init__(self, service: str, status: int | None, detail: str) -> None:
+        super().__init__(detail)
+        self.service, self.status, self.detail = service, status, detail
+
+
+class ServiceDown(ServiceProblem):
+    def __init__(self, service: str) -> None:
+        super().__init__(service, None, f"The {service} service is not answering right now; try again in a moment.")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"]
+    return f"{response.reason_phrase or 'Error'} ({response.status_code})."
+
+
+class Hub:
+    """One HTTP client per service, shared by every request (connection pools); `transports` lets the
+    tests put a service's in-process app or a dead address behind a name."""
+
+    def __init__(self, settings: PortalSettings, transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> None:
+        transports = transports or {}
+        self.clients = {
+            s: httpx.AsyncClient(
+                base_url=settings.api_url(s),
+                timeout=settings.portal_service_timeout_seconds,
+                transport=transports.get(s),
+            )
+            for s in SERVICES
+        }
+
+    async def request(self, service: str, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
+        headers = kwargs.pop("headers", None) or {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            response = await self.clients[service].request(method, path, headers=headers, **kwargs)
+        except (httpx.TransportError, OSError):
+            raise ServiceDown(service) from None
+        if response.status_code >= 400:
+            raise ServiceProblem(service, response.status_code, _detail(response))
+        return response
+
+    async def ready(self, service: str) -> bool:
+        try:
+            return (await self.clients[service].get("/readyz", timeout=2.0)).status_code == 200
+        except (httpx.TransportError, OSError):
+            return False
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+
+class Api:
+    """The hub as one signed-in user sees it: every call carries their token."""
+
+    def __init__(self, hub: Hub, token: str | None) -> None:
+        self.hub, self.token = hub, token
+
+    async def get(self, service: str, path: str, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v not in (None, "", [])}
+        return (await self.hub.request(service, "GET", path, self.token, params=query)).json()
+
+    async def text(self, service: str, path: str, **params: Any) -> httpx.Response:
+        return await self.hub.request(service, "GET", path, self.token, params=params)
+
+    async def post(self, service: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        response = await self.hub.request(service, "POST", path, self.token, json=body, headers=headers)
+        return response.json() if response.content else None

@@ -1,0 +1,42 @@
+"""What the browser tests share: Debian's Chromium under Playwright, axe-core injected into each
+page checked (0 serious or critical violations), and the 1280×800 screenshots of the key pages."""
+
+import shutil
+from pathlib import Path
+
+from playwright.async_api import Page
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
+SCREENSHOTS = Path(__file__).parent / "screenshots"  # written by the tests; the README links the folder
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def chromium_present() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+async def check_accessibility(page: Page, what: str) -> None:
+    """axe-core on the page as it is now: no serious or critical violation of WCAG 2.x A/AA rules."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate(
+        """async () => await axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
+            resultTypes: ['violations'],
+        })"""
+    )
+    serious = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    found = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in serious]
+    assert found == [], f"{what}: accessibility violations\n" + "\n".join(found)
+
+
+async def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+async def checked(page: Page, name: str) -> None:
+    """A key page: checked for accessibility, then photographed."""
+    await check_accessibility(page, name)
+    await screenshot(page, name)
