@@ -1,0 +1,75 @@
+"""Journey 2, a developer books: picks a slot, names the run and its materials (the catalogue
+searched as they type, typos and all), holds it with the countdown showing, confirms, and watches
+"awaiting materials" turn "confirmed", or "materials short" with the alternatives, with no reload."""
+
+from playwright.async_api import Page, expect
+
+from tests.portal.browser import checked
+from tests.portal.journeys import sign_in_as_developer
+from tests.portal.seeding import Seeded
+
+
+async def book_first_slot(page: Page, product: str, material_query: str, material: str, quantity: str) -> None:
+    await page.goto("/capacity?country=DE")
+    await page.locator("#results tbody tr").first.get_by_role("link", name="Book").click()
+    await expect(page.get_by_role("heading", name="Book a manufacturing run")).to_be_visible()
+    await page.get_by_label("Product").fill(product)
+    await page.get_by_label("Run kind").select_option("development")
+    await page.get_by_label("Add a material: search the catalogue").fill(material_query)
+    await page.get_by_role("button", name=f"Add {material}").click()
+    await page.get_by_label(f"Quantity of {material}").fill(quantity)
+
+
+async def test_a_developer_holds_confirms_and_sees_the_booking_confirmed_without_a_reload(
+    browser_page: Page, seeded: Seeded
+):
+    page = browser_page
+    await sign_in_as_developer(page)
+    await book_first_slot(page, "CAR-T CD19 autologous", "texmacs medum", "TexMACS GMP Medium", "400")
+    await checked(page, "book")
+    await page.get_by_role("button", name="Hold these slots").click()
+
+    await expect(page.get_by_role("heading", name="CAR-T CD19 autologous")).to_be_visible()
+    await expect(page.locator(".state-line")).to_contain_text("held")
+    countdown = page.locator("time.countdown")
+    await expect(countdown).to_have_text(__import__("re").compile(r"^1[45]:\d\d$"))
+    first = await countdown.text_content()
+    await page.wait_for_timeout(1100)
+    assert await countdown.text_content() != first, "the countdown runs"
+    await checked(page, "booking-held")
+
+    await page.evaluate("window.stillTheSamePage = true")
+    await page.get_by_role("button", name="Confirm the booking").click()
+    await expect(page.locator(".state-line")).to_contain_text("Confirmed: the slots and the materials are reserved")
+    history = page.locator(".timeline")
+    await expect(history).to_contain_text("held")
+    await expect(history).to_contain_text("confirmed")
+    assert await page.evaluate("window.stillTheSamePage === true"), "no reload"
+    await checked(page, "booking-confirmed")
+
+
+async def test_a_booking_short_of_material_shows_the_shortfall_and_its_alternatives(browser_page: Page, seeded: Seeded):
+    page = browser_page
+    await sign_in_as_developer(page)
+    await book_first_slot(page, "CAR-T CD19 second patient", "TexMACS", "TexMACS GMP Medium", "9000")
+    await page.get_by_role("button", name="Hold these slots").click()
+    await page.evaluate("window.stillTheSamePage = true")
+    await page.get_by_role("button", name="Confirm the booking").click()
+    await expect(page.locator(".state-line")).to_contain_text("materials short")
+    shortfall = page.locator(".shortfall")
+    await expect(shortfall).to_contain_text("TexMACS GMP Medium: 9000 mL needed, 5000 mL in stock")
+    await expect(shortfall).to_contain_text("CellGenix GMP SCGM")
+    assert await page.evaluate("window.stillTheSamePage === true"), "no reload"
+    await checked(page, "booking-materials-short")
+
+
+async def test_a_refused_hold_shows_the_services_reason_and_keeps_the_form(browser_page: Page, seeded: Seeded):
+    page = browser_page
+    await sign_in_as_developer(page)
+    await book_first_slot(page, "Clinical batch", "IL-2", "MACS GMP Recombinant Human IL-2", "10")
+    await page.get_by_label("Run kind").select_option("clinical")
+    await page.get_by_role("button", name="Hold these slots").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Scheduling refused:")
+    await expect(page.get_by_label("Product")).to_have_value("Clinical batch")
+    await expect(page.get_by_label("Quantity of MACS GMP Recombinant Human IL-2")).to_have_value("10")
+    await checked(page, "book-refused")
