@@ -81,6 +81,18 @@ class Material(_Audited, Table, table=True):
     )
 
 
+class MaterialWord(Table, table=True):
+    """A word of the catalogue (of some material's search vector) that has a letter: what a
+    misspelt word of a search is matched against. A trigger on material adds the words each
+    insert or update brings (migration 690d2fd03982); words are never removed."""
+
+    __tablename__ = "material_word"
+    __table_args__ = (
+        sa.Index("ix_material_word_trgm", "word", postgresql_using="gin", postgresql_ops={"word": "gin_trgm_ops"}),
+    )
+    word: str = Field(primary_key=True)
+
+
 class MaterialAlternative(Table, table=True):
     """A qualified equivalent of a material, and what differs."""
 

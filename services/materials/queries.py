@@ -3,10 +3,11 @@ alternatives, lots, reservations, shortages with where stock of their alternativ
 history of each. No changes.
 
 Catalogue search is free text over names, synonyms and catalogue numbers, typo tolerant, with a
-filter on every attribute and a total for pagination. A material matches the text if any holds:
-its full-text vector matches (whole words), the text is a trigram word-similar to part of it
-(typos: "dynabaeds" finds "Dynabeads"), or it contains the text (fragments of catalogue numbers).
-Results rank by full-text rank plus trigram similarity."""
+filter on every attribute and a total for pagination. A material matches the text if it has every
+word of it, each as typed, as the start of a word of its own or as one of the catalogue's words
+closest to it (typos: "dynabaeds" finds "Dynabeads", through the vocabulary in material_word), or
+if it contains the text (fragments of catalogue numbers). Both are served by indexes, so only the
+matches are ranked (by full-text rank) and counted."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,14 +17,19 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 
 from services.materials import models
 from shared.database import UnitOfWork, event_history, get_or_404
 from shared.problems import NotFound
 
-# pg_trgm's default word-similarity threshold (0.6) misses one-letter typos in short words.
-WORD_SIMILARITY_THRESHOLD = 0.4
+# The catalogue's words a misspelt word may stand for: those at least pg_trgm's similarity
+# threshold (0.3) alike, the closest first, at most this many.
+ALIKE_WORDS = 3
+# Shorter than a trigram, a word is alike to no other (nor worth the index scan to find one), and
+# a fragment cannot use the trigram index: both are matched as word prefixes only.
+SHORTEST_FRAGMENT = 3
 
 # A material as the catalogue lists it: with its supplier and, when searched by text, its relevance.
 Listed = tuple[models.Material, models.Supplier | None, float | None]
@@ -114,32 +120,68 @@ def _conditions(f: MaterialFilters) -> list[sa.ColumnElement]:
     return conditions
 
 
+# Each word of the text (split as the search vectors are) with the catalogue's words alike to it.
+_ALIKE = sa.text("""
+    SELECT typed, ARRAY(SELECT word FROM material_word
+                        WHERE length(typed) >= :shortest AND word % typed
+                        ORDER BY word <-> typed LIMIT :alike)
+    FROM unnest(tsvector_to_array(to_tsvector('simple', :text))) AS typed
+""").bindparams(alike=ALIKE_WORDS, shortest=SHORTEST_FRAGMENT)
+
+
+def _lexeme(word: str) -> str:
+    """A word quoted as a tsquery lexeme."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+async def _words_query(uow: UnitOfWork, needle: str) -> str:
+    """The full-text query for the text's words, in tsquery syntax: each word as a prefix or one of
+    the catalogue's words alike, all of them required."""
+    clauses = [
+        "(" + " | ".join([_lexeme(typed) + ":*", *map(_lexeme, alike)]) + ")"
+        for typed, alike in (await uow.session.execute(_ALIKE, {"text": needle})).all()
+    ]
+    return " & ".join(clauses)
+
+
 async def search_materials(
     uow: UnitOfWork, text: str | None, filters: MaterialFilters, limit: int, offset: int
 ) -> tuple[list[Listed], int]:
     """One page of matching materials (with supplier and relevance) and the total count."""
     m, s = models.Material, models.Supplier
     conditions = _conditions(filters)
-    score: sa.ColumnElement | None = None
+    score: sa.ColumnElement = sa.null()
     if text and text.strip():
         needle = " ".join(text.lower().split())
-        await uow.session.execute(sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {WORD_SIMILARITY_THRESHOLD}"))
-        tsquery = sa.func.websearch_to_tsquery("simple", needle)
-        conditions.append(
-            sa.or_(
-                m.search_vector.op("@@")(tsquery),  # type: ignore[union-attr]
-                sa.literal(needle).op("<%")(m.search_text),
-                m.search_text.contains(needle, autoescape=True),  # type: ignore[attr-defined]
-            )
-        )
-        score = sa.func.ts_rank(m.search_vector, tsquery) + sa.func.word_similarity(needle, m.search_text)
-    base = select(m, s).join(s, s.id == m.supplier_id, isouter=True).where(*conditions)  # type: ignore[arg-type]
-    total = await uow.session.scalar(select(sa.func.count()).select_from(base.subquery()))
-    if score is not None:
-        page = base.add_columns(score.label("score")).order_by(sa.desc("score"), m.name, m.id)
-    else:
-        page = base.add_columns(sa.null().label("score")).order_by(m.name, m.id)
-    rows = (await uow.session.exec(page.limit(limit).offset(offset))).all()  # type: ignore[call-overload]
+        words = await _words_query(uow, needle)
+        tsquery = sa.cast(words, postgresql.TSQUERY)
+        matches = [m.search_vector.op("@@")(tsquery)] if words else []  # type: ignore[union-attr]
+        if len(needle) >= SHORTEST_FRAGMENT:
+            matches.append(m.search_text.contains(needle, autoescape=True))  # type: ignore[attr-defined]
+        conditions.append(sa.or_(sa.false(), *matches))
+        score = sa.func.ts_rank(m.search_vector, tsquery)
+    # The matches are ranked and counted on their ids alone, in one pass; only the page's rows are read whole.
+    hits = (
+        sa.select(m.id, m.name, score.label("score"), sa.func.count().over().label("total"))
+        .join(s, s.id == m.supplier_id, isouter=True)  # type: ignore[arg-type]
+        .where(*conditions)
+        .order_by(sa.desc("score"), m.name, m.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery("hits")
+    )
+    page = (
+        select(m, s, hits.c.score, hits.c.total)
+        .join(hits, hits.c.id == m.id)
+        .join(s, s.id == m.supplier_id, isouter=True)  # type: ignore[arg-type]
+        .order_by(hits.c.score.desc(), hits.c.name, hits.c.id)
+    )
+    rows = (await uow.session.exec(page)).all()  # type: ignore[call-overload]
+    if rows or not offset:
+        total = rows[0].total if rows else 0
+    else:  # a page past the last match: the total needs a count of its own
+        counted = sa.select(sa.func.count()).select_from(m).join(s, s.id == m.supplier_id, isouter=True)  # type: ignore[arg-type]
+        total = await uow.session.scalar(counted.where(*conditions))
     return [(row[0], row[1], row[2]) for row in rows], int(total or 0)
 
 

@@ -99,6 +99,24 @@ async def test_search_is_typo_tolerant_filtered_and_paginated(materials, tokens)
     assert invalid.status_code == 422
 
 
+async def test_search_learns_new_words_and_counts_past_the_last_page(materials, tokens):
+    material_id = await material(materials, tokens, name="Fetal bovine serum", synonyms=[], catalogue_number=None)
+    renamed = await materials.client.patch(
+        f"/v1/materials/{material_id}", json={"name": "Foetal calf serum"}, headers=tokens.admin()
+    )
+    assert renamed.status_code == 200, renamed.text
+
+    async def search(**params):
+        response = await materials.client.get("/v1/materials", params=params, headers=tokens.developer())
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert [m["name"] for m in (await search(q="foetl calv"))["items"]] == ["Foetal calf serum"]  # typos of new words
+    assert [m["name"] for m in (await search(q="cal"))["items"]] == ["Foetal calf serum"]  # a word's start
+    past = await search(q="serum", offset=5)
+    assert (past["total"], past["items"]) == (1, [])
+
+
 async def test_alternatives_named_withdrawn_and_shown(materials, tokens):
     qualified = await supplier(materials, tokens)
     evaluating = await supplier(materials, tokens, name="Lonza", status="under_evaluation")
