@@ -1,10 +1,11 @@
 """The hold path inside one process: `POST /v1/bookings` through the scheduling app (routing,
 token, validation, the use case, SQL, the answer) on a throw-away embedded PostgreSQL, without
-uvicorn, the broker or any other service. Prints this process's CPU per hold and the database
-round trips per hold, which other load on the machine hardly moves, beside holds per second, which
-it does. Run: `python -m benchmarks.scheduling.bench_hold [holds] [clients]`."""
+uvicorn, the broker or any other service. Prints the CPU per hold of this process and of
+PostgreSQL (server and backends), and the statements per hold, which other load on the machine
+moves little, beside holds per second, which it moves a lot. Run: `python -m benchmarks.scheduling.bench_hold [holds] [clients]`."""
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -13,6 +14,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+import psutil
 import sqlalchemy as sa
 
 from benchmarks.throwaway import service_database
@@ -36,6 +38,19 @@ SELECT gen_random_uuid(), :suite, :facility, CAST(:first AS timestamptz) + n * i
        'open', 1, now(), 'bench', now(), 'bench'
 FROM generate_series(0, :slots - 1) n
 """
+
+
+def postgres_cpu_seconds(url: str) -> dict[int, float]:
+    """CPU so far of the PostgreSQL server listening on `url`'s port and of each of its backends."""
+    port = str(sa.make_url(url).port)
+    [server] = [p for p in psutil.process_iter(["name", "cmdline"])
+                if p.info["name"] == "postgres" and port in (p.info["cmdline"] or [])]  # fmt: skip
+    seconds = {}
+    for process in (server, *server.children()):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = process.cpu_times()
+            seconds[process.pid] = t.user + t.system
+    return seconds
 
 
 class RoundTrips:
@@ -93,12 +108,13 @@ async def run(url: str, holds: int, clients: int) -> None:
             answer = await client.post("/v1/bookings", json=body | {"slot_ids": [slot_id]})
             assert answer.status_code == 201, answer.text
 
-    cpu, started = time.process_time(), time.perf_counter()
+    cpu, pg, started = time.process_time(), postgres_cpu_seconds(url), time.perf_counter()
     await asyncio.gather(*(holder() for _ in range(clients)))
     cpu, seconds, done = time.process_time() - cpu, time.perf_counter() - started, len(slot_ids) - 50
-    print(f"{done} holds from {clients} clients: {cpu * 1000 / done:.2f} CPU ms per hold in this process, "
-          f"{trips.statements / done:.1f} statements and {trips.transactions / done:.1f} transactions per hold, "
-          f"{done / seconds:.0f} holds/s")  # fmt: skip
+    pg_cpu = sum(after - pg.get(pid, 0.0) for pid, after in postgres_cpu_seconds(url).items())
+    print(f"{done} holds from {clients} clients: CPU ms per hold {cpu * 1000 / done:.2f} in this process, "
+          f"{pg_cpu * 1000 / done:.2f} in PostgreSQL; {trips.statements / done:.1f} statements and "
+          f"{trips.transactions / done:.1f} transactions per hold; {done / seconds:.0f} holds/s")  # fmt: skip
     await client.aclose()
     await db.dispose()
 
