@@ -7,6 +7,7 @@ the OIDC provider's JWKS and the services verify against it.
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -143,10 +144,19 @@ def issue_token(
 
 
 class TokenVerifier:
+    """Verifies bearer tokens. A client sends the same token with every request until it expires:
+    the principal of a token verified once is kept (the most recently used `CACHED_TOKENS`) until
+    the token's `exp`, but at most `RECHECK_SECONDS`, so a key withdrawn from the JWKS stops
+    being honoured soon after. Only tokens that verified are kept."""
+
+    CACHED_TOKENS = 1024
+    RECHECK_SECONDS = 300.0
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
         self._public_key: bytes | None = None
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def _key_for(self, token: str) -> Any:
         if self._jwks is not None:
@@ -160,6 +170,20 @@ class TokenVerifier:
         return self._public_key
 
     def verify(self, token: str) -> Principal:
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None and now < known[1]:
+            self._verified.move_to_end(token)
+            return known[0]
+        self._verified.pop(token, None)
+        principal, exp = self._decode(token)
+        self._verified[token] = (principal, min(exp, now + self.RECHECK_SECONDS))
+        if len(self._verified) > self.CACHED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
+        """The token's principal and expiry, once its signature and claims are checked."""
         try:
             claims = jwt.decode(
                 token,
@@ -177,13 +201,14 @@ class TokenVerifier:
             role = Role(claims["role"])
         except ValueError:
             raise Unauthorized(f"Unknown role {claims['role']!r} in token.") from None
-        return Principal(
+        principal = Principal(
             sub=str(claims["sub"]),
             role=role,
             org_id=claims.get("org_id"),
             facility_ids=frozenset(str(f) for f in claims.get("facility_ids") or ()),
             authority=claims.get("authority"),
         )
+        return principal, float(claims["exp"])
 
 
 @lru_cache

@@ -88,3 +88,46 @@ def test_scopes_confine_each_role():
     for check in (admin.require_facility, admin.require_org, admin.require_authority):
         check("anything")  # the hub operator sees everything
     admin.require_role(Role.REGULATOR)
+
+
+def test_a_token_verified_once_is_not_decoded_again_until_it_expires(settings, monkeypatch):
+    verifier = TokenVerifier(settings)
+    token = issue_token(settings, role=Role.DEVELOPER, sub="d1", org_id="ORG-1", ttl_seconds=1)
+    decoded, decode = [], jwt.decode
+
+    def counted(*args, **kwargs):
+        decoded.append(token)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first == Principal(sub="d1", role=Role.DEVELOPER, org_id="ORG-1")
+    assert len(decoded) == 1
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(exp - time.time(), 0) + 0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
+
+
+def test_the_verified_tokens_kept_are_bounded_and_the_least_recently_used_go_first(settings, monkeypatch):
+    verifier = TokenVerifier(settings)
+    monkeypatch.setattr(verifier, "CACHED_TOKENS", 2)
+    a, b, c = (issue_token(settings, role=Role.ADMIN, sub=sub) for sub in "abc")
+    for token in (a, b, a, c):  # a used again after b: b is the least recently used when c comes
+        verifier.verify(token)
+    assert list(verifier._verified) == [a, c]
+
+
+def test_a_token_is_verified_again_after_the_recheck_interval(settings, monkeypatch):
+    verifier = TokenVerifier(settings)
+    token = issue_token(settings, role=Role.ADMIN, sub="a")
+    verifier.verify(token)
+    later = time.time() + verifier.RECHECK_SECONDS + 1
+
+    def key_withdrawn(token: str):
+        raise Unauthorized("The token is not valid: key withdrawn.")
+
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(verifier, "_decode", key_withdrawn)
+    with pytest.raises(Unauthorized, match="key withdrawn"):
+        verifier.verify(token)
