@@ -54,13 +54,6 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = ["RS256"]
 
     job_interval_seconds: float = 5.0  # how often background jobs (expiries, deliveries) look for work
-    hold_ttl_seconds: int = 900  # scheduling: an unconfirmed hold frees its slots after this
-    saga_retry_seconds: float = 30.0  # scheduling: a reservation request unanswered this long is sent again
-    saga_max_attempts: int = 5  # scheduling: unanswered requests before the booking is escalated
-    webhook_timeout_seconds: float = 5.0
-    webhook_max_attempts: int = 8
-    webhook_secret_grace_seconds: int = 86400  # approvals: a rotated-out secret keeps signing this long
-    webhook_allow_private_targets: bool = False  # `gmp-hub up` allows them: receivers on this machine
 
     # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset (and no OTEL_* variable): no tracing.
     otel_exporter_otlp_endpoint: str | None = None

@@ -1,5 +1,6 @@
 """Readers for the files in deploy/: what the tests compare with the code they deploy."""
 
+import importlib
 import json
 import re
 import shlex
@@ -17,11 +18,12 @@ K8S_OVERLAY = DEPLOY / "k8s" / "overlays" / "example"
 
 
 def setting_names() -> set[str]:
-    """Every environment variable the code reads: GMPHUB_ + each field of Settings and of the
-    portal's settings (the services' own settings repeat shared ones)."""
+    """Every environment variable the code reads: GMPHUB_ + each field of the settings of every
+    service (the shared ones and its own) and of the portal."""
     from services.portal.settings import PortalSettings
 
-    return {f"GMPHUB_{name.upper()}" for name in Settings.model_fields | PortalSettings.model_fields}
+    classes = [importlib.import_module(f"services.{s}.main").spec.settings for s in SERVICES] + [PortalSettings]
+    return {f"GMPHUB_{name.upper()}" for cls in classes for name in cls.model_fields}
 
 
 def default_port(service: str) -> int:

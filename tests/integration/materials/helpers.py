@@ -67,7 +67,7 @@ async def scheduling_caught_up(materials, scheduling):
     """Wait until scheduling has handled every materials event it follows: a test that ends with
     them in flight leaves scheduling's consumer locking rows while the next test's clean-up
     truncates its tables (a deadlock)."""
-    followed = {cls.type for cls in scheduling_follows(materials.context.settings) if cls.service() == "materials"}
+    followed = {cls.type for cls in scheduling_follows(scheduling.context.settings) if cls.service() == "materials"}
     emitted = {e["id"] for e in await materials.outbox_events() if e["type"] in followed}
 
     async def handled():
