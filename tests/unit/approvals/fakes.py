@@ -9,7 +9,7 @@ from uuid import UUID
 
 from services.approvals import domain, models
 from services.approvals.outbox_reader import OutboxReader
-from shared.events import Event
+from tests.unit.fakes import InMemoryUnitOfWork
 
 
 class FakeApprovals:
@@ -168,22 +168,13 @@ class FakeDeliveries:
                 d.status = "cancelled"
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(InMemoryUnitOfWork):
     """The approvals unit of work, in memory: what one test's use cases share."""
 
     def __init__(self, actor: str = "developer:dev-1") -> None:
-        self.actor: str | None = actor
+        super().__init__(actor)
         self.approvals = FakeApprovals()
         self.letters = FakeLetters()
         self.decisions = FakeDecisions()
         self.subscriptions = FakeSubscriptions()
         self.deliveries = FakeDeliveries(self.subscriptions)
-        self.pending: list[Event] = []
-        self.published: list[Event] = []
-
-    def emit(self, *events: Event) -> None:
-        self.pending.extend(events)
-
-    async def commit(self) -> None:
-        self.published += self.pending
-        self.pending = []

@@ -5,13 +5,13 @@ loaded; the real SQL's locks have nothing to guard in one test's single task."""
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
 from services.materials import models
 from services.materials.domain import Hold, ReservationStatus
-from shared.events import Event
 from shared.problems import NotFound
+from tests.unit.fakes import InMemoryUnitOfWork
 
 
 def _found(rows: dict[UUID, Any], key: UUID, what: str) -> Any:
@@ -160,28 +160,14 @@ class FakeShortages:
         self.rows[shortage.id] = shortage
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(InMemoryUnitOfWork):
     """What a use case (or a job running one) sees of MaterialsUnitOfWork, in memory."""
 
     def __init__(self, actor: str | None = "admin:curator") -> None:
-        self.actor = actor
+        super().__init__(actor)
         self.suppliers = FakeSuppliers()
         self.materials = FakeMaterials()
         self.alternatives = FakeAlternatives()
         self.lots = FakeLots()
         self.reservations = FakeReservations()
         self.shortages = FakeShortages()
-        self.events: list[Event] = []
-        self.committed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        pass
-
-    def emit(self, *events: Event) -> None:
-        self.events.extend(events)
-
-    async def commit(self) -> None:
-        self.committed = True

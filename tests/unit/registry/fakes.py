@@ -7,8 +7,8 @@ from uuid import UUID
 
 from services.registry import models
 from services.registry.domain import EXPIRABLE, CertificateStatus
-from shared.events import Event
 from shared.problems import NotFound
+from tests.unit.fakes import InMemoryUnitOfWork
 
 
 class FakeFacilities:
@@ -86,21 +86,12 @@ class FakeNonComplianceStatements:
         self.rows.append(statement)
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(InMemoryUnitOfWork):
     """The registry's unit of work, in memory: what one test's use cases share."""
 
     def __init__(self, actor: str = "admin:hub-operator") -> None:
-        self.actor: str | None = actor
+        super().__init__(actor)
         self.facilities = FakeFacilities()
         self.suites = FakeSuites()
         self.certificates = FakeCertificates()
         self.noncompliance = FakeNonComplianceStatements()
-        self.pending: list[Event] = []
-        self.published: list[Event] = []
-
-    def emit(self, *events: Event) -> None:
-        self.pending.extend(events)
-
-    async def commit(self) -> None:
-        self.published += self.pending
-        self.pending = []

@@ -26,7 +26,7 @@ from services.scheduling.domain import (
 )
 from services.scheduling.repository import View
 from shared.errors import Conflict
-from shared.events import Event
+from tests.unit.fakes import InMemoryUnitOfWork
 
 UNSETTLED = (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT)
 
@@ -56,25 +56,17 @@ class Store:
                 self.views[(type(row), getattr(row, key.key))] = row
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(InMemoryUnitOfWork):
     """Same attributes as SchedulingUnitOfWork: the repositories, `actor`, `emit` and `commit`."""
 
     def __init__(self, actor: str | None = "developer:dev-1", store: Store | None = None) -> None:
-        self.actor = actor
+        super().__init__(actor)
         self.store = store or Store()
         self.slots = FakeSlots(self.store, actor)
         self.bookings = FakeBookings(self.store)
         self.waitlist = FakeWaitlistEntries(self.store)
         self.replicas = FakeReplicas(self.store)
         self.idempotency_keys = FakeIdempotencyKeys(self.store)
-        self.events: list[Event] = []
-        self.committed = False
-
-    def emit(self, *events: Event) -> None:
-        self.events.extend(events)
-
-    async def commit(self) -> None:
-        self.committed = True
 
     def next(self, actor: str | None = None) -> "FakeUnitOfWork":
         """The next transaction on the same data (by the same actor unless another is named)."""
