@@ -62,7 +62,7 @@ def create_portal(
         session_cookie="gmphub_portal",
         max_age=settings.portal_session_max_age_seconds,
         same_site="lax",
-        https_only=settings.public_url.startswith("https://"),
+        https_only=(settings.portal_public_url or "").startswith("https://"),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(signin.router)

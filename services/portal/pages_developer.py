@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from services.portal.hub import Api, ServiceProblem
 from services.portal.session import Developer, check_csrf, signed_in
-from services.portal.web import UserApi, attempt, is_htmx, render, templates
+from services.portal.web import UserApi, attempt, is_htmx, public_url, render, templates
 from shared.problems import Problem
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
@@ -245,7 +245,7 @@ async def my_bookings(request: Request, user: Developer, api: UserApi, status: s
         attempt(api.get("registry", "/v1/facilities", page_size=100)),
     )
     names = {f["facility_id"]: f["legal_name"] for f in (facilities.value or {}).get("items", [])}
-    feed = f"{request.app.state.settings.public_url}/calendar.ics?token={user.token}"
+    feed = f"{public_url(request)}/calendar.ics?token={user.token}"
     return render(request, "bookings.html", bookings=bookings, names=names, feed=feed, status=status)
 
 

@@ -30,10 +30,6 @@ class PortalSettings(Settings):
         return self.port_base  # the services are base+1 … base+4
 
     @property
-    def public_url(self) -> str:
-        return (self.portal_public_url or f"http://{self.host}:{self.portal_port}").rstrip("/")
-
-    @property
     def development_sign_in(self) -> bool:
         """Sign in as anyone with the development key: only while no production key set is configured."""
         return not self.jwt_jwks_url

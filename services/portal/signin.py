@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.portal.hub import Api
 from services.portal.session import check_csrf, sign_in, sign_out, signed_in
 from services.portal.settings import PortalSettings
-from services.portal.web import attempt, render
+from services.portal.web import attempt, public_url, render
 from shared.auth import Principal, Role, issue_token
 from shared.problems import Problem
 
@@ -118,7 +118,7 @@ async def oidc_sign_in(request: Request, next: str | None = None) -> Response:
         return RedirectResponse("/sign-in", status_code=303)
     request.session["next"] = _safe_next(next)
     client = request.app.state.oauth.create_client("hub")
-    return await client.authorize_redirect(request, f"{settings.public_url}/sign-in/callback")
+    return await client.authorize_redirect(request, f"{public_url(request)}/sign-in/callback")
 
 
 @router.get("/sign-in/callback")

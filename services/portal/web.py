@@ -73,5 +73,11 @@ async def attempt(call: Awaitable[T]) -> Outcome[T]:
         return Outcome(problem=problem)
 
 
+def public_url(request: Request) -> str:
+    """The address people open: as configured, else the one this request came to."""
+    configured: str | None = request.app.state.settings.portal_public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
