@@ -49,15 +49,19 @@ def back_to_sign_in(message: str) -> Response:
     return RedirectResponse(f"/sign-in?{urlencode({'message': message})}", status_code=303)
 
 
-def _label(principal: Principal) -> str:
-    scope = principal.org_id or principal.authority or ", ".join(sorted(principal.facility_ids)[:1]) or ""
-    return f"{principal.role.value} {scope}".strip()
+async def _label(request: Request, token: str, principal: Principal) -> str:
+    """How the header names the user: a facility user by their facility's name, if registry answers."""
+    if principal.role is Role.FACILITY and principal.facility_ids:
+        facility_id = sorted(principal.facility_ids)[0]
+        found = await attempt(Api(request.app.state.hub, token).get("registry", f"/v1/facilities/{facility_id}"))
+        return f"facility {found.value['legal_name'] if found.value else facility_id}"
+    return f"{principal.role.value} {principal.org_id or principal.authority or ''}".strip()
 
 
-def _start_session(request: Request, token: str, label: str | None = None) -> Principal:
+async def _start_session(request: Request, token: str) -> Principal:
     principal = request.app.state.verifier.verify(token)
     expires_at = int(jwt.decode(token, options={"verify_signature": False}).get("exp", time.time() + 3600))
-    sign_in(request, token, principal, expires_at, label or _label(principal))
+    sign_in(request, token, principal, expires_at, await _label(request, token, principal))
     return principal
 
 
@@ -107,7 +111,7 @@ async def development_sign_in(
         )
     except ValueError as exc:
         return back_to_sign_in(str(exc))
-    _start_session(request, token)
+    await _start_session(request, token)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
@@ -129,7 +133,7 @@ async def oidc_callback(request: Request) -> Response:
     target = _safe_next(request.session.get("next"))
     try:
         tokens = await request.app.state.oauth.create_client("hub").authorize_access_token(request)
-        _start_session(request, tokens["access_token"])
+        await _start_session(request, tokens["access_token"])
     except (OAuthError, Problem, KeyError) as exc:  # refused by the provider, or a token the hub would refuse
         sign_out(request)
         reason = getattr(exc, "description", None) or getattr(exc, "detail", None) or str(exc)

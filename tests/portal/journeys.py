@@ -14,7 +14,7 @@ async def sign_in_as_facility(page: Page, legal_name: str) -> None:
     await page.goto("/sign-in")
     await page.get_by_label("Facility", exact=True).select_option(label=next_label(legal_name))
     await page.get_by_role("button", name="Sign in as facility").click()
-    await expect(page.get_by_text("Signed in as facility")).to_be_visible()
+    await expect(page.get_by_text(f"Signed in as facility {legal_name}")).to_be_visible()
 
 
 def next_label(legal_name: str) -> str:
