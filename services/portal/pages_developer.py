@@ -124,7 +124,7 @@ async def book(
     return await _booking_form(request, user, api, slot_id, suite_id, form={})
 
 
-@router.get("/materials/pick")
+@router.get("/book/materials")
 async def pick_material(request: Request, user: Developer, api: UserApi, q: str = "") -> Response:
     """Catalogue matches as the developer types (typo-tolerant search is materials')."""
     found = await attempt(api.get("materials", "/v1/materials", q=q.strip() or None, limit=8))

@@ -18,10 +18,15 @@ T = TypeVar("T")
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 NAVIGATION = {
-    "developer": [("/capacity", "Find capacity"), ("/bookings", "My bookings")],
-    "facility": [("/facility/capacity", "Capacity"), ("/facility/bookings", "Bookings")],
-    "regulator": [],
-    "admin": [],
+    "developer": [("/capacity", "Find capacity"), ("/bookings", "My bookings"), ("/materials", "Materials")],
+    "facility": [
+        ("/facility/capacity", "Capacity"),
+        ("/facility/bookings", "Bookings"),
+        ("/facility/inventory", "Inventory"),
+        ("/materials", "Materials"),
+    ],
+    "regulator": [("/materials", "Materials")],
+    "admin": [("/materials", "Materials")],
 }
 
 

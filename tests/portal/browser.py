@@ -33,6 +33,7 @@ async def check_accessibility(page: Page, what: str) -> None:
 
 async def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
+    await page.evaluate("window.scrollTo(0, 0)")  # the page as it opens, whatever was clicked last
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
