@@ -80,23 +80,25 @@ async def run(url: str, total: int) -> None:
             ),
         }
         print(f"{'query':<42} {'rows':>5} {'median ms':>10} {'p95 ms':>8}")
-        async with db.sessions() as session:
-            for name, filters in cases.items():
-                for page_name, after_pages in (("", 0), (" (page 20)", 20)):
-                    cursor, timings, rows = None, [], []
-                    for _ in range(after_pages):  # walk to a deep page with the keyset cursor
-                        rows, next_cursor = await queries.search_slots(session, filters, after=cursor, limit=50)
-                        if next_cursor is None:
-                            break
-                        cursor = next_cursor
-                    for _ in range(30):
-                        t = time.perf_counter()
-                        rows, _ = await queries.search_slots(session, filters, after=cursor, limit=50)
-                        timings.append((time.perf_counter() - t) * 1000)
-                    timings.sort()
-                    print(
-                        f"{name + page_name:<42} {len(rows):>5} {statistics.median(timings):>10.2f} {timings[28]:>8.2f}"
-                    )
+
+        async def search(filters: SlotFilters, after: str | None) -> tuple[list, str | None]:
+            async with db.sessions() as session:  # a session per search, as the API opens one per request
+                return await queries.search_slots(session, filters, after=after, limit=50)
+
+        for name, filters in cases.items():
+            for page_name, after_pages in (("", 0), (" (page 20)", 20)):
+                cursor, timings, rows = None, [], []
+                for _ in range(after_pages):  # walk to a deep page with the keyset cursor
+                    rows, next_cursor = await search(filters, cursor)
+                    if next_cursor is None:
+                        break
+                    cursor = next_cursor
+                for _ in range(30):
+                    t = time.perf_counter()
+                    rows, _ = await search(filters, cursor)
+                    timings.append((time.perf_counter() - t) * 1000)
+                timings.sort()
+                print(f"{name + page_name:<42} {len(rows):>5} {statistics.median(timings):>10.2f} {timings[28]:>8.2f}")
         await db.dispose()
 
 

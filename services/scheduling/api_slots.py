@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from services.scheduling import models, queries
 from services.scheduling.domain import SlotFilters
-from services.scheduling.schemas import AvailableSlot, SlotOut, SlotPage
+from services.scheduling.schemas import SlotPage
 from shared.auth import CurrentPrincipal, Role
 from shared.service import Context
 
@@ -44,16 +44,4 @@ async def find_slots(
     )
     async with context.db.sessions() as session:
         rows, next_cursor = await queries.search_slots(session, filters, after=after, limit=limit)
-    items = [
-        AvailableSlot(
-            **SlotOut.of(slot).model_dump(),
-            suite_name=suite.name,
-            cleanroom_grade=suite.cleanroom_grade,
-            atmp_types=suite.atmp_types,
-            processes=suite.processes,
-            facility_name=facility.legal_name,
-            country=facility.country,
-        )
-        for slot, suite, facility in rows
-    ]
-    return SlotPage(items=items, next_cursor=next_cursor)
+    return SlotPage.model_validate({"items": [row._asdict() for row in rows], "next_cursor": next_cursor})

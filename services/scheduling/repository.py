@@ -3,7 +3,7 @@ change. Unit tests swap in an in-memory fake with the same attributes and method
 (tests/unit/scheduling/fakes.py); the locking said here is proven against PostgreSQL by the
 integration tests."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -178,61 +178,90 @@ class Slots:
 
     async def available(self, filters: SlotFilters, limit: int) -> list[UUID]:
         """Available slots matching `filters`, earliest first."""
-        query = available_slots(filters).order_by(col(models.Slot.starts_at)).limit(limit)
-        return [slot.id for slot, *_ in await self.session.exec(query)]
+        values = filter_values(filters)
+        query = sa.select(SLOT.c.id).select_from(SLOT_SITE).where(*available(values)).order_by(SLOT.c.starts_at)
+        return list((await self.session.execute(query.limit(limit), values)).scalars())
 
     async def first_available_of(self, slot_ids: Sequence[UUID], filters: SlotFilters) -> models.Slot | None:
         """The earliest of these slots still available and matching `filters`, locked; slots another
         transaction is busy with are skipped, never waited for."""
+        values = filter_values(filters)
         query = (
-            available_slots(filters)
-            .where(col(models.Slot.id).in_(slot_ids))
-            .order_by(col(models.Slot.starts_at))
+            select(models.Slot)
+            .select_from(SLOT_SITE)
+            .where(*available(values), SLOT.c.id.in_(slot_ids))
+            .order_by(SLOT.c.starts_at)
             .limit(1)
-            .with_for_update(of=models.Slot, skip_locked=True)
+            .with_for_update(of=SLOT, skip_locked=True)
         )
-        row = (await self.session.exec(query)).first()
-        return None if row is None else row[0]
+        return (await self.session.exec(query, params=values)).first()
 
 
-Slot, Suite, Facility = models.Slot, models.SuiteView, models.FacilityView
+# Where a slot is: its suite and facility. Available slots are found on a slot and its site.
+SITE = SUITE.join(FACILITY, FACILITY.c.facility_id == SUITE.c.facility_id)
+SLOT_SITE = SLOT.join(SUITE, SUITE.c.suite_id == SLOT.c.suite_id).join(
+    FACILITY, FACILITY.c.facility_id == SLOT.c.facility_id
+)
 
 
-def available_slots(filters: SlotFilters) -> sa.Select:
+def available(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
     """Available means open, on an active facility's non-retired suite, with a certificate valid
-    today: one query shape for the slot search and the waitlist's matching."""
-    query = (
-        select(Slot, Suite, Facility)
-        .join(Suite, col(Suite.suite_id) == col(Slot.suite_id))
-        .join(Facility, col(Facility.facility_id) == col(Slot.facility_id))
-        .where(
-            col(Slot.status) == SlotStatus.OPEN.value,
-            col(Suite.retired).is_(False),
-            col(Facility.active).is_(True),
-            valid_certificate_exists(col(Slot.facility_id)),
-        )
-    )
-    conditions = [
-        (filters.starts_from, lambda v: col(Slot.starts_at) >= v),
-        (filters.ends_before, lambda v: col(Slot.ends_at) <= v),
-        (filters.country, lambda v: col(Facility.country) == v),
-        (filters.atmp_type, lambda v: col(Suite.atmp_types).any(v)),
-        (filters.process, lambda v: col(Suite.processes).any(v)),
-        (filters.cleanroom_grade, lambda v: col(Suite.cleanroom_grade) == v),
-        (filters.facility_id, lambda v: col(Slot.facility_id) == v),
-        (filters.suite_id, lambda v: col(Slot.suite_id) == v),
+    today; and matching the filters named in `given`, their values bound as parameters of the
+    same names (`filter_values`). One definition for the slot search and the waitlist's matching,
+    as conditions on `SLOT_SITE`; a statement built on them is the same whatever the values, so
+    SQLAlchemy compiles it once."""
+    site = [
+        SUITE.c.retired.is_(False),
+        FACILITY.c.active.is_(True),
+        valid_certificate_exists(FACILITY.c.facility_id),
+        *(SITE_FILTERS[name] for name in given if name in SITE_FILTERS),
     ]
-    for value, condition in conditions:
-        if value is not None:
-            query = query.where(condition(value))
-    return query
+    # Asked once, before any slot is read (its own suite and facility, not the row's): where no
+    # site matches, a walk along the open slots in time order would read every one to find none.
+    some_site = sa.exists().select_from(SITE).where(*site).correlate(None)
+    return [
+        SLOT.c.status == OPEN,
+        *site,
+        some_site,
+        *(PERIOD_FILTERS[name] for name in given if name in PERIOD_FILTERS),
+    ]
+
+
+# A literal, not a parameter: the partial indexes on open slots serve only a condition they can
+# see, and PostgreSQL may keep a prepared statement's plan made without the parameters' values.
+OPEN = sa.literal_column(f"'{SlotStatus.OPEN.value}'")
+
+# What a developer may ask of a slot's site and of its period (`SlotFilters`), each value bound
+# under the filter's name.
+SITE_FILTERS: dict[str, sa.ColumnElement[bool]] = {
+    "country": FACILITY.c.country == sa.bindparam("country"),
+    "atmp_type": SUITE.c.atmp_types.any(sa.bindparam("atmp_type")),
+    "process": SUITE.c.processes.any(sa.bindparam("process")),
+    "cleanroom_grade": SUITE.c.cleanroom_grade == sa.bindparam("cleanroom_grade"),
+    "facility_id": FACILITY.c.facility_id == sa.bindparam("facility_id"),
+    "suite_id": SUITE.c.suite_id == sa.bindparam("suite_id"),
+}
+PERIOD_FILTERS: dict[str, sa.ColumnElement[bool]] = {
+    "starts_from": SLOT.c.starts_at >= sa.bindparam("starts_from"),
+    # A slot ends after it starts (a check constraint): bounding its start too lets a walk along
+    # the start index stop at the end of the range.
+    "ends_before": sa.and_(
+        SLOT.c.ends_at <= sa.bindparam("ends_before"), SLOT.c.starts_at < sa.bindparam("ends_before")
+    ),
+}
+
+
+def filter_values(filters: SlotFilters) -> dict[str, Any]:
+    """The filters given (not None) by name: the parameters of the conditions `available` names."""
+    return {name: value for name in (*PERIOD_FILTERS, *SITE_FILTERS) if (value := getattr(filters, name)) is not None}
 
 
 def valid_certificate_exists(facility_id: sa.ColumnElement) -> sa.ColumnElement[bool]:
     """SQL: the facility holds a certificate that is valid today."""
-    c = models.CertificateView
     return sa.exists().where(
-        col(c.facility_id) == facility_id, col(c.status) == "valid", col(c.expires_on) >= sa.func.current_date()
+        CERTIFICATE.c.facility_id == facility_id,
+        CERTIFICATE.c.status == "valid",
+        CERTIFICATE.c.expires_on >= sa.func.current_date(),
     )
 
 
