@@ -85,5 +85,11 @@ class Api:
         return await self.hub.request(service, "GET", path, self.token, params=params)
 
     async def post(self, service: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-        response = await self.hub.request(service, "POST", path, self.token, json=body, headers=headers)
+        return await self.send("POST", service, path, body, headers)
+
+    async def patch(self, service: str, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+        return await self.send("PATCH", service, path, body, headers)
+
+    async def send(self, method: str, service: str, path: str, body: Any, headers: dict[str, str] | None) -> Any:
+        response = await self.hub.request(service, method, path, self.token, json=body, headers=headers)
         return response.json() if response.content else None

@@ -35,7 +35,7 @@ async def capacity(request: Request, user: FacilityUser, api: UserApi) -> Respon
     facility, slots = await asyncio.gather(
         attempt(api.get("registry", f"/v1/facilities/{user.facility_id}")), attempt(_slots(api, str(user.facility_id)))
     )
-    suites = [s for s in (facility.value or {}).get("suites", []) if not s.get("retired_at")]
+    suites = [s for s in (facility.value or {}).get("suites", []) if not s.get("retired")]
     return render(
         request, "facility_capacity.html", facility=facility, suites=suites, slots=slots, weekdays=WEEKDAYS,
         today=date.today().isoformat(),

@@ -23,6 +23,7 @@ NAVIGATION = {
         ("/facility/capacity", "Capacity"),
         ("/facility/bookings", "Bookings"),
         ("/facility/inventory", "Inventory"),
+        ("/facility/profile", "Profile"),
         ("/materials", "Materials"),
     ],
     "regulator": [("/materials", "Materials")],
