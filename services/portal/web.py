@@ -18,7 +18,12 @@ T = TypeVar("T")
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 NAVIGATION = {
-    "developer": [("/capacity", "Find capacity"), ("/bookings", "My bookings"), ("/materials", "Materials")],
+    "developer": [
+        ("/capacity", "Find capacity"),
+        ("/bookings", "My bookings"),
+        ("/waitlist", "Waitlist"),
+        ("/materials", "Materials"),
+    ],
     "facility": [
         ("/facility/capacity", "Capacity"),
         ("/facility/bookings", "Bookings"),
