@@ -15,7 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from services.portal import pages_developer, pages_facility, pages_materials, pages_profile, pages_waitlist, signin
+from services.portal import (
+    pages_approvals,
+    pages_developer,
+    pages_facility,
+    pages_materials,
+    pages_profile,
+    pages_waitlist,
+    signin,
+)
 from services.portal.hub import Hub, ServiceProblem
 from services.portal.session import CsrfRefused, SignInRequired, WrongRole
 from services.portal.settings import PortalSettings
@@ -71,6 +79,7 @@ def create_portal(
     app.include_router(pages_materials.router)
     app.include_router(pages_profile.router)
     app.include_router(pages_waitlist.router)
+    app.include_router(pages_approvals.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

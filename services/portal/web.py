@@ -22,6 +22,7 @@ NAVIGATION = {
         ("/capacity", "Find capacity"),
         ("/bookings", "My bookings"),
         ("/waitlist", "Waitlist"),
+        ("/approvals", "Approvals"),
         ("/materials", "Materials"),
     ],
     "facility": [
