@@ -6,19 +6,39 @@ candidate lots with SELECT ... FOR UPDATE in lot-id order (one order for everyon
 deadlocks); the expiry job never waits for a lock (SKIP LOCKED) and takes a locked lot on a later
 round."""
 
+from collections.abc import Iterable
 from datetime import date
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.materials import models
 from services.materials.domain import Hold, ReservationStatus
-from shared.database import UnitOfWork, get_or_404
+from shared.database import UnitOfWork, get_or_404, outbox
 
-INSERT_CHUNK = 1000  # rows per INSERT statement: 20 columns stay well under asyncpg's 32767 parameters
+# From this many events on, a commit writes their outbox rows by COPY.
+COPIED_EVENTS = 100
+
+
+async def _copy_rows(session: AsyncSession, table: str, columns: list[str], records: Iterable[tuple]) -> None:
+    """Write rows (values of `columns`, in order) with PostgreSQL's COPY, on the session's own
+    connection inside its transaction. The database's refusals come out as SQLAlchemy's errors, as
+    from any other statement: a broken constraint as IntegrityError (a 409), a malformed value as
+    DataError (a 422)."""
+    connection = await (await session.connection()).get_raw_connection()
+    driver: asyncpg.Connection = connection.driver_connection  # type: ignore[assignment]
+    if not driver.is_in_transaction():  # the session sends its BEGIN with its first statement
+        await session.execute(sa.select(1))
+    try:
+        await driver.copy_records_to_table(table, records=records, columns=columns)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table}", None, exc) from exc
+    except asyncpg.DataError as exc:
+        raise DataError(f"COPY {table}", None, exc) from exc
 
 
 class Suppliers:
@@ -73,12 +93,10 @@ class Materials:
         self.session.add(material)
 
     async def add_many(self, rows: list[dict]) -> None:
-        """Insert whole material rows (every column given) in bulk."""
-        table = models.Material.__table__  # type: ignore[attr-defined]
-        # With RETURNING, SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of INSERT_CHUNK rows,
-        # compiled once (a .values(list) would compile every chunk anew, which costs more than the writes).
-        await self.session.execute(insert(table).returning(table.c.id).execution_options(
-            insertmanyvalues_page_size=INSERT_CHUNK), rows)  # fmt: skip
+        """Write whole material rows (every column but the generated search vector) in bulk."""
+        columns = list(rows[0])
+        records = (tuple(row[column] for column in columns) for row in rows)
+        await _copy_rows(self.session, models.Material.__tablename__, columns, records)
 
 
 class Alternatives:
@@ -205,3 +223,17 @@ class MaterialsUnitOfWork(UnitOfWork):
         self.lots = Lots(session)
         self.reservations = Reservations(session)
         self.shortages = Shortages(session)
+
+    async def flush_events(self) -> None:
+        """The outbox rows UnitOfWork writes, by COPY when there are many (a bulk import's one
+        event per material): an INSERT's parameters and JSON cost more than the rows themselves."""
+        if len(self._pending) < COPIED_EVENTS:
+            return await super().flush_events()
+        columns = ["event_id", "topic", "key", "type", "envelope"]
+        records = (
+            (UUID(env.id), event.topic(), event.aggregate_id, env.type, env.model_dump_json())
+            for env, event in self._pending
+        )
+        await _copy_rows(self.session, outbox.name, columns, records)
+        self.envelopes.extend(env for env, _ in self._pending)
+        self._pending.clear()

@@ -6,6 +6,7 @@ import uuid
 import httpx
 
 from services.materials import cli
+from services.materials.repository import COPIED_EVENTS
 from tests.integration.materials.helpers import supplier
 
 HEADER = (
@@ -97,3 +98,41 @@ async def test_cli_uploads_with_progress_and_summary(materials, tokens, tmp_path
     assert "100.0%" in err and "~2/2 rows" in err
     assert "line 3: category 'juice'" in out
     assert "2 rows: imported 1, rejected 1" in out
+
+
+async def test_a_large_import_writes_every_material_and_its_event(materials, tokens):
+    """Past COPIED_EVENTS rows the outbox rows go by COPY: the same envelopes as one by one."""
+    await supplier(materials, tokens)
+    single = await materials.client.post(
+        "/v1/materials/import", files=csv_file(HEADER + ROWS[0]), headers=tokens.admin()
+    )
+    assert single.json()["imported"] == 1
+    rows = [
+        f"Medium {i},medium {i},cell_culture_medium,Miltenyi Biotec,M-{i},gmp,1,animal_origin_free,,,true"
+        for i in range(COPIED_EVENTS + 50)
+    ]
+    response = await materials.client.post(
+        "/v1/materials/import", files=csv_file(HEADER + "\n".join(rows)), headers=tokens.admin()
+    )
+    assert response.json()["imported"] == len(rows), response.text
+    registered = await materials.outbox_events("gmphub.materials.material.registered.v1")
+    assert len(registered) == 1 + len(rows)
+    one_by_one, copied = registered[0], registered[-1]
+    assert one_by_one.keys() == copied.keys() and one_by_one["data"].keys() == copied["data"].keys()
+    assert copied["subject"] == copied["data"]["material_id"]
+    assert copied["data"]["material"]["name"] == f"Medium {len(rows) - 1}"
+    assert await materials.sql("SELECT count(*) FROM material") == [(1 + len(rows),)]
+    keys = await materials.sql("SELECT count(*) FROM outbox o JOIN material m ON o.key = m.id::text")
+    assert keys == [(1 + len(rows),)]
+
+
+async def test_a_value_the_database_cannot_hold_refuses_the_whole_file(materials, tokens):
+    rows = [f"Medium {i},,cell_culture_medium,,,gmp,,animal_origin_free,,," for i in range(3)] + [
+        "Medium\x00NUL,,cell_culture_medium,,,gmp,,animal_origin_free,,,"
+    ]
+    response = await materials.client.post(
+        "/v1/materials/import", files=csv_file(HEADER + "\n".join(rows)), headers=tokens.admin()
+    )
+    assert response.status_code == 422 and "malformed" in response.json()["detail"], response.text
+    assert await materials.sql("SELECT count(*) FROM material") == [(0,)]
+    assert await materials.outbox_events("gmphub.materials.material.registered.v1") == []

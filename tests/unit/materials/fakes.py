@@ -171,3 +171,7 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.lots = FakeLots()
         self.reservations = FakeReservations()
         self.shortages = FakeShortages()
+
+    async def flush_events(self) -> None:
+        """The real one writes the pending events' outbox rows in the open transaction, kept by
+        the commit or dropped with it; here they wait in `pending` for the same fate."""
