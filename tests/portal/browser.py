@@ -41,3 +41,18 @@ async def checked(page: Page, name: str) -> None:
     """A key page: checked for accessibility, then photographed."""
     await check_accessibility(page, name)
     await screenshot(page, name)
+
+
+async def fits_a_tablet(page: Page) -> None:
+    """At a tablet's width (768 px, a facility's shop floor) the page needs no sideways scrolling;
+    wide tables scroll inside their own frame."""
+    size = page.viewport_size
+    await page.set_viewport_size({"width": 768, "height": 1024})
+    wider = await page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => !e.closest('figure') && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .slice(0, 3).map(e => e.tagName + '.' + e.className + ' ' + (e.id || '') + ' ' + e.getBoundingClientRect().right)"""
+    )
+    sideways = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    await page.set_viewport_size(size or VIEWPORT)
+    assert (wider, sideways) == ([], 0), f"{page.url}: {sideways}px wider than a tablet: {wider}"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page, expect
 
-from tests.portal.browser import checked
+from tests.portal.browser import checked, fits_a_tablet
 from tests.portal.journeys import sign_in_as_facility
 from tests.portal.seeding import FACILITIES, Seeded
 from tests.support import RunningService, Tokens, eventually
@@ -68,6 +68,7 @@ async def test_a_facility_previews_publishes_blocks_reopens_and_withdraws_slots(
     await expect(blocked).to_have_count(2)
     await expect(blocked.first).to_contain_text("Cleanroom requalification")
     await checked(page, "publish-capacity-slots")
+    await fits_a_tablet(page)
 
     await table.get_by_label(f"Choose the slot of {days[0]}").check()
     await table.get_by_role("button", name="Reopen").click()
@@ -118,6 +119,7 @@ async def test_a_facility_completes_a_started_run_and_cancels_a_booking_with_a_r
     rows = page.locator("#facility-bookings tbody tr")
     await expect(rows).to_have_count(2)
     await checked(page, "facility-bookings")
+    await fits_a_tablet(page)
 
     today, next_week = rows.filter(has_text="CAR-T CD19 run today"), rows.filter(has_text="CAR-T CD19 next week")
     await next_week.get_by_role("button", name="Complete").click()

@@ -3,7 +3,7 @@ sees the slots as a list and as a week calendar, each with facility, suite and c
 
 from playwright.async_api import Page, expect
 
-from tests.portal.browser import checked
+from tests.portal.browser import checked, fits_a_tablet
 from tests.portal.journeys import sign_in_as_developer
 from tests.portal.seeding import Seeded, next_monday
 
@@ -28,6 +28,7 @@ async def test_a_developer_finds_capacity_by_filters_as_a_list_and_a_calendar(br
     await expect(results.first).to_contain_text("valid")
     assert "country=DE" in page.url, "the filters are in the address, to share or come back to"
     await checked(page, "find-capacity")
+    await fits_a_tablet(page)
 
     until = (next_monday().date()).isoformat()
     await page.get_by_label("Until").fill(until)

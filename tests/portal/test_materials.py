@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from playwright.async_api import Page, expect
 
-from tests.portal.browser import checked
+from tests.portal.browser import checked, fits_a_tablet
 from tests.portal.journeys import sign_in_as_developer, sign_in_as_facility
 from tests.portal.seeding import FACILITIES, Seeded
 from tests.support import RunningService, Tokens, eventually
@@ -87,6 +87,7 @@ async def test_a_facility_records_a_lot_corrects_a_count_sees_reservations_and_d
     await expect(new_lot).to_contain_text("expires in 20 days")
     await expect(page.locator(".warning")).to_contain_text("1 lot expires within 60 days")
     await checked(page, "inventory")
+    await fits_a_tablet(page)
 
     await new_lot.get_by_label("Count of lot L2026-0413").fill("10")
     await new_lot.get_by_label("Reason for lot L2026-0413").fill("Two vials broken at receipt")

@@ -3,7 +3,7 @@ suspended certificate), the history timeline, cancelling, and the calendar feed'
 
 from playwright.async_api import Page, expect
 
-from tests.portal.browser import checked
+from tests.portal.browser import checked, fits_a_tablet
 from tests.portal.journeys import sign_in_as_developer
 from tests.portal.seeding import Seeded
 from tests.support import RunningService, Tokens, eventually
@@ -59,6 +59,7 @@ async def test_a_developer_sees_status_risk_and_history_cancels_and_subscribes(
     await expect(rows.filter(has_text="AAV9 vector batch")).to_contain_text("held")
     await expect(rows.filter(has_text="AAV9 vector batch")).to_contain_text("Leiden GMP Facility")
     await checked(page, "my-bookings")
+    await fits_a_tablet(page)
 
     feed = await page.get_by_label("iCalendar feed address").input_value()
     await page.get_by_role("button", name="Copy the address").click()
