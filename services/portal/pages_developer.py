@@ -5,7 +5,6 @@ calendar feed)."""
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -42,19 +41,6 @@ def _day(value: str | None) -> str | None:
     return f"{value}T00:00:00Z" if value else None
 
 
-def calendar_weeks(slots: list[dict]) -> list[dict]:
-    """The slots laid out by ISO week, Monday to Sunday, each under the day it starts."""
-    weeks: dict[date, list[list[dict]]] = {}
-    for slot in slots:
-        day = datetime.fromisoformat(slot["starts_at"]).date()
-        monday = day - timedelta(days=day.weekday())
-        weeks.setdefault(monday, [[] for _ in range(7)])[day.weekday()].append(slot)
-    return [
-        {"monday": monday, "days": [(monday + timedelta(days=i), cells[i]) for i in range(7)]}
-        for monday, cells in sorted(weeks.items())
-    ]
-
-
 @router.get("/capacity")
 async def find_capacity(
     request: Request,
@@ -84,7 +70,7 @@ async def find_capacity(
         ),
     )
     slots = found.value["items"] if found.value else []
-    context = {"chosen": chosen, "view": view, "found": found, "slots": slots, "weeks": calendar_weeks(slots)}
+    context = {"chosen": chosen, "view": view, "found": found, "slots": slots}
     if is_htmx(request) and request.headers.get("hx-target") == "results":
         return render(request, "capacity_results.html", **context)
     return render(request, "capacity.html", vocabularies=vocabularies, **context)

@@ -31,14 +31,14 @@ async def _slots(api: Api, facility_id: str) -> Any:
 
 
 @router.get("/capacity")
-async def capacity(request: Request, user: FacilityUser, api: UserApi) -> Response:
+async def capacity(request: Request, user: FacilityUser, api: UserApi, view: str = "list") -> Response:
     facility, slots = await asyncio.gather(
         attempt(api.get("registry", f"/v1/facilities/{user.facility_id}")), attempt(_slots(api, str(user.facility_id)))
     )
     suites = [s for s in (facility.value or {}).get("suites", []) if not s.get("retired")]
     return render(
         request, "facility_capacity.html", facility=facility, suites=suites, slots=slots, weekdays=WEEKDAYS,
-        today=date.today().isoformat(),
+        today=date.today().isoformat(), view=view,
     )  # fmt: skip
 
 
@@ -80,8 +80,8 @@ async def publish_capacity(request: Request, user: FacilityUser, api: UserApi) -
 
 
 @router.get("/slots")
-async def slot_table(request: Request, user: FacilityUser, api: UserApi) -> Response:
-    return render(request, "facility_slots.html", slots=await attempt(_slots(api, str(user.facility_id))))
+async def slot_table(request: Request, user: FacilityUser, api: UserApi, view: str = "list") -> Response:
+    return render(request, "facility_slots.html", slots=await attempt(_slots(api, str(user.facility_id))), view=view)
 
 
 @router.post("/slots/{action}")
@@ -101,22 +101,23 @@ async def change_slots(request: Request, action: str, user: FacilityUser, api: U
         except ServiceProblem as refused:
             problem = refused
     slots = await attempt(_slots(api, str(user.facility_id)))
-    return render(request, "facility_slots.html", slots=slots, problem=problem, done=done)
+    view = str(form.get("view") or "list")
+    return render(request, "facility_slots.html", slots=slots, problem=problem, done=done, view=view)
 
 
 # --- bookings at the facility --------------------------------------------------------------------
 
 
-async def _bookings_view(api: Api, facility_id: str, status: str | None) -> dict[str, Any]:
-    bookings = await attempt(api.get("scheduling", f"/v1/facilities/{facility_id}/bookings", status=status))
-    return {"bookings": bookings, "status": status}
+async def _bookings_view(api: Api, facility_id: str, view: str) -> dict[str, Any]:
+    bookings = await attempt(api.get("scheduling", f"/v1/facilities/{facility_id}/bookings"))
+    return {"bookings": bookings, "view": view}
 
 
 @router.get("/bookings")
-async def bookings(request: Request, user: FacilityUser, api: UserApi, status: str | None = None) -> Response:
+async def bookings(request: Request, user: FacilityUser, api: UserApi, view: str = "list") -> Response:
     facility = await attempt(api.get("registry", f"/v1/facilities/{user.facility_id}"))
-    view = await _bookings_view(api, str(user.facility_id), status)
-    return render(request, "facility_bookings.html", facility=facility, **view)
+    shown = await _bookings_view(api, str(user.facility_id), view)
+    return render(request, "facility_bookings.html", facility=facility, **shown)
 
 
 @router.post("/bookings/{booking_id}/{action}")
@@ -133,5 +134,5 @@ async def act_on_booking(request: Request, booking_id: str, action: str, user: F
             done = "The run is recorded as completed." if action == "complete" else "The booking is cancelled."
         except ServiceProblem as refused:
             problem = refused
-    view = await _bookings_view(api, str(user.facility_id), None)
-    return render(request, "facility_bookings_table.html", problem=problem, done=done, **view)
+    shown = await _bookings_view(api, str(user.facility_id), "list")
+    return render(request, "facility_bookings_table.html", problem=problem, done=done, **shown)

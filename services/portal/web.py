@@ -3,7 +3,7 @@
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -52,6 +52,20 @@ def words(term: str | None) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["words"] = words
+templates.env.globals["calendar_weeks"] = lambda items: calendar_weeks(items or [])
+
+
+def calendar_weeks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Slots or bookings laid out by ISO week, Monday to Sunday, each under the day it starts."""
+    weeks: dict[date, list[list[dict[str, Any]]]] = {}
+    for item in items:
+        day = datetime.fromisoformat(item["starts_at"]).date()
+        monday = day - timedelta(days=day.weekday())
+        weeks.setdefault(monday, [[] for _ in range(7)])[day.weekday()].append(item)
+    return [
+        {"monday": monday, "days": [(monday + timedelta(days=i), cells[i]) for i in range(7)]}
+        for monday, cells in sorted(weeks.items())
+    ]
 
 
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -31,16 +31,19 @@ async def check_accessibility(page: Page, what: str) -> None:
     assert found == [], f"{what}: accessibility violations\n" + "\n".join(found)
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, at: str | None = None) -> None:
+    """The page from its top (whatever was clicked last), or from the heading `at`."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    await page.evaluate("window.scrollTo(0, 0)")  # the page as it opens, whatever was clicked last
+    await page.evaluate("window.scrollTo(0, 0)")
+    if at:
+        await page.get_by_role("heading", name=at).evaluate("e => e.scrollIntoView({block: 'center'})")
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
-async def checked(page: Page, name: str) -> None:
+async def checked(page: Page, name: str, at: str | None = None) -> None:
     """A key page: checked for accessibility, then photographed."""
     await check_accessibility(page, name)
-    await screenshot(page, name)
+    await screenshot(page, name, at)
 
 
 async def fits_a_tablet(page: Page) -> None:

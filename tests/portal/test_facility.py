@@ -36,7 +36,7 @@ async def test_a_facility_previews_publishes_blocks_reopens_and_withdraws_slots(
     preview = page.locator("#preview")
     await expect(preview.get_by_role("heading", name="Preview: 4 slots")).to_be_visible()
     await expect(preview.locator("tbody tr")).to_have_count(4)
-    await checked(page, "publish-capacity-preview")
+    await checked(page, "publish-capacity-preview", at="Preview: 4 slots")
 
     weekly = page.locator("form", has=page.get_by_role("heading", name="A slot every week"))
     monday = first + timedelta(days=7 - first.weekday() + 14)
@@ -67,7 +67,7 @@ async def test_a_facility_previews_publishes_blocks_reopens_and_withdraws_slots(
     blocked = slots.filter(has_text="blocked")
     await expect(blocked).to_have_count(2)
     await expect(blocked.first).to_contain_text("Cleanroom requalification")
-    await checked(page, "publish-capacity-slots")
+    await checked(page, "publish-capacity-slots", at="Your coming slots")
     await fits_a_tablet(page)
 
     await table.get_by_label(f"Choose the slot of {days[0]}").check()
@@ -78,6 +78,15 @@ async def test_a_facility_previews_publishes_blocks_reopens_and_withdraws_slots(
     await table.get_by_role("button", name="Withdraw").click()
     await expect(table.get_by_role("status")).to_have_text("Withdrew 1 slot.")
     await expect(slots.filter(has=page.get_by_label(f"Choose the slot of {days[3]}"))).to_contain_text("withdrawn")
+
+    await page.get_by_role("link", name="Week calendar").click()
+    week = page.locator("figure.calendar", has_text=f"Week of {first.strftime('%d %b %Y')}")
+    await expect(week.locator("label.slot")).to_have_count(4)
+    await week.get_by_label(f"Choose the slot of {days[2]}").check()
+    await table.get_by_role("button", name="Block").click()
+    await expect(table.get_by_role("status")).to_have_text("Blocked 1 slot.")
+    await expect(week.locator("label.slot", has_text="blocked")).to_have_count(2)
+    await checked(page, "publish-capacity-calendar", at="Your coming slots")
 
 
 async def confirmed_booking(scheduling: RunningService, tokens: Tokens, slot_id: str, product: str) -> str:
@@ -134,3 +143,6 @@ async def test_a_facility_completes_a_started_run_and_cancels_a_booking_with_a_r
     await expect(page.get_by_role("status")).to_have_text("The booking is cancelled.")
     await expect(next_week).to_contain_text("cancelled")
     await checked(page, "facility-bookings-after")
+    await page.get_by_role("link", name="Week calendar").click()
+    await expect(page.locator("figure.calendar a.slot")).to_have_count(2)
+    await expect(page.locator("figure.calendar a.slot", has_text="CAR-T CD19 run today")).to_contain_text("completed")
