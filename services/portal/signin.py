@@ -143,5 +143,14 @@ async def oidc_callback(request: Request) -> Response:
 
 @router.post("/sign-out", dependencies=[Depends(check_csrf)])
 async def sign_out_now(request: Request) -> Response:
+    """Ends the portal's session and, with OpenID Connect, the provider's too (RP-initiated logout),
+    so the next sign-in asks for the password again."""
     sign_out(request)
+    if settings_of(request).oidc:
+        client = request.app.state.oauth.create_client("hub")
+        ending = (await client.load_server_metadata()).get("end_session_endpoint")
+        if ending:
+            back = {"client_id": settings_of(request).portal_oidc_client_id,
+                    "post_logout_redirect_uri": f"{public_url(request)}/sign-in"}  # fmt: skip
+            return RedirectResponse(f"{ending}?{urlencode(back)}", status_code=303)
     return back_to_sign_in("You are signed out.")

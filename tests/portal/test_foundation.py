@@ -158,6 +158,7 @@ class Provider:
             return httpx.Response(200, json={
                 "issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/auth", "token_endpoint": f"{ISSUER}/token",
                 "jwks_uri": f"{ISSUER}/certs", "code_challenge_methods_supported": ["S256"],
+                "end_session_endpoint": f"{ISSUER}/logout",
             })  # fmt: skip
         if request.url.path.endswith("/token"):
             self.exchanged = parse_qs(request.content.decode())
@@ -203,6 +204,15 @@ async def test_oidc_sign_in_sends_an_authorization_request_with_pkce_and_signs_i
         assert provider.exchanged["code"] == ["c-2"] and provider.exchanged["grant_type"] == ["authorization_code"]
         session = json.loads(base64.b64decode(back.cookies["gmphub_portal"].split(".")[0] + "=="))
         assert session["user"]["org_id"] == "ORG-7" and session["user"]["role"] == "developer"
+
+        csrf = session["csrf"]
+        out = await client.post("/sign-out", headers={"X-CSRF-Token": csrf})
+        ending = urlparse(out.headers["location"])
+        assert (out.status_code, f"{ending.scheme}://{ending.netloc}{ending.path}") == (303, f"{ISSUER}/logout")
+        assert parse_qs(ending.query) == {
+            "client_id": ["gmp-hub-portal"], "post_logout_redirect_uri": ["https://hub.example.org/sign-in"]
+        }  # fmt: skip
+        assert (await client.get("/bookings")).status_code == 303, "signed out of the portal too"
 
 
 async def test_an_oidc_callback_the_provider_refused_says_why(make_portal):
