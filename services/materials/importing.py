@@ -7,6 +7,7 @@ name, synonyms (separated by ";"), category, supplier (name or id of a registere
 catalogue_number, grade, usp1043_tier, origin, origin_species, tse_bse_statement, ph_eur_5_2_12
 (true/false/yes/no/1/0), coa_reference, dmf_cep_reference, regulatory_support_file."""
 
+import collections
 import csv
 import gc
 import io
@@ -108,10 +109,10 @@ def _reader(text: str) -> csv.DictReader:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused, if it runs. An import keeps hundreds of thousands of
-    objects alive to its end (rows, events) and makes no cycles, yet the collector would go through
-    all of them a dozen times as they accumulate: a third of the import's time at 100,000 rows.
-    Meanwhile other requests' cyclic garbage waits a few seconds longer for the next collection."""
+    """Python's cyclic garbage collector paused, if it runs. An import holds its events (hundreds of
+    thousands of objects) until they are written and makes no cycles, yet the collector would go
+    through all of them about ten times as they accumulate: over a third of the import's time at
+    100,000 rows. Meanwhile other requests' cyclic garbage waits a few seconds longer."""
     running = gc.isenabled()
     gc.disable()
     try:
@@ -122,18 +123,26 @@ def _collector_paused() -> Iterator[None]:
 
 
 async def import_csv(uow: MaterialsUnitOfWork, text: str, *, dry_run: bool = False) -> ImportReport:
-    """Validate every row; insert the good ones (unless `dry_run`) in the caller's transaction."""
+    """Validate every row; insert the good ones (unless `dry_run`) in the caller's transaction.
+    Rows are validated as the COPY takes them, so PostgreSQL writes one while the next is checked."""
     with _collector_paused():
-        return await _import(uow, text, dry_run)
+        reader = _reader(text)
+        names = await uow.suppliers.names()
+        suppliers = {name.lower(): sid for sid, name in names.items()} | {str(sid): sid for sid in names}
+        report = ImportReport()
+        good = _good_rows(reader, suppliers, await uow.materials.catalogue_numbers(), report)
+        if dry_run:
+            collections.deque(good, maxlen=0)  # validate only
+        else:
+            await uow.materials.add_many(_registered(uow, good, report))
+            await uow.flush_events()  # now rather than at commit: while the collector is paused
+    return report
 
 
-async def _import(uow: MaterialsUnitOfWork, text: str, dry_run: bool) -> ImportReport:
-    reader = _reader(text)
-    names = await uow.suppliers.names()
-    suppliers = {name.lower(): sid for sid, name in names.items()} | {str(sid): sid for sid in names}
-    taken = await uow.materials.catalogue_numbers()
-    report = ImportReport()
-    good: list[dict] = []
+def _good_rows(
+    reader: csv.DictReader, suppliers: dict[str, UUID], taken: set[tuple[UUID | None, str]], report: ImportReport
+) -> Iterator[dict]:
+    """The row values of each good line; each bad one goes to the report with the reason."""
     for row in reader:
         report.rows += 1
         if report.rows > MAX_ROWS:
@@ -155,24 +164,16 @@ async def _import(uow: MaterialsUnitOfWork, text: str, dry_run: bool) -> ImportR
                 )  # fmt: skip
                 continue
             taken.add(key)
-        good.append(material_columns(entry))
-    if not dry_run and good:
-        await _register(uow, good)
-    report.imported = 0 if dry_run else len(good)
-    return report
+        yield material_columns(entry)
 
 
-async def _register(uow: MaterialsUnitOfWork, columns: list[dict]) -> None:
-    """The new materials, each with its registration event, and the events' outbox rows (written
-    here rather than at commit, while the collector is paused)."""
+def _registered(uow: MaterialsUnitOfWork, good: Iterator[dict], report: ImportReport) -> Iterator[dict]:
+    """Each good row as a new material's whole row, its registration event emitted."""
     now = models.now()
-    rows = [
-        values | {"id": uuid.uuid4(), "version": 1, "retired": False,
-                  "created_at": now, "created_by": uow.actor, "updated_at": now, "updated_by": uow.actor}
-        for values in columns
-    ]  # fmt: skip
-    await uow.materials.add_many(rows)
-    for row in rows:
+    for values in good:
+        row = values | {"id": uuid.uuid4(), "version": 1, "retired": False,
+                        "created_at": now, "created_by": uow.actor, "updated_at": now, "updated_by": uow.actor}  # fmt: skip
         state = events.MaterialState.model_validate(row | {"material_id": row["id"]})
         uow.emit(events.MaterialRegistered(material_id=row["id"], material=state))
-    await uow.flush_events()
+        report.imported += 1
+        yield row

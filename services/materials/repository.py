@@ -22,6 +22,8 @@ from shared.database import UnitOfWork, get_or_404, outbox
 
 # From this many events on, a commit writes their outbox rows by COPY.
 COPIED_EVENTS = 100
+# What a new material's row gives: every column but the generated search vector.
+MATERIAL_COLUMNS = [column.name for column in models.Material.__table__.columns if column.computed is None]  # type: ignore[attr-defined]
 
 
 async def _copy_rows(session: AsyncSession, table: str, columns: list[str], records: Iterable[tuple]) -> None:
@@ -92,11 +94,11 @@ class Materials:
     def add(self, material: models.Material) -> None:
         self.session.add(material)
 
-    async def add_many(self, rows: list[dict]) -> None:
-        """Write whole material rows (every column but the generated search vector) in bulk."""
-        columns = list(rows[0])
-        records = (tuple(row[column] for column in columns) for row in rows)
-        await _copy_rows(self.session, models.Material.__tablename__, columns, records)
+    async def add_many(self, rows: Iterable[dict]) -> None:
+        """Write whole material rows (every column but the generated search vector) in bulk, taking
+        them from `rows` as the database takes the ones before."""
+        records = (tuple(row[column] for column in MATERIAL_COLUMNS) for row in rows)
+        await _copy_rows(self.session, models.Material.__tablename__, MATERIAL_COLUMNS, records)
 
 
 class Alternatives:

@@ -5,7 +5,7 @@ import uuid
 
 import httpx
 
-from services.materials import cli
+from services.materials import cli, importing
 from services.materials.repository import COPIED_EVENTS
 from tests.integration.materials.helpers import supplier
 
@@ -136,3 +136,17 @@ async def test_a_value_the_database_cannot_hold_refuses_the_whole_file(materials
     assert response.status_code == 422 and "malformed" in response.json()["detail"], response.text
     assert await materials.sql("SELECT count(*) FROM material") == [(0,)]
     assert await materials.outbox_events("gmphub.materials.material.registered.v1") == []
+
+
+async def test_too_many_rows_stop_the_copy_and_write_nothing(materials, tokens, monkeypatch):
+    monkeypatch.setattr(importing, "MAX_ROWS", 3)
+    rows = [f"Medium {i},,cell_culture_medium,,,gmp,,animal_origin_free,,," for i in range(5)]
+    response = await materials.client.post(
+        "/v1/materials/import", files=csv_file(HEADER + "\n".join(rows)), headers=tokens.admin()
+    )
+    assert response.status_code == 422 and "more than 3 rows" in response.json()["detail"], response.text
+    assert await materials.sql("SELECT count(*) FROM material") == [(0,)]
+    again = await materials.client.post(
+        "/v1/materials/import", files=csv_file(HEADER + "\n".join(rows[:3])), headers=tokens.admin()
+    )
+    assert again.json()["imported"] == 3

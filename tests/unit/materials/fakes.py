@@ -3,6 +3,7 @@ cases emit, and whether they committed. Rows are kept by reference, as a session
 loaded; the real SQL's locks have nothing to guard in one test's single task."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -65,7 +66,7 @@ class FakeMaterials:
     def add(self, material: models.Material) -> None:
         self.rows[material.id] = material
 
-    async def add_many(self, rows: list[dict]) -> None:
+    async def add_many(self, rows: Iterable[dict]) -> None:
         for row in rows:
             self.add(models.Material(**row))
 
