@@ -160,8 +160,9 @@ async def _alternatives(api: Api, booking: dict) -> dict[str, Any]:
     return found
 
 
-async def _booking_view(api: Api, booking_id: str) -> dict[str, Any]:
-    booking = await api.get("scheduling", f"/v1/bookings/{booking_id}")
+async def _booking_view(api: Api, booking_id: str, booking: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The booking (as given, or read now) with its history and its short materials' alternatives."""
+    booking = booking or await api.get("scheduling", f"/v1/bookings/{booking_id}")
     history, materials = await asyncio.gather(
         attempt(api.get("scheduling", f"/v1/bookings/{booking_id}/history")), _alternatives(api, booking)
     )
@@ -179,22 +180,27 @@ async def booking_page(request: Request, booking_id: str, api: UserApi) -> Respo
 
 @router.get("/bookings/{booking_id}/live")
 async def booking_live(request: Request, booking_id: str, api: UserApi) -> EventSourceResponse:
-    """Server-sent events: the booking's status block again whenever it changed, until it settles."""
+    """Server-sent events: the booking's status block again whenever the booking changed, until it
+    settles. Only the booking is read each second; its history and alternatives when it changed."""
 
     async def changes() -> AsyncIterator[dict[str, str]]:
-        shown = ""
+        seen: dict[str, Any] | None = None
+        told: ServiceProblem | None = None  # said once, until scheduling answers again
         while not await request.is_disconnected():
             try:
-                view = await _booking_view(api, booking_id)
-                html = templates.get_template("booking_live.html").render(
-                    {**view, "user": signed_in(request), "request": request}
-                )
+                booking = await api.get("scheduling", f"/v1/bookings/{booking_id}")
+                if booking != seen:
+                    seen, told, view = booking, None, await _booking_view(api, booking_id, booking)
+                    context = {**view, "user": signed_in(request), "request": request}
+                    yield {"event": "status", "data": templates.get_template("booking_live.html").render(context)}
             except ServiceProblem as problem:
-                view, html = {"settled": False}, templates.get_template("problem_inline.html").render(problem=problem)
-            if html != shown:
-                shown = html
-                yield {"event": "status", "data": html}
-            if view["settled"]:
+                if told is None:
+                    seen, told = None, problem
+                    yield {
+                        "event": "status",
+                        "data": templates.get_template("problem_inline.html").render(problem=problem),
+                    }
+            if seen is not None and _settled(seen):
                 yield {"event": "settled", "data": ""}
                 return
             await asyncio.sleep(LIVE_SECONDS)
@@ -204,8 +210,8 @@ async def booking_live(request: Request, booking_id: str, api: UserApi) -> Event
 
 @router.post("/bookings/{booking_id}/{action}")
 async def act_on_booking(request: Request, booking_id: str, action: str, api: UserApi) -> Response:
-    """Confirm or cancel (developer), complete (facility); the booking's block answers with its new state."""
-    if action not in ("confirm", "cancel", "complete"):
+    """Confirm (developer) or cancel (developer or facility); the booking's block answers with its new state."""
+    if action not in ("confirm", "cancel"):
         return render(
             request, "problem.html", status_code=404, title="Not found", detail=f"No action {action!r} on a booking."
         )
@@ -217,7 +223,7 @@ async def act_on_booking(request: Request, booking_id: str, action: str, api: Us
     except ServiceProblem as refused:
         problem = refused
     if not is_htmx(request):
-        return RedirectResponse(str(form.get("back") or f"/bookings/{booking_id}"), status_code=303)
+        return RedirectResponse(f"/bookings/{booking_id}", status_code=303)
     return render(request, "booking_live.html", problem=problem, **await _booking_view(api, booking_id))
 
 
