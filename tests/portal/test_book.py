@@ -63,7 +63,9 @@ async def test_a_booking_short_of_material_shows_the_shortfall_and_its_alternati
     await checked(page, "booking-materials-short")
 
 
-async def test_a_refused_hold_shows_the_services_reason_and_keeps_the_form(browser_page: Page, seeded: Seeded):
+async def test_a_clinical_hold_without_an_approval_is_refused_with_the_reason_and_held_with_one(
+    browser_page: Page, seeded: Seeded
+):
     page = browser_page
     await sign_in_as_developer(page)
     await book_first_slot(page, "Clinical batch", "IL-2", "MACS GMP Recombinant Human IL-2", "10")
@@ -73,3 +75,10 @@ async def test_a_refused_hold_shows_the_services_reason_and_keeps_the_form(brows
     await expect(page.get_by_label("Product")).to_have_value("Clinical batch")
     await expect(page.get_by_label("Quantity of MACS GMP Recombinant Human IL-2")).to_have_value("10")
     await checked(page, "book-refused")
+
+    await page.get_by_label("Approval (needed for a clinical run)").select_option(
+        label="CD19 CAR-T manufacturing platform (DE-PEI)"
+    )
+    await page.get_by_role("button", name="Hold these slots").click()
+    await expect(page.get_by_role("heading", name="Clinical batch")).to_be_visible()
+    await expect(page.locator(".state-line")).to_contain_text("held")
