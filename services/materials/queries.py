@@ -4,10 +4,11 @@ history of each. No changes.
 
 Catalogue search is free text over names, synonyms and catalogue numbers, typo tolerant, with a
 filter on every attribute and a total for pagination. A material matches the text if it has every
-word of it, each as typed, as the start of a word of its own or as one of the catalogue's words
-closest to it (typos: "dynabaeds" finds "Dynabeads", through the vocabulary in material_word), or
-if it contains the text (fragments of catalogue numbers). Both are served by indexes, so only the
-matches are ranked (by full-text rank) and counted."""
+word of it, each as the start of a word of its own or, for a word the catalogue lacks, as one of
+the catalogue's words closest to it (typos: "dynabaeds" finds "Dynabeads", through the vocabulary
+in material_word); or, when the text is one word, if it contains the text (fragments of catalogue
+numbers). Both are served by indexes, so only the matches are ranked (by full-text rank) and
+counted."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from shared.problems import NotFound
 # threshold (0.3) alike, the closest first, at most this many.
 ALIKE_WORDS = 3
 # Shorter than a trigram, a word is alike to no other (nor worth the index scan to find one), and
-# a fragment cannot use the trigram index: both are matched as word prefixes only.
+# a fragment cannot use the trigram index: both are matched as word starts only.
 SHORTEST_FRAGMENT = 3
 
 # A material as the catalogue lists it: with its supplier and, when searched by text, its relevance.
@@ -120,11 +121,13 @@ def _conditions(f: MaterialFilters) -> list[sa.ColumnElement]:
     return conditions
 
 
-# Each word of the text (split as the search vectors are) with the catalogue's words alike to it.
+# Each word of the text (split as the search vectors are) and, if the catalogue lacks it, the
+# catalogue's words alike to it (a word it has is taken as typed: "medium" is not also "median").
 _ALIKE = sa.text("""
-    SELECT typed, ARRAY(SELECT word FROM material_word
-                        WHERE length(typed) >= :shortest AND word % typed
-                        ORDER BY word <-> typed LIMIT :alike)
+    SELECT typed,
+           CASE WHEN length(typed) >= :shortest AND NOT EXISTS (SELECT FROM material_word WHERE word = typed)
+                THEN ARRAY(SELECT word FROM material_word WHERE word % typed ORDER BY word <-> typed LIMIT :alike)
+           END
     FROM unnest(tsvector_to_array(to_tsvector('simple', :text))) AS typed
 """).bindparams(alike=ALIKE_WORDS, shortest=SHORTEST_FRAGMENT)
 
@@ -138,7 +141,7 @@ async def _words_query(uow: UnitOfWork, needle: str) -> str:
     """The full-text query for the text's words, in tsquery syntax: each word as a prefix or one of
     the catalogue's words alike, all of them required."""
     clauses = [
-        "(" + " | ".join([_lexeme(typed) + ":*", *map(_lexeme, alike)]) + ")"
+        "(" + " | ".join([_lexeme(typed) + ":*", *map(_lexeme, alike or [])]) + ")"
         for typed, alike in (await uow.session.execute(_ALIKE, {"text": needle})).all()
     ]
     return " & ".join(clauses)
@@ -149,6 +152,8 @@ async def search_materials(
 ) -> tuple[list[Listed], int]:
     """One page of matching materials (with supplier and relevance) and the total count."""
     m, s = models.Material, models.Supplier
+    # Reads that need no transaction around them: autocommit spares a BEGIN and a ROLLBACK.
+    await uow.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     conditions = _conditions(filters)
     score: sa.ColumnElement = sa.null()
     if text and text.strip():
@@ -156,7 +161,7 @@ async def search_materials(
         words = await _words_query(uow, needle)
         tsquery = sa.cast(words, postgresql.TSQUERY)
         matches = [m.search_vector.op("@@")(tsquery)] if words else []  # type: ignore[union-attr]
-        if len(needle) >= SHORTEST_FRAGMENT:
+        if len(needle) >= SHORTEST_FRAGMENT and " " not in needle:
             matches.append(m.search_text.contains(needle, autoescape=True))  # type: ignore[attr-defined]
         conditions.append(sa.or_(sa.false(), *matches))
         score = sa.func.ts_rank(m.search_vector, tsquery)
