@@ -1,7 +1,7 @@
 """Journeys 8 and 9, a facility: publishes capacity (a window cut into slots and a weekly slot,
 each previewed before it is published), blocks, reopens and withdraws slots; then works through
-the bookings at the facility: completes a run that has started, is told why a future one cannot
-be completed yet, cancels one with a reason."""
+the bookings at the facility: sees which are at risk and why, completes a run that has started, is
+told why a future one cannot be completed yet, cancels one with a reason."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -119,7 +119,19 @@ async def test_a_facility_completes_a_started_run_and_cancels_a_booking_with_a_r
     assert soon.status_code == 201, soon.text
     await confirmed_booking(scheduling, tokens, soon.json()["slots"][0]["slot_id"], "CAR-T CD19 run today")
     later = await scheduling.client.get("/v1/slots", params={"facility_id": facility_id}, headers=tokens.developer())
-    await confirmed_booking(scheduling, tokens, later.json()["items"][0]["slot_id"], "CAR-T CD19 next week")
+    next_week = await confirmed_booking(scheduling, tokens, later.json()["items"][0]["slot_id"], "CAR-T CD19 next week")
+    suspended = await clean_hub["registry"].client.post(
+        f"/v1/certificates/{seeded.certificates[0]}/suspend",
+        json={"reason": "Media fill failed"},
+        headers=tokens.regulator("DE-PEI"),
+    )
+    assert suspended.status_code == 200, suspended.text
+
+    async def flagged() -> bool:
+        answer = await scheduling.client.get(f"/v1/bookings/{next_week}", headers=tokens.developer())
+        return answer.json()["at_risk"]
+
+    await eventually(flagged)
     await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()))
 
     page = browser_page
@@ -127,13 +139,15 @@ async def test_a_facility_completes_a_started_run_and_cancels_a_booking_with_a_r
     await expect(page.get_by_role("heading", name=f"Bookings at {BERLIN}")).to_be_visible()
     rows = page.locator("#facility-bookings tbody tr")
     await expect(rows).to_have_count(2)
+    await expect(page.locator("#facility-bookings .at-risk")).to_contain_text("Media fill failed")
+    await expect(rows.filter(has_text="CAR-T CD19 next week")).to_contain_text("at risk")
     await checked(page, "facility-bookings")
     await fits_a_tablet(page)
 
     today, next_week = rows.filter(has_text="CAR-T CD19 run today"), rows.filter(has_text="CAR-T CD19 next week")
     await next_week.get_by_role("button", name="Complete").click()
-    await expect(page.get_by_role("alert")).to_contain_text("Scheduling refused:")
-    await expect(page.get_by_role("alert")).to_contain_text("it can be completed once it has started")
+    await expect(page.locator("#facility-bookings .problem")).to_contain_text("Scheduling refused:")
+    await expect(page.locator("#facility-bookings .problem")).to_contain_text("completed once it has started")
     await today.get_by_role("button", name="Complete").click()
     await expect(page.get_by_role("status")).to_have_text("The run is recorded as completed.")
     await expect(today).to_contain_text("completed")
