@@ -15,50 +15,40 @@ from services.scheduling.repository import SchedulingUnitOfWork, View
 
 async def record_facility(uow: SchedulingUnitOfWork, event: inbound.FacilityChanged) -> None:
     state = event.facility
-    await _replicate(uow, models.FacilityView, state.facility_id, state.version, state.model_dump())
+    await _replicate(uow, models.FacilityView, state.version, state.model_dump())
 
 
 async def record_suite(uow: SchedulingUnitOfWork, event: inbound.SuiteChanged) -> None:
     state = event.suite
     retired = state.retired or event.type == inbound.SuiteRetired.type
-    await _replicate(uow, models.SuiteView, state.suite_id, event.version, state.model_dump() | {"retired": retired})
+    await _replicate(uow, models.SuiteView, event.version, state.model_dump() | {"retired": retired})
 
 
 async def record_certificate(uow: SchedulingUnitOfWork, event: inbound.CertificateChanged) -> None:
     state = event.certificate
-    if await _replicate(uow, models.CertificateView, state.certificate_id, event.version, state.model_dump()):
+    if await _replicate(uow, models.CertificateView, event.version, state.model_dump()):
         now = models.now()
         await _refresh_risks(uow, await uow.bookings.future_open_at(state.facility_id, now), now)
 
 
 async def record_shortage(uow: SchedulingUnitOfWork, event: inbound.ShortageChanged) -> None:
     state = event.shortage
-    if await _replicate(uow, models.ShortageView, state.shortage_id, state.version, state.model_dump()):
+    if await _replicate(uow, models.ShortageView, state.version, state.model_dump()):
         now = models.now()
         await _refresh_risks(uow, await uow.bookings.future_open_needing(state.material_id, now), now)
 
 
 async def record_approval(uow: SchedulingUnitOfWork, event: inbound.ApprovalChanged) -> None:
     state = event.approval
-    if await _replicate(uow, models.ApprovalView, state.approval_id, state.version, state.model_dump()):
+    if await _replicate(uow, models.ApprovalView, state.version, state.model_dump()):
         now = models.now()
         await _refresh_risks(uow, await uow.bookings.future_open_relying_on(state.approval_id, now), now)
 
 
-async def _replicate(
-    uow: SchedulingUnitOfWork, view_class: type[View], key: UUID, version: int, state: dict[str, Any]
-) -> bool:
-    """Hold the event's state if it is newer than the replica's; say whether it was."""
-    view = await uow.replicas.get(view_class, key, lock=True)
-    if view is not None and version <= view.version:
-        return False
-    fields = state | {"version": version, "updated_at": models.now()}
-    if view is None:
-        view = view_class.model_validate(fields)
-    else:
-        view.sqlmodel_update(fields)
-    await uow.replicas.save(view)
-    return True
+async def _replicate(uow: SchedulingUnitOfWork, view_class: type[View], version: int, state: dict[str, Any]) -> bool:
+    """Hold the event's state (which names the replica's key) if it is newer than the replica's;
+    say whether it was."""
+    return await uow.replicas.record(view_class, state | {"version": version, "updated_at": models.now()})
 
 
 async def _refresh_risks(uow: SchedulingUnitOfWork, bookings: Sequence[models.Booking], now: datetime) -> None:

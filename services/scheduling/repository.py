@@ -393,8 +393,19 @@ class Replicas:
     async def get(self, view_class: type[View], key: UUID, *, lock: bool = False) -> View | None:
         return await self.session.get(view_class, key, with_for_update=lock)
 
-    async def save(self, view: models.Table) -> None:
-        self.session.add(view)
+    async def record(self, view_class: type[View], state: dict[str, Any]) -> bool:
+        """Hold `state` (with its `version`) unless the replica holds that version or a newer one;
+        say whether it was held. One statement: an event's state is written without being read."""
+        row = view_class.model_validate(state).model_dump()  # the table's columns, typed
+        table = view_class.__table__  # type: ignore[attr-defined]
+        [key] = table.primary_key.columns
+        upsert = insert(table).values(row)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[key],
+            set_={name: upsert.excluded[name] for name in row if name != key.name},
+            where=table.c.version < upsert.excluded.version,
+        )
+        return (await self.session.execute(upsert.returning(key))).first() is not None
 
     async def certificates(self, facility_id: UUID) -> list[CertificateFacts]:
         rows = await self.session.exec(

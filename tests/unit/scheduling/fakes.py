@@ -266,8 +266,14 @@ class FakeReplicas:
     async def get(self, view_class: type[View], key: uuid.UUID, *, lock: bool = False) -> View | None:
         return self.store.views.get((view_class, key))  # type: ignore[return-value]
 
-    async def save(self, view: models.Table) -> None:
+    async def record(self, view_class: type[View], state: dict[str, Any]) -> bool:
+        view = view_class.model_validate(state)
+        [key] = sa.inspect(view_class).primary_key
+        held = self.store.views.get((view_class, getattr(view, key.key)))
+        if held is not None and held.version >= view.version:  # type: ignore[attr-defined]
+            return False
         self.store.put(view)
+        return True
 
     async def certificates(self, facility_id: uuid.UUID) -> list[CertificateFacts]:
         return _certificates(self.store, facility_id)
