@@ -1,22 +1,20 @@
--- The SQL one hold runs (POST /v1/bookings, one slot), statement by statement as scheduling sent
+-- The SQL one hold runs (POST /v1/bookings, one slot), statement by statement as scheduling sends
 -- it to PostgreSQL (log_statement = all), for pgbench -M prepared. Client c takes its slots
 -- md5('slot' || c * 1000000 + n) for n = 1, 2, ... (-D n=0): every hold is on its own open slot.
 -- :envelope is a real booking.held envelope taken from scheduling's outbox.
 \set n :n + 1
 \set k :client_id * 1000000 + :n
 BEGIN;
-SELECT id, suite_id, facility_id, starts_at, ends_at, status, booking_id, status_reason, version, created_at,
-  created_by, updated_at, updated_by FROM slot WHERE id = md5('slot' || :k::text)::uuid ORDER BY id FOR UPDATE NOWAIT \gset
-SELECT suite_id, facility_id, version, name, cleanroom_grade, atmp_types, processes, retired, updated_at
-  FROM suite_view WHERE suite_id = :suite_id;
-SELECT certificate_id, facility_id, version, number, authority, status, expires_on, reason, updated_at
-  FROM certificate_view WHERE facility_id = :facility_id;
+SELECT slot.id, slot.suite_id, slot.facility_id, slot.starts_at, slot.ends_at, slot.status, suite_view.retired,
+  facility_view.country, (SELECT array_agg((c.number, c.status, c.expires_on, c.reason)) FROM certificate_view c
+  WHERE c.facility_id = slot.facility_id) AS certificates
+  FROM slot LEFT OUTER JOIN suite_view ON suite_view.suite_id = slot.suite_id
+  LEFT OUTER JOIN facility_view ON facility_view.facility_id = slot.facility_id
+  WHERE slot.id = ANY(ARRAY[md5('slot' || :k::text)::uuid]) ORDER BY slot.id FOR UPDATE OF slot NOWAIT \gset
 UPDATE slot SET status = 'held', booking_id = md5('booking' || :k::text)::uuid, status_reason = NULL,
-  version = version + 1, updated_at = now(), updated_by = 'developer/bench'
-  WHERE id IN (md5('slot' || :k::text)::uuid) AND status IN ('open') RETURNING id;
-SELECT certificate_id, facility_id, version, number, authority, status, expires_on, reason, updated_at
-  FROM certificate_view WHERE facility_id = :facility_id;
-SELECT facility_id, version, legal_name, country, active, updated_at FROM facility_view WHERE facility_id = :facility_id;
+  version = slot.version + 1, updated_at = now(), updated_by = 'developer/bench'
+  WHERE slot.id = ANY(ARRAY[md5('slot' || :k::text)::uuid]) AND slot.status = ANY(ARRAY['open'])
+  RETURNING slot.id, slot.updated_at;
 INSERT INTO booking (id, version, status, org_id, facility_id, suite_id, slot_ids, starts_at, ends_at, product,
   run_kind, approval_id, material_needs, at_risk_reasons, shortfalls, hold_expires_at, materials_requested_at,
   materials_asked_at, materials_attempts, materials_overdue_since, waitlist_entry_id, cancel_reason, created_at,
