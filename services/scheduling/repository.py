@@ -5,6 +5,7 @@ integration tests."""
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -384,6 +385,19 @@ RISK_FACTS = sa.select(
 )
 
 
+@cache
+def _upsert(table: sa.Table) -> sa.Insert:
+    """Insert a replica's row, or update it where the held version is older; returns the key if it
+    was written. Built once per table, its parameters given at execution (no per-event compiling)."""
+    [key] = table.primary_key.columns
+    upsert = insert(table)
+    return upsert.on_conflict_do_update(
+        index_elements=[key],
+        set_={c.name: upsert.excluded[c.name] for c in table.columns if c is not key},
+        where=table.c.version < upsert.excluded.version,
+    ).returning(key)
+
+
 class Replicas:
     """Scheduling's replicas of the others' data, and the facts the booking rules take from them."""
 
@@ -397,15 +411,7 @@ class Replicas:
         """Hold `state` (with its `version`) unless the replica holds that version or a newer one;
         say whether it was held. One statement: an event's state is written without being read."""
         row = view_class.model_validate(state).model_dump()  # the table's columns, typed
-        table = view_class.__table__  # type: ignore[attr-defined]
-        [key] = table.primary_key.columns
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[key],
-            set_={name: upsert.excluded[name] for name in row if name != key.name},
-            where=table.c.version < upsert.excluded.version,
-        )
-        return (await self.session.execute(upsert.returning(key))).first() is not None
+        return (await self.session.execute(_upsert(view_class.__table__), row)).first() is not None  # type: ignore[attr-defined]
 
     async def certificates(self, facility_id: UUID) -> list[CertificateFacts]:
         rows = await self.session.exec(
