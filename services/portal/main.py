@@ -21,6 +21,7 @@ from services.portal import (
     pages_facility,
     pages_materials,
     pages_profile,
+    pages_regulator,
     pages_waitlist,
     signin,
 )
@@ -80,6 +81,7 @@ def create_portal(
     app.include_router(pages_profile.router)
     app.include_router(pages_waitlist.router)
     app.include_router(pages_approvals.router)
+    app.include_router(pages_regulator.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

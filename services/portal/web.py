@@ -32,7 +32,7 @@ NAVIGATION = {
         ("/facility/profile", "Profile"),
         ("/materials", "Materials"),
     ],
-    "regulator": [("/materials", "Materials")],
+    "regulator": [("/review", "Work queue"), ("/materials", "Materials")],
     "admin": [("/materials", "Materials")],
 }
 

@@ -23,3 +23,10 @@ def next_label(legal_name: str) -> str:
         "Leiden GMP Facility for Cell and Gene Therapy": "Leiden, NL",
     }
     return f"{legal_name} ({cities[legal_name]})"
+
+
+async def sign_in_as_regulator(page: Page, authority: str = "DE-PEI") -> None:
+    await page.goto("/sign-in")
+    await page.get_by_label("Competent authority").select_option(authority)
+    await page.get_by_role("button", name="Sign in as regulator").click()
+    await expect(page.get_by_text(f"Signed in as regulator {authority}")).to_be_visible()

@@ -1,0 +1,64 @@
+"""Journeys 1–3 of the regulators: the work queue of their authority, an approval's tree and what
+a child inherits, a signed decision, and a suspension previewed before it cascades."""
+
+from playwright.async_api import Page, expect
+
+from tests.portal.browser import checked
+from tests.portal.journeys import sign_in_as_regulator
+from tests.portal.seeding import Seeded, created
+from tests.support import RunningService, Tokens
+
+
+async def filed(approvals: RunningService, tokens: Tokens, body: dict, review: bool = False) -> str:
+    """An approval of ORG-1 filed with its authority (and taken under review)."""
+    approval_id = (await created(approvals, "/v1/approvals", body, tokens.developer()))["approval_id"]
+    await created(approvals, f"/v1/approvals/{approval_id}/submit", {}, tokens.developer(), expect=200)
+    if review:
+        await created(approvals, f"/v1/approvals/{approval_id}/review", {}, tokens.regulator(body["authority"]),
+                      expect=200)  # fmt: skip
+    return approval_id
+
+
+async def queue(approvals: RunningService, tokens: Tokens, seeded: Seeded) -> dict[str, str]:
+    """Filed with DE-PEI: a child of the approved CD19 platform, the AAV9 platform under review and a
+    child relying on its viral safety; filed with NL-IGJ: a platform DE-PEI does not see."""
+    ids = {
+        "CD19 child": await filed(approvals, tokens, {"level": "child", "covers": "product", "authority": "DE-PEI",
+                                  "title": "CD19 CAR-T for relapsed DLBCL", "parent_id": seeded.approval}),
+        "AAV9 platform": await filed(approvals, tokens, {"level": "parent", "covers": "platform",
+                                     "title": "AAV9 capsid platform", "authority": "DE-PEI"}, review=True),
+    }  # fmt: skip
+    ids["AAV9 child"] = await filed(approvals, tokens, {
+        "level": "child", "covers": "product", "title": "AAV9 gene therapy for SMA", "authority": "DE-PEI",
+        "parent_id": ids["AAV9 platform"], "relied_on_parts": ["viral_safety"]})  # fmt: skip
+    await filed(approvals, tokens, {"level": "parent", "covers": "platform", "title": "Lentiviral vector platform",
+                                    "authority": "NL-IGJ"})  # fmt: skip
+    return ids
+
+
+async def test_a_regulator_sees_the_queue_of_their_authority_and_an_approvals_tree(
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    await queue(clean_hub["approvals"], tokens, seeded)
+    page = browser_page
+    await sign_in_as_regulator(page)
+    await expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
+    submitted = page.locator("section", has=page.get_by_role("heading", name="Submitted"))
+    await expect(submitted.locator("tbody tr")).to_have_count(2)
+    await expect(submitted.locator("tbody tr").first).to_contain_text("CD19 CAR-T for relapsed DLBCL")  # oldest first
+    under_review = page.locator("section", has=page.get_by_role("heading", name="Under review"))
+    await expect(under_review.locator("tbody tr")).to_contain_text("AAV9 capsid platform")
+    await expect(page.get_by_text("Lentiviral vector platform")).to_have_count(0)  # filed with NL-IGJ
+    await checked(page, "regulator-queue")
+
+    await submitted.get_by_role("link", name="AAV9 gene therapy for SMA").click()
+    tree = page.locator("ul.tree")
+    await expect(tree.locator("> li > a")).to_have_text("AAV9 capsid platform")
+    await expect(tree.locator("> li")).to_contain_text("under review")
+    await expect(tree.locator("li li strong")).to_have_text("AAV9 gene therapy for SMA")
+    inherits = page.locator("section", has=page.get_by_role("heading", name="What it inherits"))
+    await expect(inherits).to_contain_text(
+        "builds on a parent that is under review, and waits for the parent's decision"
+    )
+    await expect(inherits).to_contain_text("Left to assess: viral_safety")
+    await checked(page, "regulator-approval")
