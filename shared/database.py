@@ -3,11 +3,14 @@ holds, and the unit of work that commits a state change together with its events
 
 import asyncio
 import contextlib
+import uuid
+from collections.abc import Iterable
 from typing import Any, Self, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -110,6 +113,26 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
+COPIED_EVENTS = 100  # from this many events on, a flush writes them by COPY
+
+
+async def copy_rows(session: AsyncSession, table: str, columns: list[str], records: Iterable[tuple[Any, ...]]) -> None:
+    """Write rows (values of `columns`, in order) with PostgreSQL's COPY, on the session's own
+    connection inside its transaction. The database's refusals come out as SQLAlchemy's errors, as
+    from any other statement: a broken constraint as IntegrityError (a 409), a malformed value as
+    DataError (a 422)."""
+    connection = await (await session.connection()).get_raw_connection()
+    driver: asyncpg.Connection = connection.driver_connection
+    if not driver.is_in_transaction():  # the session sends its BEGIN with its first statement
+        await session.execute(sa.select(1))
+    try:
+        await driver.copy_records_to_table(table, records=records, columns=columns)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table}", None, exc) from exc
+    except asyncpg.DataError as exc:
+        raise DataError(f"COPY {table}", None, exc) from exc
+
+
 class UnitOfWork:
     """One transaction. Events emitted inside it become outbox rows in that same transaction,
     so they are published if and only if the state change commits."""
@@ -151,8 +174,18 @@ class UnitOfWork:
         )
 
     async def flush_events(self) -> None:
-        """Write pending events as outbox rows (inside the open transaction)."""
+        """Write pending events as outbox rows (inside the open transaction); many of them (a bulk
+        import's event per row) by COPY, where an INSERT's parameters would cost more than the rows."""
         if not self._pending:
+            return
+        if len(self._pending) >= COPIED_EVENTS:
+            records = (
+                (uuid.UUID(env.id), event.topic(), event.aggregate_id, env.type, env.model_dump_json())
+                for env, event in self._pending
+            )
+            await copy_rows(self.session, outbox.name, ["event_id", "topic", "key", "type", "envelope"], records)
+            self.envelopes.extend(env for env, _ in self._pending)
+            self._pending.clear()
             return
         rows = [
             {

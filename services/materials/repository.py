@@ -10,37 +10,17 @@ from collections.abc import Iterable
 from datetime import date
 from uuid import UUID
 
-import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.materials import models
 from services.materials.domain import Hold, ReservationStatus
-from shared.database import UnitOfWork, get_or_404, outbox
+from shared.database import UnitOfWork, copy_rows, get_or_404
 
 # From this many events on, a commit writes their outbox rows by COPY.
-COPIED_EVENTS = 100
 # What a new material's row gives: every column but the generated search vector.
 MATERIAL_COLUMNS = [column.name for column in models.Material.__table__.columns if column.computed is None]  # type: ignore[attr-defined]
-
-
-async def _copy_rows(session: AsyncSession, table: str, columns: list[str], records: Iterable[tuple]) -> None:
-    """Write rows (values of `columns`, in order) with PostgreSQL's COPY, on the session's own
-    connection inside its transaction. The database's refusals come out as SQLAlchemy's errors, as
-    from any other statement: a broken constraint as IntegrityError (a 409), a malformed value as
-    DataError (a 422)."""
-    connection = await (await session.connection()).get_raw_connection()
-    driver: asyncpg.Connection = connection.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():  # the session sends its BEGIN with its first statement
-        await session.execute(sa.select(1))
-    try:
-        await driver.copy_records_to_table(table, records=records, columns=columns)
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(f"COPY {table}", None, exc) from exc
-    except asyncpg.DataError as exc:
-        raise DataError(f"COPY {table}", None, exc) from exc
 
 
 class Suppliers:
@@ -98,7 +78,7 @@ class Materials:
         """Write whole material rows (every column but the generated search vector) in bulk, taking
         them from `rows` as the database takes the ones before."""
         records = (tuple(row[column] for column in MATERIAL_COLUMNS) for row in rows)
-        await _copy_rows(self.session, models.Material.__tablename__, MATERIAL_COLUMNS, records)
+        await copy_rows(self.session, models.Material.__tablename__, MATERIAL_COLUMNS, records)
 
 
 class Alternatives:
@@ -225,17 +205,3 @@ class MaterialsUnitOfWork(UnitOfWork):
         self.lots = Lots(session)
         self.reservations = Reservations(session)
         self.shortages = Shortages(session)
-
-    async def flush_events(self) -> None:
-        """The outbox rows UnitOfWork writes, by COPY when there are many (a bulk import's one
-        event per material): an INSERT's parameters and JSON cost more than the rows themselves."""
-        if len(self._pending) < COPIED_EVENTS:
-            return await super().flush_events()
-        columns = ["event_id", "topic", "key", "type", "envelope"]
-        records = (
-            (UUID(env.id), event.topic(), event.aggregate_id, env.type, env.model_dump_json())
-            for env, event in self._pending
-        )
-        await _copy_rows(self.session, outbox.name, columns, records)
-        self.envelopes.extend(env for env, _ in self._pending)
-        self._pending.clear()

@@ -6,7 +6,7 @@ import uuid
 import httpx
 
 from services.materials import cli, importing
-from services.materials.repository import COPIED_EVENTS
+from shared.database import COPIED_EVENTS
 from tests.integration.materials.helpers import supplier
 
 HEADER = (
