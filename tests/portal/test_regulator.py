@@ -62,3 +62,42 @@ async def test_a_regulator_sees_the_queue_of_their_authority_and_an_approvals_tr
     )
     await expect(inherits).to_contain_text("Left to assess: viral_safety")
     await checked(page, "regulator-approval")
+
+
+async def test_a_regulator_approves_a_platform_a_child_then_inherits_and_rejects_another_child(
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    ids = await queue(clean_hub["approvals"], tokens, seeded)
+    page = browser_page
+    await sign_in_as_regulator(page)
+    await page.goto(f"/review/{ids['AAV9 platform']}")
+    await page.get_by_label("Approve").check()
+    await page.get_by_label("Meaning of the signature").fill("Approved by DE-PEI")
+    await page.get_by_label("Reason").fill("Viral clearance validated on three runs")
+    await page.get_by_label("Assessment, when approving").fill("viral_safety: acceptable")
+    await checked(page, "regulator-decide", at="Decide")
+    await page.get_by_role("button", name="Sign the decision").click()
+
+    await expect(page.get_by_role("status")).to_contain_text("approved")
+    record = page.locator("section", has=page.get_by_role("heading", name="Signed records")).locator("tbody tr")
+    await expect(record).to_have_count(1)
+    await expect(record).to_contain_text("regulator:portal-regulator (DE-PEI)")
+    await expect(record).to_contain_text("Approved by DE-PEI")
+    await expect(record).to_contain_text("Viral clearance validated on three runs")
+    await expect(page.get_by_role("heading", name="Decide")).to_have_count(0)
+    await checked(page, "regulator-decided", at="Signed records")
+
+    await page.locator("ul.tree").get_by_role("link", name="AAV9 gene therapy for SMA").click()
+    inherits = page.locator("section", has=page.get_by_role("heading", name="What it inherits"))
+    await expect(inherits.locator("tbody td")).to_have_text(["viral_safety", "acceptable"])
+    await expect(inherits).to_contain_text("Left to assess: none of the parts it relies on")
+
+    await page.goto(f"/review/{ids['CD19 child']}")
+    await page.get_by_role("button", name="Take it under review").click()
+    await expect(page.get_by_role("status")).to_contain_text("under review")
+    await page.get_by_label("Reject").check()
+    await page.get_by_label("Reason").fill("The comparability data are missing")
+    await page.get_by_role("button", name="Sign the decision").click()
+    await expect(page.get_by_role("status")).to_contain_text("rejected")
+    record = page.locator("section", has=page.get_by_role("heading", name="Signed records")).locator("tbody tr")
+    await expect(record).to_contain_text("The comparability data are missing")
