@@ -20,6 +20,7 @@ from services.portal import (
     pages_developer,
     pages_facility,
     pages_materials,
+    pages_operator,
     pages_profile,
     pages_regulator,
     pages_waitlist,
@@ -82,6 +83,7 @@ def create_portal(
     app.include_router(pages_waitlist.router)
     app.include_router(pages_approvals.router)
     app.include_router(pages_regulator.router)
+    app.include_router(pages_operator.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

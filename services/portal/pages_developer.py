@@ -28,7 +28,12 @@ async def home(request: Request) -> Response:
     user = signed_in(request)
     if user is None:
         return RedirectResponse("/sign-in", status_code=303)
-    start = {"developer": "/capacity", "facility": "/facility/bookings", "regulator": "/review"}.get(user.role)
+    start = {
+        "developer": "/capacity",
+        "facility": "/facility/bookings",
+        "regulator": "/review",
+        "admin": "/operator/health",
+    }.get(user.role)
     if start:
         return RedirectResponse(start, status_code=303)
     return render(request, "home.html")

@@ -33,7 +33,7 @@ NAVIGATION = {
         ("/materials", "Materials"),
     ],
     "regulator": [("/review", "Work queue"), ("/materials", "Materials")],
-    "admin": [("/materials", "Materials")],
+    "admin": [("/operator/health", "Health"), ("/materials", "Materials")],
 }
 
 

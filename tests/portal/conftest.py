@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from devtools.stack import free_port
 from services.portal.main import create_portal
@@ -36,11 +37,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 @pytest.fixture(scope="session")
-async def portal(settings: Settings, hub: dict[str, RunningService]) -> AsyncIterator[str]:
-    """The portal's base URL."""
-    portal_settings = PortalSettings(**settings.model_dump())
+def portal_app(settings: Settings, hub: dict[str, RunningService]) -> FastAPI:
+    """The portal's app, calling the in-process services (a test may put a dead one in its hub)."""
     transports = {name: httpx.ASGITransport(app=service.app) for name, service in hub.items()}
-    app = create_portal(portal_settings, transports)
+    return create_portal(PortalSettings(**settings.model_dump()), transports)
+
+
+@pytest.fixture(scope="session")
+async def portal(portal_app: FastAPI) -> AsyncIterator[str]:
+    """The portal's base URL."""
+    app = portal_app
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)

@@ -30,3 +30,9 @@ async def sign_in_as_regulator(page: Page, authority: str = "DE-PEI") -> None:
     await page.get_by_label("Competent authority").select_option(authority)
     await page.get_by_role("button", name="Sign in as regulator").click()
     await expect(page.get_by_text(f"Signed in as regulator {authority}")).to_be_visible()
+
+
+async def sign_in_as_admin(page: Page) -> None:
+    await page.goto("/sign-in")
+    await page.get_by_role("button", name="Sign in as admin").click()
+    await expect(page.get_by_text("Signed in as admin")).to_be_visible()
