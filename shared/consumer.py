@@ -36,6 +36,11 @@ Followed = InboundEvent | Event
 Handler = Callable[[UnitOfWork, Followed], Awaitable[None]]
 
 
+# One statement for any batch size, its rows given as parameters: built with the rows as values, it
+# was compiled anew for every batch.
+RECORD_HANDLED = insert(processed_event).on_conflict_do_nothing().returning(processed_event.c.event_id)
+
+
 class Decoded(NamedTuple):
     """A record this consumer follows: its envelope, its payload as the consumer's model, its handler."""
 
@@ -219,16 +224,8 @@ class EventConsumer:
         """Record the events' ids and apply the new ones, in one transaction: a redelivered event
         finds its id recorded and changes nothing."""
         async with self.db.unit_of_work(actor=f"service:{self.service}") as uow:
-            fresh = set(
-                await uow.session.scalars(
-                    insert(processed_event)
-                    .values(
-                        [{"consumer": self.service, "event_id": d.envelope.id, "type": d.envelope.type} for d in batch]
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(processed_event.c.event_id)
-                )
-            )
+            handled = [{"consumer": self.service, "event_id": d.envelope.id, "type": d.envelope.type} for d in batch]
+            fresh = set(await uow.session.scalars(RECORD_HANDLED, handled))
             outcomes = []
             for decoded in batch:
                 if decoded.envelope.id not in fresh:  # handled before, or twice in this batch
