@@ -101,3 +101,44 @@ async def test_a_regulator_approves_a_platform_a_child_then_inherits_and_rejects
     await expect(page.get_by_role("status")).to_contain_text("rejected")
     record = page.locator("section", has=page.get_by_role("heading", name="Signed records")).locator("tbody tr")
     await expect(record).to_contain_text("The comparability data are missing")
+
+
+async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates(
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    approvals, regulator = clean_hub["approvals"], tokens.regulator("DE-PEI")
+    child = await filed(approvals, tokens, {"level": "child", "covers": "product", "authority": "DE-PEI",
+                                            "title": "CD19 CAR-T for relapsed DLBCL", "parent_id": seeded.approval},
+                        review=True)  # fmt: skip
+    await created(approvals, f"/v1/approvals/{child}/decision",
+                  {"outcome": "approved", "meaning": "Approved by DE-PEI", "reason": "Comparable to the platform"},
+                  regulator, expect=200)  # fmt: skip
+    await filed(approvals, tokens, {"level": "child", "covers": "indication", "authority": "DE-PEI",
+                                    "title": "CD19 CAR-T for paediatric ALL", "parent_id": seeded.approval})  # fmt: skip
+    page = browser_page
+    await sign_in_as_regulator(page)
+    await page.goto(f"/review/{seeded.approval}")
+    await page.get_by_role("button", name="Suspend…").click()
+
+    await expect(page.get_by_role("heading", name="Suspend CD19 CAR-T manufacturing platform")).to_be_visible()
+    await expect(page.locator("ul.reached li")).to_have_count(1)
+    await expect(page.locator("ul.reached li")).to_contain_text("CD19 CAR-T for relapsed DLBCL")
+    await expect(
+        page.get_by_text("Unchanged (not approved): CD19 CAR-T for paediatric ALL (submitted)")
+    ).to_be_visible()
+    await page.get_by_label("Reason").fill("Sterility failures at the manufacturing site")
+    await checked(page, "regulator-suspension-preview")
+    await page.get_by_role("button", name="Suspend (sign)").click()
+
+    await expect(page.get_by_role("status")).to_contain_text("suspended")
+    tree = page.locator("ul.tree")
+    await expect(tree.locator("li li", has_text="CD19 CAR-T for relapsed DLBCL")).to_contain_text("suspended by parent")
+    await expect(tree.locator("li li", has_text="CD19 CAR-T for paediatric ALL")).to_contain_text("submitted")
+    await checked(page, "regulator-suspended", at="Parent–child tree")
+
+    await page.get_by_label("Reason").fill("Corrective actions verified on site")
+    await page.get_by_role("button", name="Reinstate (sign)").click()
+    await expect(page.get_by_role("status")).to_contain_text("approved")
+    await expect(tree.locator("li li", has_text="CD19 CAR-T for relapsed DLBCL")).to_contain_text("approved")
+    records = page.locator("section", has=page.get_by_role("heading", name="Signed records")).locator("tbody tr")
+    await expect(records).to_have_count(3)
