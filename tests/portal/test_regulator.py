@@ -142,3 +142,31 @@ async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates
     await expect(tree.locator("li li", has_text="CD19 CAR-T for relapsed DLBCL")).to_contain_text("approved")
     records = page.locator("section", has=page.get_by_role("heading", name="Signed records")).locator("tbody tr")
     await expect(records).to_have_count(3)
+
+
+async def test_a_child_whose_parent_was_withdrawn_waits_in_the_queue_until_re_confirmed(
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    approvals = clean_hub["approvals"]
+    child = await filed(approvals, tokens, {"level": "child", "covers": "product", "authority": "DE-PEI",
+                                            "title": "CD19 CAR-T for relapsed DLBCL", "parent_id": seeded.approval},
+                        review=True)  # fmt: skip
+    await created(approvals, f"/v1/approvals/{child}/decision",
+                  {"outcome": "approved", "meaning": "Approved by DE-PEI", "reason": "Comparable to the platform"},
+                  tokens.regulator("DE-PEI"), expect=200)  # fmt: skip
+    await created(approvals, f"/v1/approvals/{seeded.approval}/withdraw", {"reason": "Platform replaced"},
+                  tokens.developer(), expect=200)  # fmt: skip
+    page = browser_page
+    await sign_in_as_regulator(page)
+    waiting = page.locator("section", has=page.get_by_role("heading", name="Awaiting reconfirmation"))
+    await waiting.get_by_role("link", name="CD19 CAR-T for relapsed DLBCL").click()
+
+    await expect(page.get_by_role("status")).to_contain_text("approved awaiting reconfirmation")
+    await expect(page.locator("ul.tree > li")).to_contain_text("withdrawn")
+    await page.get_by_label("Reason").fill("The product stands on its own data")
+    await page.get_by_role("button", name="Re-confirm (sign)").click()
+    await expect(page.get_by_role("status")).not_to_contain_text("awaiting reconfirmation")
+    records = page.locator("section", has=page.get_by_role("heading", name="Signed records")).locator("tbody tr")
+    await expect(records.last).to_contain_text("Re-confirmed by DE-PEI")
+    await page.get_by_role("link", name="Work queue").first.click()
+    await expect(waiting).to_contain_text("Nothing waiting.")
