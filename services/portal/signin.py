@@ -3,12 +3,12 @@ development key (as `gmp-hub token` does), offered only while no JWKS URL is con
 Production: OpenID Connect, authorization code with PKCE (S256), through Authlib."""
 
 import time
+import warnings
 from typing import Annotated
 from urllib.parse import urlencode
 
 import jwt
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth
+from authlib.deprecate import AuthlibDeprecationWarning
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -18,6 +18,13 @@ from services.portal.settings import PortalSettings
 from services.portal.web import attempt, public_url, render
 from shared.auth import Principal, Role, issue_token
 from shared.problems import Problem
+
+# Authlib 1.9 announces on import, through a filter of its own that always shows, a move to httpx2
+# that the portal's starlette client does not need: silenced here, not for the rest of the process.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.starlette_client import OAuth
 
 router = APIRouter()
 AUTHORITIES = ["DE-PEI", "NL-IGJ", "FR-ANSM", "EMA"]
