@@ -14,7 +14,7 @@ from services.approvals.outbox_reader import OutboxReader, authority_of, holder_
 from services.approvals.schemas import AttemptOut, DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from services.approvals.settings import settings_of
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.errors import BadRequest, Forbidden, Unprocessable
+from shared.problems import BadRequest, Forbidden, Unprocessable
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])

@@ -25,7 +25,7 @@ from services.materials.schemas import (
     SupplierPatch,
 )
 from shared.auth import CurrentPrincipal, Role
-from shared.errors import Unprocessable
+from shared.problems import Unprocessable
 from shared.service import Context
 
 router = APIRouter(prefix="/v1")

@@ -20,7 +20,7 @@ from services.materials.schemas import (
     StockOut,
 )
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.errors import Forbidden, Unprocessable
+from shared.problems import Forbidden, Unprocessable
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["shortages"])

@@ -10,7 +10,7 @@ from services.registry.domain import CertificateTerms
 from services.registry.events import CertificateState
 from services.registry.schemas import CertificateIn, NonComplianceIn, NonComplianceOut, OptionalReasonIn, ReasonIn
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.errors import Forbidden, Unprocessable
+from shared.problems import Forbidden, Unprocessable
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["certificates"])

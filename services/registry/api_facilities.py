@@ -22,7 +22,7 @@ from services.registry.schemas import (
     Vocabularies,
 )
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.errors import PreconditionFailed, PreconditionRequired
+from shared.problems import PreconditionFailed, PreconditionRequired
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1")

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.registry import models
 from services.registry.domain import CertificateStatus, check_term
 from shared.database import event_history, get_or_404
-from shared.errors import Unprocessable
+from shared.problems import Unprocessable
 
 
 @dataclass(frozen=True)

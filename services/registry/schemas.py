@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from services.registry.events import CertificateState, FacilityState, SuiteState
-from shared.errors import Unprocessable
+from shared.problems import Unprocessable
 
 Term = Annotated[str, Field(min_length=1, max_length=60)]
 Terms = Annotated[list[Term], Field(max_length=50)]

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.scheduling import bookings, ical, queries
 from services.scheduling.schemas import BookingIn, BookingOut, CancelIn
 from shared.auth import CurrentPrincipal, Principal, Role, authenticate
-from shared.errors import Forbidden, Unauthorized
+from shared.problems import Forbidden, Unauthorized
 from shared.service import Context
 
 router = APIRouter(prefix="/v1")

@@ -32,7 +32,7 @@ from services.scheduling.replicas import needed_materials
 from services.scheduling.repository import SchedulingUnitOfWork
 from services.scheduling.schemas import BookingIn, BookingOut
 from shared.auth import Principal, Role
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.problems import Conflict, NotFound, Unprocessable
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from uuid import UUID
 from services.scheduling import events, models, waitlist
 from services.scheduling.domain import Period, SlotStatus, certified, plan_slots
 from services.scheduling.repository import SchedulingUnitOfWork
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.problems import Conflict, NotFound, Unprocessable
 
 
 async def publish(

@@ -20,7 +20,7 @@ from services.scheduling.domain import SlotFilters
 from services.scheduling.repository import FACILITY, SLOT, SLOT_SITE, SUITE, available, filter_values
 from shared.auth import Principal
 from shared.database import event_history
-from shared.errors import BadRequest, NotFound
+from shared.problems import BadRequest, NotFound
 
 Booking, Slot = models.Booking, models.Slot
 

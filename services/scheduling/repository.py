@@ -31,7 +31,7 @@ from services.scheduling.domain import (
     SlotStatus,
 )
 from shared.database import UnitOfWork, sqlstate
-from shared.errors import Conflict
+from shared.problems import Conflict
 
 LOCK_NOT_AVAILABLE = "55P03"
 

@@ -10,7 +10,7 @@ from services.scheduling.domain import RunKind, SlotFilters, SlotStatus, check_c
 from services.scheduling.replicas import risks_of
 from services.scheduling.repository import SchedulingUnitOfWork
 from services.scheduling.schemas import WaitlistIn
-from shared.errors import Conflict, NotFound, Problem
+from shared.problems import Conflict, NotFound, Problem
 
 # How many already-open matching slots a new entry puts up for offer: enough that entries earlier in
 # line, offered first, cannot use them all up, few enough to keep joining cheap.
