@@ -28,8 +28,9 @@ def _detail(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return body["detail"]
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str):
+        return detail
     return f"{response.reason_phrase or 'Error'} ({response.status_code})."
 
 

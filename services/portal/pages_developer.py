@@ -75,7 +75,7 @@ async def find_capacity(
         ),
     )
     slots = found.value["items"] if found.value else []
-    context = {"chosen": chosen, "view": view, "found": found, "slots": slots}
+    context: dict[str, Any] = {"chosen": chosen, "view": view, "found": found, "slots": slots}
     if is_htmx(request) and request.headers.get("hx-target") == "results":
         return render(request, "capacity_results.html", **context)
     return render(request, "capacity.html", vocabularies=vocabularies, **context)
@@ -84,7 +84,7 @@ async def find_capacity(
 # --- book ----------------------------------------------------------------------------------------
 
 
-async def _chosen_slots(api: Api, slot_ids: list[str], suite_id: str | None) -> list[dict]:
+async def _chosen_slots(api: Api, slot_ids: list[str], suite_id: str | None) -> list[dict[str, Any]]:
     page = await api.get("scheduling", "/v1/slots", suite_id=suite_id, limit=500)
     return [s for s in page["items"] if s["slot_id"] in slot_ids]
 
@@ -156,7 +156,7 @@ async def hold(request: Request, user: Developer, api: UserApi) -> Response:
 # --- a booking, live -----------------------------------------------------------------------------
 
 
-async def _alternatives(api: Api, booking: dict) -> dict[str, Any]:
+async def _alternatives(api: Api, booking: dict[str, Any]) -> dict[str, Any]:
     """For each short material: its name and the alternatives the catalogue names."""
     found: dict[str, Any] = {}
     for shortfall in booking.get("shortfalls") or []:
@@ -174,7 +174,7 @@ async def _booking_view(api: Api, booking_id: str, booking: dict[str, Any] | Non
     return {"booking": booking, "history": history, "materials": materials, "settled": _settled(booking)}
 
 
-def _settled(booking: dict) -> bool:
+def _settled(booking: dict[str, Any]) -> bool:
     return booking["status"] in SETTLED and not booking["awaiting_materials"]
 
 

@@ -39,7 +39,7 @@ async def catalogue(
         attempt(api.get("materials", "/v1/shortages", status="active")),
     )
     short = {s["material_id"]: s for s in shortages.value or []}
-    context = {"found": found, "short": short, "chosen": chosen}
+    context: dict[str, Any] = {"found": found, "short": short, "chosen": chosen}
     if is_htmx(request) and request.headers.get("hx-target") == "material-results":
         return render(request, "materials_results.html", **context)
     vocabularies = await attempt(api.get("materials", "/v1/vocabularies"))

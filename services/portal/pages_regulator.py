@@ -106,7 +106,8 @@ async def decide(request: Request, approval_id: str, user: Regulator, api: UserA
 
 
 async def _descendants(api: UserApi, approval_id: str) -> list[dict[str, Any]]:
-    return (await api.get("approvals", f"/v1/approvals/{approval_id}/tree"))["descendants"]
+    descendants: list[dict[str, Any]] = (await api.get("approvals", f"/v1/approvals/{approval_id}/tree"))["descendants"]
+    return descendants
 
 
 @router.get("/review/{approval_id}/suspend")

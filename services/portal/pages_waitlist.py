@@ -2,6 +2,8 @@
 search's criteria; the entries polled while waiting, so the offer (a hold on a matching slot,
 given to the first in line when a facility publishes one) shows up without a reload."""
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -19,7 +21,7 @@ async def join(request: Request, user: Developer, api: UserApi) -> Response:
     body = {k: str(form.get(k) or "") or None for k in CRITERIA}
     body |= {
         "product": str(form.get("product") or "").strip(),
-        "run_kind": form.get("run_kind") or "development",
+        "run_kind": str(form.get("run_kind") or "development"),
         "earliest_start": f"{form['starts_from']}T00:00:00Z" if form.get("starts_from") else None,
         "latest_end": f"{form['ends_before']}T00:00:00Z" if form.get("ends_before") else None,
     }
@@ -30,7 +32,7 @@ async def join(request: Request, user: Developer, api: UserApi) -> Response:
     return RedirectResponse("/waitlist", status_code=303)
 
 
-async def _page(request: Request, api: UserApi, **extra: object) -> Response:
+async def _page(request: Request, api: UserApi, **extra: Any) -> Response:
     entries = await attempt(api.get("scheduling", "/v1/waitlist"))
     waiting = any(e["status"] == "waiting" for e in entries.value or [])
     template = "waitlist_entries.html" if is_htmx(request) else "waitlist.html"

@@ -31,7 +31,8 @@ AUTHORITIES = ["DE-PEI", "NL-IGJ", "FR-ANSM", "EMA"]
 
 
 def settings_of(request: Request) -> PortalSettings:
-    return request.app.state.settings
+    settings: PortalSettings = request.app.state.settings
+    return settings
 
 
 def oauth_client(settings: PortalSettings, **client_kwargs: object) -> OAuth:
@@ -66,7 +67,7 @@ async def _label(request: Request, token: str, principal: Principal) -> str:
 
 
 async def _start_session(request: Request, token: str) -> Principal:
-    principal = request.app.state.verifier.verify(token)
+    principal: Principal = request.app.state.verifier.verify(token)
     expires_at = int(jwt.decode(token, options={"verify_signature": False}).get("exp", time.time() + 3600))
     sign_in(request, token, principal, expires_at, await _label(request, token, principal))
     return principal
@@ -129,7 +130,8 @@ async def oidc_sign_in(request: Request, next: str | None = None) -> Response:
         return RedirectResponse("/sign-in", status_code=303)
     request.session["next"] = _safe_next(next)
     client = request.app.state.oauth.create_client("hub")
-    return await client.authorize_redirect(request, f"{public_url(request)}/sign-in/callback")
+    redirect: Response = await client.authorize_redirect(request, f"{public_url(request)}/sign-in/callback")
+    return redirect
 
 
 @router.get("/sign-in/callback")
