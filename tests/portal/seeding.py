@@ -6,25 +6,13 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from devtools import seed as demo
 from tests.support import RunningService, Tokens
 
-FACILITIES = [
-    {"legal_name": "Charité GMP Unit for Cell Therapy", "kind": "hospital", "country": "DE", "city": "Berlin",
-     "address": "Augustenburger Platz 1", "authority": "DE-PEI",
-     "suite": {"name": "Suite 2 (CAR-T)", "cleanroom_grade": "B", "atmp_types": ["somatic_cell_therapy"],
-               "processes": ["car_t", "clinimacs_prodigy"], "qp_release": True}},
-    {"legal_name": "Leiden GMP Facility for Cell and Gene Therapy", "kind": "academic_gmp_unit", "country": "NL",
-     "city": "Leiden", "address": "Albinusdreef 2", "authority": "NL-IGJ",
-     "suite": {"name": "Vector suite", "cleanroom_grade": "B", "atmp_types": ["gene_therapy"],
-               "processes": ["aav", "lentiviral_vector"], "qp_release": True}},
-]  # fmt: skip
-
+# The demo's first two facilities and materials (`gmp-hub seed`), and an alternative to name.
+FACILITIES = demo.FACILITIES[:2]
 MATERIALS = [
-    {"name": "TexMACS GMP Medium", "category": "cell_culture_medium", "catalogue_number": "170-076-306",
-     "grade": "gmp", "usp1043_tier": 1, "origin": "animal_origin_free"},
-    {"name": "MACS GMP Recombinant Human IL-2", "synonyms": ["IL-2", "interleukin-2"],
-     "category": "cytokine_growth_factor", "catalogue_number": "170-076-146", "grade": "gmp", "usp1043_tier": 1,
-     "origin": "animal_origin_free"},
+    *demo.MATERIALS[:2],
     {"name": "CellGenix GMP SCGM", "category": "cell_culture_medium", "catalogue_number": "20802-0500",
      "grade": "gmp", "usp1043_tier": 1, "origin": "animal_origin_free"},
 ]  # fmt: skip
