@@ -177,13 +177,6 @@ class EventConsumer:
         for decoded, outcome in zip(followed, outcomes, strict=True):
             EVENTS_HANDLED.labels(self.service, decoded.envelope.type, outcome).inc()
 
-    async def handle_record(self, record: ConsumerRecord) -> None:
-        try:
-            if decoded := self._decode(record):
-                await self.handle_one(decoded)
-        except PoisonEvent as exc:
-            await self._dead_letter(record, str(exc))
-
     async def handle_one(self, decoded: Decoded) -> None:
         envelope = decoded.envelope
         for attempt in range(1, self.settings.consumer_max_attempts + 1):

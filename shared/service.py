@@ -164,7 +164,7 @@ def _service_settings(spec: ServiceSpec, common: Settings) -> Settings:
     """The service's settings: the common ones as given, its own read from `GMPHUB_*`."""
     if isinstance(common, spec.settings):
         return common
-    return spec.settings(**common.model_dump(exclude_unset=False))
+    return spec.settings(**common.model_dump())
 
 
 def _operations_router(spec: ServiceSpec) -> APIRouter:
