@@ -3,6 +3,7 @@
 services running in-process on them, and a clean state for every test."""
 
 import asyncio
+import io
 import os
 import shutil
 import tempfile
@@ -24,6 +25,24 @@ from shared.migrations import upgrade
 from shared.service import create_app
 from shared.settings import SERVICES, Settings, get_settings
 from tests.support import RunningService, Tokens
+
+
+@pytest.fixture(autouse=True)
+async def _tasks_shown_if_hung(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Shortly before pytest-timeout fails a hung test, print every asyncio task's stack: the
+    threads' stacks it prints show only an idle event loop, not what the test awaits."""
+    timeout = float(request.config.getini("timeout") or 0)
+    handle = asyncio.get_running_loop().call_later(max(timeout - 10, 1), _print_tasks) if timeout else None
+    yield
+    if handle:
+        handle.cancel()
+
+
+def _print_tasks() -> None:
+    stacks = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=stacks)
+    print(f"\n--- a test is about to time out; its event loop's tasks:\n{stacks.getvalue()}", flush=True)
 
 
 @pytest.fixture(scope="session")
