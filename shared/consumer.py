@@ -66,6 +66,7 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:  # another member reports these now; a stale gauge would mislead
+            self.consumer.positions.pop(tp, None)
             with suppress(KeyError):
                 CONSUMER_LAG.remove(self.consumer.service, tp.topic, str(tp.partition))
 
@@ -92,6 +93,9 @@ class EventConsumer:
         self.topics = sorted({cls.topic() for cls in handlers})
         self.retry_delay = 0.2
         self.joined = not self.topics  # ready once it holds partitions (or follows nothing)
+        # The next offset to handle per partition, as this consumer last committed it: lag is read
+        # from it, never from `position()`, which waits without end while a group rejoins.
+        self.positions: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
         if not self.topics:
@@ -113,18 +117,23 @@ class EventConsumer:
                     await ensure_topics(self.settings, self.topics)
                     cluster_id = await self._cluster_id()
                 consumer.subscribe(self.topics, listener=_JoinListener(self))
-                await consumer.start()
+                async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
+                    await consumer.start()
                 backoff = 0.5
                 await self._consume(consumer, cluster_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consumer paused: %s", exc, extra=log_fields(retry_in=backoff))
+                log.warning("consumer paused: %r", exc, extra=log_fields(retry_in=backoff))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
             finally:
                 self.joined = not self.topics
-                await consumer.stop()
+                self.positions.clear()
+                # Leaving the group asks the broker; one that is away must not hold the restart.
+                with suppress(Exception):
+                    async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
+                        await consumer.stop()
 
     async def _cluster_id(self) -> str:
         return (await broker_view((await self.broker.producer()).client)).cluster_id
@@ -139,16 +148,17 @@ class EventConsumer:
                     if await self._cluster_id() != cluster_id:
                         raise BrokerReplaced("the broker has another cluster id; reading again from its start")
                 await self.handle_batch([record for records in batches.values() for record in records])
+                handled = {tp: records[-1].offset + 1 for tp, records in batches.items()}
                 async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
-                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            await self._record_lag(consumer)
+                    await consumer.commit(handled)
+                self.positions |= handled
+            self._record_lag(consumer)
 
-    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+    def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                lag = highwater - await consumer.position(tp)
-                CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(lag, 0))
+            highwater, position = consumer.highwater(tp), self.positions.get(tp)
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(highwater - position, 0))
 
     async def handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a fetched batch in one transaction, each partition's records in their order. If an

@@ -117,12 +117,15 @@ class BrokerLink:
     async def reset(self) -> None:
         """Drop the producer after a broker error, so the next use reconnects from scratch."""
         async with self._lock:
-            if self._producer is not None:
-                producer, self._producer = self._producer, None
-                try:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            # Stopping flushes what is pending, which waits on a broker that may be away: outside
+            # the lock and time-limited, so the relay and the consumer get a fresh producer now.
+            try:
+                async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
                     await producer.stop()
-                except KafkaError:
-                    log.debug("producer stop after broker error failed", exc_info=True)
+            except (KafkaError, TimeoutError):
+                log.debug("producer stop after broker error failed", exc_info=True)
 
     async def check(self, timeout: float = 3.0) -> None:
         """Raise unless the broker answers a metadata request now."""
