@@ -14,14 +14,17 @@ from services.scheduling.repository import SchedulingUnitOfWork, View
 
 
 async def record_facility(uow: SchedulingUnitOfWork, event: inbound.FacilityChanged) -> None:
-    state = event.facility
-    await _replicate(uow, models.FacilityView, state.version, state.model_dump())
+    state = event.facility  # nothing here hangs on whether it is newer: staged with the batch's others
+    uow.replicas.stage(models.FacilityView, state.model_dump() | {"version": state.version, "updated_at": models.now()})
 
 
 async def record_suite(uow: SchedulingUnitOfWork, event: inbound.SuiteChanged) -> None:
     state = event.suite
     retired = state.retired or event.type == inbound.SuiteRetired.type
-    await _replicate(uow, models.SuiteView, event.version, state.model_dump() | {"retired": retired})
+    uow.replicas.stage(
+        models.SuiteView,
+        state.model_dump() | {"retired": retired, "version": event.version, "updated_at": models.now()},
+    )
 
 
 async def record_certificate(uow: SchedulingUnitOfWork, event: inbound.CertificateChanged) -> None:

@@ -46,6 +46,10 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
 
+    async def commit(self) -> None:
+        await self.replicas.flush()
+        await super().commit()
+
 
 # The statements a hold runs, built once on the tables: SQLAlchemy keeps their compiled SQL by
 # statement, and Core rows cost none of the ORM's identity-map work. Lists go as one array
@@ -386,34 +390,59 @@ RISK_FACTS = sa.select(
 
 
 @cache
-def _upsert(table: sa.Table) -> sa.Insert:
-    """Insert a replica's row, or update it where the held version is older; returns the key if it
-    was written. Built once per table, its parameters given at execution (no per-event compiling)."""
+def _upsert(table: sa.Table, *, answer: bool = True) -> sa.Insert:
+    """Insert a replica's row, or update it where the held version is older; with `answer`, return
+    the key if it was written (without, many rows go in one round trip). Built once per table, its
+    parameters given at execution (no per-event compiling)."""
     [key] = table.primary_key.columns
     upsert = insert(table)
-    return upsert.on_conflict_do_update(
+    statement = upsert.on_conflict_do_update(
         index_elements=[key],
         set_={c.name: upsert.excluded[c.name] for c in table.columns if c is not key},
         where=table.c.version < upsert.excluded.version,
-    ).returning(key)
+    )
+    return statement.returning(key) if answer else statement
 
 
 class Replicas:
-    """Scheduling's replicas of the others' data, and the facts the booking rules take from them."""
+    """Scheduling's replicas of the others' data, and the facts the booking rules take from them.
+
+    States `stage`d are written together, one statement per table, at the next read of the
+    replicas or at the commit: a consumer's batch of facility and suite events costs one round
+    trip, not one per event."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._staged: dict[sa.Table, dict[Any, dict[str, Any]]] = {}
 
     async def get(self, view_class: type[View], key: UUID, *, lock: bool = False) -> View | None:
+        await self.flush()
         return await self.session.get(view_class, key, with_for_update=lock)
 
     async def record(self, view_class: type[View], state: dict[str, Any]) -> bool:
         """Hold `state` (with its `version`) unless the replica holds that version or a newer one;
         say whether it was held. One statement: an event's state is written without being read."""
+        await self.flush()
         row = view_class.model_validate(state).model_dump()  # the table's columns, typed
         return (await self.session.execute(_upsert(view_class.__table__), row)).first() is not None  # type: ignore[attr-defined]
 
+    def stage(self, view_class: type[View], state: dict[str, Any]) -> None:
+        """`record` without the answer, written with the others staged (the newest state per key)."""
+        table: sa.Table = view_class.__table__  # type: ignore[attr-defined]
+        row = view_class.model_validate(state).model_dump()
+        [key] = table.primary_key.columns
+        staged = self._staged.setdefault(table, {})
+        held = staged.get(row[key.name])
+        if held is None or held["version"] < row["version"]:
+            staged[row[key.name]] = row  # one row per key: a statement may touch a row only once
+
+    async def flush(self) -> None:
+        staged, self._staged = self._staged, {}
+        for table, rows in staged.items():
+            await self.session.execute(_upsert(table, answer=False), list(rows.values()))
+
     async def certificates(self, facility_id: UUID) -> list[CertificateFacts]:
+        await self.flush()
         rows = await self.session.exec(
             select(models.CertificateView).where(models.CertificateView.facility_id == facility_id)
         )
@@ -421,6 +450,7 @@ class Replicas:
 
     async def approval(self, approval_id: UUID | None) -> ApprovalFacts | None:
         """The approval a run relies on, as scheduling knows it (none for a run that relies on none)."""
+        await self.flush()
         if approval_id is None:
             return None
         view = await self.session.get(models.ApprovalView, approval_id)
@@ -431,6 +461,7 @@ class Replicas:
     async def risk_facts(self, facility_id: UUID, material_ids: Sequence[UUID], approval_id: UUID | None) -> RiskFacts:
         """What the at-risk reasons of a booking at this facility, needing these materials and
         relying on this approval, are made of: one query."""
+        await self.flush()
         params = {"facility_id": facility_id, "material_ids": list(material_ids), "approval_id": approval_id}
         row = (await self.session.execute(RISK_FACTS, params)).one()
         return RiskFacts(
@@ -444,6 +475,7 @@ class Replicas:
         )
 
     async def active_shortages(self, material_ids: Sequence[UUID]) -> list[ShortageFacts]:
+        await self.flush()
         if not material_ids:
             return []
         rows = await self.session.exec(

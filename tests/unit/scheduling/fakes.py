@@ -267,6 +267,15 @@ class FakeReplicas:
         return self.store.views.get((view_class, key))  # type: ignore[return-value]
 
     async def record(self, view_class: type[View], state: dict[str, Any]) -> bool:
+        return self._hold(view_class, state)
+
+    def stage(self, view_class: type[View], state: dict[str, Any]) -> None:
+        self._hold(view_class, state)  # held at once: what a read or a commit would see
+
+    async def flush(self) -> None:
+        pass
+
+    def _hold(self, view_class: type[View], state: dict[str, Any]) -> bool:
         view = view_class.model_validate(state)
         [key] = sa.inspect(view_class).primary_key
         held = self.store.views.get((view_class, getattr(view, key.key)))
