@@ -4,7 +4,8 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+import pydantic_core
+from fastapi import APIRouter, Query, Response
 
 from services.scheduling import models, queries
 from services.scheduling.domain import SlotFilters
@@ -30,7 +31,7 @@ async def find_slots(
     suite_id: UUID | None = None,
     after: Annotated[str | None, Query(description="The `next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> SlotPage:
+) -> Response:
     principal.require_role(Role.DEVELOPER, Role.FACILITY, Role.REGULATOR)
     filters = SlotFilters(
         starts_from=starts_from or models.now(),
@@ -44,4 +45,7 @@ async def find_slots(
     )
     async with context.db.sessions() as session:
         rows, next_cursor = await queries.search_slots(session, filters, after=after, limit=limit)
-    return SlotPage.model_validate({"items": [row._asdict() for row in rows], "next_cursor": next_cursor})
+    # The rows are typed by their columns already, as `SlotPage` declares them: written out as they
+    # are, not validated into models first (the search's largest cost after the query).
+    page = {"items": [dict(row) for row in rows], "next_cursor": next_cursor}
+    return Response(pydantic_core.to_json(page), media_type="application/json")
