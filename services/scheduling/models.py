@@ -119,7 +119,7 @@ class Slot(Table, table=True):
             where=sa.text("status <> 'withdrawn'"),
         ),
         sa.CheckConstraint("ends_at > starts_at", name="slot_ends_after_start"),
-        sa.Index("ix_slot_open_starts_at", "starts_at", postgresql_where=sa.text("status = 'open'")),
+        sa.Index("ix_slot_open_starts_at_id", "starts_at", "id", postgresql_where=sa.text("status = 'open'")),
         sa.Index("ix_slot_suite_starts_at", "suite_id", "starts_at"),
         sa.Index("ix_slot_facility_starts_at", "facility_id", "starts_at"),
     )

@@ -139,7 +139,7 @@ async def search_slots(
 ) -> tuple[list[Mapping[str, Any]], str | None]:
     """A page of available slots (records with the columns of `AVAILABLE_SLOT`), and the cursor of
     the next page (None on the last). Keyset pagination on (starts_at, id) keeps every page as
-    cheap as the first: the partial index `ix_slot_open_starts_at` serves the order."""
+    cheap as the first: the partial index `ix_slot_open_starts_at_id` serves the order."""
     values: dict[str, Any] = filter_values(filters)
     search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more: is there a next page?
     if after:
