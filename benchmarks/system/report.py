@@ -63,6 +63,6 @@ def table(rows: list[Row], results: dict[str, list[Figures]], runs: int) -> str:
     for row in rows:
         f = median(results[row.key])
         goal, floor = row.bounds()
-        ratio = f"{row.ratio(f)} ({row.verdict(f['ratio'])})"
+        ratio = f"{row.ratio(f)} ({row.verdict(f[row.judged])})"
         lines.append(f"| {row.key} | {row.what} | {row.hub(f)} | {row.ceiling(f)} | {ratio} | {goal} | {floor} |")
     return "\n".join(lines)

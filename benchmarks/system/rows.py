@@ -110,11 +110,14 @@ class Row:
     goal: float
     floor: float
     at_most: bool  # the ratio is good when small (latency, CPU) rather than large (throughput)
+    judged: str = "ratio"  # the figure goal and floor bound: the ratio, or the hub's own (R8's CPU ms per hold)
 
     def bounds(self) -> tuple[str, str]:
         sign, unit = ("≤ ", "×") if self.at_most else ("≥ ", "")
         if self.key == "R7":
             return f"p99 ≤ {self.goal:g} ms", f"p99 ≤ {self.floor:g} ms"
+        if self.judged == "hub":
+            unit = " ms"
         return f"{sign}{self.goal:g}{unit}", f"{sign}{self.floor:g}{unit}"
 
     def verdict(self, ratio: float) -> str:
@@ -150,5 +153,5 @@ ROWS = [
         goal=25, floor=100, at_most=True),
     Row("R8", "CPU ms per hold, all hub processes ÷ pgbench's per transaction", r8,
         hub=_cpu, ceiling=lambda f: f"{f['ceiling']:.2f} ms", ratio=lambda f: f"{_x(f['ratio'])}×",
-        goal=2, floor=4, at_most=True),
+        goal=2, floor=4, at_most=True, judged="hub"),  # the issue's bounds: CPU ms per hold, not a ratio
 ]  # fmt: skip

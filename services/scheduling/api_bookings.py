@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 
-def _listing(
+async def _listing(
     status: Annotated[str | None, Query(description="Only bookings in this state")] = None,
     at_risk: Annotated[bool | None, Query(description="Only flagged (true) or unflagged (false) bookings")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
