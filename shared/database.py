@@ -4,7 +4,7 @@ holds, and the unit of work that commits a state change together with its events
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Self, TypeVar
 
 import asyncpg
@@ -125,12 +125,32 @@ async def copy_rows(session: AsyncSession, table: str, columns: list[str], recor
     driver: asyncpg.Connection = connection.driver_connection
     if not driver.is_in_transaction():  # the session sends its BEGIN with its first statement
         await session.execute(sa.select(1))
-    try:
+    with _as_sqlalchemy_errors(f"COPY {table}"):
         await driver.copy_records_to_table(table, records=records, columns=columns)
+
+
+async def fetch_on_driver(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """One read straight on the driver, on the session's connection and outside any transaction
+    (autocommit spares a BEGIN and a ROLLBACK): for the hottest reads, where SQLAlchemy's connection
+    and result layers cost more than the query. `sql` is the driver's ($1 parameters; compile it
+    once with SQLAlchemy). Refusals come out as SQLAlchemy's errors, as from any other statement."""
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    with _as_sqlalchemy_errors(sql):
+        rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
+    return rows
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
+    """The driver's refusals as SQLAlchemy raises them: a broken constraint as IntegrityError (a
+    409), a malformed value as DataError (a 422)."""
+    try:
+        yield
     except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(f"COPY {table}", None, exc) from exc
+        raise IntegrityError(statement, None, exc) from exc
     except asyncpg.DataError as exc:
-        raise DataError(f"COPY {table}", None, exc) from exc
+        raise DataError(statement, None, exc) from exc
 
 
 class UnitOfWork:

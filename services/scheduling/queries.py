@@ -20,7 +20,7 @@ from services.scheduling.bookings import may_read
 from services.scheduling.domain import SlotFilters
 from services.scheduling.repository import FACILITY, SLOT, SLOT_SITE, SUITE, available, filter_values
 from shared.auth import Principal
-from shared.database import event_history
+from shared.database import event_history, fetch_on_driver
 from shared.problems import BadRequest, NotFound
 
 Booking, Slot = models.Booking, models.Slot
@@ -144,12 +144,11 @@ async def search_slots(
     search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more: is there a next page?
     if after:
         values["after_starts_at"], values["after_id"] = _decode_cursor(after)
-    # The busiest read of the hub, run on the driver itself with its SQL compiled once: a third of
-    # the search's time went to the ORM's connection and result layers. One statement needs no
-    # transaction either: autocommit spares a BEGIN and a ROLLBACK.
-    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    driver = (await connection.get_raw_connection()).driver_connection
-    rows = await driver.fetch(search.sql, *(values.get(name, default) for name, default in search.parameters))
+    # The busiest read of the hub, on the driver with its SQL compiled once: a third of the search's
+    # time went to SQLAlchemy's connection and result layers.
+    rows = await fetch_on_driver(
+        session, search.sql, *(values.get(name, default) for name, default in search.parameters)
+    )
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
