@@ -74,8 +74,9 @@ async def r6(run: Run) -> Figures:
 
 async def r7(run: Run) -> Figures:
     assert run.catalogue is not None
-    p50, p99, rate = await search.measure(run.ctx, run.catalogue)
-    return {"hub_p50": p50, "hub_p99": p99, "hub_rate": rate, "ratio": p99, "slots": run.catalogue.open_slots}
+    p50, p99, rate, cpu = await search.measure(run.ctx, run.catalogue)
+    return {"hub_p50": p50, "hub_p99": p99, "hub_rate": rate, "ratio": p99, "slots": run.catalogue.open_slots,
+            "hub": sum(cpu.values())} | {f"cpu {k}": v for k, v in cpu.items()}  # fmt: skip
 
 
 async def r8(run: Run) -> Figures:
@@ -148,7 +149,7 @@ ROWS = [
         hub=lambda f: _ms(f, "hub"), ceiling=lambda f: _ms(f, "ceiling"),
         ratio=lambda f: f"p50 {_x(f['ratio_p50'])}×, p99 {_x(f['ratio_p99'])}×", goal=2, floor=3, at_most=True),
     Row("R7", "GET /v1/slots, typical filters, 32 conns", r7,
-        hub=lambda f: f"{_ms(f, 'hub')}, {f['hub_rate']:.0f} req/s",
+        hub=lambda f: f"{_ms(f, 'hub')}, {f['hub_rate']:.0f} req/s; CPU {_cpu(f)}",
         ceiling=lambda f: f"none: {f['slots']:,.0f} open slots", ratio=lambda f: f"p99 {f['ratio']:.1f} ms",
         goal=25, floor=100, at_most=True),
     Row("R8", "CPU ms per hold, all hub processes ÷ pgbench's per transaction", r8,

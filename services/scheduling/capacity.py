@@ -46,6 +46,7 @@ async def publish(
         )
     )
     await waitlist.offer_opened_slots(uow, [s.id for s in slots], hold_ttl_seconds)
+    await uow.slots.resample_if_grown(len(slots))
     return slots
 
 

@@ -2,8 +2,6 @@
 
 from functools import partial
 
-import sqlalchemy as sa
-
 from services.scheduling import bookings, queries
 from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
 from shared.service import ServiceContext, in_batches, periodic
@@ -30,28 +28,7 @@ async def ask_materials_again_once(context: ServiceContext) -> int:
     return asked
 
 
-# A tenth of the slots (or a thousand) changed since PostgreSQL last sampled them.
-SLOTS_STALE = sa.text(
-    "SELECT n_mod_since_analyze > greatest(1000, n_live_tup / 10) FROM pg_stat_user_tables WHERE relname = 'slot'"
-)
-
-
-async def refresh_slot_statistics_once(context: ServiceContext) -> int:
-    """Have PostgreSQL sample the slots again once many changed. The slot search's plans rest on
-    these statistics: a first catalogue of slots, searched before autovacuum's next round (up to a
-    minute away), was planned on none and answered in seconds instead of milliseconds."""
-    async with context.db.engine.connect() as conn:
-        if not await conn.scalar(SLOTS_STALE):
-            return 0
-        await conn.execute(sa.text("ANALYZE slot"))
-        await conn.commit()
-    return 1
-
-
 expire_holds = periodic("expire_holds", expire_holds_once, "expired %d holds")
 ask_materials_again = periodic(
     "ask_materials_again", ask_materials_again_once, "asked materials again for %d bookings it has not answered"
-)
-refresh_slot_statistics = periodic(
-    "refresh_slot_statistics", refresh_slot_statistics_once, "sampled the slots again (%d) for the search's plans"
 )

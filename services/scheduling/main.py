@@ -11,7 +11,7 @@ spec = ServiceSpec(
     description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
     routers=[api_capacity.router, api_slots.router, api_bookings.router, api_waitlist.router],
     consumes=consumers.follows,
-    jobs=[jobs.expire_holds, jobs.ask_materials_again, jobs.refresh_slot_statistics],
+    jobs=[jobs.expire_holds, jobs.ask_materials_again],
     openapi_tags=[
         {"name": "capacity", "description": "Facilities publish, block, withdraw and reopen slots on their suites."},
         {"name": "slots", "description": "Developers find available slots."},

@@ -1,7 +1,7 @@
 """Publishing capacity: the three shapes, the certificate and suite rules, no overlaps (also in
 the database itself), and blocking, withdrawing and reopening slots."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -170,12 +170,7 @@ async def test_block_withdraw_reopen_and_a_booked_slot_stays(registry, schedulin
 
 
 async def test_a_large_publication_has_the_slots_sampled_again_for_the_search(registry, scheduling, tokens):
-    async def last_sampled() -> datetime:
-        [(when,)] = await scheduling.sql("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'slot'")
-        return when or datetime.min.replace(tzinfo=UTC)
-
     site = await certified_site(registry, scheduling)
-    before = await last_sampled()
     first = start(days=3)
     window = {"starts_at": first.isoformat(), "ends_at": (first + timedelta(days=500)).isoformat(), "slot_minutes": 300}
     response = await scheduling.client.post(
@@ -183,10 +178,9 @@ async def test_a_large_publication_has_the_slots_sampled_again_for_the_search(re
         json={"suite_id": str(site.suite_id), "window": window},
         headers=tokens.facility(site.facility_id),
     )
-    assert len(response.json()["slots"]) > 2000
+    published = len(response.json()["slots"])
+    assert published > 2000
 
-    async def sampled_since() -> bool:
-        return await last_sampled() > before
-
-    # The job's next round (every few seconds), once the counters reach PostgreSQL's statistics.
-    assert await eventually(sampled_since, timeout=20.0)
+    # What the planner counts comes from the last sample (ANALYZE), not from the rows themselves.
+    [(counted,)] = await scheduling.sql("SELECT reltuples FROM pg_class WHERE relname = 'slot'")
+    assert counted >= published

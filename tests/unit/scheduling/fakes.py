@@ -81,6 +81,9 @@ class FakeSlots:
     def __init__(self, store: Store, actor: str | None) -> None:
         self.store, self.actor = store, actor
 
+    async def resample_if_grown(self, added: int) -> bool:
+        return False  # no planner here to keep statistics for
+
     async def lock(self, slot_ids: Sequence[uuid.UUID]) -> list[models.Slot]:
         return sorted((self.store.slots[i] for i in set(slot_ids) if i in self.store.slots), key=lambda s: s.id)
 
