@@ -46,13 +46,15 @@ def in_force(certificate: dict[str, Any], on: date) -> bool:
     return bool(certificate["status"] == "valid" and date.fromisoformat(certificate["expires_on"]) >= on)
 
 
-async def _facilities(api: Api) -> dict[str, Any]:
-    """Every facility the registry lists, deactivated ones too (their certificates can still be
-    suspended or revoked). The search has no filter by authority, so the pages are read whole."""
+async def _search(api: Api, **filters: str) -> dict[str, Any]:
+    """Every facility the registry's search finds, deactivated ones too (their certificates can
+    still be suspended or revoked). It has no filter by authority, so the pages are read whole."""
     items: list[dict[str, Any]] = []
     total, page = 1, 1
     while len(items) < total and page <= SEARCH_PAGES:
-        answer = await api.get("registry", "/v1/facilities", include_inactive="true", page=page, page_size=100)
+        answer = await api.get(
+            "registry", "/v1/facilities", include_inactive="true", page=page, page_size=100, **filters
+        )
         items, total, page = items + answer["items"], answer["total"], page + 1
         if not answer["items"]:  # fewer than it said: it changed while being read
             break
@@ -61,12 +63,13 @@ async def _facilities(api: Api) -> dict[str, Any]:
 
 @router.get("/certificates")
 async def facilities(request: Request, user: Regulator, api: UserApi) -> Response:
-    found = await attempt(_facilities(api))
+    found, certified = await asyncio.gather(attempt(_search(api)), attempt(_search(api, certificate_status="valid")))
     authority = str(user.authority)
     mine = [f for f in (found.value or {}).get("items", []) if in_jurisdiction(f, authority)]
     state = member_state(authority)
     return render(
-        request, "certificates.html", found=found, state=state,
+        request, "certificates.html", found=found, state=state, certified=certified,
+        valid={f["facility_id"] for f in (certified.value or {}).get("items", [])},
         home=[f for f in mine if f["country"] == state], abroad=[f for f in mine if f["country"] != state],
     )  # fmt: skip
 

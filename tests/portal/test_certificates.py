@@ -39,6 +39,7 @@ async def test_a_regulator_issues_suspends_reinstates_and_revokes_a_certificate_
     home = page.locator("section", has=page.get_by_role("heading", name="Sites in DE"))
     await expect(home.locator("tbody tr")).to_have_count(1)
     await expect(home.locator("tbody tr")).to_contain_text(CHARITE)
+    await expect(home.locator("tbody tr .badge")).to_have_text("valid")
     await expect(page.get_by_text("Leiden GMP Facility")).to_have_count(0)  # a site in NL: NL-IGJ's
     await checked(page, "regulator-facilities")
     await home.get_by_role("link", name=CHARITE).click()
@@ -114,6 +115,14 @@ async def test_a_regulator_issues_suspends_reinstates_and_revokes_a_certificate_
     await expect(records.filter(has_text="certificate revoked")).to_contain_text("Data integrity breaches confirmed")
     await checked(page, "regulator-certificate-records", at="Signed records")
 
+    # A site in NL is NL-IGJ's: its page shows its certificates, but nothing for DE-PEI to sign.
+    await page.goto(f"/certificates/facilities/{seeded.facilities[1]}")
+    await expect(page.get_by_text("Outside DE-PEI's jurisdiction: a site in NL is certified by")).to_be_visible()
+    await expect(page.locator("table.certificates tbody tr")).to_contain_text("NL-IGJ")
+    await expect(page.get_by_role("heading", name="Issue a certificate")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Suspend (sign)")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Record the statement (sign)")).to_have_count(0)
+
 
 async def hold(scheduling: RunningService, tokens: Tokens, facility_id: str) -> str:
     slots = await scheduling.client.get("/v1/slots", params={"facility_id": facility_id}, headers=tokens.developer())
@@ -157,6 +166,10 @@ async def test_suspending_a_facilitys_only_certificate_warns_and_puts_its_bookin
     # What the page says is what scheduling does: the booking, as its facility reads it, is at risk.
     flagged = await eventually(reasons)
     assert flagged == [f"GMP certificate {number} is suspended: Sterility failures at the inspection"]
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Facilities").click()
+    charite = page.locator("tbody tr", has_text="Charité GMP Unit for Cell Therapy")
+    await expect(charite.locator(".badge")).to_have_text("none valid")
+    await charite.get_by_role("link").click()
 
     await expect(card).to_contain_text("Reinstating it certifies the facility again")
     await card.get_by_label("Reason").fill("Corrective actions verified on site")
