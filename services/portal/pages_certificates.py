@@ -116,10 +116,15 @@ async def _facility(
     certificates = sorted(f["certificates"], key=lambda c: c["issued_on"], reverse=True)
     certified = [c for c in certificates if in_force(c, on)]
     others = {c["certificate_id"]: [o["number"] for o in certified if o is not c] for c in certificates}
+    signable = [c for c in certificates if c["authority"] == user.authority and c["status"] in ("valid", "suspended")]
+    # A refusal about a certificate no longer signable (revoked meanwhile) shows above the table.
+    shown = {f"certificate-{c['certificate_id']}" for c in signable}
+    stray = problem if where and where.startswith("certificate-") and where not in shown else None
     status_code = (problem.status or 502) if problem else 200  # 502: the registry did not answer
     return render(
         request, "facility_certificates.html", status_code=status_code, f=f, certificates=certificates,
-        certified=certified, others_in_force=others, ours=in_jurisdiction(f, str(user.authority)),
+        certified=certified, others_in_force=others, signable=signable, stray=stray,
+        ours=in_jurisdiction(f, str(user.authority)),
         vocabularies=vocabularies, history=history,
         records=signed_records(history.value) if history.value is not None else None,
         today=on.isoformat(), problem=problem, where=where, form=form or {},

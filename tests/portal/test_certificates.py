@@ -180,3 +180,31 @@ async def test_suspending_a_facilitys_only_certificate_warns_and_puts_its_bookin
         return await reasons() == []
 
     await eventually(cleared)
+
+
+async def test_a_certificate_revoked_meanwhile_is_not_suspended_and_the_refusal_is_shown(
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    registry, berlin = clean_hub["registry"], seeded.facilities[0]
+    number = (await certificate(registry, tokens, seeded.certificates[0]))["number"]
+    page = browser_page
+    await sign_in_as_regulator(page)
+    await page.goto(f"/certificates/facilities/{berlin}")
+    card = page.locator("article", has=page.get_by_role("heading", name=f"Certificate {number}"))
+    await card.get_by_label("Reason").fill("Sterility failures at the inspection")
+    revoked = await registry.client.post(  # by a colleague, while this page was open
+        f"/v1/certificates/{seeded.certificates[0]}/revoke", json={"reason": "Fraudulent batch records"},
+        headers=tokens.regulator("DE-PEI", sub="inspector-2"),
+    )  # fmt: skip
+    assert revoked.status_code == 200, revoked.text
+    await card.get_by_role("button", name="Suspend (sign)").click()
+
+    section = page.locator("section", has=page.get_by_role("heading", name="GMP certificates"))
+    await expect(section.get_by_role("alert")).to_contain_text(
+        "A revoked certificate cannot be suspended; 'suspend' applies to valid certificates."
+    )
+    await expect(section.locator("tbody tr .badge")).to_have_text("revoked")
+    await expect(card).to_have_count(0)
+    state = await certificate(registry, tokens, seeded.certificates[0])
+    assert (state["status"], state["reason"]) == ("revoked", "Fraudulent batch records")
+    await checked(page, "regulator-certificate-stale")
