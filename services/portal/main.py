@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from services.portal import (
     pages_approvals,
+    pages_certificates,
     pages_developer,
     pages_facility,
     pages_materials,
@@ -83,6 +84,7 @@ def create_portal(
     app.include_router(pages_waitlist.router)
     app.include_router(pages_approvals.router)
     app.include_router(pages_regulator.router)
+    app.include_router(pages_certificates.router)
     app.include_router(pages_operator.router)
     _install_handlers(app)
 
