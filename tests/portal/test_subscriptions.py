@@ -56,7 +56,9 @@ async def test_a_regulator_subscribes_sees_the_secret_once_follows_deliveries_ro
     async with Receiver(statuses=[503]) as receiver:  # the first attempt fails, the retry is taken
         await page.get_by_label("Webhook URL").fill(receiver.url)
         await page.get_by_label("Submitted").check()
-        await page.get_by_role("button", name="Add the subscription").click()
+        async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            await page.get_by_role("button", name="Add the subscription").click()
+        assert (await answer.value).headers["cache-control"] == "no-store"  # kept by no cache
 
         await expect(page.get_by_role("heading", name="Subscription added: its signing secret")).to_be_visible()
         await expect(page).to_have_url(re.compile(r"/subscriptions/[0-9a-f-]{36}$"))  # its own page's address
@@ -116,6 +118,12 @@ async def test_a_regulator_subscribes_sees_the_secret_once_follows_deliveries_ro
         assert rotated.startswith("whsec_") and rotated != secret
         await expect(page.get_by_text("signed with the old secret too until")).to_be_visible()
         await checked(page, "subscription-rotated")
+        # Rotated again from that page: htmx's history cache keeps no copy of the page it left.
+        await page.get_by_role("button", name="Rotate the secret").click()
+        await expect(page.get_by_role("textbox", name="Signing secret")).not_to_have_value(rotated)
+        stored = await page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+        assert "htmx" in stored and rotated not in stored
+        rotated = await page.get_by_role("textbox", name="Signing secret").input_value()
         await page.reload()
         await expect(page.get_by_role("textbox", name="Signing secret")).to_have_count(0)
         assert rotated not in await page.content()
@@ -131,10 +139,19 @@ async def test_a_regulator_subscribes_sees_the_secret_once_follows_deliveries_ro
         await expect(page.locator("#state")).to_contain_text("ended")
         await expect(page.get_by_role("button", name="Rotate the secret")).to_have_count(0)
         history = page.locator("ol.timeline li")
-        await expect(history).to_have_count(3)
+        await expect(history).to_have_count(4)  # created, rotated twice, ended
         await expect(history.last).to_contain_text("ended by regulator:portal-regulator")
         await checked(page, "subscription-ended")
         answer = await approvals.client.get(f"/v1/subscriptions/{subscription_id}", headers=regulator)
         assert answer.json()["active"] is False
         await page.get_by_role("link", name="All subscriptions").click()
         await expect(page.locator("tbody tr")).to_contain_text("ended")
+
+    # Another authority's regulator sees none of it.
+    await sign_in_as_regulator(page, "NL-IGJ")
+    await page.goto("/subscriptions")
+    await expect(page.get_by_text("None yet.")).to_be_visible()
+    await page.goto(f"/subscriptions/{subscription_id}")
+    await expect(page.get_by_role("alert")).to_contain_text(
+        f"No subscription {subscription_id} that this token may see"
+    )
