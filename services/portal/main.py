@@ -24,6 +24,7 @@ from services.portal import (
     pages_operator,
     pages_profile,
     pages_regulator,
+    pages_subscriptions,
     pages_waitlist,
     signin,
 )
@@ -85,6 +86,7 @@ def create_portal(
     app.include_router(pages_approvals.router)
     app.include_router(pages_regulator.router)
     app.include_router(pages_certificates.router)
+    app.include_router(pages_subscriptions.router)
     app.include_router(pages_operator.router)
     _install_handlers(app)
 

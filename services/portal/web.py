@@ -35,6 +35,7 @@ NAVIGATION = {
     "regulator": [
         ("/review", "Work queue"),
         ("/certificates", "Facilities"),
+        ("/subscriptions", "Subscriptions"),
         ("/materials", "Materials"),
     ],
     "admin": [("/operator/health", "Health"), ("/materials", "Materials")],
