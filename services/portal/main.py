@@ -17,9 +17,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from services.portal import (
     pages_approvals,
+    pages_catalogue,
     pages_developer,
     pages_facility,
     pages_materials,
+    pages_onboarding,
     pages_operator,
     pages_profile,
     pages_regulator,
@@ -84,6 +86,8 @@ def create_portal(
     app.include_router(pages_approvals.router)
     app.include_router(pages_regulator.router)
     app.include_router(pages_operator.router)
+    app.include_router(pages_onboarding.router)
+    app.include_router(pages_catalogue.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

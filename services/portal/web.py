@@ -33,7 +33,12 @@ NAVIGATION = {
         ("/materials", "Materials"),
     ],
     "regulator": [("/review", "Work queue"), ("/materials", "Materials")],
-    "admin": [("/operator/health", "Health"), ("/materials", "Materials")],
+    "admin": [
+        ("/operator/health", "Health"),
+        ("/operator/facilities", "Facilities"),
+        ("/operator/catalogue", "Catalogue"),
+        ("/materials", "Materials"),
+    ],
 }
 
 
