@@ -6,7 +6,7 @@ write nothing."""
 
 from playwright.async_api import Page, expect
 
-from tests.portal.browser import checked
+from tests.portal.browser import VIEWPORT, checked
 from tests.portal.journeys import sign_in_as_admin
 from tests.portal.seeding import Seeded
 from tests.support import RunningService, Tokens
@@ -160,3 +160,25 @@ async def test_the_operator_imports_a_csv_and_sees_the_rejected_row_with_its_lin
     )
     await expect(summary).to_have_count(0)
     assert len(await catalogue()) == 6
+
+
+async def test_without_script_the_import_form_posts_the_file_and_answers_with_the_whole_page(
+    browser, portal: str, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    context = await browser.new_context(viewport=VIEWPORT, base_url=portal, java_script_enabled=False)
+    try:
+        page = await context.new_page()
+        await sign_in_as_admin(page)
+        await page.goto("/operator/catalogue/import")
+        await page.get_by_label("CSV file").set_input_files(
+            {"name": "one.csv", "mimeType": "text/csv", "buffer": "\n".join(CSV.split("\n")[:2]).encode()}
+        )
+        await page.get_by_role("button", name="Import the file").click()
+        await expect(page.get_by_role("heading", name="Import materials")).to_be_visible()
+        await expect(page.locator(".import-summary")).to_contain_text("1 row: 1 imported, 0 rejected.")
+        found = await clean_hub["materials"].client.get(
+            "/v1/materials", params={"catalogue_number": "170-076-116"}, headers=tokens.admin()
+        )
+        assert [m["name"] for m in found.json()["items"]] == ["MACS GMP CD3 pure"]
+    finally:
+        await context.close()
