@@ -17,10 +17,12 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from services.portal import (
     pages_approvals,
+    pages_catalogue,
     pages_certificates,
     pages_developer,
     pages_facility,
     pages_materials,
+    pages_onboarding,
     pages_operator,
     pages_profile,
     pages_regulator,
@@ -88,6 +90,8 @@ def create_portal(
     app.include_router(pages_certificates.router)
     app.include_router(pages_subscriptions.router)
     app.include_router(pages_operator.router)
+    app.include_router(pages_onboarding.router)
+    app.include_router(pages_catalogue.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -38,7 +38,12 @@ NAVIGATION = {
         ("/subscriptions", "Subscriptions"),
         ("/materials", "Materials"),
     ],
-    "admin": [("/operator/health", "Health"), ("/materials", "Materials")],
+    "admin": [
+        ("/operator/health", "Health"),
+        ("/operator/facilities", "Facilities"),
+        ("/operator/catalogue", "Catalogue"),
+        ("/materials", "Materials"),
+    ],
 }
 
 
