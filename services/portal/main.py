@@ -19,6 +19,7 @@ from services.portal import (
     pages_approvals,
     pages_developer,
     pages_facility,
+    pages_live,
     pages_materials,
     pages_operator,
     pages_profile,
@@ -84,6 +85,7 @@ def create_portal(
     app.include_router(pages_approvals.router)
     app.include_router(pages_regulator.router)
     app.include_router(pages_operator.router)
+    app.include_router(pages_live.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -32,7 +32,11 @@ NAVIGATION = {
         ("/facility/profile", "Profile"),
         ("/materials", "Materials"),
     ],
-    "regulator": [("/review", "Work queue"), ("/materials", "Materials")],
+    "regulator": [
+        ("/review", "Work queue"),
+        ("/live", "Live events"),
+        ("/materials", "Materials"),
+    ],
     "admin": [("/operator/health", "Health"), ("/materials", "Materials")],
 }
 
