@@ -45,13 +45,16 @@ async def live_events(request: Request, user: Regulator, api: UserApi) -> Respon
 
 
 async def server_sent(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, str]]:
-    """The events of a text/event-stream: their id, event and data (comments and `retry` dropped)."""
+    """The blocks of a text/event-stream: their id, event and data (comments and `retry` dropped); a
+    block may hold only an id (where approvals' stream starts)."""
     event: dict[str, str] = {}
     data: list[str] = []
     async for line in lines:
         if not line:
             if data:
                 yield {**event, "data": "\n".join(data)}
+            elif "id" in event:
+                yield event
             event, data = {}, []
             continue
         if line.startswith(":"):
@@ -78,12 +81,14 @@ async def forwarded(api: Api, resume: str | None) -> AsyncIterator[dict[str, Any
     headers = {"Last-Event-ID": resume} if resume is not None else None
     try:
         async with api.stream("approvals", "/v1/events/stream", SILENCE_SECONDS, headers=headers) as upstream:
-            # Approvals has fixed where it starts: events from now on reach this page.
-            yield {"event": "ready", "data": "connected", "retry": RETRY_MILLISECONDS}
             async for event in server_sent(upstream.aiter_lines()):
-                if "id" in event:
+                if "id" in event and "data" in event:
                     html = row(event["id"], json.loads(event["data"]))
                     yield {"id": event["id"], "event": "approval-event", "data": html}
+                elif "id" in event:
+                    # Approvals' first block, where it starts: from here on nothing is missed, even
+                    # when the connection drops before any event came.
+                    yield {"id": event["id"], "event": "ready", "data": event["id"], "retry": RETRY_MILLISECONDS}
     except ServiceDown as down:
         yield {"event": "problem", "data": templates.get_template("problem_inline.html").render(problem=down)}
     except ServiceProblem as refused:

@@ -9,7 +9,7 @@
   var problem = document.getElementById("live-problem");
   var count = document.getElementById("live-count");
   var filter = document.getElementById("event-type");
-  var lastId = 0, wait = 1000;
+  var lastId = null, wait = 1000;  // the id of the last event (or of where the stream started)
 
   function applyFilter() {
     var all = rows.children, shown = 0;
@@ -25,8 +25,9 @@
   function connect() {
     // The browser's own reconnection sends Last-Event-ID; a new connection (once the browser gave
     // up) says where the page was with ?after=.
-    var source = new EventSource(table.dataset.stream + (lastId ? "?after=" + lastId : ""));
-    source.addEventListener("ready", function () {
+    var source = new EventSource(table.dataset.stream + (lastId !== null ? "?after=" + lastId : ""));
+    source.addEventListener("ready", function (event) {  // where the stream starts, before any event
+      lastId = Math.max(lastId, Number(event.lastEventId));
       state.textContent = "Live: new events appear as they happen.";
       problem.replaceChildren();
       wait = 1000;
