@@ -132,7 +132,9 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Each event's SSE `id` is its position in the approvals outbox; send it back as
-    `Last-Event-ID` to resume exactly after it. `event` is the CloudEvents type, `data` the envelope."""
+    `Last-Event-ID` to resume exactly after it. `event` is the CloudEvents type, `data` the envelope.
+    The stream opens with a block holding only the `id` it starts after: EventSource shows no event
+    for it, but a reconnection resumes from there even when no event came before the drop."""
     if principal.role is Role.REGULATOR:
         authority = _own_authority(principal, authority)
     elif principal.role is not Role.DEVELOPER and not principal.is_admin:
@@ -154,6 +156,7 @@ async def stream_events(
 async def _events(
     request: Request, context: ServiceContext, principal: Principal, authority: str | None, wanted: set[str], after: int
 ) -> AsyncIterator[dict]:
+    yield {"id": str(after)}  # where it starts, without data: no event, only a place to resume from
     reader = OutboxReader()
     poll = min(context.settings.job_interval_seconds, 1.0)  # other replicas' commits do not ring this bell
     bell = context.db.new_events

@@ -2,6 +2,8 @@
 bearer token. A refusal becomes a `ServiceProblem` carrying the service's problem+json `detail`;
 a service that does not answer becomes `ServiceDown`, so a page can say so and show the rest."""
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -61,6 +63,26 @@ class Hub:
             raise ServiceProblem(service, response.status_code, _detail(response))
         return response
 
+    @asynccontextmanager
+    async def stream(
+        self, service: str, path: str, token: str | None, read_timeout: float, **kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
+        """A GET answered over time (server-sent events), read as it arrives: refused or unanswered as
+        for `request`, and a connection that breaks or falls silent for `read_timeout` is `ServiceDown`."""
+        headers = kwargs.pop("headers", None) or {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        client = self.clients[service]
+        timeout = httpx.Timeout(client.timeout.connect, read=read_timeout)
+        try:
+            async with client.stream("GET", path, headers=headers, timeout=timeout, **kwargs) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise ServiceProblem(service, response.status_code, _detail(response))
+                yield response
+        except (httpx.TransportError, OSError):
+            raise ServiceDown(service) from None
+
     async def ready(self, service: str) -> bool:
         try:
             return (await self.clients[service].get("/readyz", timeout=2.0)).status_code == 200
@@ -84,6 +106,11 @@ class Api:
 
     async def text(self, service: str, path: str, **params: Any) -> httpx.Response:
         return await self.hub.request(service, "GET", path, self.token, params=params)
+
+    def stream(
+        self, service: str, path: str, read_timeout: float, headers: dict[str, str] | None = None, **params: Any
+    ) -> AbstractAsyncContextManager[httpx.Response]:
+        return self.hub.stream(service, path, self.token, read_timeout, headers=headers, params=params)
 
     async def post(self, service: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         return await self.send("POST", service, path, body, headers)

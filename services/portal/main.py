@@ -21,6 +21,7 @@ from services.portal import (
     pages_certificates,
     pages_developer,
     pages_facility,
+    pages_live,
     pages_materials,
     pages_onboarding,
     pages_operator,
@@ -92,6 +93,7 @@ def create_portal(
     app.include_router(pages_operator.router)
     app.include_router(pages_onboarding.router)
     app.include_router(pages_catalogue.router)
+    app.include_router(pages_live.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

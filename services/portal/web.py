@@ -36,6 +36,7 @@ NAVIGATION = {
         ("/review", "Work queue"),
         ("/certificates", "Facilities"),
         ("/subscriptions", "Subscriptions"),
+        ("/live", "Live events"),
         ("/materials", "Materials"),
     ],
     "admin": [

@@ -36,13 +36,14 @@ async def stream(base: str, headers: dict, **params):
         yield response
 
 
-async def read_events(response: httpx.Response, count: int) -> list[dict]:
+async def read_events(response: httpx.Response, count: int, blocks: bool = False) -> list[dict]:
+    """The next `count` events (with `blocks`: also the blocks holding only an id)."""
     events: list[dict] = []
     current: dict = {}
     async with asyncio.timeout(5):
         async for line in response.lines:
             if not line:
-                if "id" in current:
+                if "id" in current and ("data" in current or blocks):
                     events.append(current)
                     if len(events) == count:
                         return events
@@ -83,6 +84,22 @@ async def test_stream_resumes_after_last_event_id_and_shows_only_what_the_caller
     async with stream(served, tokens.developer("ORG-2"), since=0, types="gmphub.approvals.approval.drafted.v1") as r:
         [only] = await read_events(r, 1)
         assert json.loads(only["data"])["data"]["approval"]["holder_org_id"] == "ORG-2"
+
+
+async def test_stream_opens_with_where_it_starts_so_a_drop_before_any_event_loses_nothing(approvals, tokens, served):
+    flow = Flow(approvals, tokens)
+    before = await flow.draft(title="Before the stream")
+    async with stream(served, flow.reg) as response:
+        [start] = await read_events(response, 1, blocks=True)
+    assert set(start) == {"id"}  # no data: EventSource shows no event, it only keeps the id
+    newest = (await approvals.sql("SELECT max(seq) AS seq FROM outbox"))[0].seq
+    assert int(start["id"]) == newest
+
+    meanwhile = await flow.draft(title="While the connection was down")
+    async with stream(served, flow.reg | {"Last-Event-ID": start["id"]}) as response:
+        [resumed_at, event] = await read_events(response, 2, blocks=True)
+    assert resumed_at == {"id": start["id"]}
+    assert json.loads(event["data"])["subject"] == meanwhile["approval_id"] != before["approval_id"]
 
 
 async def test_stream_refuses_another_authority_and_bad_ids(approvals, tokens, served):
