@@ -129,18 +129,6 @@ async def copy_rows(session: AsyncSession, table: str, columns: list[str], recor
         await driver.copy_records_to_table(table, records=records, columns=columns)
 
 
-async def fetch_on_driver(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
-    """One read straight on the driver, on the session's connection and outside any transaction
-    (autocommit spares a BEGIN and a ROLLBACK): for the hottest reads, where SQLAlchemy's connection
-    and result layers cost more than the query. `sql` is the driver's ($1 parameters; compile it
-    once with SQLAlchemy). Refusals come out as SQLAlchemy's errors, as from any other statement."""
-    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
-    with _as_sqlalchemy_errors(sql):
-        rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
-    return rows
-
-
 @contextlib.contextmanager
 def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
     """The driver's refusals as SQLAlchemy raises them: a broken constraint as IntegrityError (a
@@ -151,6 +139,8 @@ def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
         raise IntegrityError(statement, None, exc) from exc
     except asyncpg.DataError as exc:
         raise DataError(statement, None, exc) from exc
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:  # an outage: a 503, a retry
+        raise OperationalError(statement, None, exc) from exc
 
 
 class UnitOfWork:
@@ -238,6 +228,8 @@ class Database:
         self.engine = create_engine(url, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.new_events = Bell()
+        self._searches: asyncpg.Pool | None = None
+        self._searches_lock = asyncio.Lock()
 
     def unit_of_work(self, actor: str | None, causation_id: str | None = None) -> UnitOfWork:
         return self._unit_of_work(self.sessions, actor=actor, causation_id=causation_id, on_commit=self.new_events)
@@ -246,7 +238,32 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
+    async def search(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """A search: one read straight on the driver (`sql` in its $1 style, compiled once), on a
+        small pool of its own, outside any transaction, planned for each call's values.
+
+        The driver spares SQLAlchemy's connection and result layers, a third of the slot search's
+        time. Planned each time: after five runs PostgreSQL may keep a prepared statement's generic
+        plan, made without the values, and a search's best plan depends on them (a date range of
+        slots: 1.7–2.3 ms planned with its values, 5.9–8.7 ms on the generic plan)."""
+        pool = self._searches or await self._search_pool()
+        with _as_sqlalchemy_errors(sql):
+            rows: list[asyncpg.Record] = await pool.fetch(sql, *args)
+        return rows
+
+    async def _search_pool(self) -> asyncpg.Pool:
+        async with self._searches_lock:
+            if self._searches is None:
+                url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                with _as_sqlalchemy_errors("connect"):
+                    self._searches = await asyncpg.create_pool(
+                        url, min_size=1, max_size=4, server_settings={"plan_cache_mode": "force_custom_plan"}
+                    )
+            return self._searches
+
     async def dispose(self) -> None:
+        if self._searches is not None:
+            await self._searches.close()
         await self.engine.dispose()
 
 

@@ -82,8 +82,7 @@ async def run(url: str, total: int) -> None:
         print(f"{'query':<42} {'rows':>5} {'median ms':>10} {'p95 ms':>8}")
 
         async def search(filters: SlotFilters, after: str | None) -> tuple[list, str | None]:
-            async with db.sessions() as session:  # a session per search, as the API opens one per request
-                return await queries.search_slots(session, filters, after=after, limit=50)
+            return await queries.search_slots(db, filters, after=after, limit=50)
 
         for name, filters in cases.items():
             for page_name, after_pages in (("", 0), (" (page 20)", 20)):

@@ -43,8 +43,7 @@ async def find_slots(
         facility_id=facility_id,
         suite_id=suite_id,
     )
-    async with context.db.sessions() as session:
-        rows, next_cursor = await queries.search_slots(session, filters, after=after, limit=limit)
+    rows, next_cursor = await queries.search_slots(context.db, filters, after=after, limit=limit)
     # The rows are typed by their columns already, as `SlotPage` declares them: written out as they
     # are, not validated into models first (the search's largest cost after the query).
     page = {"items": [dict(row) for row in rows], "next_cursor": next_cursor}

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,9 +19,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.scheduling import models
 from services.scheduling.bookings import may_read
 from services.scheduling.domain import SlotFilters
-from services.scheduling.repository import FACILITY, SLOT, SLOT_SITE, SUITE, available, filter_values
+from services.scheduling.repository import (
+    FACILITY,
+    OPEN,
+    PERIOD_FILTERS,
+    SITE,
+    SITE_FILTERS,
+    SLOT,
+    SLOT_SITE,
+    SUITE,
+    available,
+    available_site,
+    filter_values,
+)
 from shared.auth import Principal
-from shared.database import event_history, fetch_on_driver
+from shared.database import Database, event_history
 from shared.problems import BadRequest, NotFound
 
 Booking, Slot = models.Booking, models.Slot
@@ -126,52 +139,133 @@ async def facility_slots(
     return list(await session.exec(query))
 
 
-# What the search answers of each slot: the slot, its suite's name and capabilities, its facility.
-AVAILABLE_SLOT = (
-    SLOT.c.id.label("slot_id"), SLOT.c.suite_id, SLOT.c.facility_id, SLOT.c.starts_at, SLOT.c.ends_at, SLOT.c.status,
-    SLOT.c.booking_id, SLOT.c.status_reason, SUITE.c.name.label("suite_name"), SUITE.c.cleanroom_grade,
-    SUITE.c.atmp_types, SUITE.c.processes, FACILITY.c.legal_name.label("facility_name"), FACILITY.c.country,
-)  # fmt: skip
+def _answer(slot: sa.FromClause) -> tuple[sa.ColumnElement, ...]:
+    """What the search answers of each slot: the slot, its suite's name and capabilities, its facility."""
+    return (
+        slot.c.id.label("slot_id"), slot.c.suite_id, slot.c.facility_id, slot.c.starts_at, slot.c.ends_at,
+        slot.c.status, slot.c.booking_id, slot.c.status_reason, SUITE.c.name.label("suite_name"),
+        SUITE.c.cleanroom_grade, SUITE.c.atmp_types, SUITE.c.processes, FACILITY.c.legal_name.label("facility_name"),
+        FACILITY.c.country,
+    )  # fmt: skip
 
 
 async def search_slots(
-    session: AsyncSession, filters: SlotFilters, *, after: str | None, limit: int
+    db: Database, filters: SlotFilters, *, after: str | None, limit: int
 ) -> tuple[list[Mapping[str, Any]], str | None]:
-    """A page of available slots (records with the columns of `AVAILABLE_SLOT`), and the cursor of
-    the next page (None on the last). Keyset pagination on (starts_at, id) keeps every page as
-    cheap as the first: the partial index `ix_slot_open_starts_at_id` serves the order."""
+    """A page of available slots (records with the columns of `_answer`), and the cursor of the
+    next page (None on the last). Keyset pagination on (starts_at, id) keeps every page as cheap as
+    the first.
+
+    Two ways to a page, chosen by how many suites the site filters leave: a walk along all open
+    slots in time order (`ix_slot_open_starts_at_id`) reads about `limit × all ÷ matching` slots; the
+    first slots of each matching suite (`ix_slot_suite_starts_at`), `limit × matching`. The walk
+    for a filter that two suites of 200 match read 10,000 slots for a page (239 ms)."""
     values: dict[str, Any] = filter_values(filters)
-    search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more: is there a next page?
     if after:
         values["after_starts_at"], values["after_id"] = _decode_cursor(after)
-    # The busiest read of the hub, on the driver with its SQL compiled once: a third of the search's
-    # time went to SQLAlchemy's connection and result layers.
-    rows = await fetch_on_driver(
-        session, search.sql, *(values.get(name, default) for name, default in search.parameters)
-    )
+    given, paged, fetched = tuple(n for n in values if not n.startswith("after_")), bool(after), limit + 1
+    search = _search(given, paged=paged, limit=fetched)  # one more than a page: is there a next?
+    if site_filters := tuple(n for n in given if n in SITE_FILTERS):
+        [sites] = await _fetch(db, _matching_suites(site_filters), values)
+        matching = sites["matching"] or []
+        if not matching:
+            return [], None
+        # The matching suites go in as an array, the site conditions done with: a prepared
+        # statement's generic plan, made without the filters' values, walked the suites' slots
+        # one by one where a walk in time order was the plan (178 ms instead of 0.6).
+        values["suite_ids"] = matching
+        periods = tuple(n for n in given if n in PERIOD_FILTERS)
+        per_suite = len(matching) ** 2 <= sites["suites"]
+        search = (_search_per_suite if per_suite else _search_in_suites)(periods, paged=paged, limit=fetched)
+    rows = await _fetch(db, search, values)
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
 @dataclass(frozen=True)
-class CompiledSearch:
+class Compiled:
+    """A statement compiled once for the driver (`Database.search`)."""
+
     sql: str
     parameters: tuple[tuple[str, Any], ...]  # in the SQL's order: each name and its value if none is given
 
+    @classmethod
+    def of(cls, statement: sa.Executable) -> "Compiled":
+        compiled = statement.compile(dialect=postgresql_asyncpg.dialect())
+        return cls(str(compiled), tuple((name, compiled.params[name]) for name in compiled.positiontup or ()))
+
+
+async def _fetch(db: Database, statement: Compiled, values: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return await db.search(statement.sql, *(values.get(name, default) for name, default in statement.parameters))
+
 
 @cache
-def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> CompiledSearch:
-    """The search for these filters and this page size, compiled once for the driver. The limit
-    is written into the SQL, for the plan (a few page sizes: a few prepared statements)."""
-    query = sa.select(*AVAILABLE_SLOT).select_from(SLOT_SITE).where(*available(given))
+def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> Compiled:
+    """The walk along all open slots in time order, for these filters and this page size. The
+    limit is written into the SQL, for the plan (a few page sizes: a few prepared statements)."""
+    query = sa.select(*_answer(SLOT)).select_from(SLOT_SITE).where(*available(given))
     if paged:
-        after = sa.tuple_(
-            sa.bindparam("after_starts_at", type_=SLOT.c.starts_at.type), sa.bindparam("after_id", type_=SLOT.c.id.type)
+        query = query.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > AFTER)
+    return Compiled.of(query.order_by(SLOT.c.starts_at, SLOT.c.id).limit(sa.literal_column(str(int(limit)))))
+
+
+@cache
+def _matching_suites(site_filters: tuple[str, ...]) -> Compiled:
+    """The available suites these site filters match, and how many suites are available at all."""
+    site = available_site(())
+    matching = sa.func.array_agg(SUITE.c.suite_id).filter(sa.and_(*(SITE_FILTERS[n] for n in site_filters)))
+    return Compiled.of(
+        sa.select(matching.label("matching"), sa.func.count().label("suites")).select_from(SITE).where(*site)
+    )
+
+
+@cache
+def _search_in_suites(periods: tuple[str, ...], *, paged: bool, limit: int) -> Compiled:
+    """The walk along all open slots in time order, keeping those of the suites given
+    (`suite_ids`, already found available)."""
+    in_suites = SLOT.c.suite_id == sa.any_(sa.bindparam("suite_ids", type_=ARRAY(sa.Uuid)))
+    query = (
+        sa.select(*_answer(SLOT))
+        .select_from(SLOT_SITE)
+        .where(SLOT.c.status == OPEN, in_suites, *(PERIOD_FILTERS[n] for n in periods))
+    )
+    if paged:
+        query = query.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > AFTER)
+    return Compiled.of(query.order_by(SLOT.c.starts_at, SLOT.c.id).limit(sa.literal_column(str(int(limit)))))
+
+
+@cache
+def _search_per_suite(periods: tuple[str, ...], *, paged: bool, limit: int) -> Compiled:
+    """The first open slots of each of the suites given (`suite_ids`, already found available),
+    then the earliest of them all."""
+    chosen = (
+        sa.func.unnest(sa.bindparam("suite_ids", type_=ARRAY(sa.Uuid)))
+        .table_valued("suite_id")
+        .render_derived(name="chosen")
+    )
+    first = sa.select(SLOT).where(
+        SLOT.c.suite_id == chosen.c.suite_id, SLOT.c.status == OPEN, *(PERIOD_FILTERS[n] for n in periods)
+    )
+    if paged:
+        first = first.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > AFTER)
+    page = sa.literal_column(str(int(limit)))
+    slots = first.order_by(SLOT.c.starts_at, SLOT.c.id).limit(page).lateral("first_slots")
+    query = (
+        sa.select(*_answer(slots))
+        .select_from(
+            chosen.join(slots, sa.true())
+            .join(SUITE, SUITE.c.suite_id == slots.c.suite_id)
+            .join(FACILITY, FACILITY.c.facility_id == slots.c.facility_id)
         )
-        query = query.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > after)
-    query = query.order_by(SLOT.c.starts_at, SLOT.c.id).limit(sa.literal_column(str(int(limit))))
-    compiled = query.compile(dialect=postgresql_asyncpg.dialect())
-    return CompiledSearch(str(compiled), tuple((name, compiled.params[name]) for name in compiled.positiontup or ()))
+        .order_by(slots.c.starts_at, slots.c.id)
+        .limit(page)
+    )
+    return Compiled.of(query)
+
+
+AFTER = sa.tuple_(
+    sa.bindparam("after_starts_at", type_=SLOT.c.starts_at.type), sa.bindparam("after_id", type_=SLOT.c.id.type)
+)
 
 
 def _encode_cursor(slot: Mapping[str, Any]) -> str:

@@ -35,7 +35,13 @@ async def test_search_filters_pages_and_hides_uncertified_facilities(registry, s
     assert len(starts) == 8 and starts == sorted(starts)
     assert {s["country"] for s in (await find(country="FR"))["items"]} == {"FR"}
     assert len((await find(atmp_type="gene_therapy"))["items"]) == 5
-    assert len((await find(process="cell_expansion", cleanroom_grade="A"))["items"]) == 3
+    grade_a = await find(process="cell_expansion", cleanroom_grade="A")
+    assert len(grade_a["items"]) == 3
+    # Few suites match: their first slots each, then the earliest; pages join up the same way.
+    page = await find(process="cell_expansion", cleanroom_grade="A", limit=2)
+    rest = await find(process="cell_expansion", cleanroom_grade="A", limit=2, after=page["next_cursor"])
+    assert [s["slot_id"] for s in page["items"] + rest["items"]] == [s["slot_id"] for s in grade_a["items"]]
+    assert rest["next_cursor"] is None
     assert (
         len(
             (await find(facility_id=str(de.facility_id), ends_before=(start(7) + timedelta(hours=4)).isoformat()))[
