@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry import models
 from services.registry.domain import CertificateStatus, check_term
-from shared.database import event_history, get_or_404
+from shared.database import event_history, get_or_404, outbox
 from shared.problems import NotFound, Unprocessable
 
 
@@ -198,10 +198,15 @@ async def directory_entry(session: AsyncSession, facility_id: UUID) -> Listed:
     if listed is None:
         raise NotFound(f"No facility {facility_id} in the public directory.")
     record = await facility_record(session, facility_id)
+    # Every certificate event of the facility, however long its history: only the status and when.
+    certificate, envelope = outbox.c.envelope["data"]["certificate"], outbox.c.envelope
+    rows = await session.execute(
+        sa.select(certificate["certificate_id"].astext, certificate["status"].astext, envelope["time"].astext)
+        .where(outbox.c.key == str(facility_id), outbox.c.type.like("gmphub.registry.certificate.%"))
+        .order_by(outbox.c.seq)
+    )
     changes: dict[UUID, list[tuple[str, Any]]] = defaultdict(list)
-    for event in await event_history(session, str(facility_id)):
-        certificate = (event.get("data") or {}).get("certificate")
-        if event["type"].startswith("gmphub.registry.certificate.") and certificate:
-            changes[UUID(certificate["certificate_id"])].append((certificate["status"], event["time"]))
+    for certificate_id, status, at in rows:
+        changes[UUID(certificate_id)].append((status, at))
     suites = [s for s in record.suites if not s.retired]
     return Listed(record.facility, suites, record.certificates, dict(changes))

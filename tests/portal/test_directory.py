@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from services.portal.main import create_portal
 from services.portal.settings import PortalSettings
 from shared.settings import SERVICES
-from tests.portal.browser import check_accessibility, checked
+from tests.portal.browser import check_accessibility, checked, fits_a_tablet
 from tests.portal.seeding import Seeded
 from tests.support import RunningService, Tokens, eventually
 
@@ -98,6 +98,7 @@ async def test_a_visitor_searches_the_directory_and_opens_a_facility_without_sig
     await expect(page.get_by_role("link", name=MUNICH)).to_have_count(0)  # grade B in DE, but not certified
     assert "country=DE" in page.url and "cleanroom_grade=B" in page.url  # the search can be shared
     await checked(page, "public-directory")
+    await fits_a_tablet(page)
 
     await page.get_by_label("Country").select_option("NL")
     await expect(page.get_by_role("link", name=LEIDEN)).to_be_visible()
@@ -141,6 +142,7 @@ async def test_a_visitor_searches_the_directory_and_opens_a_facility_without_sig
                     "Augustenburger", "DE-MIA-0001", "regulator", "inspector"):  # fmt: skip
         assert private not in shown, private
     await checked(page, "public-directory-facility", at="Open capacity by month")
+    await fits_a_tablet(page)  # the twelve months scroll inside their own frame
 
     # A facility that is not in the directory is not found, and says so.
     answer = await page.goto(f"/directory/{munich_id}")
