@@ -20,6 +20,7 @@ from services.portal import (
     pages_catalogue,
     pages_certificates,
     pages_developer,
+    pages_directory,
     pages_facility,
     pages_live,
     pages_materials,
@@ -94,6 +95,7 @@ def create_portal(
     app.include_router(pages_onboarding.router)
     app.include_router(pages_catalogue.router)
     app.include_router(pages_live.router)
+    app.include_router(pages_directory.router)
     _install_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -54,6 +54,11 @@ def expected_version(if_match: str | None, *, required: bool) -> int | None:
 @router.get("/vocabularies", response_model=Vocabularies, tags=["vocabularies"],
             summary="The controlled vocabularies every term is checked against")  # fmt: skip
 async def vocabularies(principal: CurrentPrincipal) -> Vocabularies:
+    return vocabulary_terms()
+
+
+def vocabulary_terms() -> Vocabularies:
+    """Every vocabulary and its labels (the public directory offers them too)."""
     terms = {name: [{"term": t, "label": label} for t, label in vocab.items()] for name, vocab in VOCABULARIES.items()}
     terms["certificate_statuses"] = [{"term": s.value, "label": s.value} for s in CertificateStatus]
     return Vocabularies.model_validate(terms)

@@ -1,7 +1,8 @@
 """Read side of the registry: facility search, a facility with its suites, certificates and
-non-compliance statements, its history, and one certificate."""
+non-compliance statements, its history, one certificate, and the public directory."""
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -10,8 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry import models
 from services.registry.domain import CertificateStatus, check_term
-from shared.database import event_history, get_or_404
-from shared.problems import Unprocessable
+from shared.database import event_history, get_or_404, outbox
+from shared.problems import NotFound, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,87 @@ async def facility_history(session: AsyncSession, facility_id: UUID) -> list[dic
 
 async def certificate(session: AsyncSession, certificate_id: UUID) -> models.Certificate:
     return await get_or_404(session, models.Certificate, certificate_id, "certificate")
+
+
+# --- the public directory ------------------------------------------------------------------------
+
+
+def in_directory() -> list[sa.ColumnElement[bool]]:
+    """The directory lists an active facility holding a certificate valid today (in force through
+    its expiry day, as scheduling counts it): the one that may be booked."""
+    facility, certificate = models.Facility, models.Certificate
+    return [
+        facility.active,
+        sa.exists().where(
+            certificate.facility_id == facility.id,
+            certificate.status == CertificateStatus.VALID.value,
+            certificate.expires_on >= sa.func.current_date(),
+        ),
+    ]
+
+
+@dataclass
+class Listed:
+    """A facility of the directory with its live suites and its certificates (all, or those valid
+    today), and each certificate's status changes (id -> (status, when), oldest first)."""
+
+    facility: models.Facility
+    suites: list[models.Suite]
+    certificates: list[models.Certificate]
+    changes: dict[UUID, list[tuple[str, Any]]] = field(default_factory=dict)
+
+
+async def directory(session: AsyncSession, search: FacilitySearch) -> tuple[list[Listed], int]:
+    """A page of the directory matching the search's capability filters, by name."""
+    where = [*search.conditions(), *in_directory()]
+    total = await session.scalar(sa.select(sa.func.count()).select_from(models.Facility).where(*where))
+    found = list(
+        await session.scalars(
+            sa.select(models.Facility)
+            .where(*where)
+            .order_by(models.Facility.legal_name, models.Facility.id)
+            .offset((search.page - 1) * search.page_size)
+            .limit(search.page_size)
+        )
+    )
+    ids = [f.id for f in found]
+    suites, certificates = defaultdict(list), defaultdict(list)
+    for suite in await session.scalars(
+        sa.select(models.Suite)
+        .where(models.Suite.facility_id.in_(ids), sa.not_(models.Suite.retired))
+        .order_by(models.Suite.created_at)
+    ):
+        suites[suite.facility_id].append(suite)
+    for certificate in await session.scalars(
+        sa.select(models.Certificate)
+        .where(
+            models.Certificate.facility_id.in_(ids),
+            models.Certificate.status == CertificateStatus.VALID.value,
+            models.Certificate.expires_on >= sa.func.current_date(),
+        )
+        .order_by(models.Certificate.expires_on.desc())
+    ):
+        certificates[certificate.facility_id].append(certificate)
+    return [Listed(f, suites[f.id], certificates[f.id]) for f in found], total or 0
+
+
+async def directory_entry(session: AsyncSession, facility_id: UUID) -> Listed:
+    """One facility of the directory: its live suites, every certificate it was issued and their
+    status changes (from its history). One that is not in the directory is not found, whether it
+    exists or not, so the answer says nothing of it."""
+    listed = await session.scalar(sa.select(models.Facility).where(models.Facility.id == facility_id, *in_directory()))
+    if listed is None:
+        raise NotFound(f"No facility {facility_id} in the public directory.")
+    record = await facility_record(session, facility_id)
+    # Every certificate event of the facility, however long its history: only the status and when.
+    certificate, envelope = outbox.c.envelope["data"]["certificate"], outbox.c.envelope
+    rows = await session.execute(
+        sa.select(certificate["certificate_id"].astext, certificate["status"].astext, envelope["time"].astext)
+        .where(outbox.c.key == str(facility_id), outbox.c.type.like("gmphub.registry.certificate.%"))
+        .order_by(outbox.c.seq)
+    )
+    changes: dict[UUID, list[tuple[str, Any]]] = defaultdict(list)
+    for certificate_id, status, at in rows:
+        changes[UUID(certificate_id)].append((status, at))
+    suites = [s for s in record.suites if not s.retired]
+    return Listed(record.facility, suites, record.certificates, dict(changes))

@@ -136,6 +136,59 @@ class FacilityPage(BaseModel):
     page_size: int
 
 
+# --- the public directory: what anyone may read, without signing in ---------------------------
+# Only the facility's identity and where it is, its live suites' capabilities and its GMP
+# certificates with the dates of their status changes. Never: address, contact e-mail,
+# authorisation, EudraGMDP reference, suite descriptions, reasons, non-compliance statements, who
+# changed what (README, "The public directory").
+
+
+class PublicSuite(BaseModel):
+    suite_id: UUID
+    name: str
+    cleanroom_grade: str
+    atmp_types: list[str]
+    processes: list[str]
+    qc_tests: list[str]
+    qp_release: bool
+
+
+class PublicStatusChange(BaseModel):
+    status: str  # valid (issued or reinstated) | suspended | revoked | expired
+    changed_at: datetime
+
+
+class PublicCertificate(BaseModel):
+    certificate_id: UUID
+    number: str
+    authority: str
+    status: str
+    issued_on: date
+    expires_on: date
+    atmp_types: list[str]
+    operations: list[str]
+    history: list[PublicStatusChange] = Field(default_factory=list, description="Oldest first")
+
+
+class PublicFacility(BaseModel):
+    """A facility of the directory: active, holding a GMP certificate valid today."""
+
+    facility_id: UUID
+    legal_name: str
+    kind: str
+    country: str
+    city: str
+    suites: list[PublicSuite]
+    certificates: list[PublicCertificate]
+
+
+class PublicFacilityPage(BaseModel):
+    items: list[PublicFacility] = Field(description="Each with its live suites and its certificates valid today")
+    total: int
+    page: int
+    page_size: int
+
+
 class VocabularyTerm(BaseModel):
     term: str
     label: str

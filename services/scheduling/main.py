@@ -1,6 +1,6 @@
 """The scheduling service's app: `uvicorn services.scheduling.main:app`."""
 
-from services.scheduling import api_bookings, api_capacity, api_slots, api_waitlist, consumers, jobs
+from services.scheduling import api_bookings, api_capacity, api_public, api_slots, api_waitlist, consumers, jobs
 from services.scheduling.repository import SchedulingUnitOfWork
 from services.scheduling.settings import SchedulingSettings
 from shared.service import ServiceSpec, create_app
@@ -9,7 +9,7 @@ spec = ServiceSpec(
     name="scheduling",
     title="GMP hub scheduling",
     description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
-    routers=[api_capacity.router, api_slots.router, api_bookings.router, api_waitlist.router],
+    routers=[api_capacity.router, api_slots.router, api_bookings.router, api_waitlist.router, api_public.router],
     consumes=consumers.follows,
     jobs=[jobs.expire_holds, jobs.ask_materials_again],
     openapi_tags=[
@@ -19,6 +19,7 @@ spec = ServiceSpec(
         {"name": "waitlist", "description": "Wait for a matching slot; the first in line is given a hold."},
         {"name": "calendar", "description": "iCalendar (RFC 5545) feeds of bookings."},
         {"name": "facilities", "description": "Scheduling's read model of registry facilities."},
+        {"name": "public", "description": "The public directory's open capacity by month, read without a token."},
     ],
     settings=SchedulingSettings,
     unit_of_work=SchedulingUnitOfWork,

@@ -1,11 +1,11 @@
 """The reads the scheduling API answers with: bookings (one, a list, a calendar, a history), slots
-(a facility's own, and the search), the waitlist, scheduling's view of a facility; and the count
-the saga's gauge shows. SQL, and no changes."""
+(a facility's own, and the search), the waitlist, scheduling's view of a facility, the public
+directory's open capacity by month; and the count the saga's gauge shows. SQL, and no changes."""
 
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,7 @@ from services.scheduling.repository import (
     available,
     available_site,
     filter_values,
+    valid_certificate_exists,
 )
 from shared.auth import Principal
 from shared.database import Database, event_history
@@ -296,3 +297,53 @@ async def facility(session: AsyncSession, facility_id: UUID) -> models.FacilityV
     if view is None:
         raise NotFound(f"Scheduling knows no facility {facility_id} (yet).")
     return view
+
+
+# --- the public directory -----------------------------------------------------------------------
+
+
+def months_from(moment: datetime, count: int) -> list[datetime]:
+    """The first instants (UTC) of the month of `moment` and of the `count` months after it."""
+    first = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return [first.replace(year=first.year + (first.month - 1 + i) // 12, month=(first.month - 1 + i) % 12 + 1)
+            for i in range(count + 1)]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class OpenCapacity:
+    suites: list[Mapping[str, Any]]  # suite_id, name, cleanroom_grade of the facility's live suites
+    counts: dict[tuple[UUID, datetime], int]  # (suite, month) -> open slots starting in it
+
+
+async def open_capacity(session: AsyncSession, facility_id: UUID, since: datetime, until: datetime) -> OpenCapacity:
+    """How many available slots (open, bookable: the search's own conditions) start in each month
+    from `since` to `until`, per live suite of a facility that is active and certified today. Of
+    any other facility nothing is said: it is not found, whether scheduling knows it or not."""
+    listed = await session.scalar(
+        sa.select(FACILITY.c.facility_id).where(
+            FACILITY.c.facility_id == facility_id,
+            FACILITY.c.active.is_(True),
+            valid_certificate_exists(FACILITY.c.facility_id),
+        )
+    )
+    if listed is None:
+        raise NotFound(f"No facility {facility_id} in the public directory.")
+    suites = (
+        await session.execute(
+            sa.select(SUITE.c.suite_id, SUITE.c.name, SUITE.c.cleanroom_grade)
+            .where(SUITE.c.facility_id == facility_id, SUITE.c.retired.is_(False))
+            .order_by(SUITE.c.name)
+        )
+    ).mappings()
+    # Literals, not parameters: GROUP BY must repeat the SELECT's expression exactly.
+    utc_month = sa.literal_column("'month'"), SLOT.c.starts_at, sa.literal_column("'UTC'")
+    month = sa.func.date_trunc(*utc_month).label("month")
+    rows = await session.execute(
+        sa.select(SLOT.c.suite_id, month, sa.func.count().label("open_slots"))
+        .select_from(SLOT_SITE)
+        .where(*available(("facility_id", "starts_from")), SLOT.c.starts_at < until)
+        .group_by(SLOT.c.suite_id, month),
+        {"facility_id": facility_id, "starts_from": since},
+    )
+    counts = {(row.suite_id, row.month.astimezone(UTC)): row.open_slots for row in rows}
+    return OpenCapacity(list(suites), counts)

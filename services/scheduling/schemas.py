@@ -75,6 +75,27 @@ class SlotPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page")
 
 
+class OpenInMonth(BaseModel):
+    month: str = Field(examples=["2027-03"], description="A calendar month in UTC")
+    open_slots: int = Field(description="Slots starting in the month still open to booking")
+
+
+class SuiteCapacity(BaseModel):
+    suite_id: UUID
+    suite_name: str
+    cleanroom_grade: str
+    months: list[OpenInMonth]
+
+
+class PublicCapacity(BaseModel):
+    """What the public directory shows of a facility's capacity: counts of open slots, and
+    nothing of bookings, holds or who made them."""
+
+    facility_id: UUID
+    months: list[str] = Field(description="This month and the eleven after it (UTC)")
+    suites: list[SuiteCapacity]
+
+
 class CapacityOut(BaseModel):
     suite_id: UUID
     slots: list[SlotOut]
