@@ -124,8 +124,29 @@ async def _truncate(service: RunningService) -> None:
             sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
         )
         names = ", ".join(f'"{t}"' for t in tables)
-        if names:
+        if not names:
+            return
+        # A transaction left open by the last test would hold TRUNCATE for ever: say which instead.
+        await conn.execute(sa.text("SET LOCAL lock_timeout = '30s'"))
+        try:
             await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        except DBAPIError as exc:
+            if "lock timeout" not in str(exc.orig).lower():
+                raise
+            raise AssertionError(
+                f"{service.name}: tables still locked by\n{await _open_transactions(service)}"
+            ) from exc
+
+
+async def _open_transactions(service: RunningService) -> str:
+    async with service.context.db.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT pid, state, now() - xact_start AS open_for, left(query, 200) AS query FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+            )
+        )
+        return "\n".join(f"  {r.pid} {r.state} for {r.open_for}: {r.query}" for r in rows)
 
 
 @pytest.fixture
