@@ -14,7 +14,7 @@ from playwright.async_api import Page, expect
 
 from services.materials.inbound import BookingCancelled
 from services.portal.pages_operator import measures_of
-from tests.portal.browser import checked
+from tests.portal.browser import check_accessibility, checked
 from tests.portal.journeys import sign_in_as_admin
 from tests.portal.seeding import Seeded
 from tests.support import RunningService, Tokens, eventually
@@ -154,3 +154,34 @@ async def test_the_operator_replays_dead_letters_after_confirming(
     finally:
         handler.consumer.handlers[BookingCancelled.type] = (handler.model, handler.handler)
         handler.consumer.retry_delay = delay
+
+
+def broker_away(request: httpx.Request) -> httpx.Response:
+    """A service whose broker does not answer: ready to the portal, but no dead letters to read."""
+    if request.url.path == "/ops/dlq":
+        problem = {"title": "Service Unavailable", "status": 503, "detail": "The broker did not answer in time."}
+        return httpx.Response(503, json=problem, headers={"content-type": "application/problem+json"})
+    return httpx.Response(200, json={"status": "ready"}) if request.url.path == "/readyz" else httpx.Response(200)
+
+
+async def test_dead_letters_a_service_cannot_read_are_said_so_and_offer_no_replay(
+    browser_page: Page, clean_hub: dict[str, RunningService], portal_app: FastAPI
+):
+    page = browser_page
+    clients = portal_app.state.hub.clients
+    answering = clients["scheduling"]
+    clients["scheduling"] = httpx.AsyncClient(base_url="http://scheduling", transport=httpx.MockTransport(broker_away))
+    try:
+        await sign_in_as_admin(page)
+        row = page.locator("table.health tbody tr").filter(has=page.get_by_role("rowheader", name="scheduling"))
+        await expect(row.locator("td").nth(4)).to_have_text("–")
+        await expect(row.locator("td").nth(5)).to_have_text("Dead letters: The broker did not answer in time.")
+        await expect(row.get_by_role("button")).to_have_count(0)
+
+        await page.goto("/operator/health/scheduling/dead-letters")
+        await expect(page.get_by_role("alert")).to_have_text("Scheduling refused: The broker did not answer in time.")
+        await expect(page.get_by_role("button", name=re.compile("Replay"))).to_have_count(0)
+        await check_accessibility(page, "operator-dead-letters-refused")
+    finally:
+        await clients["scheduling"].aclose()
+        clients["scheduling"] = answering

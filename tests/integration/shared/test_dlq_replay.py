@@ -1,7 +1,8 @@
 """Every service's dead letters over HTTP, for the hub operator: `GET /ops/dlq` lists those its
 consumer sent and has not applied since, `POST /ops/dlq/replay` sends them back to their topic.
-Here scheduling fails on a facility registration until "the cause is fixed", then the replayed
-event is applied once; a second replay, and the whole topic's replay by the CLI, change nothing."""
+Here scheduling fails on a facility registration until "the cause is fixed": replayed before, it
+dies again and is still one dead letter; replayed after, it is applied once, and a second replay
+and the whole topic's replay by the CLI change nothing."""
 
 import asyncio
 import logging
@@ -12,7 +13,7 @@ from prometheus_client import REGISTRY
 from services.scheduling.inbound import FacilityRegistered
 from shared.cli import main
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
-from tests.support import RunningService, eventually
+from tests.support import RunningService, eventually, read_topic
 
 TOPIC = "gmphub.registry.v1"
 PROBLEM = "application/problem+json"
@@ -81,7 +82,20 @@ async def test_the_operator_replays_a_services_dead_letter_and_it_is_applied_onc
         assert "Only the hub operator" in refused.json()["detail"]
     assert (await scheduling.client.post("/ops/dlq/replay")).status_code == 401
 
+    # Replayed before the cause is fixed: it dies again, and is still one dead letter, its second death.
+    assert (await scheduling.client.post("/ops/dlq/replay", headers=tokens.admin())).json()["count"] == 1
+
+    async def died_twice():
+        key = f"scheduling/{registered['id']}".encode()
+        dead = await read_topic(scheduling.context.settings.kafka_servers, f"{TOPIC}.dlq")
+        assert [dict(r.headers)["dlq_attempts"] for r in dead if r.key == key] == [b"1", b"2"]
+        return True
+
+    await eventually(died_twice, timeout=15)
+    assert (await scheduling.client.get("/ops/dlq", headers=tokens.admin())).json()["count"] == 1
+
     broken.fixed = True
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="shared.service"):
         replay = await scheduling.client.post("/ops/dlq/replay", headers=tokens.admin())
     assert replay.status_code == 200, replay.text
