@@ -95,58 +95,30 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
     """Publish the dead letters of `<topic>.dlq` back to `<topic>` (after the cause is fixed), each
-    event once: the latest of its records (a DLQ on a broker that does not compact keeps copies of
-    an event that died again), with its own key and its attempt count. Its own consumer group
-    remembers how far it got, so a second run replays only what died since."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+    event once (shared/dlq.py). Its own consumer group remembers how far it got, so a second run
+    replays only what died since."""
+    from aiokafka import AIOKafkaProducer
 
+    from shared.dlq import DeadLetterReader, send_back
     from shared.kafka import client_options, dlq_of
 
     settings = load_settings()
-    dlq = dlq_of(args.topic)
 
     async def replay() -> tuple[int, int]:
-        consumer = AIOKafkaConsumer(
-            **client_options(settings),
-            group_id=f"gmphub-dlq-replay-{args.topic}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        )
         producer = AIOKafkaProducer(**client_options(settings), acks="all")
-        await consumer.start()
         await producer.start()
-        latest: dict[bytes, ConsumerRecord[bytes, bytes]] = {}  # DLQ key (consumer/event) -> its newest record
-        read = 0
         try:
-            # Assigned, not subscribed: no group join to wait for, and it stops at the end it saw.
-            partitions = [TopicPartition(dlq, p) for p in sorted(consumer.partitions_for_topic(dlq) or ())]
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    for record in records:
-                        headers = dict(record.headers or ())
-                        one_event = "dlq_attempts" in headers  # dead-lettered keyed by consumer/event
-                        key = record.key if one_event else f"{record.partition}/{record.offset}".encode()
-                        latest.pop(key, None)  # the newest copy counts, in the order the copies came
-                        latest[key] = record
-                        read += 1
-            for record in latest.values():
-                headers = dict(record.headers or ())
-                kept = [(k, v) for k, v in record.headers or () if not k.startswith("dlq_") or k == "dlq_attempts"]
-                await producer.send_and_wait(
-                    args.topic, record.value, key=headers.get("dlq_key", record.key), headers=kept
-                )
-            await consumer.commit({tp: ends[tp] for tp in partitions})
+            async with DeadLetterReader(settings, [args.topic], group=f"gmphub-dlq-replay-{args.topic}") as reader:
+                letters = (await reader.read())[args.topic]
+                await send_back(producer, letters)
+                await reader.commit()
         finally:
             await producer.stop()
-            await consumer.stop()
-        return len(latest), read - len(latest)
+        return len(letters), reader.copies
 
     replayed, copies = asyncio.run(replay())
     print(
-        f"replayed {replayed} message(s) from {dlq} to {args.topic}"
+        f"replayed {replayed} message(s) from {dlq_of(args.topic)} to {args.topic}"
         + (f"; skipped {copies} older copies" if copies else "")
     )
     return 0

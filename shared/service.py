@@ -9,17 +9,21 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from shared.asyncapi import asyncapi_document
+from shared.auth import CurrentPrincipal, Principal
 from shared.consumer import EventConsumer, Followed, Handler
 from shared.database import Database, UnitOfWork, is_outage
-from shared.errors import install_problem_handlers, problem_response
+from shared.dlq import ServiceDeadLetters, send_back, waiting_for
+from shared.errors import Forbidden, install_problem_handlers, problem_response
 from shared.events import topic_of
 from shared.kafka import BrokerLink, dlq_of, ensure_topics
-from shared.observability import RequestContextMiddleware, configure_logging
+from shared.observability import RequestContextMiddleware, configure_logging, log_fields
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing
@@ -169,8 +173,51 @@ def _service_settings(spec: ServiceSpec, common: Settings) -> Settings:
     return spec.settings(**common.model_dump())
 
 
+class TopicDeadLetters(BaseModel):
+    topic: str  # where the events came from and go back to
+    dlq: str
+    count: int
+    event_ids: list[str]
+
+
+class DeadLetterReport(BaseModel):
+    """The service's dead letters: waiting (`GET`), or just sent back (`POST`, with who did it)."""
+
+    service: str
+    count: int
+    topics: list[TopicDeadLetters]
+    replayed_by: str | None = None
+
+
+def _report(letters: ServiceDeadLetters, replayed_by: str | None = None) -> DeadLetterReport:
+    topics = [
+        TopicDeadLetters(topic=t, dlq=dlq_of(t), count=len(rs), event_ids=[letters.event_id(r) for r in rs])
+        for t, rs in sorted(letters.waiting.items())
+    ]
+    return DeadLetterReport(service=letters.service, count=letters.count, topics=topics, replayed_by=replayed_by)
+
+
+def _operator(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden(
+            f"Only the hub operator (admin) may see or replay dead letters; the token has {principal.role}."
+        )
+    return principal
+
+
+Operator = Annotated[Principal, Depends(_operator)]
+
+
+def _broker_away(exc: Exception) -> Response:
+    log.warning("dead letters: the broker did not answer: %r", exc)
+    return problem_response(
+        503, "The broker did not answer in time; look at the dead letters again shortly.", headers={"Retry-After": "5"}
+    )
+
+
 def _operations_router(spec: ServiceSpec) -> APIRouter:
     router = APIRouter(tags=["operations"])
+    replaying = asyncio.Lock()  # one replay at a time per process: a second click waits, then finds less
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -198,5 +245,49 @@ def _operations_router(spec: ServiceSpec) -> APIRouter:
     @router.get("/asyncapi.json", summary="AsyncAPI 3 document of the events this service publishes")
     async def asyncapi(context: Context) -> dict[str, Any]:
         return asyncapi_document([spec.name], f"{spec.title} events", context.settings.kafka_servers)
+
+    async def waiting(request: Request, context: ServiceContext) -> ServiceDeadLetters:
+        topics = request.app.state.consumer.topics
+        async with asyncio.timeout(context.settings.kafka_request_timeout_seconds * 3):
+            return await waiting_for(spec.name, context.settings, context.db, topics)
+
+    @router.get(
+        "/ops/dlq",
+        summary="Dead letters this service's consumer sent and has not applied since (admin)",
+        response_model=DeadLetterReport,
+    )
+    async def dead_letters(request: Request, context: Context, operator: Operator) -> DeadLetterReport | Response:
+        try:
+            return _report(await waiting(request, context))
+        except (KafkaError, TimeoutError) as exc:
+            return _broker_away(exc)
+
+    @router.post(
+        "/ops/dlq/replay",
+        summary="Send this service's waiting dead letters back to their topics (admin)",
+        response_model=DeadLetterReport,
+    )
+    async def replay_dead_letters(
+        request: Request, context: Context, operator: Operator
+    ) -> DeadLetterReport | Response:
+        """What `gmp-hub dlq-replay` does for a whole topic, for the events this service's consumer
+        dead-lettered: each once, unchanged, so its consumers apply it at most once. The answer lists
+        them; they leave `GET /ops/dlq` once applied (one that fails again is dead-lettered again)."""
+        try:
+            async with replaying:
+                letters = await waiting(request, context)
+                async with asyncio.timeout(context.settings.kafka_request_timeout_seconds * 3):
+                    producer = await context.broker.producer()
+                    await send_back(producer, [r for records in letters.waiting.values() for r in records])
+        except (KafkaError, TimeoutError) as exc:
+            return _broker_away(exc)
+        report = _report(letters, replayed_by=operator.actor)
+        log.info(
+            "%s replayed %d dead letter(s)",
+            operator.actor,
+            report.count,
+            extra=log_fields(actor=operator.actor, replayed={t.topic: t.event_ids for t in report.topics if t.count}),
+        )
+        return report
 
     return router
