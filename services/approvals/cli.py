@@ -50,7 +50,11 @@ def cmd_webhook_receiver(args: argparse.Namespace) -> int:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    class Server(ThreadingHTTPServer):
+        # http.server's backlog of 5 can overflow when a hub's fan-out opens more at once.
+        request_queue_size = 128
+
+    server = Server((args.host, args.port), Handler)
     print(f"listening on http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
