@@ -1,7 +1,7 @@
 """A regulator's approvals (journeys 1–3): the work queue of what was filed with their authority,
 an approval with its tree and what a child inherits, taking it under review, deciding it (signed:
-meaning and reason), and suspending a parent after seeing which descendants the suspension reaches
-and which bookings rely on them."""
+meaning and reason), and suspending or reinstating a parent after seeing which descendants it
+reaches and which bookings rely on them."""
 
 import asyncio
 from typing import Annotated, Any
@@ -61,10 +61,26 @@ async def _approval(request: Request, approval_id: str, api: UserApi, **extra: A
     )
     if approval.problem:
         raise approval.problem
+    shown: dict[str, Any] = approval.value or {}  # never empty: it was found
+    if shown["status"] == "suspended" and tree_view.value:
+        extra |= await _reinstatement(api, shown, tree_view.value["descendants"])
     return render(
-        request, "review.html", a=approval.value, root=tree(tree_view.value) if tree_view.value else None,
+        request, "review.html", a=shown, root=tree(tree_view.value) if tree_view.value else None,
         tree_view=tree_view, decisions=decisions, history=history, **extra,
     )  # fmt: skip
+
+
+async def _reinstatement(api: UserApi, approval: dict[str, Any], descendants: list[dict[str, Any]]) -> dict[str, Any]:
+    """Before reinstating: the descendants its suspension suspended (exactly those come back; the
+    tree does not say whose suspension a `suspended_by_parent` follows, each approval does), and the
+    live bookings relying on it or on them."""
+    followers = [d for d in descendants if d["status"] == "suspended_by_parent"]
+    states = await asyncio.gather(
+        *(attempt(api.get("approvals", f"/v1/approvals/{d['approval_id']}")) for d in followers)
+    )
+    restored = [s.value for s in states if s.value and s.value["suspended_by"] == approval["approval_id"]]
+    titles = {approval["approval_id"]: approval["title"]} | {d["approval_id"]: d["title"] for d in restored}
+    return {"restored": restored, "titles": titles, "relying": await attempt(_relying(api, list(titles)))}
 
 
 @router.get("/review/{approval_id}")

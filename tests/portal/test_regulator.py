@@ -148,7 +148,9 @@ async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates
         page.get_by_text("Unchanged (not approved): CD19 CAR-T for paediatric ALL (submitted)")
     ).to_be_visible()
     relying = page.locator("section", has=page.get_by_role("heading", name="Bookings relying on them"))
-    await expect(relying).to_contain_text("None: no live booking relies on this approval or its approved descendants.")
+    await expect(relying).to_contain_text(
+        "None: no live booking relies on this approval or the descendants it reaches."
+    )
 
     # A developer holds a clinical run under the child: the preview now names it.
     await clinical_hold(clean_hub["scheduling"], tokens, seeded.facilities[0], child)
@@ -170,6 +172,11 @@ async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates
     await expect(tree.locator("li li", has_text="CD19 CAR-T for relapsed DLBCL")).to_contain_text("suspended by parent")
     await expect(tree.locator("li li", has_text="CD19 CAR-T for paediatric ALL")).to_contain_text("submitted")
     await checked(page, "regulator-suspended", at="Parent–child tree")
+    # Reinstating likewise: the child its suspension reached comes back, and the booking is named.
+    await expect(page.locator("ul.restored li")).to_have_count(1)
+    await expect(page.locator("ul.restored li")).to_contain_text("CD19 CAR-T for relapsed DLBCL")
+    await expect(relying.locator("table.relying tbody tr")).to_have_count(1)
+    await expect(relying.locator("table.relying tbody tr")).to_contain_text("CD19 CAR-T for relapsed DLBCL")
 
     await page.get_by_label("Reason").fill("Corrective actions verified on site")
     await page.get_by_role("button", name="Reinstate (sign)").click()
