@@ -1,6 +1,7 @@
 """A regulator's approvals (journeys 1–3): the work queue of what was filed with their authority,
 an approval with its tree and what a child inherits, taking it under review, deciding it (signed:
-meaning and reason), and suspending a parent after seeing which descendants the suspension reaches."""
+meaning and reason), and suspending or reinstating a parent after seeing which descendants it
+reaches and which bookings rely on them."""
 
 import asyncio
 from typing import Annotated, Any
@@ -60,10 +61,26 @@ async def _approval(request: Request, approval_id: str, api: UserApi, **extra: A
     )
     if approval.problem:
         raise approval.problem
+    shown: dict[str, Any] = approval.value or {}  # never empty: it was found
+    if shown["status"] == "suspended" and tree_view.value:
+        extra |= await _reinstatement(api, shown, tree_view.value["descendants"])
     return render(
-        request, "review.html", a=approval.value, root=tree(tree_view.value) if tree_view.value else None,
+        request, "review.html", a=shown, root=tree(tree_view.value) if tree_view.value else None,
         tree_view=tree_view, decisions=decisions, history=history, **extra,
     )  # fmt: skip
+
+
+async def _reinstatement(api: UserApi, approval: dict[str, Any], descendants: list[dict[str, Any]]) -> dict[str, Any]:
+    """Before reinstating: the descendants its suspension suspended (exactly those come back; the
+    tree does not say whose suspension a `suspended_by_parent` follows, each approval does), and the
+    live bookings relying on it or on them."""
+    followers = [d for d in descendants if d["status"] == "suspended_by_parent"]
+    states = await asyncio.gather(
+        *(attempt(api.get("approvals", f"/v1/approvals/{d['approval_id']}")) for d in followers)
+    )
+    restored = [s.value for s in states if s.value and s.value["suspended_by"] == approval["approval_id"]]
+    titles = {approval["approval_id"]: approval["title"]} | {d["approval_id"]: d["title"] for d in restored}
+    return {"restored": restored, "titles": titles, "relying": await attempt(_relying(api, list(titles)))}
 
 
 @router.get("/review/{approval_id}")
@@ -110,14 +127,30 @@ async def _descendants(api: UserApi, approval_id: str) -> list[dict[str, Any]]:
     return descendants
 
 
+async def _relying(api: UserApi, approval_ids: list[str]) -> list[dict[str, Any]]:
+    """The live bookings relying on these approvals (scheduling shows a regulator those of approvals
+    filed with their authority), each with its facility's name where the registry gives it."""
+    bookings: list[dict[str, Any]] = await api.get("scheduling", "/v1/bookings/relying", approval_id=approval_ids)
+    facility_ids = sorted({b["facility_id"] for b in bookings})
+    found = await asyncio.gather(*(attempt(api.get("registry", f"/v1/facilities/{f}")) for f in facility_ids))
+    names = {f: o.value["legal_name"] for f, o in zip(facility_ids, found, strict=True) if o.value}
+    return [b | {"facility_name": names.get(b["facility_id"], b["facility_id"])} for b in bookings]
+
+
 @router.get("/review/{approval_id}/suspend")
 async def suspension_preview(request: Request, approval_id: str, user: Regulator, api: UserApi) -> Response:
-    """Before signing: the approved descendants that the suspension turns `suspended_by_parent`."""
+    """Before signing: the approved descendants that the suspension turns `suspended_by_parent`, and
+    the live bookings relying on this approval or on them (none of which may then run)."""
     approval, descendants = await asyncio.gather(
         api.get("approvals", f"/v1/approvals/{approval_id}"), attempt(_descendants(api, approval_id))
     )
     reached = [d for d in descendants.value or [] if d["status"] == "approved"]
-    return render(request, "review_suspend.html", a=approval, reached=reached, descendants=descendants, form={})
+    titles = {approval_id: approval["title"]} | {d["approval_id"]: d["title"] for d in reached}
+    relying = await attempt(_relying(api, list(titles))) if descendants.value is not None else None
+    return render(
+        request, "review_suspend.html", a=approval, reached=reached, descendants=descendants, relying=relying,
+        titles=titles, form={},
+    )  # fmt: skip
 
 
 @router.post("/review/{approval_id}/{action}")

@@ -163,6 +163,7 @@ class Approval(BaseModel):
     version: int
     title: str
     holder_org_id: str
+    authority: str | None = None  # whose regulators may read the bookings relying on it
     facility_ids: list[UUID]
     status: str
 

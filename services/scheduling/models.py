@@ -75,7 +75,7 @@ class CertificateView(Table, table=True):
 
 
 class ApprovalView(Table, table=True):
-    """An approval's status, holder and covered facilities, from approvals events."""
+    """An approval's status, holder, authority and covered facilities, from approvals events."""
 
     __tablename__ = "approval_view"
     approval_id: uuid.UUID = Field(primary_key=True)
@@ -83,6 +83,7 @@ class ApprovalView(Table, table=True):
     title: str
     status: str
     holder_org_id: str
+    authority: str | None = None  # none for rows replicated before it was kept, until their next event
     facility_ids: list[uuid.UUID] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False))
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
 

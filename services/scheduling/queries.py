@@ -1,4 +1,5 @@
-"""The reads the scheduling API answers with: bookings (one, a list, a calendar, a history), slots
+"""The reads the scheduling API answers with: bookings (one, a list, those relying on approvals, a
+calendar, a history), slots
 (a facility's own, and the search), the waitlist, scheduling's view of a facility, the public
 directory's open capacity by month; and the count the saga's gauge shows. SQL, and no changes."""
 
@@ -18,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scheduling import models
 from services.scheduling.bookings import may_read
-from services.scheduling.domain import SlotFilters
+from services.scheduling.domain import OPEN_BOOKING_STATUSES, SlotFilters
 from services.scheduling.repository import (
     FACILITY,
     OPEN,
@@ -90,6 +91,23 @@ async def _bookings(
         query = query.where(risky if listing.at_risk else sa.not_(risky))
     query = query.order_by(col(Booking.starts_at), col(Booking.id)).offset(listing.offset).limit(listing.limit)
     return list(await session.exec(query))
+
+
+async def relying_on(
+    session: AsyncSession, approval_ids: Sequence[UUID], authority: str | None, now: datetime
+) -> list[models.Booking]:
+    """The live bookings (held, awaiting materials or short of them, confirmed) whose run has not
+    ended and that rely on these approvals, by start; with an authority, only those relying on an
+    approval filed with it (what a suspension of theirs would reach)."""
+    query = select(Booking).where(
+        col(Booking.approval_id).in_(approval_ids),
+        col(Booking.status).in_([s.value for s in OPEN_BOOKING_STATUSES]),
+        col(Booking.ends_at) > now,
+    )
+    if authority is not None:
+        filed_with = select(models.ApprovalView.approval_id).where(models.ApprovalView.authority == authority)
+        query = query.where(col(Booking.approval_id).in_(filed_with))
+    return list(await session.exec(query.order_by(col(Booking.starts_at), col(Booking.id))))
 
 
 async def org_calendar(session: AsyncSession, org_id: str) -> list[models.Booking]:

@@ -162,6 +162,30 @@ class BookingOut(BaseModel):
         )
 
 
+class RelyingBookingOut(BaseModel):
+    """A live booking relying on an approval, as its authority sees it: the run, not the materials."""
+
+    booking_id: UUID
+    approval_id: UUID
+    facility_id: UUID
+    suite_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    awaiting_materials: bool = Field(description="Confirmed by the developer; materials is reserving")
+    run_kind: str
+    holder_org_id: str = Field(description="The developer organisation holding the booking")
+
+    @classmethod
+    def of(cls, b: models.Booking) -> "RelyingBookingOut":
+        assert b.approval_id is not None  # the query asks for bookings relying on an approval
+        return cls(
+            booking_id=b.id, approval_id=b.approval_id, facility_id=b.facility_id, suite_id=b.suite_id,
+            starts_at=b.starts_at, ends_at=b.ends_at, status=b.status, run_kind=b.run_kind, holder_org_id=b.org_id,
+            awaiting_materials=domain.awaiting_materials(b.status, b.materials_requested_at),
+        )  # fmt: skip
+
+
 class CancelIn(BaseModel):
     reason: str | None = Field(default=None, max_length=1000, description="Required when the facility cancels")
 

@@ -1,12 +1,15 @@
 """Journeys 1–3 of the regulators: the work queue of their authority, an approval's tree and what
-a child inherits, a signed decision, and a suspension previewed before it cascades."""
+a child inherits, a signed decision, and a suspension previewed (descendants and the bookings relying
+on them) before it cascades."""
+
+from uuid import UUID
 
 from playwright.async_api import Page, expect
 
 from tests.portal.browser import checked
 from tests.portal.journeys import sign_in_as_regulator
 from tests.portal.seeding import Seeded, created
-from tests.support import RunningService, Tokens
+from tests.support import RunningService, Tokens, eventually
 
 
 async def filed(approvals: RunningService, tokens: Tokens, body: dict, review: bool = False) -> str:
@@ -103,12 +106,30 @@ async def test_a_regulator_approves_a_platform_a_child_then_inherits_and_rejects
     await expect(record).to_contain_text("The comparability data are missing")
 
 
+async def clinical_hold(scheduling: RunningService, tokens: Tokens, facility_id: str, approval_id: str) -> str:
+    """ORG-1 holds the facility's first slot for a clinical run under the approval, once scheduling
+    has heard it approved."""
+
+    async def approved() -> bool:
+        rows = await scheduling.sql("SELECT status FROM approval_view WHERE approval_id = :a", a=UUID(approval_id))
+        return bool(rows) and rows[0].status == "approved"
+
+    await eventually(approved, timeout=10)
+    slots = await scheduling.client.get("/v1/slots", params={"facility_id": facility_id}, headers=tokens.developer())
+    body = {"slot_ids": [slots.json()["items"][0]["slot_id"]], "product": "CD19 CAR-T lot 7", "run_kind": "clinical",
+            "approval_id": approval_id}  # fmt: skip
+    answer = await scheduling.client.post("/v1/bookings", json=body, headers=tokens.developer())
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["booking_id"])
+
+
 async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates(
     browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
 ):
     approvals, regulator = clean_hub["approvals"], tokens.regulator("DE-PEI")
     child = await filed(approvals, tokens, {"level": "child", "covers": "product", "authority": "DE-PEI",
-                                            "title": "CD19 CAR-T for relapsed DLBCL", "parent_id": seeded.approval},
+                                            "title": "CD19 CAR-T for relapsed DLBCL", "parent_id": seeded.approval,
+                                            "facility_ids": [seeded.facilities[0]]},
                         review=True)  # fmt: skip
     await created(approvals, f"/v1/approvals/{child}/decision",
                   {"outcome": "approved", "meaning": "Approved by DE-PEI", "reason": "Comparable to the platform"},
@@ -126,6 +147,22 @@ async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates
     await expect(
         page.get_by_text("Unchanged (not approved): CD19 CAR-T for paediatric ALL (submitted)")
     ).to_be_visible()
+    relying = page.locator("section", has=page.get_by_role("heading", name="Bookings relying on them"))
+    await expect(relying).to_contain_text(
+        "None: no live booking relies on this approval or the descendants it reaches."
+    )
+
+    # A developer holds a clinical run under the child: the preview now names it.
+    await clinical_hold(clean_hub["scheduling"], tokens, seeded.facilities[0], child)
+    await page.reload()
+    await expect(relying.locator("p.warning")).to_contain_text("1 live booking")
+    rows = relying.locator("table.relying tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows).to_contain_text("CD19 CAR-T for relapsed DLBCL")
+    await expect(rows).to_contain_text("ORG-1")
+    await expect(rows).to_contain_text("Charité GMP Unit for Cell Therapy")
+    await expect(rows).to_contain_text("clinical")
+    await expect(rows).to_contain_text("held")
     await page.get_by_label("Reason").fill("Sterility failures at the manufacturing site")
     await checked(page, "regulator-suspension-preview")
     await page.get_by_role("button", name="Suspend (sign)").click()
@@ -135,6 +172,11 @@ async def test_a_regulator_previews_a_suspension_cascade_suspends_and_reinstates
     await expect(tree.locator("li li", has_text="CD19 CAR-T for relapsed DLBCL")).to_contain_text("suspended by parent")
     await expect(tree.locator("li li", has_text="CD19 CAR-T for paediatric ALL")).to_contain_text("submitted")
     await checked(page, "regulator-suspended", at="Parent–child tree")
+    # Reinstating likewise: the child its suspension reached comes back, and the booking is named.
+    await expect(page.locator("ul.restored li")).to_have_count(1)
+    await expect(page.locator("ul.restored li")).to_contain_text("CD19 CAR-T for relapsed DLBCL")
+    await expect(relying.locator("table.relying tbody tr")).to_have_count(1)
+    await expect(relying.locator("table.relying tbody tr")).to_contain_text("CD19 CAR-T for relapsed DLBCL")
 
     await page.get_by_label("Reason").fill("Corrective actions verified on site")
     await page.get_by_role("button", name="Reinstate (sign)").click()
