@@ -16,11 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from shared.asyncapi import asyncapi_document
-from shared.auth import CurrentPrincipal, Principal
+from shared.auth import Principal, Role, require_roles
 from shared.consumer import EventConsumer, Followed, Handler
 from shared.database import Database, UnitOfWork, is_outage
 from shared.dlq import ServiceDeadLetters, send_back, waiting_for
-from shared.errors import Forbidden, install_problem_handlers, problem_response
+from shared.errors import install_problem_handlers, problem_response
 from shared.events import topic_of
 from shared.kafka import BrokerLink, dlq_of, ensure_topics
 from shared.observability import RequestContextMiddleware, configure_logging, log_fields
@@ -197,15 +197,7 @@ def _report(letters: ServiceDeadLetters, replayed_by: str | None = None) -> Dead
     return DeadLetterReport(service=letters.service, count=letters.count, topics=topics, replayed_by=replayed_by)
 
 
-def _operator(principal: CurrentPrincipal) -> Principal:
-    if not principal.is_admin:
-        raise Forbidden(
-            f"Only the hub operator (admin) may see or replay dead letters; the token has {principal.role}."
-        )
-    return principal
-
-
-Operator = Annotated[Principal, Depends(_operator)]
+Operator = Annotated[Principal, require_roles(Role.ADMIN)]  # only the hub operator sees and replays dead letters
 
 
 def _broker_away(exc: Exception) -> Response:

@@ -79,7 +79,7 @@ async def test_the_operator_replays_a_services_dead_letter_and_it_is_applied_onc
         await scheduling.client.get("/ops/dlq", headers=tokens.regulator()),
     ):
         assert (refused.status_code, refused.headers["content-type"]) == (403, PROBLEM)
-        assert "Only the hub operator" in refused.json()["detail"]
+        assert "needs the role admin" in refused.json()["detail"]
     assert (await scheduling.client.post("/ops/dlq/replay")).status_code == 401
 
     # Replayed before the cause is fixed: it dies again, and is still one dead letter, its second death.
