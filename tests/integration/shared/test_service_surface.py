@@ -66,25 +66,34 @@ async def test_the_correlation_id_of_a_request_is_carried_by_its_events(registry
     assert envelope["actor"] == "admin:hub-operator"
 
 
-async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens):
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body"),
+    [
+        ("registry", "POST", "/v1/facilities", FACILITY),
+        ("scheduling", "GET", "/v1/slots", None),  # the search reads on a pool of its own
+    ],
+)
+async def test_a_database_outage_is_a_503_problem_and_not_ready(settings, tokens, name, method, path, body):
+    import importlib
+
     import httpx
 
     from devtools.stack import free_port
-    from services.registry.main import spec
     from shared.service import create_app
 
     away = settings.model_copy(
-        update={"registry_database_url": f"postgresql+asyncpg://gmphub@127.0.0.1:{free_port()}/x"}
+        update={f"{name}_database_url": f"postgresql+asyncpg://gmphub@127.0.0.1:{free_port()}/x"}
     )
-    app = create_app(spec, away)
+    app = create_app(importlib.import_module(f"services.{name}.main").spec, away)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://registry"
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=f"http://{name}"
         ) as client,
     ):
-        response = await client.post("/v1/facilities", json=FACILITY, headers=tokens.admin())
-        assert (response.status_code, response.headers["content-type"]) == (503, PROBLEM)
+        headers = tokens.admin() if name == "registry" else tokens.developer()
+        response = await client.request(method, path, json=body, headers=headers)
+        assert (response.status_code, response.headers["content-type"]) == (503, PROBLEM), response.text
         assert response.headers["retry-after"] == "5"
         ready = await client.get("/readyz")
         assert ready.status_code == 503
