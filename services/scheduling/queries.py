@@ -12,7 +12,6 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,15 +21,10 @@ from services.scheduling.bookings import may_read
 from services.scheduling.domain import OPEN_BOOKING_STATUSES, SlotFilters
 from services.scheduling.repository import (
     FACILITY,
-    OPEN,
-    PERIOD_FILTERS,
-    SITE,
-    SITE_FILTERS,
     SLOT,
     SLOT_SITE,
     SUITE,
     available,
-    available_site,
     filter_values,
     valid_certificate_exists,
 )
@@ -171,7 +165,6 @@ def _answer(slot: sa.FromClause) -> tuple[sa.ColumnElement, ...]:
 AFTER = sa.tuple_(
     sa.bindparam("after_starts_at", type_=SLOT.c.starts_at.type), sa.bindparam("after_id", type_=SLOT.c.id.type)
 )
-IN_SUITES = SLOT.c.suite_id == sa.any_(sa.bindparam("suite_ids", type_=ARRAY(sa.Uuid)))
 
 
 async def search_slots(
@@ -179,27 +172,12 @@ async def search_slots(
 ) -> tuple[list[Mapping[str, Any]], str | None]:
     """A page of available slots (records with the columns of `_answer`), and the cursor of the
     next page (None on the last). Keyset pagination on (starts_at, id) keeps every page as cheap as
-    the first.
-
-    With site filters, the available suites they match are read first (a small query); then one of
-    two ways to a page, by how many match: a walk along all open slots in time order
-    (`ix_slot_open_starts_at_id`) reads about `limit × all ÷ matching` slots, the first slots of
-    each matching suite (`ix_slot_suite_starts_at`) `limit × matching`."""
+    the first: the partial index `ix_slot_open_starts_at_id` serves the order."""
     values: dict[str, Any] = filter_values(filters)
+    search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more than a page: is there a next?
     if after:
         values["after_starts_at"], values["after_id"] = _decode_cursor(after)
-    periods = tuple(n for n in values if n in PERIOD_FILTERS)
-    page = {"paged": bool(after), "limit": limit + 1}  # one more than a page: is there a next?
-    if site_filters := tuple(n for n in values if n in SITE_FILTERS):
-        [sites] = await _fetch(db, _matching_suites(site_filters), values)
-        if not (matching := sites["matching"]):
-            return [], None
-        values["suite_ids"] = matching
-        per_suite = len(matching) ** 2 <= sites["suites"]
-        search = _search_per_suite(periods, **page) if per_suite else _walk(periods, in_suites=True, **page)
-    else:
-        search = _walk(periods, in_suites=False, **page)
-    rows = await _fetch(db, search, values)
+    rows = await db.search(search.sql, *(values.get(name, default) for name, default in search.parameters))
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -211,63 +189,17 @@ class Compiled:
     sql: str
     parameters: tuple[tuple[str, Any], ...]  # in the SQL's order: each name and its value if none is given
 
-    @classmethod
-    def of(cls, statement: sa.Executable) -> "Compiled":
-        compiled = statement.compile(dialect=postgresql_asyncpg.dialect())
-        return cls(str(compiled), tuple((name, compiled.params[name]) for name in compiled.positiontup or ()))
-
-
-async def _fetch(db: Database, statement: Compiled, values: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return await db.search(statement.sql, *(values.get(name, default) for name, default in statement.parameters))
-
 
 @cache
-def _matching_suites(site_filters: tuple[str, ...]) -> Compiled:
-    """The available suites these site filters match, and how many suites are available at all."""
-    matching = sa.func.array_agg(SUITE.c.suite_id).filter(sa.and_(*(SITE_FILTERS[n] for n in site_filters)))
-    return Compiled.of(
-        sa.select(matching.label("matching"), sa.func.count().label("suites"))
-        .select_from(SITE)
-        .where(*available_site(()))
-    )
-
-
-def _page(query: sa.Select, slot: sa.FromClause, *, paged: bool, limit: int) -> sa.Select:
-    """After the cursor, in (starts_at, id) order, `limit` slots. The limit is written into the SQL
-    for the plan (a few page sizes: a few statements)."""
+def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> Compiled:
+    """The search for these filters and this page size, compiled once. The limit is written into
+    the SQL, for the plan (a few page sizes: a few statements)."""
+    query = sa.select(*_answer(SLOT)).select_from(SLOT_SITE).where(*available(given))
     if paged:
-        query = query.where(sa.tuple_(slot.c.starts_at, slot.c.id) > AFTER)
-    return query.order_by(slot.c.starts_at, slot.c.id).limit(sa.literal_column(str(int(limit))))
-
-
-@cache
-def _walk(periods: tuple[str, ...], *, in_suites: bool, paged: bool, limit: int) -> Compiled:
-    """The walk along all open slots in time order: of the suites given (`suite_ids`, found
-    available already), or of every available suite."""
-    conditions = [SLOT.c.status == OPEN, IN_SUITES] if in_suites else available(())
-    query = sa.select(*_answer(SLOT)).select_from(SLOT_SITE).where(*conditions, *(PERIOD_FILTERS[n] for n in periods))
-    return Compiled.of(_page(query, SLOT, paged=paged, limit=limit))
-
-
-@cache
-def _search_per_suite(periods: tuple[str, ...], *, paged: bool, limit: int) -> Compiled:
-    """The first open slots of each of the suites given (`suite_ids`, found available already),
-    then the earliest of them all."""
-    chosen = (
-        sa.func.unnest(sa.bindparam("suite_ids", type_=ARRAY(sa.Uuid)))
-        .table_valued("suite_id")
-        .render_derived(name="chosen")
-    )
-    first = sa.select(SLOT).where(
-        SLOT.c.suite_id == chosen.c.suite_id, SLOT.c.status == OPEN, *(PERIOD_FILTERS[n] for n in periods)
-    )
-    slots = _page(first, SLOT, paged=paged, limit=limit).lateral("first_slots")
-    query = sa.select(*_answer(slots)).select_from(
-        chosen.join(slots, sa.true())
-        .join(SUITE, SUITE.c.suite_id == slots.c.suite_id)
-        .join(FACILITY, FACILITY.c.facility_id == slots.c.facility_id)
-    )
-    return Compiled.of(_page(query, slots, paged=False, limit=limit))
+        query = query.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > AFTER)
+    query = query.order_by(SLOT.c.starts_at, SLOT.c.id).limit(sa.literal_column(str(int(limit))))
+    compiled = query.compile(dialect=postgresql_asyncpg.dialect())
+    return Compiled(str(compiled), tuple((name, compiled.params[name]) for name in compiled.positiontup or ()))
 
 
 def _encode_cursor(slot: Mapping[str, Any]) -> str:

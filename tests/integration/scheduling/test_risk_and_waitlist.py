@@ -37,7 +37,7 @@ async def test_search_filters_pages_and_hides_uncertified_facilities(registry, s
     assert len((await find(atmp_type="gene_therapy"))["items"]) == 5
     grade_a = await find(process="cell_expansion", cleanroom_grade="A")
     assert len(grade_a["items"]) == 3
-    # Few suites match: their first slots each, then the earliest; pages join up the same way.
+    # A filtered search pages as the whole of it reads.
     page = await find(process="cell_expansion", cleanroom_grade="A", limit=2)
     rest = await find(process="cell_expansion", cleanroom_grade="A", limit=2, after=page["next_cursor"])
     assert [s["slot_id"] for s in page["items"] + rest["items"]] == [s["slot_id"] for s in grade_a["items"]]
