@@ -1,17 +1,7 @@
 """A facility registered on registry reaches scheduling's read model through the real broker."""
 
+from tests.integration.registry.helpers import FACILITY
 from tests.support import eventually
-
-FACILITY = {
-    "legal_name": "Charité GMP Unit for Cell Therapy",
-    "kind": "hospital",
-    "country": "DE",
-    "city": "Berlin",
-    "address": "Augustenburger Platz 1, 13353 Berlin",
-    "contact_email": "qa@gmp.example.org",
-    "authorisation_number": "DE_BE_01_MIA_2024_0042",
-    "authorisation_authority": "DE-LAGeSo",
-}
 
 
 async def test_registered_facility_reaches_scheduling(registry, scheduling, tokens):
