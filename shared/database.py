@@ -4,12 +4,14 @@ holds, and the unit of work that commits a state change together with its events
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -116,17 +118,38 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 COPIED_EVENTS = 100  # from this many events on, a flush writes them by COPY
 
 
-async def copy_rows(session: AsyncSession, table: str, columns: list[str], records: Iterable[tuple[Any, ...]]) -> None:
-    """Write rows (values of `columns`, in order) with PostgreSQL's COPY, on the session's own
-    connection inside its transaction. The database's refusals come out as SQLAlchemy's errors, as
-    from any other statement: a broken constraint as IntegrityError (a 409), a malformed value as
-    DataError (a 422)."""
-    connection = await (await session.connection()).get_raw_connection()
-    driver: asyncpg.Connection = connection.driver_connection
-    if not driver.is_in_transaction():  # the session sends its BEGIN with its first statement
-        await session.execute(sa.select(1))
-    with _as_sqlalchemy_errors(f"COPY {table}"):
-        await driver.copy_records_to_table(table, records=records, columns=columns)
+DRIVER_DIALECT = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A SQLAlchemy Core statement compiled once for the driver: its SQL in asyncpg's `$n` style,
+    and its parameters in that order, each with the value it takes when a call gives none."""
+
+    sql: str
+    parameters: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, statement: sa.ClauseElement) -> Self:
+        compiled = statement.compile(dialect=DRIVER_DIALECT)
+        order: list[str] = getattr(compiled, "positiontup", None) or []  # a positional dialect's SQL compiler's
+        return cls(str(compiled), tuple((name, compiled.params[name]) for name in order))
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        return [values.get(name, default) for name, default in self.parameters]
+
+
+Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]  # UnitOfWork.fetch
+CopyRows = Callable[[str, list[str], Iterable[tuple[Any, ...]]], Awaitable[None]]  # UnitOfWork.copy_rows
+
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "envelope")
+# A unit's events as one statement whatever their number: the columns as arrays, the envelopes as
+# JSON text that PostgreSQL parses once.
+INSERT_OUTBOX = DriverStatement(
+    "INSERT INTO outbox (event_id, topic, key, type, envelope) SELECT event_id, topic, key, type, envelope::jsonb"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS e(event_id, topic, key, type, envelope)",
+    tuple((column, None) for column in OUTBOX_COLUMNS),
+)
 
 
 @contextlib.contextmanager
@@ -141,6 +164,8 @@ def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
         raise DataError(statement, None, exc) from exc
     except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:  # an outage: a 503, a retry
         raise OperationalError(statement, None, exc) from exc
+    except asyncpg.PostgresError as exc:  # any other, its SQLSTATE readable by `sqlstate`
+        raise DBAPIError(statement, None, exc) from exc
 
 
 class UnitOfWork:
@@ -161,6 +186,7 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._pending: list[tuple[Envelope, Event]] = []
         self.envelopes: list[Envelope] = []
+        self._driver: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
@@ -183,37 +209,56 @@ class UnitOfWork:
             (Envelope.wrap(e, actor=self.actor, traceparent=current_traceparent(), **context), e) for e in events
         )
 
+    async def driver(self) -> asyncpg.Connection:
+        """The driver's connection of this unit's transaction. Statements a hot path sends many of
+        go straight to it (`fetch`, `copy_rows`): SQLAlchemy's session and result layers cost more
+        than the statement's own round trip (a hold: 0.8 → 0.55 CPU ms for three statements)."""
+        if self._driver is None:
+            pooled = await (await self.session.connection()).get_raw_connection()
+            adapted = pooled.dbapi_connection
+            if adapted._transaction is None:  # type: ignore[union-attr]  # its BEGIN waits for a first statement
+                await adapted._start_transaction()  # type: ignore[union-attr]
+            self._driver = pooled.driver_connection
+        return self._driver
+
+    async def fetch(self, statement: DriverStatement, **values: Any) -> list[asyncpg.Record]:
+        """Run a compiled statement in this unit's transaction; refusals come out as SQLAlchemy's."""
+        driver = await self.driver()
+        with _as_sqlalchemy_errors(statement.sql):
+            rows: list[asyncpg.Record] = await driver.fetch(statement.sql, *statement.arguments(values))
+        return rows
+
+    async def copy_rows(self, table: str, columns: list[str], records: Iterable[tuple[Any, ...]]) -> None:
+        """Write rows (values of `columns`, in order) with PostgreSQL's COPY, in this unit's
+        transaction; refusals come out as from any other statement: a broken constraint as
+        IntegrityError (a 409), a malformed value as DataError (a 422)."""
+        driver = await self.driver()
+        with _as_sqlalchemy_errors(f"COPY {table}"):
+            await driver.copy_records_to_table(table, records=records, columns=columns)
+
     async def flush_events(self) -> None:
-        """Write pending events as outbox rows (inside the open transaction); many of them (a bulk
-        import's event per row) by COPY, where an INSERT's parameters would cost more than the rows."""
+        """Write pending events as outbox rows (inside the open transaction): one INSERT of arrays,
+        or for many (a bulk import's event per row) COPY. Envelopes go as JSON text, serialised by
+        pydantic, never through the standard library's encoder."""
         if not self._pending:
             return
-        if len(self._pending) >= COPIED_EVENTS:
-            records = (
-                (uuid.UUID(env.id), event.topic(), event.aggregate_id, env.type, env.model_dump_json())
-                for env, event in self._pending
-            )
-            await copy_rows(self.session, outbox.name, ["event_id", "topic", "key", "type", "envelope"], records)
-            self.envelopes.extend(env for env, _ in self._pending)
-            self._pending.clear()
-            return
         rows = [
-            {
-                "event_id": env.id,
-                "topic": event.topic(),
-                "key": event.aggregate_id,
-                "type": env.type,
-                "envelope": env.model_dump(mode="json"),
-            }
+            (uuid.UUID(env.id), event.topic(), event.aggregate_id, env.type, env.model_dump_json())
             for env, event in self._pending
         ]
-        await self.session.execute(insert(outbox), rows)
+        if len(rows) >= COPIED_EVENTS:
+            await self.copy_rows(outbox.name, list(OUTBOX_COLUMNS), rows)
+        else:
+            await self.fetch(
+                INSERT_OUTBOX, **dict(zip(OUTBOX_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+            )
         self.envelopes.extend(env for env, _ in self._pending)
         self._pending.clear()
 
     async def commit(self) -> None:
         await self.flush_events()
         await self.session.commit()
+        self._driver = None  # the next statement begins a new transaction, through the session
         if self._on_commit is not None and self.envelopes:
             self._on_commit.ring()
 

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.materials import models
 from services.materials.domain import Hold, ReservationStatus
-from shared.database import UnitOfWork, copy_rows, get_or_404
+from shared.database import CopyRows, UnitOfWork, get_or_404
 
 # From this many events on, a commit writes their outbox rows by COPY.
 # What a new material's row gives: every column but the generated search vector.
@@ -45,8 +45,8 @@ class Suppliers:
 
 
 class Materials:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, copy_rows: CopyRows) -> None:
+        self.session, self._copy_rows = session, copy_rows
 
     async def get(self, material_id: UUID, *, lock: bool = False) -> models.Material:
         return await get_or_404(self.session, models.Material, material_id, "material", lock=lock)
@@ -78,7 +78,7 @@ class Materials:
         """Write whole material rows (every column but the generated search vector) in bulk, taking
         them from `rows` as the database takes the ones before."""
         records = (tuple(row[column] for column in MATERIAL_COLUMNS) for row in rows)
-        await copy_rows(self.session, models.Material.__tablename__, MATERIAL_COLUMNS, records)
+        await self._copy_rows(models.Material.__tablename__, MATERIAL_COLUMNS, records)
 
 
 class Alternatives:
@@ -200,7 +200,7 @@ class MaterialsUnitOfWork(UnitOfWork):
 
     def attach(self, session: AsyncSession) -> None:
         self.suppliers = Suppliers(session)
-        self.materials = Materials(session)
+        self.materials = Materials(session, self.copy_rows)
         self.alternatives = Alternatives(session)
         self.lots = Lots(session)
         self.reservations = Reservations(session)

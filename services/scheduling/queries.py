@@ -12,7 +12,6 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,7 +28,7 @@ from services.scheduling.repository import (
     valid_certificate_exists,
 )
 from shared.auth import Principal
-from shared.database import Database, event_history
+from shared.database import Database, DriverStatement, event_history
 from shared.problems import BadRequest, NotFound
 
 Booking, Slot = models.Booking, models.Slot
@@ -177,29 +176,20 @@ async def search_slots(
     search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more than a page: is there a next?
     if after:
         values["after_starts_at"], values["after_id"] = _decode_cursor(after)
-    rows = await db.search(search.sql, *(values.get(name, default) for name, default in search.parameters))
+    rows = await db.search(search.sql, *search.arguments(values))
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
-@dataclass(frozen=True)
-class Compiled:
-    """A statement compiled once for the driver (`Database.search`)."""
-
-    sql: str
-    parameters: tuple[tuple[str, Any], ...]  # in the SQL's order: each name and its value if none is given
-
-
 @cache
-def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> Compiled:
+def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> DriverStatement:
     """The search for these filters and this page size, compiled once. The limit is written into
     the SQL, for the plan (a few page sizes: a few statements)."""
     query = sa.select(*_answer(SLOT)).select_from(SLOT_SITE).where(*available(given))
     if paged:
         query = query.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > AFTER)
     query = query.order_by(SLOT.c.starts_at, SLOT.c.id).limit(sa.literal_column(str(int(limit))))
-    compiled = query.compile(dialect=postgresql_asyncpg.dialect())
-    return Compiled(str(compiled), tuple((name, compiled.params[name]) for name in compiled.positiontup or ()))
+    return DriverStatement.of(query)
 
 
 def _encode_cursor(slot: Mapping[str, Any]) -> str:

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from pydantic_core import to_json
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -30,7 +31,7 @@ from services.scheduling.domain import (
     SlotFilters,
     SlotStatus,
 )
-from shared.database import UnitOfWork, sqlstate
+from shared.database import DriverStatement, Fetch, UnitOfWork, sqlstate
 from shared.problems import Conflict
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -40,8 +41,8 @@ class SchedulingUnitOfWork(UnitOfWork):
     """One transaction of scheduling, with its repositories on that transaction's session."""
 
     def attach(self, session: AsyncSession) -> None:
-        self.slots = Slots(session, self.actor)
-        self.bookings = Bookings(session)
+        self.slots = Slots(session, self.fetch, self.actor)
+        self.bookings = Bookings(session, self.fetch)
         self.waitlist = WaitlistEntries(session)
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
@@ -51,9 +52,9 @@ class SchedulingUnitOfWork(UnitOfWork):
         await super().commit()
 
 
-# The statements a hold runs, built once on the tables: SQLAlchemy keeps their compiled SQL by
-# statement, and Core rows cost none of the ORM's identity-map work. Lists go as one array
-# parameter (`= ANY`), so one prepared statement serves any number of slots.
+# The statements a hold runs, compiled once from the tables and sent on the driver (`UnitOfWork.fetch`):
+# no ORM identity-map work, no SQLAlchemy result layer. Lists go as one array parameter (`= ANY`), so
+# one prepared statement serves any number of slots.
 SLOT, SUITE, FACILITY, CERTIFICATE = (
     m.__table__ for m in (models.Slot, models.SuiteView, models.FacilityView, models.CertificateView)
 )
@@ -66,7 +67,7 @@ def _rows_of(*columns: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.array_agg(sa.tuple_(*columns), type_=sa.types.NullType())
 
 
-CLAIM = (
+CLAIM = DriverStatement.of(
     sa.select(
         SLOT.c.id,
         SLOT.c.suite_id,
@@ -91,7 +92,7 @@ CLAIM = (
     .with_for_update(of=SLOT, nowait=True)
 )
 
-MOVE = (
+_MOVE = (
     sa.update(SLOT)
     .where(SLOT.c.id == sa.any_(SLOT_IDS))
     .values(
@@ -104,12 +105,13 @@ MOVE = (
     )
     .returning(SLOT.c.id, SLOT.c.updated_at)
 )
-MOVE_FROM = MOVE.where(SLOT.c.status == sa.any_(sa.bindparam("only_from", type_=ARRAY(sa.Text))))
+MOVE = DriverStatement.of(_MOVE)
+MOVE_FROM = DriverStatement.of(_MOVE.where(SLOT.c.status == sa.any_(sa.bindparam("only_from", type_=ARRAY(sa.Text)))))
 
 
 class Slots:
-    def __init__(self, session: AsyncSession, actor: str | None) -> None:
-        self.session, self.actor = session, actor
+    def __init__(self, session: AsyncSession, fetch: Fetch, actor: str | None) -> None:
+        self.session, self._fetch, self.actor = session, fetch, actor
 
     async def resample_if_grown(self, added: int) -> bool:
         """Have PostgreSQL sample the slots again when `added` new ones are a tenth or more of what
@@ -133,13 +135,15 @@ class Slots:
         exactly one wins. Each comes with what the booking rules ask of its suite and facility, in
         the same statement. Only the slots are locked, never their suite or facility."""
         try:
-            rows = await self.session.execute(CLAIM, {"slot_ids": list(slot_ids)})
+            rows = await self._fetch(CLAIM, slot_ids=list(slot_ids))
         except DBAPIError as exc:
             if sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise
             raise Conflict("A requested slot is being booked by another request right now.") from None
         return [
-            SlotFacts(*row[:8], certificates=tuple(CertificateFacts(*c) for c in row.certificates or ()))
+            SlotFacts(
+                *tuple(row.values())[:8], certificates=tuple(CertificateFacts(*c) for c in row["certificates"] or ())
+            )
             for row in rows
         ]
 
@@ -156,10 +160,10 @@ class Slots:
         moved. Slot objects already loaded in the session see the change."""
         changes = {"to": status.value, "booking": booking_id, "reason": reason, "actor": self.actor or "unknown"}
         if only_from is None:
-            moved = await self.session.execute(MOVE, {"slot_ids": list(slot_ids), **changes})
+            moved = await self._fetch(MOVE, slot_ids=list(slot_ids), **changes)
         else:
             only = [s.value for s in only_from]
-            moved = await self.session.execute(MOVE_FROM, {"slot_ids": list(slot_ids), "only_from": only, **changes})
+            moved = await self._fetch(MOVE_FROM, slot_ids=list(slot_ids), only_from=only, **changes)
         ids = []
         for slot_id, updated_at in moved:
             ids.append(slot_id)
@@ -284,12 +288,13 @@ def valid_certificate_exists(facility_id: sa.ColumnElement) -> sa.ColumnElement[
 
 
 BOOKING = models.Booking.__table__
-INSERT_BOOKING = sa.insert(BOOKING)
+INSERT_BOOKING = DriverStatement.of(sa.insert(BOOKING))
+BOOKING_JSON = frozenset(c.key for c in BOOKING.columns if isinstance(c.type, JSONB))  # sent as JSON text
 
 
 class Bookings:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, fetch: Fetch) -> None:
+        self.session, self._fetch = session, fetch
 
     async def get(self, booking_id: UUID, *, lock: bool = False) -> models.Booking | None:
         return await self.session.get(models.Booking, booking_id, with_for_update=lock)
@@ -297,7 +302,8 @@ class Bookings:
     async def add(self, booking: models.Booking) -> None:
         """A new booking, inserted at once as it stands (the session does not track it: change it
         through `save` only after loading it)."""
-        await self.session.execute(INSERT_BOOKING, {c.key: getattr(booking, c.key) for c in BOOKING.columns})
+        values = {c.key: getattr(booking, c.key) for c in BOOKING.columns}
+        await self._fetch(INSERT_BOOKING, **values | {k: to_json(values[k]).decode() for k in BOOKING_JSON})
 
     async def save(self, booking: models.Booking) -> None:
         self.session.add(booking)
