@@ -221,6 +221,8 @@ WAITLIST = models.WaitlistEntry.__table__
 # Criteria a slot has one value of: two entries naming different values never want the same slot.
 # A suite lists several ATMP types and processes, so those never keep entries apart.
 ONE_VALUE_PER_SLOT = ("country", "cleanroom_grade", "facility_id", "suite_id")
+# A literal, so the partial index on waiting entries serves the count (see `OPEN`).
+WAITING = sa.literal_column("'waiting'")
 
 
 def _position() -> sa.ColumnElement[Any]:
@@ -236,7 +238,7 @@ def _position() -> sa.ColumnElement[Any]:
         sa.select(sa.func.count())
         .select_from(ahead)
         .where(
-            ahead.c.status == "waiting",
+            ahead.c.status == WAITING,
             sa.tuple_(ahead.c.created_at, ahead.c.id) < sa.tuple_(me.c.created_at, me.c.id),
             *both,
             sa.func.coalesce(period, True),
