@@ -21,15 +21,18 @@ async def join_waitlist(body: WaitlistIn, principal: CurrentPrincipal, context: 
     async with context.db.unit_of_work(principal.actor) as uow:
         entry = await waitlist.join(uow, org_id, body, context.settings.hold_ttl_seconds)
         await uow.commit()
-    return WaitlistOut.model_validate(entry, from_attributes=True)
+    async with context.db.sessions() as session:  # its place, read as the list reads it
+        [(_, position)] = await queries.waitlist(session, org_id, entry.id)
+    return WaitlistOut.of(entry, position)
 
 
 @router.get("/waitlist", response_model=list[WaitlistOut], tags=["waitlist"],
-            summary="The caller's waitlist entries (all for admin), oldest first")  # fmt: skip
+            summary="The caller's waitlist entries (all for admin), oldest first, each waiting one with its "
+                    "position in line")  # fmt: skip
 async def my_waitlist(principal: CurrentPrincipal, context: Context) -> list[WaitlistOut]:
     org_id = None if principal.is_admin else developer_org(principal)
     async with context.db.sessions() as session:
-        return [WaitlistOut.model_validate(e, from_attributes=True) for e in await queries.waitlist(session, org_id)]
+        return [WaitlistOut.of(e, position) for e, position in await queries.waitlist(session, org_id)]
 
 
 @router.post("/waitlist/{entry_id}/leave", response_model=WaitlistOut, tags=["waitlist"],

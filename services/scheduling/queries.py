@@ -207,12 +207,50 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 # --- the waitlist and the replicas ----------------------------------------------------------------
 
 
-async def waitlist(session: AsyncSession, org_id: str | None) -> list[models.WaitlistEntry]:
-    """The organisation's waitlist entries (everyone's for None), oldest first."""
-    query = select(models.WaitlistEntry).order_by(col(models.WaitlistEntry.created_at))
+WAITLIST = models.WaitlistEntry.__table__
+# Criteria a slot has one value of: two entries naming different values never want the same slot.
+# A suite lists several ATMP types and processes, so those never keep entries apart.
+ONE_VALUE_PER_SLOT = ("country", "cleanroom_grade", "facility_id", "suite_id")
+# A literal, so the partial index on waiting entries serves the count (see `OPEN`).
+WAITING = sa.literal_column("'waiting'")
+
+
+def _position() -> sa.ColumnElement[Any]:
+    """1 + the waiting entries ahead in the offers' order (joined earlier, then by id) that one slot
+    could match as well as this one; NULL for an entry not waiting."""
+    me, ahead = WAITLIST, WAITLIST.alias("ahead")
+    both = [sa.func.coalesce(ahead.c[name] == me.c[name], True) for name in ONE_VALUE_PER_SLOT]
+    # A slot for both starts at or after both earliest starts and ends by both latest ends.
+    period = sa.func.greatest(ahead.c.earliest_start, me.c.earliest_start) < sa.func.least(
+        ahead.c.latest_end, me.c.latest_end
+    )
+    rivals = (
+        sa.select(sa.func.count())
+        .select_from(ahead)
+        .where(
+            ahead.c.status == WAITING,
+            sa.tuple_(ahead.c.created_at, ahead.c.id) < sa.tuple_(me.c.created_at, me.c.id),
+            *both,
+            sa.func.coalesce(period, True),
+        )
+        .scalar_subquery()
+    )
+    return sa.case((me.c.status == "waiting", rivals + 1), else_=sa.null()).label("position")
+
+
+async def waitlist(
+    session: AsyncSession, org_id: str | None, entry_id: UUID | None = None
+) -> list[tuple[models.WaitlistEntry, int | None]]:
+    """The organisation's waitlist entries (everyone's for None; or the one `entry_id`), oldest
+    first, each with its position in line (`_position`)."""
+    query = select(models.WaitlistEntry, _position()).order_by(
+        col(models.WaitlistEntry.created_at), col(models.WaitlistEntry.id)
+    )
     if org_id is not None:
         query = query.where(models.WaitlistEntry.org_id == org_id)
-    return list(await session.exec(query))
+    if entry_id is not None:
+        query = query.where(models.WaitlistEntry.id == entry_id)
+    return [(entry, position) for entry, position in await session.exec(query)]
 
 
 async def facility(session: AsyncSession, facility_id: UUID) -> models.FacilityView:

@@ -368,11 +368,12 @@ class WaitlistEntries:
         self.session.add(entry)
 
     async def waiting(self) -> list[models.WaitlistEntry]:
-        """The line, oldest entry first, locked; entries another transaction is busy with are skipped."""
+        """The line, oldest entry first (then by id, as positions count), locked; entries another
+        transaction is busy with are skipped."""
         query = (
             select(models.WaitlistEntry)
             .where(models.WaitlistEntry.status == "waiting")
-            .order_by(col(models.WaitlistEntry.created_at))
+            .order_by(col(models.WaitlistEntry.created_at), col(models.WaitlistEntry.id))
             .with_for_update(skip_locked=True)
         )
         return list(await self.session.exec(query))

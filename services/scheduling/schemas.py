@@ -214,3 +214,12 @@ class WaitlistOut(BaseModel):
     booking_id: UUID | None
     criteria: dict[str, str]
     created_at: datetime
+    position: int | None = Field(
+        default=None,
+        description="A waiting entry's place in line, from 1: the waiting entries that joined before it and that "
+        "a slot matching it could match too are offered first. Null when not waiting.",
+    )
+
+    @classmethod
+    def of(cls, entry: models.WaitlistEntry, position: int | None) -> "WaitlistOut":
+        return cls.model_validate(entry, from_attributes=True).model_copy(update={"position": position})

@@ -259,7 +259,9 @@ class FakeWaitlistEntries:
         self.store.entries[entry.id] = entry
 
     async def waiting(self) -> list[models.WaitlistEntry]:
-        return sorted((e for e in self.store.entries.values() if e.status == "waiting"), key=lambda e: e.created_at)
+        return sorted(
+            (e for e in self.store.entries.values() if e.status == "waiting"), key=lambda e: (e.created_at, e.id)
+        )
 
 
 class FakeReplicas:
