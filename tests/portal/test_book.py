@@ -1,12 +1,16 @@
 """Journey 2, a developer books: picks a slot, names the run and its materials (the catalogue
 searched as they type, typos and all), holds it with the countdown showing, confirms, and watches
-"awaiting materials" turn "confirmed", or "materials short" with the alternatives, with no reload."""
+"awaiting materials" turn "confirmed", or "materials short" with the alternatives and the facilities
+stocking them, with no reload."""
+
+from datetime import date, timedelta
 
 from playwright.async_api import Page, expect
 
 from tests.portal.browser import checked
 from tests.portal.journeys import sign_in_as_developer
-from tests.portal.seeding import Seeded
+from tests.portal.seeding import FACILITIES, Seeded, created
+from tests.support import RunningService, Tokens
 
 
 async def book_first_slot(page: Page, product: str, material_query: str, material: str, quantity: str) -> None:
@@ -48,7 +52,15 @@ async def test_a_developer_holds_confirms_and_sees_the_booking_confirmed_without
     await checked(page, "booking-confirmed")
 
 
-async def test_a_booking_short_of_material_shows_the_shortfall_and_its_alternatives(browser_page: Page, seeded: Seeded):
+async def test_a_booking_short_of_material_shows_the_shortfall_and_where_its_alternatives_are_stocked(
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
+):
+    # Beside the demo's 5000 mL of the alternative at each facility, a second lot at Leiden.
+    leiden, cellgenix = seeded.facilities[1], seeded.materials["CellGenix GMP SCGM"]
+    lot = {"material_id": cellgenix, "lot_number": "L2027-0117", "quantity": "2500", "unit": "mL",
+           "expires_on": str(date.today() + timedelta(days=90))}  # fmt: skip
+    await created(clean_hub["materials"], f"/v1/facilities/{leiden}/lots", lot, tokens.facility(leiden))
+
     page = browser_page
     await sign_in_as_developer(page)
     await book_first_slot(page, "CAR-T CD19 second patient", "TexMACS", "TexMACS GMP Medium", "9000")
@@ -59,6 +71,11 @@ async def test_a_booking_short_of_material_shows_the_shortfall_and_its_alternati
     shortfall = page.locator(".shortfall")
     await expect(shortfall).to_contain_text("TexMACS GMP Medium: 9000 mL needed, 5000 mL in stock")
     await expect(shortfall).to_contain_text("CellGenix GMP SCGM")
+    stocked = shortfall.get_by_role("list", name="Where CellGenix GMP SCGM is stocked")
+    await expect(stocked.get_by_role("listitem")).to_have_text([
+        f"{FACILITIES[1]['legal_name']}: 7500 mL available in 2 lots, earliest expiry {date.today() + timedelta(days=90)}",
+        f"{FACILITIES[0]['legal_name']}: 5000 mL available, earliest expiry {date.today() + timedelta(days=400)}",
+    ])  # fmt: skip
     assert await page.evaluate("window.stillTheSamePage === true"), "no reload"
     await checked(page, "booking-materials-short")
 
