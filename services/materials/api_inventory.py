@@ -1,4 +1,5 @@
-"""Materials HTTP API under /v1: facility inventory lots and the reservations bookings made."""
+"""Materials HTTP API under /v1: facility inventory lots, where a material is stocked, and the
+reservations bookings made."""
 
 from decimal import Decimal
 from functools import partial
@@ -9,7 +10,7 @@ from fastapi import APIRouter, status
 from services.materials import inventory, queries
 from services.materials.domain import ReservationStatus, past_expiry
 from services.materials.models import Lot, today
-from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut
+from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut, StockOut
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.service import Context
 
@@ -73,6 +74,15 @@ async def read_lot(lot_id: UUID, principal: CurrentPrincipal, context: Context) 
         lot = await queries.lot(uow, lot_id)
         may_read_facility(principal, lot.facility_id)
         return lot_out(lot)
+
+
+# Under /materials but read from the lots: inventory's, summed per facility so that anyone signed in
+# (developers too) learns where a material is without the facility's lots, numbers or reservations.
+@router.get("/materials/{material_id}/stock", response_model=list[StockOut],
+            summary="Where a material is stocked: per facility, what is available of its unexpired lots (anyone signed in)")  # fmt: skip
+async def material_stock(material_id: UUID, principal: CurrentPrincipal, context: Context) -> list[StockOut]:
+    async with context.db.unit_of_work(principal.actor) as uow:
+        return [StockOut.model_validate(s, from_attributes=True) for s in await queries.stock(uow, material_id)]
 
 
 @router.post("/lots/{lot_id}/count", response_model=LotOut,

@@ -1,6 +1,6 @@
 """The reads the materials routers answer with: suppliers, catalogue search, a material with its
-alternatives, lots, reservations, shortages with where stock of their alternatives is, and the
-history of each. No changes.
+alternatives, lots, where a material is stocked (per facility), reservations, shortages with where
+stock of their alternatives is, and the history of each. No changes.
 
 Catalogue search is free text over names, synonyms and catalogue numbers, typo tolerant, with a
 filter on every attribute and a total for pagination. A material matches the text if it has every
@@ -320,6 +320,9 @@ async def shortage_history(uow: UnitOfWork, shortage_id: UUID) -> list[dict[str,
     return await history(uow, shortage_id)
 
 
+# --- where materials are stocked ----------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class StockAt:
     material_id: UUID
@@ -340,7 +343,8 @@ class ShortageRecord:
 
 
 async def _stock_of(uow: UnitOfWork, material_ids: list[UUID]) -> list[StockAt]:
-    """Where unexpired, unreserved stock of these materials is, per facility and unit."""
+    """Where unexpired, unreserved stock of these materials is, per facility and unit: one grouped
+    statement (lot's index on material_id finds the lots)."""
     if not material_ids:
         return []
     lot = models.Lot
@@ -350,11 +354,19 @@ async def _stock_of(uow: UnitOfWork, material_ids: list[UUID]) -> list[StockAt]:
             sa.func.sum(lot.quantity - lot.reserved), sa.func.count(), sa.func.min(lot.expires_on),
         )
         .where(col(lot.material_id).in_(material_ids))
+        # domain.past_expiry, as a lot's read (api_inventory.lot_out) applies it: usable through its
+        # expiry day, so a lot is stock while expires_on >= today; only what is not reserved counts
         .where(lot.expires_on >= models.today(), lot.quantity > lot.reserved)
         .group_by(lot.material_id, lot.facility_id, lot.unit)
-        .order_by(lot.material_id, sa.func.sum(lot.quantity - lot.reserved).desc())
+        .order_by(lot.material_id, sa.func.sum(lot.quantity - lot.reserved).desc(), lot.facility_id)
     )  # fmt: skip
     return [StockAt(*row) for row in (await uow.session.execute(query)).all()]
+
+
+async def stock(uow: UnitOfWork, material_id: UUID) -> list[StockAt]:
+    """Where a material is stocked, per facility, the most first (NotFound if there is no such material)."""
+    await get_or_404(uow.session, models.Material, material_id, "material")
+    return await _stock_of(uow, [material_id])
 
 
 async def shortage_record(uow: UnitOfWork, shortage_id: UUID) -> ShortageRecord:

@@ -1,6 +1,6 @@
 """A developer's pages: find capacity (list or week calendar), book (hold, countdown, confirm,
-the materials answer arriving live), my bookings (status, at-risk reasons, history, cancel, the
-calendar feed)."""
+the materials answer arriving live, a short material's alternatives with where they are stocked),
+my bookings (status, at-risk reasons, history, cancel, the calendar feed)."""
 
 import asyncio
 import uuid
@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
 from services.portal.hub import Api, ServiceProblem
+from services.portal.pages_materials import Stocking, where_stocked
 from services.portal.session import Developer, check_csrf, signed_in
 from services.portal.web import UserApi, attempt, is_htmx, public_url, render, templates
 from shared.problems import Problem
@@ -156,22 +157,25 @@ async def hold(request: Request, user: Developer, api: UserApi) -> Response:
 # --- a booking, live -----------------------------------------------------------------------------
 
 
-async def _alternatives(api: Api, booking: dict[str, Any]) -> dict[str, Any]:
-    """For each short material: its name and the alternatives the catalogue names."""
-    found: dict[str, Any] = {}
-    for shortfall in booking.get("shortfalls") or []:
-        material_id = shortfall["material_id"]
-        found[material_id] = await attempt(api.get("materials", f"/v1/materials/{material_id}"))
-    return found
+async def _alternatives(api: Api, booking: dict[str, Any]) -> tuple[dict[str, Any], Stocking]:
+    """For each short material: its name and the alternatives the catalogue names; and where on the
+    hub those alternatives are stocked."""
+    short = list(dict.fromkeys(s["material_id"] for s in booking.get("shortfalls") or []))
+    read = await asyncio.gather(*(attempt(api.get("materials", f"/v1/materials/{m}")) for m in short))
+    found = dict(zip(short, read, strict=True))
+    alternatives = [a["material"]["material_id"] for r in read for a in (r.value or {}).get("alternatives", [])]
+    return found, await where_stocked(api, alternatives)
 
 
 async def _booking_view(api: Api, booking_id: str, booking: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The booking (as given, or read now) with its history and its short materials' alternatives."""
+    """The booking (as given, or read now) with its history, its short materials' alternatives and
+    where those are stocked."""
     booking = booking or await api.get("scheduling", f"/v1/bookings/{booking_id}")
-    history, materials = await asyncio.gather(
+    history, (materials, stocking) = await asyncio.gather(
         attempt(api.get("scheduling", f"/v1/bookings/{booking_id}/history")), _alternatives(api, booking)
     )
-    return {"booking": booking, "history": history, "materials": materials, "settled": _settled(booking)}
+    return {"booking": booking, "history": history, "materials": materials, "stocking": stocking,
+            "settled": _settled(booking)}  # fmt: skip
 
 
 def _settled(booking: dict[str, Any]) -> bool:

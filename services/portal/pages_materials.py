@@ -1,9 +1,11 @@
 """The catalogue for everyone signed in (journey 5): search with the quality attributes, a
-material with its alternatives and shortages, and where the alternatives are stocked; and a
+material with its alternatives and shortages, and where it and its alternatives are stocked; and a
 facility's inventory (journey 10): lots with expiring ones marked, count corrections with a
 reason, what is reserved for which booking, declaring a shortage."""
 
 import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -12,15 +14,44 @@ from fastapi.responses import Response
 
 from services.portal.hub import Api, ServiceProblem
 from services.portal.session import CurrentUser, FacilityUser, check_csrf
-from services.portal.web import UserApi, attempt, is_htmx, render
+from services.portal.web import Outcome, UserApi, attempt, is_htmx, render
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
 EXPIRING_DAYS = 60  # a lot expiring this soon is marked on the inventory page
 
 
-async def _facility_names(api: Api) -> dict[str, str]:
-    found = await attempt(api.get("registry", "/v1/facilities", page_size=100))
-    return {f["facility_id"]: f["legal_name"] for f in (found.value or {}).get("items", [])}
+@dataclass
+class Stocking:
+    """Where materials are stocked on the hub (materials' per-facility read, no lots), by material
+    id, and the names of the facilities holding them; a facility registry did not name stays its id."""
+
+    stock: dict[str, Outcome[list[dict[str, Any]]]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    names_problem: ServiceProblem | None = None
+
+
+async def facility_names(api: Api, facility_ids: set[str]) -> tuple[dict[str, str], ServiceProblem | None]:
+    """The facilities' legal names: registry's first page of facilities (deactivated ones too), then
+    each one it did not hold read on its own (a hub of more than a page)."""
+    if not facility_ids:
+        return {}, None
+    listed = await attempt(api.get("registry", "/v1/facilities", page_size=100, include_inactive="true"))
+    names = {f["facility_id"]: f["legal_name"] for f in (listed.value or {}).get("items", [])}
+    if listed.problem:
+        return names, listed.problem
+    missing = sorted(facility_ids - names.keys())
+    read = await asyncio.gather(*(attempt(api.get("registry", f"/v1/facilities/{f}")) for f in missing))
+    names |= {f: r.value["legal_name"] for f, r in zip(missing, read, strict=True) if r.value}
+    return names, next((r.problem for r in read if r.problem), None)
+
+
+async def where_stocked(api: Api, material_ids: Iterable[str]) -> Stocking:
+    """Where each material is stocked, with the facilities named; no call at all for no material."""
+    ids = list(dict.fromkeys(material_ids))
+    found = await asyncio.gather(*(attempt(api.get("materials", f"/v1/materials/{m}/stock")) for m in ids))
+    stock = dict(zip(ids, found, strict=True))
+    names, problem = await facility_names(api, {s["facility_id"] for o in found for s in o.value or []})
+    return Stocking(stock, names, problem)
 
 
 @router.get("/materials")
@@ -48,15 +79,20 @@ async def catalogue(
 
 @router.get("/materials/{material_id}")
 async def material(request: Request, material_id: str, user: CurrentUser, api: UserApi) -> Response:
-    found, shortages, names = await asyncio.gather(
+    found, shortages = await asyncio.gather(
         attempt(api.get("materials", f"/v1/materials/{material_id}")),
         attempt(api.get("materials", "/v1/shortages", material_id=material_id, status="active")),
-        _facility_names(api),
     )
-    details = await asyncio.gather(
-        *(attempt(api.get("materials", f"/v1/shortages/{s['shortage_id']}")) for s in shortages.value or [])
+    alternatives = [a["material"]["material_id"] for a in (found.value or {}).get("alternatives", [])]
+    stocking, details = await asyncio.gather(
+        where_stocked(api, [material_id, *alternatives] if found.value else []),
+        asyncio.gather(
+            *(attempt(api.get("materials", f"/v1/shortages/{s['shortage_id']}")) for s in shortages.value or [])
+        ),
     )
-    return render(request, "material.html", found=found, shortages=shortages, details=details, names=names)
+    # A shortage names its material's alternatives, so their stocking facilities are among these.
+    return render(request, "material.html", found=found, shortages=shortages, details=details, stocking=stocking,
+                  names=stocking.names)  # fmt: skip
 
 
 # --- a facility's inventory ----------------------------------------------------------------------

@@ -49,6 +49,13 @@ async def test_a_developer_searches_the_catalogue_and_sees_a_shortage_with_stock
     await expect(shortage).to_contain_text("Supplier recall")
     await expect(shortage).to_contain_text("CellGenix GMP SCGM")
     await expect(shortage).to_contain_text(f"{FACILITIES[0]['legal_name']} has 5000")
+    expiry = date.today() + timedelta(days=400)  # the demo's lots: 5000 mL of each material at each facility
+    for material in ("TexMACS GMP Medium", "CellGenix GMP SCGM"):  # the material, then its alternative
+        stocked = page.get_by_role("list", name=f"Where {material} is stocked", exact=True).get_by_role("listitem")
+        await expect(stocked).to_have_count(2)
+        assert sorted(await stocked.all_inner_texts()) == [  # as much at each: in either order
+            f"{f['legal_name']}: 5000 mL available, earliest expiry {expiry}" for f in FACILITIES
+        ]
     await checked(page, "material-shortage")
 
 
