@@ -23,7 +23,7 @@ from shared.problems import Problem
 # that the portal's starlette client does not need: silenced here, not for the rest of the process.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
-    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.base_client import MismatchingStateError, OAuthError
     from authlib.integrations.starlette_client import OAuth
 
 router = APIRouter()
@@ -146,6 +146,8 @@ async def oidc_callback(request: Request) -> Response:
     except (OAuthError, Problem, KeyError) as exc:  # refused by the provider, or a token the hub would refuse
         sign_out(request)
         reason = getattr(exc, "description", None) or getattr(exc, "detail", None) or str(exc)
+        if isinstance(exc, MismatchingStateError):  # Authlib's words ("CSRF Warning!…") mean this to a user
+            reason = "this sign-in was not started in this browser, or it has expired. Please sign in again."
         return back_to_sign_in(f"Sign-in failed: {reason}")
     return RedirectResponse(target, status_code=303)
 
