@@ -191,7 +191,10 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         oauth_request = StarletteOAuth2Request(request, form)
         try:
             grant = self.get_consent_grant(oauth_request)
-        except OAuth2Error as error:  # no trusted redirect URI: the browser stays here, as Keycloak's
+        except OAuth2Error as error:
+            if error.redirect_uri:  # the client's own, checked address: the error goes back there
+                return self.handle_error_response(oauth_request, error)  # type: ignore[no-any-return]
+            # no address of the client's to trust: the browser stays here, as with Keycloak
             return HTMLResponse(f"<h1>Sign-in refused</h1><p>{html.escape(error.description or error.error)}</p>", 400)
         if request.method == "GET":
             return self._sign_in_page(request)
