@@ -38,11 +38,11 @@ async def _tasks_shown_if_hung(request: pytest.FixtureRequest) -> AsyncIterator[
         handle.cancel()
 
 
-def _print_tasks() -> None:
+def _print_tasks(why: str = "a test is about to time out") -> None:
     stacks = io.StringIO()
     for task in asyncio.all_tasks():
         task.print_stack(file=stacks)
-    print(f"\n--- a test is about to time out; its event loop's tasks:\n{stacks.getvalue()}", flush=True)
+    print(f"\n--- {why}; its event loop's tasks:\n{stacks.getvalue()}", flush=True)
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +133,7 @@ async def _truncate(service: RunningService) -> None:
         except DBAPIError as exc:
             if "lock timeout" not in str(exc.orig).lower():
                 raise
+            _print_tasks(f"{service.name}: a transaction holds the tables")  # which task holds it open, and on what
             raise AssertionError(
                 f"{service.name}: tables still locked by\n{await _open_transactions(service)}"
             ) from exc
@@ -142,11 +143,15 @@ async def _open_transactions(service: RunningService) -> str:
     async with service.context.db.engine.connect() as conn:
         rows = await conn.execute(
             sa.text(
-                "SELECT pid, state, now() - xact_start AS open_for, left(query, 200) AS query FROM pg_stat_activity"
+                "SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS open_for, left(query, 400) AS query"
+                " FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
             )
         )
-        return "\n".join(f"  {r.pid} {r.state} for {r.open_for}: {r.query}" for r in rows)
+        return "\n".join(
+            f"  {r.pid} {r.state} (waiting: {r.wait_event_type}/{r.wait_event}) for {r.open_for}: {r.query}"
+            for r in rows
+        )
 
 
 @pytest.fixture
