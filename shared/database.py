@@ -302,7 +302,11 @@ class Database:
                 url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 with _as_sqlalchemy_errors("connect"):
                     self._searches = await asyncpg.create_pool(
-                        url, min_size=1, max_size=4, server_settings={"plan_cache_mode": "force_custom_plan"}
+                        url,
+                        min_size=1,
+                        max_size=4,
+                        reset=_after_search,
+                        server_settings={"plan_cache_mode": "force_custom_plan"},
                     )
             return self._searches
 
@@ -310,6 +314,14 @@ class Database:
         if self._searches is not None:
             await self._searches.close()
         await self.engine.dispose()
+
+
+async def _after_search(connection: asyncpg.Connection) -> None:
+    """A search connection back in its pool: a search is one statement outside a transaction and
+    sets nothing, so the driver's own reset (a round trip resetting settings, locks, cursors and
+    listeners) is skipped; a transaction left by a cancelled call is rolled back."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
 
 
 Row = TypeVar("Row")

@@ -152,13 +152,20 @@ async def facility_slots(
 
 
 def _answer(slot: sa.FromClause) -> tuple[sa.ColumnElement, ...]:
-    """What the search answers of each slot: the slot, its suite's name and capabilities, its facility."""
+    """What the search answers of each slot: the slot, its suite's name and capabilities, its facility.
+    Ids come as text: the answer writes them so anyway, and a driver's UUID object costs JSON
+    encoding five times a string's (50 slots: 466 µs against 88 µs)."""
     return (
-        slot.c.id.label("slot_id"), slot.c.suite_id, slot.c.facility_id, slot.c.starts_at, slot.c.ends_at,
-        slot.c.status, slot.c.booking_id, slot.c.status_reason, SUITE.c.name.label("suite_name"),
+        _text(slot.c.id).label("slot_id"), _text(slot.c.suite_id).label("suite_id"),
+        _text(slot.c.facility_id).label("facility_id"), slot.c.starts_at, slot.c.ends_at, slot.c.status,
+        _text(slot.c.booking_id).label("booking_id"), slot.c.status_reason, SUITE.c.name.label("suite_name"),
         SUITE.c.cleanroom_grade, SUITE.c.atmp_types, SUITE.c.processes, FACILITY.c.legal_name.label("facility_name"),
         FACILITY.c.country,
     )  # fmt: skip
+
+
+def _text(column: sa.ColumnElement) -> sa.ColumnElement[str]:
+    return sa.cast(column, sa.Text)
 
 
 AFTER = sa.tuple_(
