@@ -169,6 +169,15 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def authenticated_at(value: str) -> int:
+    """`--auth-time`: seconds since the epoch, or an age before now such as -600."""
+    try:
+        moment = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither seconds since the epoch nor an age like -600") from None
+    return int(time.time()) + moment if moment < 0 else moment
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
@@ -179,6 +188,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             org_id=args.org,
             facility_ids=args.facility_id,
             authority=args.authority,
+            name=args.name,
+            auth_time="now" if args.auth_time is None else args.auth_time,
             ttl_seconds=args.ttl,
         )
     except ValueError as exc:
@@ -201,5 +212,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     token.add_argument("--facility-id", action="append", help="facility the user may act for (repeatable)")
     token.add_argument("--authority", help="regulator's competent authority, e.g. DE-PEI")
     token.add_argument("--sub", help="subject (user id); a random one if omitted")
+    token.add_argument("--name", help="the user's name (name claim), as signatures record the signer")
+    token.add_argument(
+        "--auth-time", type=authenticated_at, metavar="WHEN",
+        help="when the user signed in (auth_time claim): now by default; seconds since the epoch, or an age "
+        "such as -600 (ten minutes ago) for a token too old to sign with",
+    )  # fmt: skip
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(func=cmd_token)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, InsufficientUserAuthentication, Unauthorized
 from shared.settings import Settings, get_settings
 
 
@@ -33,18 +33,43 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's subject, role and scope claims."""
+    """Who is calling: the token's subject, role and scope claims, the person's name (`name`)
+    and when they last authenticated (`auth_time`, seconds since the epoch)."""
 
     sub: str
     role: Role
     org_id: str | None = None
     facility_ids: frozenset[str] = field(default_factory=frozenset)
     authority: str | None = None
+    name: str | None = None
+    auth_time: int | None = None
 
     @property
     def actor(self) -> str:
         """How the audit trail names this caller."""
         return f"{self.role}:{self.sub}"
+
+    @property
+    def display_name(self) -> str:
+        """How a signature names its signer: the token's `name`, else its subject."""
+        return self.name or self.sub
+
+    def require_recent_authentication(self, max_age: int, *, now: float | None = None) -> None:
+        """A signature needs a sign-in at most `max_age` seconds old (21 CFR 11.200: the signer
+        authenticates for it, not just holds a token). A token that does not say when is too old."""
+        if self.auth_time is None:
+            raise InsufficientUserAuthentication(
+                "Signing needs a fresh sign-in, and this token does not say when you signed in (no auth_time). "
+                "Sign in again, then sign.",
+                max_age=max_age,
+            )
+        age = int((time.time() if now is None else now) - self.auth_time)
+        if age > max_age:
+            raise InsufficientUserAuthentication(
+                f"Signing needs a fresh sign-in: you signed in {age} seconds ago, a signature accepts at most "
+                f"{max_age}. Sign in again, then sign.",
+                max_age=max_age,
+            )
 
     @property
     def is_admin(self) -> bool:
@@ -112,9 +137,12 @@ def issue_token(
     org_id: str | None = None,
     facility_ids: list[str] | None = None,
     authority: str | None = None,
+    name: str | None = None,
+    auth_time: int | Literal["now"] | None = "now",
     ttl_seconds: int = 12 * 3600,
 ) -> str:
-    """Sign a development token with the hub's development key."""
+    """Sign a development token with the hub's development key. `auth_time` says when the user
+    authenticated: now unless given (seconds since the epoch), left out if None."""
     if role is Role.DEVELOPER and not org_id:
         raise ValueError("a developer token needs --org")
     if role is Role.FACILITY and not facility_ids:
@@ -137,6 +165,10 @@ def issue_token(
         claims["facility_ids"] = facility_ids
     if authority:
         claims["authority"] = authority
+    if name:
+        claims["name"] = name
+    if auth_time is not None:
+        claims["auth_time"] = now if auth_time == "now" else auth_time
     return jwt.encode(claims, private_key, algorithm="RS256")
 
 
@@ -201,12 +233,17 @@ class TokenVerifier:
             role = Role(claims["role"])
         except ValueError:
             raise Unauthorized(f"Unknown role {claims['role']!r} in token.") from None
+        auth_time = claims.get("auth_time")
+        if auth_time is not None and (isinstance(auth_time, bool) or not isinstance(auth_time, int | float)):
+            raise Unauthorized("The token's auth_time is not a time (seconds since the epoch).")
         principal = Principal(
             sub=str(claims["sub"]),
             role=role,
             org_id=claims.get("org_id"),
             facility_ids=frozenset(str(f) for f in claims.get("facility_ids") or ()),
             authority=claims.get("authority"),
+            name=str(claims["name"]) if claims.get("name") else None,
+            auth_time=int(auth_time) if auth_time is not None else None,
         )
         return principal, float(claims["exp"])
 
@@ -228,6 +265,16 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+async def authenticate_signer(principal: CurrentPrincipal) -> Principal:
+    """The caller of a signing route: authenticated at most `GMPHUB_SIGNATURE_MAX_AGE_SECONDS` ago,
+    else 401 with RFC 9470's challenge, before anything is read or changed."""
+    principal.require_recent_authentication(get_settings().signature_max_age_seconds)
+    return principal
+
+
+SigningPrincipal = Annotated[Principal, Depends(authenticate_signer)]
 
 
 def require_roles(*roles: Role) -> Any:

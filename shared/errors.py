@@ -16,6 +16,7 @@ from shared.problems import (
     BadRequest,
     Conflict,
     Forbidden,
+    InsufficientUserAuthentication,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 
 # The plain refusals of shared/problems.py, importable from here too, and the status of each.
 __all__ = [
-    "BadRequest", "Conflict", "Forbidden", "NotFound", "PreconditionFailed", "PreconditionRequired", "Problem",
-    "Unauthorized", "Unprocessable", "install_problem_handlers", "problem_response", "status_of",
+    "BadRequest", "Conflict", "Forbidden", "InsufficientUserAuthentication", "NotFound", "PreconditionFailed",
+    "PreconditionRequired", "Problem", "Unauthorized", "Unprocessable", "challenge", "install_problem_handlers",
+    "problem_response", "status_of",
 ]  # fmt: skip
 STATUS: dict[type[Problem], int] = {
     BadRequest: 400,
@@ -47,6 +49,18 @@ STATUS: dict[type[Problem], int] = {
 
 def status_of(problem: Problem) -> int:
     return next((STATUS[cls] for cls in type(problem).__mro__ if cls in STATUS), 400)
+
+
+def challenge(problem: Problem) -> str:
+    """The `WWW-Authenticate` of a 401: RFC 9470's step-up challenge, with the largest age of
+    sign-in a signature accepts, when the caller must authenticate again; plain `Bearer` otherwise."""
+    if isinstance(problem, InsufficientUserAuthentication):
+        description = f"A signature needs an authentication at most {problem.max_age} seconds old"
+        return (
+            f'Bearer error="insufficient_user_authentication", error_description="{description}", '
+            f"max_age={problem.max_age}"
+        )
+    return "Bearer"
 
 
 def problem_response(
@@ -66,7 +80,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         status = status_of(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": challenge(exc)} if status == 401 else None
         return problem_response(status, exc.detail, title=exc.title, headers=headers, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)

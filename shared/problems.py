@@ -23,6 +23,15 @@ class Unauthorized(Problem):
     """No valid credentials."""
 
 
+class InsufficientUserAuthentication(Unauthorized):
+    """The token is good, but its sign-in (`auth_time`) is older than a signature allows: the caller
+    must authenticate again, at most `max_age` seconds before signing (RFC 9470 step-up)."""
+
+    def __init__(self, detail: str, *, max_age: int) -> None:
+        super().__init__(detail, max_age=max_age)
+        self.max_age = max_age
+
+
 class Forbidden(Problem):
     """The caller's role or scope does not allow this."""
 

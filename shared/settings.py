@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     jwt_public_key_file: Path | None = None  # development key; unset means data_dir/keys
     jwt_jwks_url: str | None = None  # production: the OIDC provider's JWKS
     jwt_algorithms: list[str] = ["RS256"]
+    # A signature (a decision, a suspension, a certificate action) needs a sign-in (the token's
+    # `auth_time`) at most this old: Part 11 §11.200 asks the signer to authenticate for it.
+    signature_max_age_seconds: int = 300
 
     job_interval_seconds: float = 5.0  # how often background jobs (expiries, deliveries) look for work
 

@@ -1,4 +1,5 @@
-"""Approvals HTTP API under /v1: drafting, filing, deciding, the tree, history and search."""
+"""Approvals HTTP API under /v1: drafting, filing, deciding, the tree, history and search. Deciding,
+suspending, reinstating and re-confirming are signatures: they need a recent sign-in."""
 
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -20,7 +21,7 @@ from services.approvals.schemas import (
     TreeNode,
     TreeOut,
 )  # fmt: skip
-from shared.auth import CurrentPrincipal, Principal
+from shared.auth import CurrentPrincipal, Principal, SigningPrincipal
 from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["approvals"])
@@ -108,7 +109,7 @@ async def start_review(approval_id: UUID, principal: CurrentPrincipal, context: 
 
 @router.post("/approvals/{approval_id}/decision", response_model=ApprovalOut,
              summary="Approve or reject, with an electronic signature (regulator of its authority)")  # fmt: skip
-async def decide(approval_id: UUID, body: DecisionIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
+async def decide(approval_id: UUID, body: DecisionIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     signature = approvals.SignatureRequest(body.meaning, body.reason)
     async with committing(context, principal) as uow:
         await approvals.decide(uow, principal, approval_id, body.outcome, signature, body.assessment, body.valid_until)
@@ -117,7 +118,7 @@ async def decide(approval_id: UUID, body: DecisionIn, principal: CurrentPrincipa
 
 @router.post("/approvals/{approval_id}/suspend", response_model=ApprovalOut,
              summary="Suspend, signed; every approved descendant becomes suspended_by_parent (regulator)")  # fmt: skip
-async def suspend(approval_id: UUID, body: SignatureIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
+async def suspend(approval_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
         await approvals.suspend(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
     return await _read(context, principal, approval_id)
@@ -125,7 +126,7 @@ async def suspend(approval_id: UUID, body: SignatureIn, principal: CurrentPrinci
 
 @router.post("/approvals/{approval_id}/reinstate", response_model=ApprovalOut,
              summary="Lift a suspension, signed; restores exactly the descendants it suspended (regulator)")  # fmt: skip
-async def reinstate(approval_id: UUID, body: SignatureIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
+async def reinstate(approval_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
         await approvals.reinstate(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
     return await _read(context, principal, approval_id)
@@ -133,7 +134,7 @@ async def reinstate(approval_id: UUID, body: SignatureIn, principal: CurrentPrin
 
 @router.post("/approvals/{approval_id}/reconfirm", response_model=ApprovalOut,
              summary="Re-confirm a child after its parent changed, signed (regulator)")  # fmt: skip
-async def reconfirm(approval_id: UUID, body: SignatureIn, principal: CurrentPrincipal, context: Context) -> ApprovalOut:
+async def reconfirm(approval_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
         await approvals.reconfirm(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
     return await _read(context, principal, approval_id)

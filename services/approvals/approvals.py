@@ -16,6 +16,7 @@ from services.approvals.domain import Change, Level
 from services.approvals.repository import ApprovalsUnitOfWork, to_domain
 from shared.auth import Principal, Role
 from shared.problems import Conflict, Forbidden, NotFound
+from shared.signatures import state_sha256
 
 
 @dataclass(frozen=True)
@@ -141,18 +142,15 @@ def save(
 def sign(
     uow: ApprovalsUnitOfWork, principal: Principal, a: domain.Approval, action: str, req: SignatureRequest
 ) -> events.Signature:
-    """Record the regulator's electronic signature (insert-only table) and return it for the event."""
+    """Record the regulator's electronic signature on the approval as the decision left it
+    (insert-only table, with the hash of that state) and return it for the event."""
     signature = events.Signature(
-        signer=principal.actor, authority=principal.authority or a.authority, meaning=req.meaning,
-        reason=req.reason, signed_at=datetime.now(UTC),
+        signer=principal.actor, signer_name=principal.display_name, authority=principal.authority or a.authority,
+        meaning=req.meaning, reason=req.reason, signed_at=datetime.now(UTC), state_sha256=state_sha256(state_of(a)),
     )  # fmt: skip
     uow.decisions.add(
-        models.Decision(
-            approval_id=a.id, approval_version=a.version, action=action, signer=signature.signer,
-            authority=signature.authority, meaning=signature.meaning, reason=signature.reason,
-            signed_at=signature.signed_at,
-        )
-    )  # fmt: skip
+        models.Decision(approval_id=a.id, approval_version=a.version, action=action, **signature.model_dump())
+    )
     return signature
 
 

@@ -11,13 +11,18 @@ from shared.events import Event
 
 
 class Signature(BaseModel):
-    """An electronic signature record (EU GMP Annex 11): who, when, what it means, why."""
+    """An electronic signature record (EU GMP Annex 11): who, when, what it means, why, and the
+    SHA-256 of the canonical JSON of the approval state it signed (the state this event carries)."""
 
     signer: str
     authority: str
     meaning: str
     reason: str
     signed_at: datetime
+    signer_name: str | None = Field(default=None, description="The signer's name (the token's `name`, else subject).")
+    state_sha256: str | None = Field(
+        default=None, description="SHA-256 (hex) of the signed `approval` state as canonical JSON (sorted keys)."
+    )
 
 
 class ApprovalState(BaseModel):

@@ -69,10 +69,13 @@ class Decision(Table, table=True):
     approval_version: int  # the approval's version this decision produced
     action: str  # approved | rejected | suspended | reinstated | reconfirmed
     signer: str
+    signer_name: str | None = None  # the token's `name` (else its subject); none on decisions recorded before
     authority: str
     meaning: str
     reason: str
     signed_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    # SHA-256 of the canonical JSON of the approval state it signed; none on decisions recorded before
+    state_sha256: str | None = Field(default=None, max_length=64)
 
 
 class LetterOfAccess(Table, table=True):

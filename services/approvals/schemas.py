@@ -120,10 +120,14 @@ class DecisionOut(BaseModel):
     approval_version: int
     action: str
     signer: str
+    signer_name: str | None = None
     authority: str
     meaning: str
     reason: str
     signed_at: datetime
+    state_sha256: str | None = Field(
+        default=None, description="SHA-256 of the approval state it signed (canonical JSON, sorted keys)."
+    )
 
     @classmethod
     def of(cls, d: models.Decision) -> "DecisionOut":

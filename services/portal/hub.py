@@ -13,11 +13,12 @@ from shared.settings import SERVICES
 
 
 class ServiceProblem(Exception):
-    """A service answered with an error; `detail` is the sentence it gave (RFC 9457)."""
+    """A service answered with an error; `detail` is the sentence it gave (RFC 9457). `step_up`:
+    the sign-in is too old for a signature, the user must sign in again (RFC 9470's challenge)."""
 
-    def __init__(self, service: str, status: int | None, detail: str) -> None:
+    def __init__(self, service: str, status: int | None, detail: str, *, step_up: bool = False) -> None:
         super().__init__(detail)
-        self.service, self.status, self.detail = service, status, detail
+        self.service, self.status, self.detail, self.step_up = service, status, detail, step_up
 
 
 class ServiceDown(ServiceProblem):
@@ -60,7 +61,8 @@ class Hub:
         except (httpx.TransportError, OSError):
             raise ServiceDown(service) from None
         if response.status_code >= 400:
-            raise ServiceProblem(service, response.status_code, _detail(response))
+            step_up = "insufficient_user_authentication" in response.headers.get("www-authenticate", "")
+            raise ServiceProblem(service, response.status_code, _detail(response), step_up=step_up)
         return response
 
     @asynccontextmanager

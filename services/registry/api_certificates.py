@@ -1,5 +1,6 @@
 """Registry HTTP API under /v1: GMP certificates and non-compliance statements. A regulator acts
-for the authority in its token; only that authority (or an admin) may change its certificates."""
+for the authority in its token; only that authority (or an admin) may change its certificates.
+Issuing, suspending, reinstating and revoking are signatures: they need a recent sign-in."""
 
 from uuid import UUID
 
@@ -7,11 +8,18 @@ from fastapi import APIRouter, status
 
 from services.registry import certificates, queries
 from services.registry.domain import CertificateTerms
-from services.registry.events import CertificateState
-from services.registry.schemas import CertificateIn, NonComplianceIn, NonComplianceOut, OptionalReasonIn, ReasonIn
-from shared.auth import CurrentPrincipal, Principal, Role
+from services.registry.schemas import (
+    CertificateIn,
+    CertificateRecord,
+    CertificateSignatureOut,
+    NonComplianceIn,
+    NonComplianceOut,
+    ReinstatementIn,
+    SignatureIn,
+)  # fmt: skip
+from shared.auth import CurrentPrincipal, Principal, Role, SigningPrincipal
 from shared.problems import Forbidden, Unprocessable
-from shared.service import Context
+from shared.service import Context, ServiceContext
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 
@@ -28,59 +36,75 @@ def acting_authority(principal: Principal, named: str | None) -> str:
     return principal.authority or ""
 
 
-@router.post("/facilities/{facility_id}/certificates", status_code=status.HTTP_201_CREATED,
-             response_model=CertificateState, summary="Issue a GMP certificate to a facility (regulator)")  # fmt: skip
-async def issue_certificate(
-    facility_id: UUID, body: CertificateIn, principal: CurrentPrincipal, context: Context
-) -> CertificateState:
-    authority = acting_authority(principal, body.authority)
-    terms = CertificateTerms(**body.model_dump(exclude={"authority"}), authority=authority, today=certificates.today())
-    async with context.db.unit_of_work(principal.actor) as uow:
-        certificate = await certificates.issue_certificate(uow, facility_id, terms)
-        await uow.commit()
-    return certificates.certificate_state(certificate)
-
-
-@router.get("/certificates/{certificate_id}", response_model=CertificateState, summary="Read a certificate")
-async def read_certificate(certificate_id: UUID, principal: CurrentPrincipal, context: Context) -> CertificateState:
+async def _record(context: ServiceContext, certificate_id: UUID) -> CertificateRecord:
     async with context.db.sessions() as session:
-        return certificates.certificate_state(await queries.certificate(session, certificate_id))
+        certificate = await queries.certificate(session, certificate_id)
+        signed = await queries.signatures(session, certificate_id)
+    return CertificateRecord(
+        **certificates.certificate_state(certificate).model_dump(),
+        signatures=[CertificateSignatureOut(signature_id=s.id, **s.model_dump(exclude={"id"})) for s in signed],
+    )
+
+
+@router.post("/facilities/{facility_id}/certificates", status_code=status.HTTP_201_CREATED,
+             response_model=CertificateRecord, summary="Issue a GMP certificate to a facility, signed (regulator)")  # fmt: skip
+async def issue_certificate(
+    facility_id: UUID, body: CertificateIn, principal: SigningPrincipal, context: Context
+) -> CertificateRecord:
+    authority = acting_authority(principal, body.authority)
+    terms = CertificateTerms(
+        **body.model_dump(exclude={"authority", "meaning", "reason"}), authority=authority, today=certificates.today()
+    )
+    signed = certificates.SignatureRequest(body.meaning, body.reason)
+    async with context.db.unit_of_work(principal.actor) as uow:
+        certificate = await certificates.issue_certificate(uow, principal, facility_id, terms, signed)
+        await uow.commit()
+    return await _record(context, certificate.id)
+
+
+@router.get("/certificates/{certificate_id}", response_model=CertificateRecord,
+            summary="Read a certificate with its signatures")  # fmt: skip
+async def read_certificate(certificate_id: UUID, principal: CurrentPrincipal, context: Context) -> CertificateRecord:
+    return await _record(context, certificate_id)
 
 
 async def _change(
-    context: Context, principal: Principal, certificate_id: UUID, action: str, reason: str | None
-) -> CertificateState:
+    context: ServiceContext,
+    principal: Principal,
+    certificate_id: UUID,
+    action: str,
+    body: SignatureIn | ReinstatementIn,
+) -> CertificateRecord:
     principal.require_role(Role.REGULATOR)
+    signed = certificates.SignatureRequest(body.meaning, body.reason)
     async with context.db.unit_of_work(principal.actor) as uow:
-        certificate = await certificates.change_status(
-            uow, principal, certificate_id, action, reason, on=certificates.today()
-        )
+        await certificates.change_status(uow, principal, certificate_id, action, signed, on=certificates.today())
         await uow.commit()
-    return certificates.certificate_state(certificate)
+    return await _record(context, certificate_id)
 
 
-@router.post("/certificates/{certificate_id}/suspend", response_model=CertificateState,
-             summary="Suspend a valid certificate with a reason (its issuing authority or admin)")  # fmt: skip
+@router.post("/certificates/{certificate_id}/suspend", response_model=CertificateRecord,
+             summary="Suspend a valid certificate, signed with a reason (its issuing authority or admin)")  # fmt: skip
 async def suspend(
-    certificate_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
-) -> CertificateState:
-    return await _change(context, principal, certificate_id, "suspend", body.reason)
+    certificate_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context
+) -> CertificateRecord:
+    return await _change(context, principal, certificate_id, "suspend", body)
 
 
-@router.post("/certificates/{certificate_id}/reinstate", response_model=CertificateState,
-             summary="Reinstate a suspended certificate (its issuing authority or admin)")  # fmt: skip
+@router.post("/certificates/{certificate_id}/reinstate", response_model=CertificateRecord,
+             summary="Reinstate a suspended certificate, signed (its issuing authority or admin)")  # fmt: skip
 async def reinstate(
-    certificate_id: UUID, body: OptionalReasonIn, principal: CurrentPrincipal, context: Context
-) -> CertificateState:
-    return await _change(context, principal, certificate_id, "reinstate", body.reason)
+    certificate_id: UUID, body: ReinstatementIn, principal: SigningPrincipal, context: Context
+) -> CertificateRecord:
+    return await _change(context, principal, certificate_id, "reinstate", body)
 
 
-@router.post("/certificates/{certificate_id}/revoke", response_model=CertificateState,
-             summary="Revoke a certificate with a reason; final (its issuing authority or admin)")  # fmt: skip
+@router.post("/certificates/{certificate_id}/revoke", response_model=CertificateRecord,
+             summary="Revoke a certificate, signed with a reason; final (its issuing authority or admin)")  # fmt: skip
 async def revoke(
-    certificate_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
-) -> CertificateState:
-    return await _change(context, principal, certificate_id, "revoke", body.reason)
+    certificate_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context
+) -> CertificateRecord:
+    return await _change(context, principal, certificate_id, "revoke", body)
 
 
 @router.post("/facilities/{facility_id}/noncompliance", status_code=status.HTTP_201_CREATED,

@@ -1,6 +1,9 @@
 """Certificate use cases: issue, suspend, reinstate, revoke, expire, record non-compliance. Each
-locks the certificate's facility first (the aggregate) and bumps its version. The caller commits."""
+locks the certificate's facility first (the aggregate) and bumps its version. Issuing, suspending,
+reinstating and revoking are signed: an insert-only signature record, also in the event. The
+caller commits."""
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID
 
@@ -11,12 +14,24 @@ from services.registry.repository import RegistryUnitOfWork
 from shared.auth import Principal
 from shared.events import Event
 from shared.problems import Conflict, NotFound
+from shared.signatures import state_sha256
 
 EVENT_OF_ACTION: dict[str, type[Event]] = {
     "suspend": events.CertificateSuspended,
     "reinstate": events.CertificateReinstated,
     "revoke": events.CertificateRevoked,
 }
+# What a signature records as done, and means when the signer states no meaning of their own.
+SIGNED_AS = {"issue": "issued", "suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}
+
+
+@dataclass(frozen=True)
+class SignatureRequest:
+    """What the regulator states when signing: what the signature means (the action's word if
+    they say nothing) and why (needed to suspend or revoke)."""
+
+    meaning: str | None = None
+    reason: str | None = None
 
 
 def today() -> date:
@@ -27,7 +42,28 @@ def certificate_state(certificate: models.Certificate) -> events.CertificateStat
     return events.CertificateState.model_validate(certificate, from_attributes=True)
 
 
-async def issue_certificate(uow: RegistryUnitOfWork, facility_id: UUID, terms: CertificateTerms) -> models.Certificate:
+def sign(
+    uow: RegistryUnitOfWork, principal: Principal, certificate: models.Certificate, action: str, version: int,
+    req: SignatureRequest,
+) -> events.Signature:  # fmt: skip
+    """Record the signature on the certificate as it now stands (insert-only) and return it for the event."""
+    signature = events.Signature(
+        signer=principal.actor, signer_name=principal.display_name, authority=certificate.authority,
+        meaning=req.meaning or SIGNED_AS[action], reason=req.reason, signed_at=models.now(),
+        state_sha256=state_sha256(certificate_state(certificate)),
+    )  # fmt: skip
+    uow.signatures.add(
+        models.CertificateSignature(
+            certificate_id=certificate.id, facility_id=certificate.facility_id, facility_version=version,
+            action=SIGNED_AS[action], **signature.model_dump(),
+        )
+    )  # fmt: skip
+    return signature
+
+
+async def issue_certificate(
+    uow: RegistryUnitOfWork, principal: Principal, facility_id: UUID, terms: CertificateTerms, req: SignatureRequest
+) -> models.Certificate:
     facility = await lock_facility(uow, facility_id)
     if await uow.certificates.number_taken(terms.authority, terms.number):
         raise Conflict(f"{terms.authority} already issued a certificate numbered {terms.number!r}.")
@@ -45,17 +81,21 @@ async def issue_certificate(uow: RegistryUnitOfWork, facility_id: UUID, terms: C
     )
     uow.certificates.add(certificate)
     version = touch(uow, facility)
+    signature = sign(uow, principal, certificate, "issue", version, req)
     uow.emit(
-        events.CertificateIssued(facility_id=facility_id, version=version, certificate=certificate_state(certificate))
+        events.CertificateIssued(
+            facility_id=facility_id, version=version, certificate=certificate_state(certificate), signature=signature
+        )
     )
     return certificate
 
 
 async def change_status(
-    uow: RegistryUnitOfWork, principal: Principal, certificate_id: UUID, action: str, reason: str | None, *, on: date
+    uow: RegistryUnitOfWork, principal: Principal, certificate_id: UUID, action: str, req: SignatureRequest, *, on: date
 ) -> models.Certificate:
-    """Apply `action` (suspend, reinstate, revoke) to a certificate, if `principal` acts for the
-    authority that issued it."""
+    """Apply `action` (suspend, reinstate, revoke) to a certificate, signed, if `principal` acts for
+    the authority that issued it."""
+    reason = req.reason
     certificate = await uow.certificates.get(certificate_id)
     principal.require_authority(certificate.authority)
     facility = await lock_facility(uow, certificate.facility_id, must_be_active=False)
@@ -66,8 +106,13 @@ async def change_status(
     certificate.status_changed_at = models.now()
     certificate.status_changed_by = uow.actor or "unknown"
     version = touch(uow, facility)
+    signature = sign(uow, principal, certificate, action, version, req)
     event_class = EVENT_OF_ACTION[action]
-    uow.emit(event_class(facility_id=facility.id, version=version, certificate=certificate_state(certificate)))
+    uow.emit(
+        event_class(
+            facility_id=facility.id, version=version, certificate=certificate_state(certificate), signature=signature
+        )
+    )
     return certificate
 
 

@@ -53,6 +53,21 @@ class CertificateState(BaseModel):
     reason: str | None = None
 
 
+class Signature(BaseModel):
+    """A regulator's electronic signature on a certificate action (EU GMP Annex 11, 21 CFR Part 11):
+    who (`signer` as the audit trail names the caller, `signer_name` as the person's token names
+    them), when, what it means, why, and the SHA-256 of the canonical JSON of the `certificate`
+    state it signed (the state this event carries)."""
+
+    signer: str
+    signer_name: str
+    authority: str
+    meaning: str
+    reason: str | None = None
+    signed_at: datetime
+    state_sha256: str
+
+
 class _FacilityEvent(Event):
     aggregate_field = "facility_id"
     facility_id: UUID
@@ -116,6 +131,7 @@ class CertificateIssued(_FacilityEvent):
 
     type = "gmphub.registry.certificate.issued.v1"
     certificate: CertificateState
+    signature: Signature | None = None  # none only on events from before certificate actions were signed
 
 
 class CertificateSuspended(_FacilityEvent):
@@ -123,6 +139,7 @@ class CertificateSuspended(_FacilityEvent):
 
     type = "gmphub.registry.certificate.suspended.v1"
     certificate: CertificateState
+    signature: Signature | None = None  # none only on events from before certificate actions were signed
 
 
 class CertificateReinstated(_FacilityEvent):
@@ -130,6 +147,7 @@ class CertificateReinstated(_FacilityEvent):
 
     type = "gmphub.registry.certificate.reinstated.v1"
     certificate: CertificateState
+    signature: Signature | None = None  # none only on events from before certificate actions were signed
 
 
 class CertificateRevoked(_FacilityEvent):
@@ -137,6 +155,7 @@ class CertificateRevoked(_FacilityEvent):
 
     type = "gmphub.registry.certificate.revoked.v1"
     certificate: CertificateState
+    signature: Signature | None = None  # none only on events from before certificate actions were signed
 
 
 class CertificateExpired(_FacilityEvent):

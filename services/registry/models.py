@@ -136,3 +136,24 @@ class NonComplianceStatement(Table, table=True):
     summary: str
     recorded_at: datetime = Field(default_factory=now, sa_column=_when(nullable=False))
     recorded_by: str
+
+
+class CertificateSignature(Table, table=True):
+    """A regulator's electronic signature on a certificate action (issued, suspended, reinstated,
+    revoked): who (the audit trail's name and the person's), when, what it means, why, and the
+    SHA-256 of the certificate state it signed. Insert-only: a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "certificate_signature"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    certificate_id: uuid.UUID = Field(foreign_key="certificate.id", index=True)
+    facility_id: uuid.UUID = Field(foreign_key="facility.id")
+    facility_version: int  # the facility aggregate's version this signed change produced
+    action: str  # issued | suspended | reinstated | revoked
+    signer: str
+    signer_name: str
+    authority: str
+    meaning: str
+    reason: str | None = None
+    signed_at: datetime = Field(default_factory=now, sa_column=_when(nullable=False))
+    state_sha256: str = Field(max_length=64)

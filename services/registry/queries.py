@@ -1,5 +1,5 @@
 """Read side of the registry: facility search, a facility with its suites, certificates and
-non-compliance statements, its history, one certificate, and the public directory."""
+non-compliance statements, its history, one certificate with its signatures, and the public directory."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -126,6 +126,15 @@ async def facility_history(session: AsyncSession, facility_id: UUID) -> list[dic
 
 async def certificate(session: AsyncSession, certificate_id: UUID) -> models.Certificate:
     return await get_or_404(session, models.Certificate, certificate_id, "certificate")
+
+
+async def signatures(session: AsyncSession, certificate_id: UUID) -> list[models.CertificateSignature]:
+    """The signatures on a certificate, oldest first."""
+    signature = models.CertificateSignature
+    found = await session.scalars(
+        sa.select(signature).where(signature.certificate_id == certificate_id).order_by(signature.signed_at)
+    )
+    return list(found)
 
 
 # --- the public directory ------------------------------------------------------------------------

@@ -110,6 +110,16 @@ class Certificates:
         return await self.session.get(models.Certificate, certificate_id, populate_existing=True)
 
 
+class CertificateSignatures:
+    """The signed certificate actions: insert-only (a trigger refuses changes)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, signature: models.CertificateSignature) -> None:
+        self.session.add(signature)
+
+
 class NonComplianceStatements:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -119,11 +129,12 @@ class NonComplianceStatements:
 
 
 class RegistryUnitOfWork(UnitOfWork):
-    """One transaction over the registry's facilities, with their suites, certificates and
-    non-compliance statements."""
+    """One transaction over the registry's facilities, with their suites, certificates (and their
+    signatures) and non-compliance statements."""
 
     def attach(self, session: AsyncSession) -> None:
         self.facilities = Facilities(session)
         self.suites = Suites(session)
         self.certificates = Certificates(session)
+        self.signatures = CertificateSignatures(session)
         self.noncompliance = NonComplianceStatements(session)

@@ -7,12 +7,19 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from services.registry.events import CertificateState, FacilityState, SuiteState
+from services.registry.events import CertificateState, FacilityState, Signature, SuiteState
 from shared.problems import Unprocessable
 
 Term = Annotated[str, Field(min_length=1, max_length=60)]
 Terms = Annotated[list[Term], Field(max_length=50)]
 Reason = Annotated[str, Field(min_length=3, max_length=2000, examples=["Critical deviation in aseptic process"])]
+Meaning = Annotated[
+    str,
+    Field(
+        min_length=3, max_length=200, examples=["Suspended by the competent authority pending CAPA"],
+        description="What the signature means; the action's word (issued, suspended, reinstated, revoked) if left out.",
+    ),
+]  # fmt: skip
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["qa@gmp.example.org"])]
 
 
@@ -62,8 +69,17 @@ class ReasonIn(BaseModel):
     reason: Reason
 
 
-class OptionalReasonIn(BaseModel):
+class SignatureIn(ReasonIn):
+    """An electronic signature with its reason: the signer and the time come from the token and the clock."""
+
+    meaning: Meaning | None = None
+
+
+class ReinstatementIn(BaseModel):
+    """A signed reinstatement; the reason is optional."""
+
     reason: Reason | None = None
+    meaning: Meaning | None = None
 
 
 class SuiteIn(BaseModel):
@@ -100,6 +116,27 @@ class CertificateIn(BaseModel):
         default=None, min_length=2, max_length=40,
         description="The issuing authority; a regulator's token decides it, an admin must name it.",
     )  # fmt: skip
+    meaning: Meaning | None = None
+    reason: Reason | None = Field(
+        default=None, description="Why it is issued (the inspection it follows), kept with the signature."
+    )
+
+
+class CertificateSignatureOut(Signature):
+    """One signed action on a certificate (insert-only)."""
+
+    signature_id: UUID
+    certificate_id: UUID
+    action: str = Field(description="issued | suspended | reinstated | revoked")
+    facility_version: int = Field(description="The facility's version the signed change produced.")
+
+
+class CertificateRecord(CertificateState):
+    """A certificate with every signature on it, oldest first. Each holds the SHA-256 of the
+    canonical JSON of the state it signed: the latest one matches this state unless the
+    certificate changed unsigned since (expired by date, or altered outside the hub)."""
+
+    signatures: list[CertificateSignatureOut]
 
 
 class NonComplianceIn(BaseModel):

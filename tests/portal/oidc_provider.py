@@ -156,12 +156,13 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         pass
 
     def _tokens(self, grant_type: str, client: Client, user: User, scope: str, **_: Any) -> dict[str, Any]:
-        """An access token as the realm's mappers make it: the hub's audience and the user's attributes."""
+        """An access token as the realm's mappers make it: the hub's audience, the user's attributes
+        and when they authenticated (`auth_time`: the code is redeemed right after)."""
         now = int(time.time())
         claims = {
             "iss": self.issuer, "aud": ["gmp-hub", "account"], "sub": user.sub, "azp": client.client_id,
             "typ": "Bearer", "iat": now, "exp": now + self.access_token_seconds, "scope": scope,
-            "preferred_username": user.username,
+            "preferred_username": user.username, "auth_time": now,
         } | {name: user.attributes[name] for name in HUB_ATTRIBUTES if name in user.attributes}  # fmt: skip
         access_token = jwt.encode({"alg": "RS256", "kid": "realm-key", "typ": "JWT"}, claims, self.key)
         return {"access_token": access_token, "token_type": "Bearer", "expires_in": self.access_token_seconds,

@@ -167,3 +167,28 @@ async def test_a_provider_account_without_a_hub_role_is_not_signed_in(signing_in
     message = await sign_in_page_says(signing_in.browser, await signing_in.browser.get(back.headers["location"]))
     assert message == 'Sign-in failed: The token is not valid: Token is missing the "role" claim.'
     assert len(signing_in.provider.token_requests) == 1 and "user" not in signing_in.session()
+
+
+async def test_signing_in_again_for_a_signature_makes_the_provider_ask_afresh_and_comes_back(signing_in):
+    """A signature refused for a stale sign-in links to /sign-in/fresh: an authorization request with
+    `max_age=0` and `prompt=login`, after which the session's token says the user signed in now."""
+    first = await signing_in.start()
+    back = await signing_in.at_provider(first, username="alice", action="sign-in")
+    await signing_in.browser.get(back.headers["location"])
+    earlier = signing_in.session()["user"]["token"]
+
+    answer = await signing_in.browser.get(f"{PORTAL}/sign-in/fresh", params={"next": "/review/some-approval"})
+    assert answer.status_code == 302, answer.text
+    again = {k: v[0] for k, v in parse_qs(urlparse(answer.headers["location"]).query).items()}
+    assert (again["max_age"], again["prompt"]) == ("0", "login")
+    assert again["code_challenge_method"] == "S256" and again["state"] != first["state"]
+    back = await signing_in.at_provider(again | {"url": answer.headers["location"]}, username="alice", action="sign-in")
+    answer = await signing_in.browser.get(back.headers["location"])
+    assert (answer.status_code, answer.headers["location"]) == (303, "/review/some-approval")
+
+    def auth_time(token: str) -> int:
+        return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["auth_time"]
+
+    # a second code redeemed for a second token (the same second may mint the same bytes)
+    assert auth_time(signing_in.session()["user"]["token"]) >= auth_time(earlier)
+    assert len(signing_in.provider.token_requests) == 2

@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 REPOSITORIES = {
-    "registry": {"facilities", "suites", "certificates", "noncompliance"},
+    "registry": {"facilities", "suites", "certificates", "signatures", "noncompliance"},
     "materials": {"suppliers", "materials", "alternatives", "lots", "reservations", "shortages"},
     "scheduling": {"slots", "bookings", "waitlist", "replicas", "idempotency_keys"},
     "approvals": {"approvals", "letters", "decisions", "subscriptions", "deliveries"},

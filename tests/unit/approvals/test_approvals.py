@@ -10,6 +10,7 @@ from services.approvals import approvals, events
 from services.approvals.domain import Covers, Level
 from shared.auth import Principal, Role
 from shared.problems import Conflict, Forbidden
+from shared.signatures import state_sha256
 from tests.unit.approvals.fakes import FakeUnitOfWork
 
 DEVELOPER = Principal(sub="dev-1", role=Role.DEVELOPER, org_id="ORG-1")
@@ -61,6 +62,10 @@ async def test_a_filed_approval_is_reviewed_and_approved_with_a_signature_kept_f
     approval_event = uow.published[-1]
     assert isinstance(approval_event, events.ApprovalApproved)
     assert approval_event.approval.status == "approved" and approval_event.signature.signer == REGULATOR.actor
+    # bound to the state it signed: the state the event carries, and the row as it was saved
+    assert decision.state_sha256 == approval_event.signature.state_sha256 == state_sha256(approval_event.approval)
+    assert decision.state_sha256 == state_sha256(approvals.state_of(row))
+    assert decision.signer_name == REGULATOR.sub  # no `name` claim: the subject
 
 
 async def test_only_a_regulator_of_the_authority_it_was_filed_with_decides():

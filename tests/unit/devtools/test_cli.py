@@ -43,3 +43,24 @@ def test_token_refuses_a_developer_without_an_organisation(tmp_path, monkeypatch
     monkeypatch.setenv("GMPHUB_DATA_DIR", str(tmp_path))
     assert cli.main(["token", "--role", "developer"]) == 2
     assert "needs --org" in capsys.readouterr().err
+
+
+def test_token_says_the_user_signed_in_now_unless_asked_for_an_older_sign_in(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GMPHUB_DATA_DIR", str(tmp_path))
+    minted = {}
+    for when in ("now", "-600", "1700000000"):
+        extra = [] if when == "now" else ["--auth-time", when]
+        assert (
+            cli.main(["token", "--role", "regulator", "--authority", "DE-PEI", "--name", "Dr. E. Muster", *extra]) == 0
+        )
+        minted[when] = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert minted["now"]["auth_time"] == minted["now"]["iat"] and minted["now"]["name"] == "Dr. E. Muster"
+    assert minted["-600"]["auth_time"] == pytest.approx(minted["-600"]["iat"] - 600, abs=2)
+    assert minted["1700000000"]["auth_time"] == 1_700_000_000
+
+
+def test_token_refuses_an_auth_time_that_is_no_time(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GMPHUB_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit):
+        cli.main(["token", "--role", "admin", "--auth-time", "yesterday"])
+    assert "neither seconds since the epoch nor an age" in capsys.readouterr().err

@@ -78,6 +78,14 @@ class FakeCertificates:
         return certificate.status in EXPIRABLE and certificate.expires_on < on
 
 
+class FakeCertificateSignatures:
+    def __init__(self) -> None:
+        self.rows: list[models.CertificateSignature] = []
+
+    def add(self, signature: models.CertificateSignature) -> None:
+        self.rows.append(signature)
+
+
 class FakeNonComplianceStatements:
     def __init__(self) -> None:
         self.rows: list[models.NonComplianceStatement] = []
@@ -94,4 +102,5 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.facilities = FakeFacilities()
         self.suites = FakeSuites()
         self.certificates = FakeCertificates()
+        self.signatures = FakeCertificateSignatures()
         self.noncompliance = FakeNonComplianceStatements()

@@ -9,11 +9,19 @@ from services.registry import certificates, events, facilities
 from services.registry.domain import CertificateTerms
 from shared.auth import Principal, Role
 from shared.problems import Conflict, Forbidden
+from shared.signatures import state_sha256
 from tests.unit.registry.fakes import FakeUnitOfWork
 from tests.unit.registry.test_facilities import PROFILE
 
 ISSUED, TODAY = date(2026, 1, 10), date(2026, 6, 1)
-PEI = Principal(sub="inspector-1", role=Role.REGULATOR, authority="DE-PEI")
+PEI = Principal(sub="inspector-1", role=Role.REGULATOR, authority="DE-PEI", name="Dr. Erika Muster")
+SIGNED = certificates.SignatureRequest()
+
+
+def because(reason: str) -> certificates.SignatureRequest:
+    return certificates.SignatureRequest(reason=reason)
+
+
 ANSM = Principal(sub="inspector-2", role=Role.REGULATOR, authority="FR-ANSM")
 
 
@@ -27,7 +35,7 @@ def terms(number: str = "DE-PEI-GMP-1", expires_on: date = date(2029, 1, 10)) ->
 async def facility_with_certificate(uow: FakeUnitOfWork, **kw):
     facility = await facilities.register_facility(uow, PROFILE)
     uow.actor = PEI.actor
-    certificate = await certificates.issue_certificate(uow, facility.id, terms(**kw))
+    certificate = await certificates.issue_certificate(uow, PEI, facility.id, terms(**kw), SIGNED)
     await uow.commit()
     return facility, certificate
 
@@ -49,7 +57,7 @@ async def test_an_authority_numbers_its_certificates_once():
     facility, _ = await facility_with_certificate(uow)
 
     with pytest.raises(Conflict, match="already issued a certificate numbered"):
-        await certificates.issue_certificate(uow, facility.id, terms())
+        await certificates.issue_certificate(uow, PEI, facility.id, terms(), SIGNED)
 
 
 async def test_the_issuing_authority_suspends_and_reinstates_and_another_may_not():
@@ -57,10 +65,10 @@ async def test_the_issuing_authority_suspends_and_reinstates_and_another_may_not
     _, certificate = await facility_with_certificate(uow)
 
     with pytest.raises(Forbidden):
-        await certificates.change_status(uow, ANSM, certificate.id, "suspend", "Not ours", on=TODAY)
-    await certificates.change_status(uow, PEI, certificate.id, "suspend", "Sterility failures", on=TODAY)
+        await certificates.change_status(uow, ANSM, certificate.id, "suspend", because("Not ours"), on=TODAY)
+    await certificates.change_status(uow, PEI, certificate.id, "suspend", because("Sterility failures"), on=TODAY)
     assert (certificate.status, certificate.reason) == ("suspended", "Sterility failures")
-    await certificates.change_status(uow, PEI, certificate.id, "reinstate", None, on=TODAY)
+    await certificates.change_status(uow, PEI, certificate.id, "reinstate", SIGNED, on=TODAY)
     await uow.commit()
 
     assert certificate.status == "valid"
@@ -72,9 +80,9 @@ async def test_a_revoked_certificate_stays_revoked():
     uow = FakeUnitOfWork()
     _, certificate = await facility_with_certificate(uow)
 
-    await certificates.change_status(uow, PEI, certificate.id, "revoke", "Falsified records", on=TODAY)
+    await certificates.change_status(uow, PEI, certificate.id, "revoke", because("Falsified records"), on=TODAY)
     with pytest.raises(Conflict, match="revoked certificate cannot be valid"):
-        await certificates.change_status(uow, PEI, certificate.id, "reinstate", None, on=TODAY)
+        await certificates.change_status(uow, PEI, certificate.id, "reinstate", SIGNED, on=TODAY)
     assert certificate.status == "revoked"
     assert isinstance(uow.pending[-1], events.CertificateRevoked)
 
@@ -82,7 +90,7 @@ async def test_a_revoked_certificate_stays_revoked():
 async def test_a_certificate_past_its_date_expires_once_and_one_on_its_last_day_stays_in_force():
     uow = FakeUnitOfWork()
     facility, lapsed = await facility_with_certificate(uow, number="LAPSED", expires_on=TODAY - timedelta(days=1))
-    last_day = await certificates.issue_certificate(uow, facility.id, terms("LAST-DAY", expires_on=TODAY))
+    last_day = await certificates.issue_certificate(uow, PEI, facility.id, terms("LAST-DAY", expires_on=TODAY), SIGNED)
     uow.actor = "service:registry-expiry"
 
     due = await certificates.due_for_expiry(uow, TODAY)
@@ -96,3 +104,21 @@ async def test_a_certificate_past_its_date_expires_once_and_one_on_its_last_day_
     expired = [e for e in uow.published if isinstance(e, events.CertificateExpired)]
     assert [e.certificate.certificate_id for e in expired] == [lapsed.id]
     assert await certificates.due_for_expiry(uow, TODAY) == []
+
+
+async def test_each_action_is_a_signature_record_bound_to_the_state_it_signed_and_carried_by_its_event():
+    uow = FakeUnitOfWork()
+    _, certificate = await facility_with_certificate(uow)
+    stated = certificates.SignatureRequest(meaning="Suspended pending CAPA", reason="Sterility failures")
+
+    await certificates.change_status(uow, PEI, certificate.id, "suspend", stated, on=TODAY)
+    await uow.commit()
+
+    issued, suspended = uow.signatures.rows
+    assert (issued.action, issued.meaning, issued.reason) == ("issued", "issued", None)
+    assert (suspended.action, suspended.meaning, suspended.reason) == ("suspended", stated.meaning, stated.reason)
+    assert (suspended.signer, suspended.signer_name, suspended.authority) == (PEI.actor, "Dr. Erika Muster", "DE-PEI")
+    assert suspended.state_sha256 == state_sha256(certificates.certificate_state(certificate)) != issued.state_sha256
+    event = uow.published[-1]
+    assert event.signature.state_sha256 == state_sha256(event.certificate) == suspended.state_sha256
+    assert event.signature.signed_at == suspended.signed_at and suspended.facility_version == event.version

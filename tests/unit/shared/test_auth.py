@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import Principal, Role, TokenVerifier, ensure_dev_keys, issue_token
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, InsufficientUserAuthentication, Unauthorized, challenge
 from shared.settings import Settings
 
 
@@ -20,10 +20,14 @@ def settings(tmp_path) -> Settings:
 
 
 def test_a_development_token_verifies_with_its_claims(settings):
-    token = issue_token(settings, role=Role.FACILITY, sub="u1", facility_ids=["F-1", "F-2"])
+    token = issue_token(
+        settings, role=Role.FACILITY, sub="u1", facility_ids=["F-1", "F-2"], name="Uma User", auth_time=1_795_000_000
+    )
     principal = TokenVerifier(settings).verify(token)
-    assert principal == Principal(sub="u1", role=Role.FACILITY, facility_ids=frozenset({"F-1", "F-2"}))
-    assert principal.actor == "facility:u1"
+    assert principal == Principal(
+        sub="u1", role=Role.FACILITY, facility_ids=frozenset({"F-1", "F-2"}), name="Uma User", auth_time=1_795_000_000
+    )
+    assert (principal.actor, principal.display_name) == ("facility:u1", "Uma User")
 
 
 def test_a_token_signed_by_another_key_is_refused(settings):
@@ -92,7 +96,7 @@ def test_scopes_confine_each_role():
 
 def test_a_token_verified_once_is_not_decoded_again_until_it_expires(settings, monkeypatch):
     verifier = TokenVerifier(settings)
-    token = issue_token(settings, role=Role.DEVELOPER, sub="d1", org_id="ORG-1", ttl_seconds=1)
+    token = issue_token(settings, role=Role.DEVELOPER, sub="d1", org_id="ORG-1", ttl_seconds=1, auth_time=None)
     decoded, decode = [], jwt.decode
 
     def counted(*args, **kwargs):
@@ -131,3 +135,47 @@ def test_a_token_is_verified_again_after_the_recheck_interval(settings, monkeypa
     monkeypatch.setattr(verifier, "_decode", key_withdrawn)
     with pytest.raises(Unauthorized, match="key withdrawn"):
         verifier.verify(token)
+
+
+def test_a_development_token_says_the_user_authenticated_now_unless_told_otherwise(settings):
+    claims = [
+        jwt.decode(issue_token(settings, role=Role.ADMIN, **kw), options={"verify_signature": False})
+        for kw in ({}, {"auth_time": 1_700_000_000}, {"auth_time": None})
+    ]
+    assert claims[0]["auth_time"] == claims[0]["iat"] and claims[1]["auth_time"] == 1_700_000_000
+    assert "auth_time" not in claims[2] and "name" not in claims[0]
+    assert TokenVerifier(settings).verify(issue_token(settings, role=Role.ADMIN, sub="a")).display_name == "a"
+
+
+def test_a_token_whose_auth_time_is_no_time_is_refused(settings):
+    private = serialization.load_pem_private_key(ensure_dev_keys(settings.keys_dir).read_bytes(), password=None)
+    claims = {"sub": "x", "role": "admin", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+              "exp": int(time.time()) + 60, "auth_time": "yesterday"}  # fmt: skip
+    with pytest.raises(Unauthorized, match="auth_time is not a time"):
+        TokenVerifier(settings).verify(jwt.encode(claims, private, algorithm="RS256"))
+
+
+@pytest.mark.parametrize(
+    ("auth_time", "refused"),
+    [(1000, False), (1000 - 300, False), (1000 - 301, True), (1000 - 600, True), (None, True)],
+)
+def test_a_signature_needs_a_sign_in_at_most_max_age_old_and_a_token_that_does_not_say_when_is_too_old(
+    auth_time, refused
+):
+    signer = Principal(sub="r1", role=Role.REGULATOR, authority="DE-PEI", auth_time=auth_time)
+    if not refused:
+        signer.require_recent_authentication(300, now=1000)
+        return
+    with pytest.raises(InsufficientUserAuthentication, match="Signing needs a fresh sign-in") as refusal:
+        signer.require_recent_authentication(300, now=1000)
+    assert refusal.value.max_age == 300 and refusal.value.extensions == {"max_age": 300}
+    assert isinstance(refusal.value, Unauthorized)  # a 401
+
+
+def test_the_step_up_refusal_challenges_as_rfc_9470_says_and_other_401s_plainly():
+    stale = InsufficientUserAuthentication("old", max_age=120)
+    assert challenge(stale) == (
+        'Bearer error="insufficient_user_authentication", '
+        'error_description="A signature needs an authentication at most 120 seconds old", max_age=120'
+    )
+    assert challenge(Unauthorized("no token")) == "Bearer"
