@@ -183,7 +183,8 @@ async def search_slots(
     search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more than a page: is there a next?
     if after:
         values["after_starts_at"], values["after_id"] = _decode_cursor(after)
-    rows = await db.search(search.sql, *search.arguments(values))
+    # A date range's best plan depends on the range; the other searches keep one plan (`Database.search`).
+    rows = await db.search(search.sql, *search.arguments(values), planned_for_values="ends_before" in values)
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
