@@ -130,7 +130,7 @@ class Slot(Table, table=True):
     starts_at: datetime = Field(sa_type=TZ)
     ends_at: datetime = Field(sa_type=TZ)
     status: str
-    booking_id: uuid.UUID | None = Field(default=None, index=True)
+    booking_id: uuid.UUID | None = None  # unindexed: a booking keeps its slot ids
     status_reason: str | None = None
     version: int = 1
     created_at: datetime = Field(default_factory=now, sa_type=TZ)
