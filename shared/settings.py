@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None  # production: the OIDC provider's JWKS
     jwt_algorithms: list[str] = ["RS256"]
 
+    # How often each service publishes its event history's chain head (`gmphub.<service>.audit.anchored.v1`).
+    audit_anchor_interval_seconds: float = 3600.0
+
     job_interval_seconds: float = 5.0  # how often background jobs (expiries, deliveries) look for work
 
     # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset (and no OTEL_* variable): no tracing.
