@@ -158,3 +158,27 @@ async def test_a_chain_rewritten_whole_fails_against_the_anchors_kept_in_a_file(
     assert "registry: BROKEN at chain_seq 6 " in out
     assert f"the anchor of {second.anchored_at.isoformat().replace('+00:00', 'Z')} holds {second.chain_hash}" in out
     assert "the chain was rewritten between chain_seq 4 and here" in out
+
+
+async def anchored(db: Database, due_after: float | None) -> int | None:
+    async with db.unit_of_work("service:registry-audit") as uow:
+        event = await anchor(uow, "registry", due_after=due_after)
+        await uow.commit()
+    return event and event.chain_seq
+
+
+async def test_an_anchor_is_due_an_interval_after_the_last_and_only_if_the_chain_grew(registry_db):
+    url, db = registry_db
+    assert await anchored(db, due_after=0) is None  # an empty chain: nothing to anchor
+    await emit(db, 2)
+    await chain_now(db)
+    assert await anchored(db, due_after=3600) is None  # the chain began moments ago
+    assert await anchored(db, due_after=0) == 2
+    await chain_now(db)  # the anchor itself is chained at 3
+    assert await anchored(db, due_after=0) is None  # nothing new but the anchor
+    await emit(db, 1)
+    await chain_now(db)
+    assert await anchored(db, due_after=3600) is None  # the last anchor is moments old
+    assert await anchored(db, due_after=0) == 4
+    report = await verify("registry", url)
+    assert (report.checked, report.broken) == (4, None)
