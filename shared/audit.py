@@ -32,7 +32,10 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 ANCHOR_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext('gmphub-audit-anchor'))")
-LAST_ANCHOR = sa.text("SELECT created_at, chain_seq FROM outbox WHERE type = :type ORDER BY seq DESC LIMIT 1")
+# A service's outbox holds only its own events: its anchors are the rows of ix_outbox_anchors.
+LAST_ANCHOR = sa.text(
+    "SELECT created_at, chain_seq FROM outbox WHERE type LIKE 'gmphub.%.audit.anchored.v1' ORDER BY seq DESC LIMIT 1"
+)
 FIRST_CHAINED = sa.text("SELECT created_at FROM outbox WHERE chain_seq = 1")
 CHAIN_ROWS = (
     "SELECT chain_seq, seq, event_id::text, envelope::text, chain_hash FROM outbox"
@@ -53,7 +56,7 @@ async def anchor(uow: UnitOfWork, service: str, *, due_after: float | None = Non
     nothing was anchored. Replicas anchor one at a time (an advisory lock)."""
     session = uow.session
     await session.execute(ANCHOR_LOCK)
-    if due_after is not None and not await _due(session, service, due_after):
+    if due_after is not None and not await _due(session, due_after):
         return None
     await extend_chain(session)
     head = (await session.execute(HEAD)).first()
@@ -72,11 +75,11 @@ async def anchor(uow: UnitOfWork, service: str, *, due_after: float | None = Non
     return event
 
 
-async def _due(session: AsyncSession, service: str, interval: float) -> bool:
+async def _due(session: AsyncSession, interval: float) -> bool:
     head = (await session.execute(HEAD)).first()
     if head is None:
         return False
-    last = (await session.execute(LAST_ANCHOR, {"type": anchor_type(service)})).first()
+    last = (await session.execute(LAST_ANCHOR)).first()
     if last is None:
         since = await session.scalar(FIRST_CHAINED)
     elif last.chain_seq is None or head.chain_seq <= last.chain_seq:

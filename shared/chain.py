@@ -125,7 +125,8 @@ class Break:
     what: str
 
     def __str__(self) -> str:
-        return f"chain_seq {self.chain_seq} (seq {self.seq}, event {self.event_id}): {self.what}"
+        row = f"seq {self.seq}, event {self.event_id}" if self.event_id else "no such row"
+        return f"chain_seq {self.chain_seq} ({row}): {self.what}"
 
 
 @dataclass
@@ -200,7 +201,7 @@ class ChainWalk:
             self.broken = Break(
                 position,
                 0,
-                "-",
+                "",
                 f"the anchor of {anchor.anchored_at} is at chain_seq {position}, beyond the chain's end at "
                 f"{head}: rows were removed from the end (or the whole chain)",
             )

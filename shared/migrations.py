@@ -114,6 +114,9 @@ def chain_outbox() -> None:
     op.create_check_constraint("ck_outbox_chained_whole", "outbox", "(chain_seq IS NULL) = (chain_hash IS NULL)")
     op.create_index("ux_outbox_chain_seq", "outbox", ["chain_seq"], unique=True)
     op.create_index("ix_outbox_unchained", "outbox", ["seq"], postgresql_where=sa.text("chain_seq IS NULL"))
+    op.create_index(  # the last anchor, found without reading the history backwards
+        "ix_outbox_anchors", "outbox", ["seq"], postgresql_where=sa.text("type LIKE 'gmphub.%.audit.anchored.v1'")
+    )
     chain_all(op.get_bind())
     op.execute(_APPEND_ONLY_FUNCTION)
     op.execute(_APPEND_ONLY_UPDATE)
@@ -124,6 +127,7 @@ def unchain_outbox() -> None:
     op.execute(f"DROP TRIGGER {APPEND_ONLY_RULE}_delete ON outbox")
     op.execute(f"DROP TRIGGER {APPEND_ONLY_RULE}_update ON outbox")
     op.execute(f"DROP FUNCTION {APPEND_ONLY_RULE}()")
+    op.drop_index("ix_outbox_anchors", table_name="outbox")
     op.drop_index("ix_outbox_unchained", table_name="outbox")
     op.drop_index("ux_outbox_chain_seq", table_name="outbox")
     op.drop_constraint("ck_outbox_chained_whole", "outbox")

@@ -145,6 +145,9 @@ def test_an_anchor_beyond_the_end_says_rows_were_removed_from_the_end():
     rows = chain(6)
     walker = walk(rows[:4], [anchor_at(rows, 6)])
     assert walker.broken.chain_seq == 6
+    assert str(walker.broken).startswith(
+        "chain_seq 6 (no such row): the anchor of 2026-11-29T16:00:00Z is at chain_seq 6,"
+    )
     assert "beyond the chain's end at 4" in walker.broken.what
     assert "beyond the chain's end at 0" in walk([], [anchor_at(rows, 6)]).broken.what  # a chain wiped whole
 
