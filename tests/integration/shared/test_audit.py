@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.exc import DBAPIError
 
-from shared.audit import anchor, anchor_type, verify
+from shared.audit import anchor, anchor_job, anchor_type, verify
 from shared.chain import GENESIS, extend_chain, link
 from shared.cli import main
 from shared.database import Database, outbox
@@ -182,3 +182,22 @@ async def test_an_anchor_is_due_an_interval_after_the_last_and_only_if_the_chain
     assert await anchored(db, due_after=0) == 4
     report = await verify("registry", url)
     assert (report.checked, report.broken) == (4, None)
+
+
+async def test_the_anchor_job_anchors_once_when_due_and_not_again_while_nothing_is_new(registry_db, settings):
+    url, db = registry_db
+    await emit(db, 2)
+    await chain_now(db)
+    job = asyncio.create_task(
+        anchor_job(db, "registry", settings.model_copy(update={"audit_anchor_interval_seconds": 0.05}))
+    )
+    try:
+        await asyncio.sleep(1.0)  # some twenty rounds
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+    async with db.engine.connect() as conn:
+        anchors = list(await conn.scalars(sa.select(outbox.c.envelope).where(outbox.c.type == anchor_type("registry"))))
+    assert [(a["data"]["service"], a["data"]["chain_seq"], a["actor"]) for a in anchors] == [
+        ("registry", 2, "service:registry-audit")
+    ]
