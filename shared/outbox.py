@@ -15,8 +15,8 @@ The outbox is the durable log; the broker is transport. One relay publishes per 
 - After its sends, in the same transaction, the relay extends the outbox's hash chain
   (shared/chain.py) over every row committed since: the writers never wait for the chain, and
   publishing never waits for it either (a row is published whether chained yet or not; it is
-  chained by the batch that first sends it, or an earlier one). While the broker is away, no batch
-  runs and the rows wait unchained (`gmp-hub audit verify` counts them).
+  chained by the batch that first sends it, or an earlier one). While the broker is away, each
+  retry chains what committed meanwhile in a transaction of its own.
 """
 
 import asyncio
@@ -65,6 +65,7 @@ class OutboxRelay:
             except Exception as exc:  # broker away, database restarting: wait and retry, lose nothing
                 log.warning("outbox relay paused: %s", exc, extra=log_fields(retry_in=backoff))
                 await self.broker.reset()
+                await self._chain_alone()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
@@ -90,6 +91,16 @@ class OutboxRelay:
             )
             OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)
         return published
+
+    async def _chain_alone(self) -> None:
+        """While no batch gets through (the broker away), the history is still chained, if the
+        database answers."""
+        try:
+            async with self.db.sessions() as session, session.begin():
+                if (await session.execute(RELAY_LOCK)).scalar():
+                    await extend_chain(session, self.settings.outbox_batch_size)
+        except Exception as exc:
+            log.warning("outbox chaining paused: %s", exc)
 
     async def _check_broker(self, session: AsyncSession) -> None:
         view = await broker_view((await self.broker.producer()).client)

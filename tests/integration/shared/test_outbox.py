@@ -66,6 +66,13 @@ async def test_broker_outage_delays_events_and_keeps_their_order(relay_parts, pr
                 await uow.commit()
         assert await unpublished_count(db) == 5
 
+        async def chained():  # the history is chained while the events wait for the broker
+            async with db.engine.connect() as conn:
+                assert await conn.scalar(sa.select(sa.func.count(outbox.c.chain_seq))) == 5
+            return True
+
+        await eventually(chained, timeout=10)
+        assert await unpublished_count(db) == 5
         private_broker.start()  # back, and empty: Tansu keeps memory only
 
         async def all_published():
