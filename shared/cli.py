@@ -124,6 +124,71 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _services(command: str, named: list[str]) -> list[str] | None:
+    if unknown := set(named) - set(SERVICES):
+        print(f"gmp-hub {command}: unknown service(s) {', '.join(sorted(unknown))}", file=sys.stderr)
+        return None
+    return named or list(SERVICES)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Recompute each service's event-history hash chain (shared/chain.py), checked against the
+    anchors read back from the services' topics or kept in a file, if asked; 1 on any break."""
+    from pathlib import Path
+
+    from shared.audit import file_anchors, topic_anchors, verify
+    from shared.chain import Anchor
+
+    settings = load_settings()
+    if (services := _services("audit verify", args.services)) is None:
+        return 2
+    anchors: list[Anchor] = []
+    if args.anchors:
+        anchors += file_anchors(Path(args.anchors))
+    if args.anchors_from_topic:
+        anchors += asyncio.run(topic_anchors(settings, services))
+
+    async def run() -> list[str | None]:
+        outcomes: list[str | None] = []
+        for service in services:
+            report = await verify(service, settings.database_url(service), anchors)
+            print(report, flush=True)
+            outcomes.append(str(report.broken) if report.broken else None)
+        return outcomes
+
+    return 1 if any(asyncio.run(run())) else 0
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    """Publish each service's chain head now, as its `audit.anchored` event (through its outbox)."""
+    import getpass
+
+    from shared.audit import anchor
+    from shared.database import Database
+
+    settings = load_settings()
+    if (services := _services("audit anchor", args.services)) is None:
+        return 2
+
+    async def run(service: str) -> None:
+        importlib.import_module(f"services.{service}.events")  # the service's anchor event
+        db = Database(settings.database_url(service), pool_size=1)
+        try:
+            async with db.unit_of_work(f"cli:{getpass.getuser()}") as uow:
+                event = await anchor(uow, service)
+                await uow.commit()
+        finally:
+            await db.dispose()
+        if event is None:
+            print(f"{service}: nothing chained yet, no anchor")
+        else:
+            print(f"{service}: anchored chain_seq {event.chain_seq}, hash {event.chain_hash}")
+
+    for service in services:
+        asyncio.run(run(service))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmp-hub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq-replay", help="republish a topic's dead letters to the topic")
     dlq.add_argument("topic", help="the original topic, e.g. gmphub.registry.v1")
     dlq.set_defaults(func=cmd_dlq_replay)
+
+    audit = sub.add_parser("audit", help="the event histories' hash chains: verify them, anchor them")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute the chains; exit 1 on a break")
+    verify.add_argument("services", nargs="*", help=f"some of {', '.join(SERVICES)}; all if omitted")
+    verify.add_argument("--anchors-from-topic", action="store_true", help="check the anchors on the services' topics")
+    verify.add_argument("--anchors", metavar="FILE", help="check the anchors of a JSON-lines file")
+    verify.set_defaults(func=cmd_audit_verify)
+    anchor = audit_sub.add_parser("anchor", help="publish the chain heads now")
+    anchor.add_argument("services", nargs="*", help=f"some of {', '.join(SERVICES)}; all if omitted")
+    anchor.set_defaults(func=cmd_audit_anchor)
 
     for service in SERVICES:  # a service may add its own subcommands in services/<name>/cli.py
         try:

@@ -35,7 +35,14 @@ outbox = sa.Table(
     sa.Column("envelope", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # The hash chain (shared/chain.py): set once by the relay after commit, never by the writer.
+    sa.Column("chain_seq", sa.BigInteger),
+    sa.Column("chain_hash", sa.LargeBinary),
     sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL")),
+    sa.Index("ux_outbox_chain_seq", "chain_seq", unique=True),
+    sa.Index("ix_outbox_unchained", "seq", postgresql_where=sa.text("chain_seq IS NULL")),
+    sa.Index("ix_outbox_anchors", "seq", postgresql_where=sa.text("type LIKE 'gmphub.%.audit.anchored.v1'")),
+    sa.CheckConstraint("(chain_seq IS NULL) = (chain_hash IS NULL)", name="ck_outbox_chained_whole"),
 )
 
 processed_event = sa.Table(

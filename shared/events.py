@@ -125,3 +125,17 @@ class Envelope(BaseModel):
     def payload(self) -> Event:
         """The typed payload; raises KeyError for a type no schema is registered for."""
         return registry[self.type].model_validate(self.data)
+
+
+class ChainAnchored(Event):
+    """The head of a service's event-history hash chain (shared/chain.py): its position and hash
+    at a moment. Each service declares its `gmphub.<service>.audit.anchored.v1` on it; shared/audit.py
+    emits it."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    aggregate_field = "service_name"
+    # `service` on the wire; a field of that name would hide Event.service().
+    service_name: str = Field(alias="service")
+    chain_seq: int  # the chain's last position when anchored
+    chain_hash: str  # its SHA-256, hex
+    anchored_at: datetime

@@ -79,6 +79,62 @@ def drop_broker_epochs() -> None:
     op.drop_table("broker_epoch")
 
 
+# The outbox is the event history: append-only. The relay may set published_at (and reset it for a
+# replaced broker) and chain a row once; anything else is refused, naming this rule. A column added
+# to the outbox later must join the compared ones here. TRUNCATE fires no row trigger (the tests
+# empty the tables between tests); an emptied chain is caught by the anchors (shared/audit.py).
+APPEND_ONLY_RULE = "outbox_append_only"
+_APPEND_ONLY_FUNCTION = f"""
+CREATE FUNCTION {APPEND_ONLY_RULE}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{APPEND_ONLY_RULE}: % of outbox row % (event %) refused', TG_OP, OLD.seq, OLD.event_id
+        USING ERRCODE = 'restrict_violation',
+              DETAIL = 'The event history is append-only: only published_at may change, and chain_seq and '
+                       'chain_hash once, from NULL; no row may be deleted.';
+END $$"""
+_APPEND_ONLY_UPDATE = f"""
+CREATE TRIGGER {APPEND_ONLY_RULE}_update BEFORE UPDATE ON outbox FOR EACH ROW
+WHEN ((OLD.seq, OLD.event_id, OLD.topic, OLD.key, OLD.type, OLD.envelope, OLD.created_at)
+          IS DISTINCT FROM (NEW.seq, NEW.event_id, NEW.topic, NEW.key, NEW.type, NEW.envelope, NEW.created_at)
+      OR (OLD.chain_seq IS NOT NULL AND OLD.chain_seq IS DISTINCT FROM NEW.chain_seq)
+      OR (OLD.chain_hash IS NOT NULL AND OLD.chain_hash IS DISTINCT FROM NEW.chain_hash))
+EXECUTE FUNCTION {APPEND_ONLY_RULE}()"""
+_APPEND_ONLY_DELETE = f"""
+CREATE TRIGGER {APPEND_ONLY_RULE}_delete BEFORE DELETE ON outbox FOR EACH ROW
+EXECUTE FUNCTION {APPEND_ONLY_RULE}()"""
+
+
+def chain_outbox() -> None:
+    """Messaging tables, version 3: the outbox's hash chain (shared/chain.py), every row already
+    there chained in seq order, and the append-only rule. Every service's step of this name calls it."""
+    from shared.chain import chain_all
+
+    op.add_column("outbox", sa.Column("chain_seq", sa.BigInteger(), nullable=True))
+    op.add_column("outbox", sa.Column("chain_hash", sa.LargeBinary(), nullable=True))
+    op.create_check_constraint("ck_outbox_chained_whole", "outbox", "(chain_seq IS NULL) = (chain_hash IS NULL)")
+    op.create_index("ux_outbox_chain_seq", "outbox", ["chain_seq"], unique=True)
+    op.create_index("ix_outbox_unchained", "outbox", ["seq"], postgresql_where=sa.text("chain_seq IS NULL"))
+    op.create_index(  # the last anchor, found without reading the history backwards
+        "ix_outbox_anchors", "outbox", ["seq"], postgresql_where=sa.text("type LIKE 'gmphub.%.audit.anchored.v1'")
+    )
+    chain_all(op.get_bind())
+    op.execute(_APPEND_ONLY_FUNCTION)
+    op.execute(_APPEND_ONLY_UPDATE)
+    op.execute(_APPEND_ONLY_DELETE)
+
+
+def unchain_outbox() -> None:
+    op.execute(f"DROP TRIGGER {APPEND_ONLY_RULE}_delete ON outbox")
+    op.execute(f"DROP TRIGGER {APPEND_ONLY_RULE}_update ON outbox")
+    op.execute(f"DROP FUNCTION {APPEND_ONLY_RULE}()")
+    op.drop_index("ix_outbox_anchors", table_name="outbox")
+    op.drop_index("ix_outbox_unchained", table_name="outbox")
+    op.drop_index("ux_outbox_chain_seq", table_name="outbox")
+    op.drop_constraint("ck_outbox_chained_whole", "outbox")
+    op.drop_column("outbox", "chain_hash")
+    op.drop_column("outbox", "chain_seq")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("processed_event")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")

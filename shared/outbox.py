@@ -12,6 +12,11 @@ The outbox is the durable log; the broker is transport. One relay publishes per 
   id than the one last published to (a memory broker that restarted empty, a replaced cluster)
   gets every row the old one held published again, from `broker_epoch.first_seq` on and no older
   than `outbox_replay_horizon_hours`, in seq order.
+- After its sends, in the same transaction, the relay extends the outbox's hash chain
+  (shared/chain.py) over every row committed since: the writers never wait for the chain, and
+  publishing never waits for it either (a row is published whether chained yet or not; it is
+  chained by the batch that first sends it, or an earlier one). While the broker is away, each
+  retry chains what committed meanwhile in a transaction of its own.
 """
 
 import asyncio
@@ -26,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.chain import extend_chain
 from shared.database import Database, broker_epoch, mark_published, outbox
 from shared.events import topic_of
 from shared.kafka import BrokerLink, broker_view, ensure_topics
@@ -47,6 +53,7 @@ class OutboxRelay:
         self.topics = [topic_of(service)]
         self._cluster_id: str | None = None  # the broker this relay last published to
         self._held_back: dict[str, tuple[float, float]] = {}  # key -> (retry at, current pause)
+        self.chained = 0  # rows the last batch chained
 
     async def run(self) -> None:
         backoff = 0.2
@@ -58,14 +65,17 @@ class OutboxRelay:
             except Exception as exc:  # broker away, database restarting: wait and retry, lose nothing
                 log.warning("outbox relay paused: %s", exc, extra=log_fields(retry_in=backoff))
                 await self.broker.reset()
+                await self._chain_alone()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
-            if published < self.settings.outbox_batch_size:
+            if max(published, self.chained) < self.settings.outbox_batch_size:
                 await self.db.new_events.wait(self.settings.outbox_poll_seconds, ticket)
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unpublished rows of the aggregates not held back; return how many."""
+        """Publish the oldest unpublished rows of the aggregates not held back, then chain what has
+        committed (up to a batch, counted in `chained`); return how many it published."""
+        self.chained = 0
         async with self.db.sessions() as session, session.begin():
             if not (await session.execute(RELAY_LOCK)).scalar():
                 return 0  # another replica is relaying
@@ -75,11 +85,22 @@ class OutboxRelay:
             # Each send times out on its own; this bounds the batch should the client itself hang.
             async with asyncio.timeout(2 * self.settings.kafka_request_timeout_seconds):
                 published = await self._send(session, await self.broker.producer(), rows)
+            self.chained = await extend_chain(session, self.settings.outbox_batch_size)
             backlog = await session.scalar(
                 sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
             OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)
         return published
+
+    async def _chain_alone(self) -> None:
+        """While no batch gets through (the broker away), the history is still chained, if the
+        database answers."""
+        try:
+            async with self.db.sessions() as session, session.begin():
+                if (await session.execute(RELAY_LOCK)).scalar():
+                    await extend_chain(session, self.settings.outbox_batch_size)
+        except Exception as exc:
+            log.warning("outbox chaining paused: %s", exc)
 
     async def _check_broker(self, session: AsyncSession) -> None:
         view = await broker_view((await self.broker.producer()).client)

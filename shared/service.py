@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from shared.asyncapi import asyncapi_document
+from shared.audit import anchor_job
 from shared.auth import Principal, Role, require_roles
 from shared.consumer import EventConsumer, Followed, Handler
 from shared.database import Database, UnitOfWork, is_outage
@@ -135,7 +136,11 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(spec.name, db, broker, current)
         consumer = EventConsumer(spec.name, db, broker, current, spec.consumes(current))
         app.state.consumer = consumer
-        loops: dict[str, Callable[[], Awaitable[None]]] = {"outbox-relay": relay.run, "consumer": consumer.run}
+        loops: dict[str, Callable[[], Awaitable[None]]] = {
+            "outbox-relay": relay.run,
+            "consumer": consumer.run,
+            "audit-anchor": partial(anchor_job, db, spec.name, current),
+        }
         loops |= {job.__name__: partial(job, context) for job in spec.jobs}
         own_topic = topic_of(spec.name)
         with suppress(Exception):  # the broker may be away; relay and consumer retry on their own

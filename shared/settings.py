@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # `auth_time`) at most this old: Part 11 §11.200 asks the signer to authenticate for it.
     signature_max_age_seconds: int = 300
 
+    # How often each service publishes its event history's chain head (`gmphub.<service>.audit.anchored.v1`).
+    audit_anchor_interval_seconds: float = 3600.0
+
     job_interval_seconds: float = 5.0  # how often background jobs (expiries, deliveries) look for work
 
     # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset (and no OTEL_* variable): no tracing.

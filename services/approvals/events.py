@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared.events import Event
+from shared.events import ChainAnchored, Event
 
 
 class Signature(BaseModel):
@@ -196,3 +196,9 @@ class SubscriptionEnded(SubscriptionEvent):
     """Nothing more is sent to the subscription; its record and deliveries are kept."""
 
     type = "gmphub.approvals.subscription.ended.v1"
+
+
+class AuditAnchored(ChainAnchored):
+    """The head of the approvals service's event-history hash chain, hourly and on demand (`gmp-hub audit anchor`)."""
+
+    type = "gmphub.approvals.audit.anchored.v1"

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from shared.events import Event
+from shared.events import ChainAnchored, Event
 
 
 class MaterialState(BaseModel):
@@ -238,3 +238,9 @@ class ShortageResolved(Event):
     aggregate_field = "shortage_id"
     shortage_id: UUID
     shortage: ShortageState
+
+
+class AuditAnchored(ChainAnchored):
+    """The head of the materials service's event-history hash chain, hourly and on demand (`gmp-hub audit anchor`)."""
+
+    type = "gmphub.materials.audit.anchored.v1"

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from shared.events import Event
+from shared.events import ChainAnchored, Event
 
 
 class FacilityState(BaseModel):
@@ -173,3 +173,9 @@ class NonComplianceRecorded(_FacilityEvent):
     authority: str
     summary: str
     recorded_at: datetime
+
+
+class AuditAnchored(ChainAnchored):
+    """The head of the registry service's event-history hash chain, hourly and on demand (`gmp-hub audit anchor`)."""
+
+    type = "gmphub.registry.audit.anchored.v1"

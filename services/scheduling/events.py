@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from shared.events import Event
+from shared.events import ChainAnchored, Event
 
 
 class MaterialNeed(BaseModel):
@@ -169,3 +169,9 @@ class WaitlistLeft(Event):
     aggregate_field = "waitlist_entry_id"
     waitlist_entry_id: UUID
     entry: WaitlistEntryState
+
+
+class AuditAnchored(ChainAnchored):
+    """The head of the scheduling service's event-history hash chain, hourly and on demand (`gmp-hub audit anchor`)."""
+
+    type = "gmphub.scheduling.audit.anchored.v1"

@@ -15,6 +15,8 @@ from tests.integration.shared.events import facility_registered
 from tests.support import eventually, read_topic
 
 TOPIC = "gmphub.registry.v1"
+# The history is append-only (a trigger); a test that fakes an oversized or old row sets it aside.
+APPEND_ONLY_SET_ASIDE = sa.text("SET LOCAL session_replication_role = replica")
 
 
 @pytest.fixture
@@ -64,6 +66,13 @@ async def test_broker_outage_delays_events_and_keeps_their_order(relay_parts, pr
                 await uow.commit()
         assert await unpublished_count(db) == 5
 
+        async def chained():  # the history is chained while the events wait for the broker
+            async with db.engine.connect() as conn:
+                assert await conn.scalar(sa.select(sa.func.count(outbox.c.chain_seq))) == 5
+            return True
+
+        await eventually(chained, timeout=10)
+        assert await unpublished_count(db) == 5
         private_broker.start()  # back, and empty: Tansu keeps memory only
 
         async def all_published():
@@ -149,6 +158,7 @@ async def test_an_aggregate_that_cannot_be_published_holds_back_only_itself(rela
         uow.emit(other)
         await uow.commit()
     async with db.engine.begin() as conn:  # larger than the broker takes: this send fails every time
+        await conn.execute(APPEND_ONLY_SET_ASIDE)
         await conn.execute(
             sa.update(outbox)
             .where(outbox.c.key == stuck.aggregate_id)
@@ -172,6 +182,7 @@ async def test_what_a_lost_broker_is_given_again_stops_at_the_replay_horizon(rel
             await uow.commit()
     assert await relay.publish_batch() == 2
     async with db.engine.begin() as conn:  # published long before the horizon (168 h by default)
+        await conn.execute(APPEND_ONLY_SET_ASIDE)
         await conn.execute(
             sa.update(outbox)
             .where(outbox.c.key == old.aggregate_id)
