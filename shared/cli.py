@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("topic", help="the original topic, e.g. gmphub.registry.v1")
     dlq.set_defaults(func=cmd_dlq_replay)
 
+    from shared import dossier
+
+    dossier.register(sub)
+
     for service in SERVICES:  # a service may add its own subcommands in services/<name>/cli.py
         try:
             module = importlib.import_module(f"services.{service}.cli")
