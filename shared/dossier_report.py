@@ -93,7 +93,7 @@ def facts_table(pairs: list[tuple[str, Any]]) -> Flowable:
 
 
 SUMMARY_KEYS = ("status", "reason", "cancel_reason", "meaning", "outcome", "severity", "quantity", "lot_number",
-                "number", "product", "legal_name", "name")  # fmt: skip
+                "number", "product", "legal_name", "name", "summary")  # fmt: skip
 
 
 def gist(data: Any) -> str:
@@ -117,7 +117,7 @@ def event_name(kind: str) -> str:
 def history(events: list[dict[str, Any]]) -> Flowable:
     rows = [[when(e.get("time")), event_name(str(e.get("type", ""))), e.get("actor"), gist(e.get("data"))]
             for e in events]  # fmt: skip
-    return table(["Time (UTC)", "Event", "Actor", "What"], rows, [27, 30, 28, 55], empty="No events recorded.")
+    return table(["Time (UTC)", "Event", "Actor", "What"], rows, [36, 36, 32, 70], empty="No events recorded.")
 
 
 def signatures(signed: list[dict[str, Any]], what: str) -> Flowable:
@@ -125,7 +125,7 @@ def signatures(signed: list[dict[str, Any]], what: str) -> Flowable:
              s.get("reason"), when(s.get("signed_at")), cell(s.get("state_sha256"), MONO)]
             for s in signed]  # fmt: skip
     header = [what, "Signer", "Signer (subject)", "Authority", "Meaning", "Reason", "Signed at (UTC)", "Signed state SHA-256"]  # fmt: skip
-    return table(header, rows, [13, 16, 17, 11, 18, 18, 17, 24], empty="No signatures recorded.")
+    return table(header, rows, [19, 17, 20, 18, 21, 21, 28, 30], empty="No signatures recorded.")
 
 
 def short(identifier: Any) -> str:
@@ -189,10 +189,11 @@ def title_page(subject: str, facts_rows: list[tuple[str, Any]], facts: Facts, co
     ]
 
 
-def _files(files: list[FileEntry]) -> list[Flowable]:
+def _files(files: list[FileEntry], number: int) -> list[Flowable]:
     rows = [[f.path, f"{f.bytes:,}", cell(f.sha256, MONO)] for f in files]
-    return [Paragraph("The raw files", H1),
-            Paragraph("The report is in manifest.json too, with the manifest's own facts.", NOTE),
+    return [Paragraph(f"{number}. The raw files", H1),
+            Paragraph("Each JSON file beside this report, with its size and SHA-256 as manifest.json lists them "
+                      "(the manifest also lists this report's own).", NOTE),
             table(["File", "Bytes", "SHA-256"], rows, [52, 10, 48])]  # fmt: skip
 
 
@@ -225,11 +226,11 @@ def facility_report(d: Dossier, facts: Facts, files: list[FileEntry]) -> tuple[s
         Paragraph("2. Suites", H1),
         table(["Suite", "Grade", "ATMP types", "Processes", "QC tests", "QP release", "Retired"],
               [[s["name"], s["cleanroom_grade"], s["atmp_types"], s["processes"], s["qc_tests"], s["qp_release"],
-                s["retired"]] for s in f["suites"]], [22, 8, 24, 24, 22, 10, 9]),
+                s["retired"]] for s in f["suites"]], [30, 12, 34, 32, 30, 17, 15]),
         Paragraph("3. GMP certificates and their signatures", H1),
         table(["Number", "Authority", "Issued", "Expires", "Status", "ATMP types", "Operations", "Reason"],
               [[c["number"], c["authority"], c["issued_on"], c["expires_on"], c["status"], c["atmp_types"],
-                c["operations"], c.get("reason")] for c in certificates], [20, 11, 12, 12, 10, 17, 17, 16]),
+                c["operations"], c.get("reason")] for c in certificates], [26, 18, 18, 18, 20, 25, 25, 24]),
     ]  # fmt: skip
     for c in certificates:
         story += [Paragraph(f"Signatures on {escape(c['number'])}", H3), signatures(c["signatures"], "Action")]
@@ -243,7 +244,7 @@ def facility_report(d: Dossier, facts: Facts, files: list[FileEntry]) -> tuple[s
         table(["Booking", "Product", "Developer", "Run", "Starts (UTC)", "Ends (UTC)", "Status", "At risk"],
               [[short(b["booking_id"]), b["product"], b["org_id"], b["run_kind"], when(b["starts_at"]),
                 when(b["ends_at"]), b["status"], b["at_risk_reasons"] or b["at_risk"]] for b in bookings],
-              [10, 16, 10, 11, 16, 16, 12, 14], empty="No bookings at this facility."),
+              [17, 20, 20, 22, 23, 23, 21, 28], empty="No bookings at this facility."),
     ]  # fmt: skip
     for b in bookings:
         story += [
@@ -256,7 +257,7 @@ def facility_report(d: Dossier, facts: Facts, files: list[FileEntry]) -> tuple[s
         table(["Material", "Lot", "Expires", "Quantity", "Reserved", "Available", "Unit", "Expired"],
               [[names.get(x["material_id"], x["material_id"]), x["lot_number"], x["expires_on"], x["quantity"],
                 x["reserved"], x["available"], x["unit"], x["expired"]] for x in lots],
-              [26, 14, 12, 11, 11, 11, 7, 8], empty="No lots at this facility."),
+              [34, 20, 18, 16, 16, 16, 10, 14], empty="No lots at this facility."),
     ]  # fmt: skip
     lot_numbers = {x["lot_id"]: x["lot_number"] for x in lots}
     for x in lots:
@@ -289,7 +290,7 @@ def facility_report(d: Dossier, facts: Facts, files: list[FileEntry]) -> tuple[s
         Paragraph("8. The facility's history (registry)", H1),
         history(d.files["registry/facility-history.json"]),
         PageBreak(),
-        *_files(files),
+        *_files(files, 9),
     ]
     return subject, story
 
@@ -313,7 +314,7 @@ def approval_report(d: Dossier, facts: Facts, files: list[FileEntry]) -> tuple[s
         table(["Approval", "Level", "Covers", "Title", "Holder", "Authority", "Status", "Reconfirm"],
               [[("· " * max(n["depth"] - min(x["depth"] for x in nodes), 0)) + short(n["approval_id"]), n["level"],
                 n["covers"], n["title"], n["holder_org_id"], n["authority"], n["status"], n["needs_reconfirmation"]]
-               for n in nodes], [16, 8, 10, 24, 11, 10, 12, 9]),
+               for n in nodes], [20, 12, 15, 35, 15, 15, 16, 17]),
         Paragraph("2. Each approval: its decisions and signatures, its history", H1),
     ]  # fmt: skip
     for n in nodes:
@@ -342,7 +343,7 @@ def approval_report(d: Dossier, facts: Facts, files: list[FileEntry]) -> tuple[s
                 b["run_kind"], when(b["starts_at"]), b["status"]] for b in relying],
               [11, 11, 11, 12, 20, 18, 13], empty="No live booking relies on these approvals."),
         PageBreak(),
-        *_files(files),
+        *_files(files, 4),
     ]  # fmt: skip
     return subject, story
 

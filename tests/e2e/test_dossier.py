@@ -51,11 +51,13 @@ def checked_manifest(folder: Path) -> dict:
 
 
 def pdf_text(path: Path) -> str | None:
-    """The PDF's text by pdftotext (poppler-utils), or None where it is not installed."""
+    """The PDF's text by pdftotext (poppler-utils), in drawing order with its whitespace collapsed
+    (a table cell's wrapped lines join again), or None where pdftotext is not installed."""
     assert path.read_bytes().startswith(b"%PDF-")
     if shutil.which("pdftotext") is None:
         return None
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    drawn = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(drawn.split())
 
 
 async def test_a_facility_dossier_after_the_key_flows(
