@@ -37,7 +37,11 @@ def chain_results(services: Iterable[str]) -> dict[str, dict[str, Any]]:
     return {s: {"verified": False, "result": "not verified: this hub has no chain verification yet"} for s in services}
 
 
-class Refused(Exception):
+class Unread(Exception):
+    """A read the dossier needs failed: nothing is written."""
+
+
+class Refused(Unread):
     """A service answered a read with a problem (RFC 9457): its status and `detail`."""
 
     def __init__(self, service: str, status: int, detail: str) -> None:
@@ -92,7 +96,11 @@ class Reader:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     async def get(self, service: str, path: str, **params: Any) -> Any:
-        response = await self.clients[service].get(path, params=params or None, headers=self.headers)
+        client = self.clients[service]
+        try:
+            response = await client.get(path, params=params or None, headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise Unread(f"{service} at {client.base_url} did not answer: {exc}") from exc
         if not response.is_success:
             raise Refused(service, response.status_code, _detail(response))
         return response.json()
@@ -276,11 +284,8 @@ async def produce(args: argparse.Namespace, clients: Mapping[str, httpx.AsyncCli
     try:
         dossier = await (facility_dossier if kind == "facility" else approval_dossier)(read, subject)
         versions = await hub_versions(clients, dossier.services)
-    except Refused as refused:
-        say(f"gmp-hub dossier: {refused}; nothing written")
-        return 1
-    except httpx.HTTPError as exc:
-        say(f"gmp-hub dossier: {exc!r}; nothing written")
+    except Unread as failed:
+        say(f"gmp-hub dossier: {failed}; nothing written")
         return 1
     say("checking the services' chains")
     chains = chain_results(dossier.services)
