@@ -67,6 +67,8 @@ class Dossier:
     files: dict[str, Any] = field(default_factory=dict)
 
     def add(self, path: str, value: Any) -> Any:
+        if Path(path).is_absolute() or ".." in Path(path).parts:  # names carry ids the services answered
+            raise Unread(f"an answer named a file outside the dossier: {path}")
         self.files[path] = value
         return value
 
