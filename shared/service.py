@@ -203,6 +203,7 @@ def _report(letters: ServiceDeadLetters, replayed_by: str | None = None) -> Dead
 
 
 Operator = Annotated[Principal, require_roles(Role.ADMIN)]  # only the hub operator sees and replays dead letters
+Inspector = Annotated[Principal, require_roles(Role.ADMIN, Role.REGULATOR)]  # the operator and the regulators
 
 
 def _broker_away(exc: Exception) -> Response:
@@ -258,6 +259,19 @@ def _operations_router(spec: ServiceSpec) -> APIRouter:
             return _report(await waiting(request, context))
         except (KafkaError, TimeoutError) as exc:
             return _broker_away(exc)
+
+    @router.get(
+        "/ops/audit", summary="This service's event history checked: its hash chain recomputed (admin, regulator)"
+    )
+    async def audit(context: Context, inspector: Inspector) -> dict[str, Any]:
+        """What `gmp-hub audit verify` prints for this service, for whoever holds no database
+        access: an inspector's dossier records it."""
+        from shared.audit import verify
+
+        report = await verify(spec.name, context.settings.database_url(spec.name))
+        broken = None if report.broken is None else str(report.broken)
+        return {"service": spec.name, "checked": report.checked, "unchained": report.unchained,
+                "ok": broken is None, "broken": broken, "summary": str(report)}  # fmt: skip
 
     @router.post(
         "/ops/dlq/replay",

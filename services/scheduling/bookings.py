@@ -128,6 +128,12 @@ def may_read(principal: Principal, b: models.Booking) -> bool:
     )
 
 
+def may_inspect(principal: Principal, b: models.Booking) -> bool:
+    """Reading only: a regulator also reads any facility's bookings and their histories (inspection),
+    as it reads any facility's lots in materials; acting on a booking stays with `may_read`'s callers."""
+    return may_read(principal, b) or principal.role is Role.REGULATOR
+
+
 async def _visible(uow: SchedulingUnitOfWork, principal: Principal, booking_id: UUID) -> models.Booking:
     """The booking, locked, if the principal may read it."""
     row = await uow.bookings.get(booking_id, lock=True)

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scheduling import models
-from services.scheduling.bookings import may_read
+from services.scheduling.bookings import may_inspect
 from services.scheduling.domain import OPEN_BOOKING_STATUSES, SlotFilters
 from services.scheduling.repository import (
     FACILITY,
@@ -38,7 +38,7 @@ Booking, Slot = models.Booking, models.Slot
 
 async def booking(session: AsyncSession, principal: Principal, booking_id: UUID) -> models.Booking:
     row = await session.get(Booking, booking_id)
-    if row is None or not may_read(principal, row):
+    if row is None or not may_inspect(principal, row):
         raise NotFound(f"No booking {booking_id}.")  # do not reveal others' bookings
     return row
 

@@ -16,6 +16,7 @@ from shared.cli import main
 from shared.database import Database, outbox
 from shared.migrations import alembic_config, upgrade
 from tests.integration.shared.events import facility_registered
+from tests.support import eventually
 
 BEFORE_CHAIN = "a7c3e915d2b8"  # registry's revision before the chain
 SET_ASIDE = sa.text("SET LOCAL session_replication_role = replica")  # a superuser's way past triggers
@@ -201,3 +202,22 @@ async def test_the_anchor_job_anchors_once_when_due_and_not_again_while_nothing_
     assert [(a["data"]["service"], a["data"]["chain_seq"], a["actor"]) for a in anchors] == [
         ("registry", 2, "service:registry-audit")
     ]
+
+
+async def test_an_inspector_reads_a_service_s_chain_checked_over_http_and_a_developer_does_not(registry, tokens):
+    from tests.integration.registry.helpers import FACILITY
+
+    created = await registry.client.post("/v1/facilities", json=FACILITY, headers=tokens.admin())
+    assert created.status_code == 201, created.text
+    refused = await registry.client.get("/ops/audit", headers=tokens.developer())
+    assert refused.status_code == 403, refused.text
+
+    async def chained() -> dict:
+        answer = await registry.client.get("/ops/audit", headers=tokens.regulator())
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["unchained"] == 0  # the relay chains after commit
+        return answer.json()
+
+    report = await eventually(chained, timeout=5.0)
+    assert (report["service"], report["ok"], report["broken"]) == ("registry", True, None)
+    assert report["checked"] >= 1 and report["summary"].endswith(": ok")
