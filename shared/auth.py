@@ -21,6 +21,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import Forbidden, InsufficientUserAuthentication, Unauthorized
+from shared.observability import acting_person
 from shared.settings import Settings, get_settings
 
 
@@ -261,7 +262,9 @@ async def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
-    return _verifier().verify(credentials.credentials)
+    principal = _verifier().verify(credentials.credentials)
+    acting_person.set((principal.actor, principal.display_name))  # the events this request causes name them
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.events import Envelope, Event
-from shared.observability import correlation_id
+from shared.observability import acting_person, correlation_id
 from shared.problems import NotFound
 from shared.tracing import current_traceparent
 
@@ -214,7 +214,12 @@ class UnitOfWork:
     def emit(self, *events: Event) -> None:
         """Wrap the events now: they carry the correlation, cause and trace of the moment they
         were emitted (a consumer handles a batch of events in one unit of work)."""
-        context = {"correlation_id": correlation_id.get(), "causation_id": self.causation_id}
+        person = acting_person.get()
+        context = {
+            "correlation_id": correlation_id.get(),
+            "causation_id": self.causation_id,
+            "actor_name": person[1] if person and person[0] == self.actor else None,  # a service acts as itself
+        }
         self._pending.extend(
             (Envelope.wrap(e, actor=self.actor, traceparent=current_traceparent(), **context), e) for e in events
         )

@@ -98,6 +98,7 @@ class Envelope(BaseModel):
     correlationid: str | None = None
     causationid: str | None = None
     actor: str | None = None  # who caused it: `<role>:<sub>`; the audit trail's "who"
+    actorname: str | None = None  # the person's display name (the token's `name`, else its subject); none for a service
     traceparent: str | None = None  # W3C trace context (CloudEvents distributed-tracing extension)
     data: dict[str, Any]
 
@@ -110,6 +111,7 @@ class Envelope(BaseModel):
         correlation_id: str | None,
         causation_id: str | None = None,
         traceparent: str | None = None,
+        actor_name: str | None = None,
     ) -> "Envelope":
         return cls(
             source=f"/gmphub/{event.service()}",
@@ -118,6 +120,7 @@ class Envelope(BaseModel):
             correlationid=correlation_id,
             causationid=causation_id,
             actor=actor,
+            actorname=actor_name,
             traceparent=traceparent,
             data=event.model_dump(mode="json"),
         )

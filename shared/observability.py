@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.tracing import span
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+# The person a request acts for, as the audit trail names them: (actor, display name); set on authentication.
+acting_person: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("acting_person", default=None)
 CORRELATION_HEADER = "x-correlation-id"
 
 HTTP_REQUESTS = Counter("gmphub_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])

@@ -66,6 +66,23 @@ async def test_the_correlation_id_of_a_request_is_carried_by_its_events(registry
     assert envelope["actor"] == "admin:hub-operator"
 
 
+async def test_an_event_names_the_person_who_caused_it(registry, tokens):
+    from shared.auth import Role
+
+    operator = tokens.headers(Role.ADMIN, sub="hub-operator", name="Dr. Ada Weber")
+    response = await registry.client.post("/v1/facilities", json=FACILITY, headers=operator)
+    assert response.status_code == 201, response.text
+    [envelope] = await registry.outbox_events("gmphub.registry.facility.registered.v1")
+    assert (envelope["actor"], envelope["actorname"]) == ("admin:hub-operator", "Dr. Ada Weber")
+    assert envelope["time"].endswith(("+00:00", "Z"))  # UTC, with its offset
+
+    anonymous = await registry.client.post("/v1/facilities", json=FACILITY | {"legal_name": "Other"},
+                                           headers=tokens.admin())  # fmt: skip
+    assert anonymous.status_code == 201, anonymous.text
+    events = await registry.outbox_events("gmphub.registry.facility.registered.v1")
+    assert events[-1]["actorname"] == "hub-operator"  # no `name` claim: the subject
+
+
 @pytest.mark.parametrize(
     ("name", "method", "path", "body"),
     [

@@ -57,3 +57,20 @@ def test_the_asyncapi_document_lists_each_topic_and_every_message():
     assert names == set(registry)
     facility = document["components"]["schemas"]["FacilityRegistered"]
     assert {"facility_id", "version", "facility"} <= set(facility["properties"])
+
+
+def test_an_envelope_names_the_person_acting_only_for_their_own_unit_of_work():
+    from shared.database import UnitOfWork
+    from shared.observability import acting_person
+
+    token = acting_person.set(("regulator:inspector-1", "Dr. Ada Weber"))
+    try:
+        theirs = UnitOfWork(None, actor="regulator:inspector-1")  # emitting needs no session
+        a_service = UnitOfWork(None, actor="service:registry-certificate-expiry")
+        for uow in (theirs, a_service):
+            uow.emit(registered())
+    finally:
+        acting_person.reset(token)
+    [(mine, _)], [(service, _)] = theirs._pending, a_service._pending
+    assert (mine.actor, mine.actorname) == ("regulator:inspector-1", "Dr. Ada Weber")
+    assert (service.actor, service.actorname) == ("service:registry-certificate-expiry", None)
