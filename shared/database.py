@@ -85,6 +85,8 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if (code := sqlstate(exc)) and code.startswith(OUTAGE_SQLSTATES):
         return True
+    if (code := sqlstate(exc)) and code.startswith("22"):  # a refused value: its connection is closed, not away
+        return False
     return isinstance(exc, OperationalError | InterfaceError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
@@ -119,7 +121,27 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     connection the server dropped fails its first statement instead: SQLAlchemy then replaces every
     connection of the pool older than that failure, and the failure is an outage (`is_outage`), so
     that request is answered 503 with Retry-After and a consumer or job waits and retries."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    sa.event.listen(engine.sync_engine, "handle_error", _discard_half_sent)
+    return engine
+
+
+def bad_value(exc: BaseException | None) -> bool:
+    """A value refused as data (SQLSTATE class 22: an integer past 64 bits, a NUL in text), by
+    PostgreSQL or by asyncpg itself before the statement reached it."""
+    return isinstance(exc, asyncpg.DataError) or (
+        isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
+    )
+
+
+def _discard_half_sent(context: sa.engine.ExceptionContext) -> None:
+    """A connection whose statement was refused a value is closed, not pooled again. asyncpg
+    prepares with Parse and Describe and sends the Sync with the Bind; an argument it cannot
+    encode fails in between, and the server waits mid-statement, in autocommit inside an implicit
+    transaction holding the statement's locks (a TRUNCATE then waited on it for ever). Rare, and
+    a new connection costs milliseconds: every refused value closes its connection."""
+    if bad_value(context.original_exception.__cause__):
+        context.is_disconnect = True
 
 
 COPIED_EVENTS = 100  # from this many events on, a flush writes them by COPY
@@ -173,6 +195,8 @@ def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
     except asyncpg.DataError as exc:
         raise DataError(statement, None, exc) from exc
     except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:  # an outage: a 503, a retry
+        if bad_value(exc):  # bad input, caught by the driver itself
+            raise DataError(statement, None, exc) from exc
         raise OperationalError(statement, None, exc) from exc
     except asyncpg.PostgresError as exc:  # any other, its SQLSTATE readable by `sqlstate`
         raise DBAPIError(statement, None, exc) from exc
@@ -310,7 +334,13 @@ class Database:
         with the range), it is planned on every call, on a pool of its own."""
         pool = self._search_pools.get(planned_for_values) or await self._search_pool(planned_for_values)
         with _as_sqlalchemy_errors(sql):
-            rows: list[asyncpg.Record] = await pool.fetch(sql, *args)
+            async with pool.acquire() as connection:
+                try:
+                    rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+                except (asyncpg.DataError, asyncpg.InterfaceError) as exc:
+                    if bad_value(exc):  # the server may wait mid-statement (`_discard_half_sent`)
+                        connection.terminate()
+                    raise
         return rows
 
     async def _search_pool(self, planned_for_values: bool) -> asyncpg.Pool:

@@ -2,6 +2,7 @@
 errors, authentication, and a correlation id that follows a request into its events."""
 
 import pytest
+import sqlalchemy as sa
 
 from shared.settings import SERVICES
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
@@ -125,6 +126,31 @@ async def test_values_the_database_cannot_hold_are_a_422_not_a_500(materials, sc
     nul = await scheduling.client.get("/v1/slots", params={"process": "car\x00t"}, headers=tokens.developer())
     for response in (search, bookings, nul):
         assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM), response.text
+
+
+async def test_a_value_the_driver_cannot_send_leaves_no_statement_half_sent(materials, tokens):
+    """asyncpg sends a statement's Sync with its arguments: one it cannot encode (an integer past
+    64 bits) left the server waiting mid-statement, in an implicit transaction holding the table's
+    lock, on a connection the pool then handed out again."""
+    import asyncpg
+
+    for _ in range(3):
+        search = await materials.client.get(
+            "/v1/materials", params={"usp1043_tier": str(2**80)}, headers=tokens.developer()
+        )
+        assert search.status_code == 422, search.text
+    url = sa.make_url(materials.context.settings.database_url("materials")).set(drivername="postgresql")
+    outside = await asyncpg.connect(url.render_as_string(hide_password=False))  # not one of the service's pool
+    try:
+        half_sent = await outside.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND wait_event = 'ClientRead'"
+        )
+        async with outside.transaction():
+            await outside.execute("LOCK TABLE material IN ACCESS EXCLUSIVE MODE NOWAIT")  # as TRUNCATE would
+    finally:
+        await outside.close()
+    assert half_sent == 0
 
 
 async def test_a_patch_that_leaves_an_invalid_entry_is_a_422_and_changes_nothing(materials, tokens):
