@@ -39,7 +39,7 @@ outbox = sa.Table(
     sa.Column("chain_seq", sa.BigInteger),
     sa.Column("chain_hash", sa.LargeBinary),
     sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL")),
-    sa.Index("ux_outbox_chain_seq", "chain_seq", unique=True),
+    sa.Index("ux_outbox_chain_seq", "chain_seq", unique=True, postgresql_where=sa.text("chain_seq IS NOT NULL")),
     sa.Index("ix_outbox_unchained", "seq", postgresql_where=sa.text("chain_seq IS NULL")),
     sa.Index("ix_outbox_anchors", "seq", postgresql_where=sa.text("type LIKE 'gmphub.%.audit.anchored.v1'")),
     sa.CheckConstraint("(chain_seq IS NULL) = (chain_hash IS NULL)", name="ck_outbox_chained_whole"),

@@ -104,6 +104,9 @@ CREATE TRIGGER {APPEND_ONLY_RULE}_delete BEFORE DELETE ON outbox FOR EACH ROW
 EXECUTE FUNCTION {APPEND_ONLY_RULE}()"""
 
 
+CHAINED = sa.text("chain_seq IS NOT NULL")
+
+
 def chain_outbox() -> None:
     """Messaging tables, version 3: the outbox's hash chain (shared/chain.py), every row already
     there chained in seq order, and the append-only rule. Every service's step of this name calls it."""
@@ -112,7 +115,8 @@ def chain_outbox() -> None:
     op.add_column("outbox", sa.Column("chain_seq", sa.BigInteger(), nullable=True))
     op.add_column("outbox", sa.Column("chain_hash", sa.LargeBinary(), nullable=True))
     op.create_check_constraint("ck_outbox_chained_whole", "outbox", "(chain_seq IS NULL) = (chain_hash IS NULL)")
-    op.create_index("ux_outbox_chain_seq", "outbox", ["chain_seq"], unique=True)
+    # Partial: a row written or published before it is chained adds no entry (most rows, twice).
+    op.create_index("ux_outbox_chain_seq", "outbox", ["chain_seq"], unique=True, postgresql_where=CHAINED)
     op.create_index("ix_outbox_unchained", "outbox", ["seq"], postgresql_where=sa.text("chain_seq IS NULL"))
     op.create_index(  # the last anchor, found without reading the history backwards
         "ix_outbox_anchors", "outbox", ["seq"], postgresql_where=sa.text("type LIKE 'gmphub.%.audit.anchored.v1'")
@@ -129,7 +133,7 @@ def unchain_outbox() -> None:
     op.execute(f"DROP FUNCTION {APPEND_ONLY_RULE}()")
     op.drop_index("ix_outbox_anchors", table_name="outbox")
     op.drop_index("ix_outbox_unchained", table_name="outbox")
-    op.drop_index("ux_outbox_chain_seq", table_name="outbox")
+    op.drop_index("ux_outbox_chain_seq", table_name="outbox", postgresql_where=CHAINED)
     op.drop_constraint("ck_outbox_chained_whole", "outbox")
     op.drop_column("outbox", "chain_hash")
     op.drop_column("outbox", "chain_seq")

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 OutboxRow = sa.Row[tuple[int, str, str, dict[str, Any]]]  # seq, topic, key, envelope
 RELAY_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtext('gmphub-outbox-relay'))")
 HOLD_BACK_SECONDS = (1.0, 60.0)  # a failing aggregate waits 1 s, doubling up to a minute
+# The chain is extended at most this often (at once while a batch's worth waits): four statements
+# a batch, once a second instead of for every few events (holds: 22 % of their throughput).
+CHAIN_EVERY_SECONDS = 1.0
 
 
 class OutboxRelay:
@@ -54,6 +57,7 @@ class OutboxRelay:
         self._cluster_id: str | None = None  # the broker this relay last published to
         self._held_back: dict[str, tuple[float, float]] = {}  # key -> (retry at, current pause)
         self.chained = 0  # rows the last batch chained
+        self._chain_due = 0.0  # when the next batch chains (monotonic time)
 
     async def run(self) -> None:
         backoff = 0.2
@@ -85,7 +89,10 @@ class OutboxRelay:
             # Each send times out on its own; this bounds the batch should the client itself hang.
             async with asyncio.timeout(2 * self.settings.kafka_request_timeout_seconds):
                 published = await self._send(session, await self.broker.producer(), rows)
-            self.chained = await extend_chain(session, self.settings.outbox_batch_size)
+            if time.monotonic() >= self._chain_due:
+                self.chained = await extend_chain(session, self.settings.outbox_batch_size)
+                full = self.chained == self.settings.outbox_batch_size
+                self._chain_due = time.monotonic() + (0.0 if full else CHAIN_EVERY_SECONDS)
             backlog = await session.scalar(
                 sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
