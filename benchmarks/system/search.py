@@ -43,6 +43,9 @@ async def seed(ctx: Context) -> Catalogue:
     return Catalogue(suites[0].facility_id, open_slots)
 
 
+SEARCHES = ("all", "country", "type+grade", "process+dates", "facility")  # typical_queries' order
+
+
 def typical_queries(facility_id: str) -> list[str]:
     """What developers ask: everything, a country, a product type in a grade, a process in a date range, a site."""
     now = datetime.now(UTC)
@@ -64,11 +67,14 @@ async def measure(ctx: Context, catalogue: Catalogue) -> tuple[float, float, flo
     ms per search of each of the hub's processes."""
     queries = typical_queries(catalogue.facility_id)
     latencies: list[float] = []
+    by_search: list[list[float]] = [[] for _ in queries]  # which search makes the tail
 
     async def search(conn: Connection) -> bool:
+        which = len(latencies) % len(queries)
         started = time.perf_counter()
-        answer = await conn.request("GET", queries[len(latencies) % len(queries)])
+        answer = await conn.request("GET", queries[which])
         latencies.append((time.perf_counter() - started) * 1000)
+        by_search[which].append(latencies[-1])
         ctx.checks.expect("R7 search", answer.status, 200)
         return True
 
@@ -76,4 +82,7 @@ async def measure(ctx: Context, catalogue: Catalogue) -> tuple[float, float, flo
     seconds = await closed_loop(ctx.developer, CLIENTS, ctx.options.seconds, search)
     after, searches = ctx.hub.cpu_seconds(), max(len(latencies), 1)
     cpu = {name: (after[name] - before.get(name, 0.0)) * 1000 / searches for name in after}
+    print("   R7 p50/p99 ms by search: " + ", ".join(
+        f"{name} {percentile(ms, 50):.0f}/{percentile(ms, 99):.0f}" for name, ms in zip(SEARCHES, by_search, strict=True) if ms
+    ), flush=True)  # fmt: skip
     return percentile(latencies, 50), percentile(latencies, 99), len(latencies) / seconds, cpu
