@@ -184,3 +184,35 @@ async def test_a_large_publication_has_the_slots_sampled_again_for_the_search(re
     # What the planner counts comes from the last sample (ANALYZE), not from the rows themselves.
     [(counted,)] = await scheduling.sql("SELECT reltuples FROM pg_class WHERE relname = 'slot'")
     assert counted >= published
+
+
+async def test_many_small_publications_have_the_slots_sampled_again_once_they_add_up(registry, scheduling, tokens):
+    """Each publication of 400 slots is below the thousand that calls for a new sample; together
+    they are not, counting what changed since the last one: the statistics never fall further
+    behind than a thousand slots or a tenth."""
+    site = await certified_site(registry, scheduling)
+    await scheduling.sql("ANALYZE slot")  # a sample of the emptied table: nothing changed since
+    published = 0
+    for days in (3, 90, 180):
+        first = start(days=days)
+        window = {"starts_at": first.isoformat(), "ends_at": (first + timedelta(hours=2000)).isoformat(),
+                  "slot_minutes": 300}  # fmt: skip
+        response = await scheduling.client.post(
+            f"/v1/facilities/{site.facility_id}/capacity",
+            json={"suite_id": str(site.suite_id), "window": window},
+            headers=tokens.facility(site.facility_id),
+        )
+        assert response.status_code == 201, response.text
+        published += len(response.json()["slots"])
+
+        async def noted(expected: int = published) -> bool:  # the statistics see what has committed
+            [(counted, changed)] = await scheduling.sql(
+                "SELECT greatest(c.reltuples, 0), s.n_mod_since_analyze FROM pg_class c"
+                " JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = 'slot'"
+            )
+            return counted + changed >= expected
+
+        await eventually(noted, timeout=5.0)
+    [(counted,)] = await scheduling.sql("SELECT reltuples FROM pg_class WHERE relname = 'slot'")
+    assert published == 1200
+    assert published - counted < max(1000, counted / 10)  # never further behind than the rule allows
