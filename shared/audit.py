@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.chain import HEAD, Anchor, Break, ChainRow, ChainWalk, extend_chain
-from shared.database import Database, UnitOfWork
+from shared.database import Database, UnitOfWork, driver_dsn
 from shared.events import ChainAnchored, registry, topic_of
 from shared.kafka import client_options
 from shared.observability import log_fields
@@ -114,10 +114,6 @@ class Verification:
         if self.broken is None:
             return f"{self.service}: {self.checked} rows checked, {counts}: ok"
         return f"{self.service}: BROKEN at {self.broken} ({self.checked} rows sound before it; {counts})"
-
-
-def driver_dsn(url: str) -> str:
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def verify(service: str, url: str, anchors: Iterable[Anchor] = ()) -> Verification:

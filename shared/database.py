@@ -126,6 +126,11 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
+def driver_dsn(url: str | sa.URL) -> str:
+    """A SQLAlchemy database URL as asyncpg takes it."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def bad_value(exc: BaseException | None) -> bool:
     """A value refused as data (SQLSTATE class 22: an integer past 64 bits, a NUL in text), by
     PostgreSQL or by asyncpg itself before the statement reached it."""
@@ -346,7 +351,7 @@ class Database:
     async def _search_pool(self, planned_for_values: bool) -> asyncpg.Pool:
         async with self._searches_lock:
             if planned_for_values not in self._search_pools:
-                url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                url = driver_dsn(self.engine.url)
                 plans = "force_custom_plan" if planned_for_values else "force_generic_plan"
                 with _as_sqlalchemy_errors("connect"):
                     self._search_pools[planned_for_values] = await asyncpg.create_pool(

@@ -2,7 +2,6 @@
 errors, authentication, and a correlation id that follows a request into its events."""
 
 import pytest
-import sqlalchemy as sa
 
 from shared.settings import SERVICES
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
@@ -139,8 +138,9 @@ async def test_a_value_the_driver_cannot_send_leaves_no_statement_half_sent(mate
             "/v1/materials", params={"usp1043_tier": str(2**80)}, headers=tokens.developer()
         )
         assert search.status_code == 422, search.text
-    url = sa.make_url(materials.context.settings.database_url("materials")).set(drivername="postgresql")
-    outside = await asyncpg.connect(url.render_as_string(hide_password=False))  # not one of the service's pool
+    from shared.database import driver_dsn
+
+    outside = await asyncpg.connect(driver_dsn(materials.context.settings.database_url("materials")))  # not pooled
     try:
         half_sent = await outside.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
