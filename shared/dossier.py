@@ -40,6 +40,7 @@ class Refused(Unread):
 
     def __init__(self, service: str, status: int, detail: str) -> None:
         super().__init__(f"{service} answered {status}: {detail}")
+        self.status, self.detail = status, detail
 
 
 def _detail(response: httpx.Response) -> str:
@@ -257,6 +258,19 @@ def write(dossier: Dossier, facts: Facts, destination: Path, *, as_zip: bool) ->
         work.with_suffix(".zip").unlink(missing_ok=True)
 
 
+async def chain_checked(read: "Reader", service: str) -> dict[str, Any]:
+    """`gmp-hub audit verify` for one service, over its `/ops/audit`. Only the operator and the
+    regulators may ask; for anyone else (a facility's own dossier) the manifest says it was not
+    checked and why, and the dossier is written all the same."""
+    try:
+        checked: dict[str, Any] = await read.get(service, "/ops/audit")
+    except Refused as refused:
+        if refused.status != 403:
+            raise
+        return {"service": service, "ok": None, "summary": f"{service}: not checked: {refused.detail}"}
+    return checked
+
+
 async def produce(args: argparse.Namespace, clients: Mapping[str, httpx.AsyncClient]) -> int:
     """The command with its clients given (the CLI's on the configured URLs, the tests' in-process)."""
 
@@ -285,7 +299,7 @@ async def produce(args: argparse.Namespace, clients: Mapping[str, httpx.AsyncCli
         return 1
     say("checking the services' chains")
     try:
-        chains = {s: await read.get(s, "/ops/audit") for s in dossier.services}  # `gmp-hub audit verify`, per service
+        chains = {s: await chain_checked(read, s) for s in dossier.services}
     except Unread as failed:
         say(f"gmp-hub dossier: {failed}; nothing written")
         return 1

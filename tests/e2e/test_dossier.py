@@ -169,6 +169,19 @@ async def test_a_refused_read_writes_nothing_and_says_the_service_s_detail(
     assert "not a facility id" in capsys.readouterr().err
 
 
+async def test_a_facility_s_own_dossier_is_written_and_says_its_chains_were_not_checked(
+    certified_facility, registry, hub_clients, tokens, tmp_path
+):
+    facility_id, _, _ = certified_facility
+    own = tokens.facility(facility_id)
+    refused = (await registry.client.get("/ops/audit", headers=own)).json()["detail"]
+    folder = tmp_path / "own"
+    assert await dossier(hub_clients, "--facility", facility_id, "--token", token(own), "-o", str(folder)) == 0
+    chains = checked_manifest(folder)["chain_verification"]
+    assert set(chains) == {"registry", "scheduling", "materials"}
+    assert chains["registry"] == {"service": "registry", "ok": None, "summary": f"registry: not checked: {refused}"}
+
+
 def test_the_command_line_takes_the_token_from_the_environment(monkeypatch):
     monkeypatch.setenv("GMPHUB_TOKEN", "a.b.c")
     args = build_parser().parse_args(["dossier", "--approval", str(uuid.uuid4()), "--zip"])
