@@ -8,7 +8,13 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from services.registry import events, models
-from services.registry.domain import CertificateStatus, CertificateTerms, next_status
+from services.registry.domain import (
+    CertificateStatus,
+    CertificateTerms,
+    check_competent,
+    eudragmdp_reference,
+    next_status,
+)
 from services.registry.facilities import lock_facility, touch
 from services.registry.repository import RegistryUnitOfWork
 from shared.auth import Principal
@@ -65,6 +71,7 @@ async def issue_certificate(
     uow: RegistryUnitOfWork, principal: Principal, facility_id: UUID, terms: CertificateTerms, req: SignatureRequest
 ) -> models.Certificate:
     facility = await lock_facility(uow, facility_id)
+    check_competent(terms.authority, facility.country, act="issue a GMP certificate")
     if await uow.certificates.number_taken(terms.authority, terms.number):
         raise Conflict(f"{terms.authority} already issued a certificate numbered {terms.number!r}.")
     certificate = models.Certificate(
@@ -75,6 +82,7 @@ async def issue_certificate(
         expires_on=terms.expires_on,
         atmp_types=list(terms.atmp_types),
         operations=list(terms.operations),
+        eudragmdp_ref=terms.eudragmdp_ref,
         status=CertificateStatus.VALID.value,
         status_changed_by=uow.actor,
         created_by=uow.actor,
@@ -94,11 +102,13 @@ async def change_status(
     uow: RegistryUnitOfWork, principal: Principal, certificate_id: UUID, action: str, req: SignatureRequest, *, on: date
 ) -> models.Certificate:
     """Apply `action` (suspend, reinstate, revoke) to a certificate, signed, if `principal` acts for
-    the authority that issued it."""
+    the authority that issued it (an admin acts for it too) and that authority is competent for the
+    site."""
     reason = req.reason
     certificate = await uow.certificates.get(certificate_id)
     principal.require_authority(certificate.authority)
     facility = await lock_facility(uow, certificate.facility_id, must_be_active=False)
+    check_competent(certificate.authority, facility.country, act=f"{action} a GMP certificate")
     certificate = await uow.certificates.lock(certificate_id)
     target = next_status(certificate.status, action, reason=reason, expires_on=certificate.expires_on, today=on)
     certificate.status = target.value
@@ -116,10 +126,22 @@ async def change_status(
     return certificate
 
 
+@dataclass(frozen=True)
+class Statement:
+    """A non-compliance statement as its authority states it."""
+
+    authority: str
+    summary: str
+    certificate_id: UUID | None = None
+    eudragmdp_ref: str | None = None
+
+
 async def record_noncompliance(
-    uow: RegistryUnitOfWork, facility_id: UUID, authority: str, summary: str, certificate_id: UUID | None
+    uow: RegistryUnitOfWork, facility_id: UUID, said: Statement
 ) -> models.NonComplianceStatement:
     facility = await lock_facility(uow, facility_id, must_be_active=False)
+    check_competent(said.authority, facility.country, act="record a GMP non-compliance statement")
+    certificate_id, authority, summary = said.certificate_id, said.authority, said.summary
     if certificate_id is not None:
         certificate = await uow.certificates.find(certificate_id)
         if certificate is None or certificate.facility_id != facility_id:
@@ -128,6 +150,7 @@ async def record_noncompliance(
         facility_id=facility_id,
         certificate_id=certificate_id,
         authority=authority,
+        eudragmdp_ref=eudragmdp_reference(said.eudragmdp_ref),
         summary=summary,
         recorded_by=uow.actor,
     )
@@ -141,6 +164,7 @@ async def record_noncompliance(
             authority=authority,
             summary=summary,
             recorded_at=statement.recorded_at,
+            eudragmdp_ref=statement.eudragmdp_ref,
         )
     )
     return statement
