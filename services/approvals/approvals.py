@@ -176,7 +176,7 @@ async def draft(uow: ApprovalsUnitOfWork, principal: Principal, req: DraftReques
         raise Forbidden("Only a developer (with an org_id) drafts approvals.")
     approval = domain.Approval(
         id=uuid.uuid4(), level=req.level, covers=req.covers, title=req.title,
-        holder_org_id=principal.org_id, authority=req.authority, parent_id=req.parent_id,
+        holder_org_id=principal.org_id, authority=domain.check_filed_with(req.authority), parent_id=req.parent_id,
         facility_ids=list(req.facility_ids), relied_on_parts=list(req.relied_on_parts),
     )  # fmt: skip
     if req.parent_id is not None:

@@ -11,6 +11,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
+from shared.authorities import AUTHORITIES
 from shared.problems import Conflict, NotFound, Unprocessable
 
 
@@ -145,6 +146,20 @@ class Tree:
 
 
 # --- drafting and the tree's rules -----------------------------------------------------------
+
+
+def check_filed_with(authority: str) -> str:
+    """An approval is filed with an authority the hub knows (shared/authorities.py: the EU/EEA
+    medicines authorities and EMA), so its regulators can ever see and decide it."""
+    if authority not in AUTHORITIES:
+        raise Unprocessable(
+            f"Unknown authority {authority!r}: an approval is filed with a known medicines authority, "
+            f"e.g. DE-PEI, FR-ANSM or EMA (the registry's GET /v1/vocabularies lists all {len(AUTHORITIES)}).",
+            field="authority",
+            term=authority,
+            vocabulary="authorities",
+        )
+    return authority
 
 
 def attach_child(tree: Tree, child: Approval, parent: Approval, letters: list[LetterOfAccess]) -> None:

@@ -187,3 +187,16 @@ async def test_search(approvals, tokens):
     assert await titles(flow.dev, q="%") == []
     bad = await approvals.client.get("/v1/approvals", params={"status": "pending"}, headers=flow.dev)
     assert bad.status_code == 422
+
+
+async def test_an_approval_is_filed_with_a_known_authority_only(approvals, tokens):
+    flow = Flow(approvals, tokens)
+    for unknown in ("DE-PIE", "XX-NOBODY", "de-pei"):
+        body = {"level": "parent", "covers": "platform", "title": "AAV9 capsid platform", "authority": unknown}
+        refused = await approvals.client.post("/v1/approvals", json=body, headers=flow.dev)
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["term"] == unknown and repr(unknown) in refused.json()["detail"]
+    assert await approvals.sql("SELECT count(*) FROM approval") == [(0,)]
+    assert await approvals.outbox_events() == []
+    for known in ("DE-PEI", "IT-AIFA", "EMA"):
+        assert (await flow.draft(authority=known))["authority"] == known
