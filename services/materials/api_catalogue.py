@@ -160,6 +160,9 @@ async def search_materials(
     supplier_country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     supplier_qualification: Annotated[list[domain.QualificationStatus] | None, Query()] = None,
     catalogue_number: str | None = None,
+    substance_id: Annotated[
+        str | None, Query(max_length=40, description="An EMA SMS substance id or an FDA UNII, as stored")
+    ] = None,
     ph_eur_5_2_12: bool | None = None,
     has_coa: bool | None = None,
     has_dmf_cep: bool | None = None,
@@ -172,7 +175,7 @@ async def search_materials(
     filters = queries.MaterialFilters(
         category=category, grade=grade, usp1043_tier=usp1043_tier, origin=origin, origin_species=origin_species,
         supplier_id=supplier_id, supplier_country=supplier_country, supplier_qualification=supplier_qualification,
-        catalogue_number=catalogue_number, ph_eur_5_2_12=ph_eur_5_2_12, has_coa=has_coa, has_dmf_cep=has_dmf_cep,
+        catalogue_number=catalogue_number, substance_id=substance_id, ph_eur_5_2_12=ph_eur_5_2_12, has_coa=has_coa, has_dmf_cep=has_dmf_cep,
         has_regulatory_support_file=has_regulatory_support_file, tse_bse_statement=tse_bse_statement, retired=retired,
     )  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:

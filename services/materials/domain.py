@@ -146,8 +146,14 @@ class QualityAttributes:
     coa_reference: str | None = None
     dmf_cep_reference: str | None = None
     regulatory_support_file: str | None = None
+    # The substance it is, as the regulators' registries name it: EMA's SPOR Substance Management
+    # Service id and the FDA's UNII. Opaque text, optional; blank means none.
+    sms_substance_id: str | None = None
+    unii: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("sms_substance_id", "unii"):
+            object.__setattr__(self, name, (getattr(self, name) or "").strip() or None)
         if self.usp1043_tier is not None and self.usp1043_tier not in USP1043_TIERS:
             raise Unprocessable(f"USP <1043> tier must be 1 to 4; got {self.usp1043_tier}.")
         if self.origin is Origin.ANIMAL and not self.origin_species:

@@ -31,6 +31,8 @@ class MaterialState(BaseModel):
     coa_reference: str | None = None
     dmf_cep_reference: str | None = None
     regulatory_support_file: str | None = None
+    sms_substance_id: str | None = None  # EMA SPOR Substance Management Service id
+    unii: str | None = None  # FDA Unique Ingredient Identifier
 
 
 class MaterialRegistered(Event):

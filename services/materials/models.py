@@ -71,6 +71,8 @@ class Material(_Audited, Table, table=True):
     coa_reference: str | None = None
     dmf_cep_reference: str | None = None
     regulatory_support_file: str | None = None
+    sms_substance_id: str | None = Field(default=None, index=True)  # EMA SPOR SMS substance id, opaque
+    unii: str | None = Field(default=None, index=True)  # FDA Unique Ingredient Identifier, opaque
     retired: bool = False
     # Lower-cased name, synonyms and catalogue number: trigram similarity tolerates typos in it,
     # and the generated tsvector serves whole-word full-text search.

@@ -73,6 +73,7 @@ class MaterialFilters:
     supplier_country: str | None = None
     supplier_qualification: list[str] | None = None
     catalogue_number: str | None = None
+    substance_id: str | None = None  # EMA SMS id or FDA UNII
     ph_eur_5_2_12: bool | None = None
     has_coa: bool | None = None
     has_dmf_cep: bool | None = None
@@ -106,6 +107,8 @@ def _conditions(f: MaterialFilters) -> list[sa.ColumnElement]:
         conditions.append(s.qualification_status.in_(f.supplier_qualification))  # type: ignore[attr-defined]
     if f.catalogue_number:
         conditions.append(sa.func.lower(m.catalogue_number) == f.catalogue_number.lower())
+    if f.substance_id and (wanted := f.substance_id.strip()):
+        conditions.append(sa.or_(m.sms_substance_id == wanted, m.unii == wanted))
     if f.ph_eur_5_2_12 is not None:
         conditions.append(m.ph_eur_5_2_12.is_(f.ph_eur_5_2_12))  # type: ignore[attr-defined]
     for column, wanted in (

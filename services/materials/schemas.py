@@ -66,13 +66,19 @@ class MaterialIn(BaseModel):
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200, examples=["US DMF 12345"])
     regulatory_support_file: str | None = Field(default=None, max_length=500)
+    sms_substance_id: str | None = Field(
+        default=None, max_length=40, description="EMA SPOR Substance Management Service id (opaque)",
+        examples=["100000090185"],
+    )  # fmt: skip
+    unii: str | None = Field(default=None, max_length=20, description="FDA UNII (opaque)", examples=["M7FS82U2KF"])
 
     def entry(self) -> MaterialEntry:
         quality = QualityAttributes(
             grade=self.grade, origin=self.origin, usp1043_tier=self.usp1043_tier, origin_species=self.origin_species,
             tse_bse_statement=self.tse_bse_statement, ph_eur_5_2_12=self.ph_eur_5_2_12,
             coa_reference=self.coa_reference, dmf_cep_reference=self.dmf_cep_reference,
-            regulatory_support_file=self.regulatory_support_file,
+            regulatory_support_file=self.regulatory_support_file, sms_substance_id=self.sms_substance_id,
+            unii=self.unii,
         )  # fmt: skip
         return MaterialEntry(
             name=self.name, category=self.category, quality=quality, synonyms=clean_synonyms(self.synonyms),
@@ -97,6 +103,8 @@ class MaterialPatch(BaseModel):
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200)
     regulatory_support_file: str | None = Field(default=None, max_length=500)
+    sms_substance_id: str | None = Field(default=None, max_length=40)
+    unii: str | None = Field(default=None, max_length=20)
     retired: bool | None = None
 
     def revise(self, current: BaseModel) -> MaterialEntry:
@@ -130,6 +138,8 @@ class MaterialOut(BaseModel):
     coa_reference: str | None
     dmf_cep_reference: str | None
     regulatory_support_file: str | None
+    sms_substance_id: str | None = None
+    unii: str | None = None
     retired: bool
     updated_at: datetime
     updated_by: str
