@@ -20,6 +20,7 @@ class Facility(BaseModel):
     version: int
     legal_name: str
     country: str
+    oms_location_id: str | None = None  # EMA OMS location id (LOC-…): how the regulators' systems name the site
     active: bool = True
 
 

@@ -40,6 +40,7 @@ class FacilityView(Table, table=True):
     version: int
     legal_name: str
     country: str = Field(index=True)
+    oms_location_id: str | None = None  # EMA OMS location id, as registry publishes it
     active: bool
     updated_at: datetime = Field(default_factory=now)
 

@@ -160,7 +160,7 @@ def _answer(slot: sa.FromClause) -> tuple[sa.ColumnElement, ...]:
         _text(slot.c.facility_id).label("facility_id"), slot.c.starts_at, slot.c.ends_at, slot.c.status,
         _text(slot.c.booking_id).label("booking_id"), slot.c.status_reason, SUITE.c.name.label("suite_name"),
         SUITE.c.cleanroom_grade, SUITE.c.atmp_types, SUITE.c.processes, FACILITY.c.legal_name.label("facility_name"),
-        FACILITY.c.country,
+        FACILITY.c.country, FACILITY.c.oms_location_id.label("facility_oms_location_id"),
     )  # fmt: skip
 
 
