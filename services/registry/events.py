@@ -63,9 +63,10 @@ class CertificateState(BaseModel):
     )
 
     @model_serializer(mode="wrap")
-    def _without_unset_reference(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_unset_reference(self, handler: SerializerFunctionWrapHandler):
         """A certificate without a EudraGMDP reference serialises as it did before the field
-        existed, so the hash of a state signed then (a signature's `state_sha256`) still matches."""
+        existed, so the hash of a state signed then (a signature's `state_sha256`) still matches.
+        No return annotation: pydantic then documents the model's own fields (with one, a dict)."""
         state: dict[str, Any] = handler(self)
         if state.get("eudragmdp_ref") is None:
             state.pop("eudragmdp_ref", None)

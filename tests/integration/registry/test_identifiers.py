@@ -124,3 +124,11 @@ async def test_a_certificate_without_a_reference_hashes_as_before_the_field_exis
 
 def _facility(**overrides: str) -> dict:
     return FACILITY | overrides
+
+
+async def test_the_openapi_document_still_describes_a_certificates_fields(registry):
+    """Leaving the unset reference out of the JSON must not turn the documented answer into a bare object."""
+    schemas = (await registry.client.get("/openapi.json")).json()["components"]["schemas"]
+    documented = {name: set(s.get("properties", {})) for name, s in schemas.items() if name.startswith("Certificate")}
+    assert {"number", "authority", "eudragmdp_ref", "signatures"} <= documented["CertificateRecord"]
+    assert {"oms_organisation_id", "oms_location_id"} <= set(schemas["FacilityDetail"]["properties"])
