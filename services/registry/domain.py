@@ -215,7 +215,8 @@ def check_competent(code: str, country: str, *, act: str) -> None:
 # --- facility ------------------------------------------------------------------------------------
 
 # The authorisation is what the hub operator checked at onboarding; a facility may not change it.
-ADMIN_ONLY_FIELDS = frozenset({"authorisation_number", "authorisation_authority"})
+# Nor its country: that decides which authorities are competent for the site.
+ADMIN_ONLY_FIELDS = frozenset({"authorisation_number", "authorisation_authority", "country"})
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,15 @@ async def test_a_certificate_issued_against_the_rule_is_changed_by_no_one(regist
     not_issuer = await registry.client.post(f"{url}/suspend", json={"reason": "x" * 5}, headers=tokens.regulator())
     assert not_issuer.status_code == 403 and "rule" not in not_issuer.json()
     assert await counts(registry) == before
+
+
+async def test_a_facility_cannot_move_itself_out_of_its_authoritys_reach(registry, tokens):
+    """The country decides who is competent, so only the hub operator changes it (as it checked it at onboarding)."""
+    fid = (await create_facility(registry, tokens))["facility_id"]
+    moved = await registry.client.patch(f"/v1/facilities/{fid}", json={"country": "US"},
+                                        headers=tokens.facility(fid) | {"If-Match": '"1"'})  # fmt: skip
+    assert moved.status_code == 422 and moved.json()["fields"] == ["country"]
+    refused_by_the_rule(
+        await registry.client.post(f"/v1/facilities/{fid}/certificates", json=certificate("FR-1"),
+                                   headers=tokens.regulator("FR-ANSM")), "FR-ANSM", "DE",
+    )  # fmt: skip
