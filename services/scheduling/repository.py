@@ -238,12 +238,7 @@ def available(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
     same names (`filter_values`). One definition for the slot search and the waitlist's matching,
     as conditions on `SLOT_SITE`; a statement built on them is the same whatever the values, so
     SQLAlchemy compiles it once."""
-    site = [
-        SUITE.c.retired.is_(False),
-        FACILITY.c.active.is_(True),
-        valid_certificate_exists(FACILITY.c.facility_id),
-        *(SITE_FILTERS[name] for name in given if name in SITE_FILTERS),
-    ]
+    site = available_sites(given)
     # Asked once, before any slot is read (its own suite and facility, not the row's): where no
     # site matches, a walk along the open slots in time order would read every one to find none.
     some_site = sa.exists().select_from(SITE).where(*site).correlate(None)
@@ -252,6 +247,17 @@ def available(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
         *site,
         some_site,
         *(PERIOD_FILTERS[name] for name in given if name in PERIOD_FILTERS),
+    ]
+
+
+def available_sites(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
+    """Where an available slot may be, as conditions on `SITE`: a non-retired suite of an active
+    facility with a certificate valid today, matching the site filters named in `given`."""
+    return [
+        SUITE.c.retired.is_(False),
+        FACILITY.c.active.is_(True),
+        valid_certificate_exists(FACILITY.c.facility_id),
+        *(SITE_FILTERS[name] for name in given if name in SITE_FILTERS),
     ]
 
 
