@@ -2,7 +2,7 @@
 of approvals past their `valid_until` day, and the webhooks' fan-out and sending."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.approvals import approvals, webhooks
 from services.approvals.outbox_reader import OutboxReader
@@ -20,12 +20,13 @@ async def expire_due(context: ServiceContext) -> int:
     """Expire everything due today, each approval in its own transaction under its tree's lock
     (a second replica finds nothing due); return how many approvals expired."""
     today = datetime.now(UTC).date()
+    ack_window = timedelta(days=settings_of(context).change_ack_days)
     async with context.db.unit_of_work(EXPIRY_ACTOR) as uow:
         due = await approvals.due_for_expiry(uow, today)
     expired = 0
     for approval_id in due:
         async with context.db.unit_of_work(EXPIRY_ACTOR) as uow:
-            if await approvals.expire(uow, approval_id, today):
+            if await approvals.expire(uow, approval_id, today, ack_window=ack_window):
                 expired += 1
             await uow.commit()
     return expired

@@ -11,7 +11,7 @@ REPOSITORIES = {
     "registry": {"facilities", "suites", "certificates", "signatures", "noncompliance"},
     "materials": {"suppliers", "materials", "alternatives", "lots", "reservations", "shortages"},
     "scheduling": {"slots", "bookings", "waitlist", "replicas", "idempotency_keys"},
-    "approvals": {"approvals", "letters", "decisions", "subscriptions", "deliveries"},
+    "approvals": {"approvals", "letters", "decisions", "notifications", "subscriptions", "deliveries"},
 }
 
 
