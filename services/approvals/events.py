@@ -216,6 +216,14 @@ class ChangeNotificationSent(_ChangeNotificationEvent):
     type = "gmphub.approvals.change_notification.sent.v1"
 
 
+class ChangeNotificationOverdue(_ChangeNotificationEvent):
+    """Still unanswered past its `due_at` (`GMPHUB_CHANGE_ACK_DAYS` after sending); emitted once,
+    by the overdue job, for the regulators of the notified approval's authority to chase."""
+
+    type = "gmphub.approvals.change_notification.overdue.v1"
+    overdue_at: datetime
+
+
 class ChangeNotificationAcknowledged(_ChangeNotificationEvent):
     """The holder answered, signed: `not_affected` (with its reason) or `variation_needed` (with the
     variation it drafted, `notification.variation_id`)."""

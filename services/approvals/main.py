@@ -16,7 +16,7 @@ spec = ServiceSpec(
     ),
     routers=[api_approvals.router, api_notifications.router, api_subscriptions.router],
     consumes=consumers.follows,
-    jobs=[jobs.expire_approvals, jobs.fan_out_webhooks, jobs.send_webhooks],
+    jobs=[jobs.expire_approvals, jobs.flag_overdue_notifications, jobs.fan_out_webhooks, jobs.send_webhooks],
     openapi_tags=[
         {"name": "approvals", "description": "Drafting, filing, signed decisions, suspension cascades, the tree."},
         {

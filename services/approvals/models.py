@@ -195,6 +195,8 @@ class ChangeNotification(Table, table=True):
     sent_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
     due_at: datetime = Field(sa_column=_tz(nullable=False))
     sent_by: str
+    # when the overdue job found it unanswered past due_at (and emitted change_notification.overdue)
+    overdue_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
     impact: str | None = None
     meaning: str | None = None
     reason: str | None = None

@@ -74,3 +74,19 @@ async def acknowledge(
         )  # fmt: skip
     )
     return row
+
+
+async def flag_overdue(uow: ApprovalsUnitOfWork, limit: int) -> list[UUID]:
+    """Mark each notification unanswered past its due time overdue, once, with its event; the
+    list's `overdue` flag says so from `due_at` on, this tells those following the events."""
+    flagged = []
+    for row, approval in await uow.notifications.newly_overdue(limit):
+        row.overdue_at = datetime.now(UTC)
+        uow.emit(
+            events.ChangeNotificationOverdue(
+                approval_id=row.approval_id, authority=row.authority, approval=approvals.state_of(approval),
+                notification=approvals.notification_state(row), overdue_at=row.overdue_at,
+            )
+        )  # fmt: skip
+        flagged.append(row.id)
+    return flagged

@@ -114,6 +114,20 @@ class ChangeNotifications:
     async def lock(self, notification_id: UUID) -> models.ChangeNotification | None:
         return await self.session.get(models.ChangeNotification, notification_id, with_for_update=True)
 
+    async def newly_overdue(self, limit: int) -> list[tuple[models.ChangeNotification, models.Approval]]:
+        """Unanswered past due and not yet flagged, each with its approval, locked; those another
+        replica holds are skipped (it flags them)."""
+        n = models.ChangeNotification
+        result = await self.session.exec(
+            select(n, models.Approval)
+            .join(models.Approval, col(models.Approval.id) == col(n.approval_id))
+            .where(col(n.impact).is_(None), col(n.overdue_at).is_(None), col(n.due_at) < sa.func.now())
+            .order_by(col(n.due_at), col(n.id))
+            .limit(limit)
+            .with_for_update(of=n, skip_locked=True)  # type: ignore[arg-type]
+        )
+        return [(notification, approval) for notification, approval in result]
+
     async def outstanding_for(self, approval_id: UUID) -> list[UUID]:
         result = await self.session.exec(
             select(models.ChangeNotification.id)

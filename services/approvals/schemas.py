@@ -224,6 +224,9 @@ class AcknowledgementIn(SignatureIn):
 
 class ChangeNotificationOut(ChangeNotificationState):
     overdue: bool = Field(description="Outstanding past its `due_at`.")
+    overdue_at: datetime | None = Field(
+        default=None, description="When the overdue job flagged it (with change_notification.overdue.v1)."
+    )
     sent_by: str
     meaning: str | None = None
     reason: str | None = None
@@ -238,6 +241,6 @@ class ChangeNotificationOut(ChangeNotificationState):
     def of(cls, row: models.ChangeNotification, now: datetime) -> "ChangeNotificationOut":
         return cls(
             **notification_state(row).model_dump(), overdue=row.impact is None and row.due_at < now,
-            sent_by=row.sent_by, meaning=row.meaning, reason=row.reason, signer=row.signer,
+            overdue_at=row.overdue_at, sent_by=row.sent_by, meaning=row.meaning, reason=row.reason, signer=row.signer,
             signer_name=row.signer_name, acknowledged_at=row.acknowledged_at, state_sha256=row.state_sha256,
         )  # fmt: skip

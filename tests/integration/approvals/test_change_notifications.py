@@ -2,15 +2,18 @@
 every holder below it, each answers once with a signed impact assessment, the regulator of the
 child's authority follows what is outstanding and overdue, and reconfirmation may wait for it."""
 
+import asyncio
 import json
 import time
 
+from services.approvals import jobs
 from shared.auth import Role
 from tests.integration.approvals.helpers import PEI, Flow
 from tests.support import eventually, read_topic
 
 SENT = "gmphub.approvals.change_notification.sent.v1"
 ACKNOWLEDGED = "gmphub.approvals.change_notification.acknowledged.v1"
+OVERDUE = "gmphub.approvals.change_notification.overdue.v1"
 PROBLEM = "application/problem+json"
 
 
@@ -170,6 +173,15 @@ async def test_the_regulator_sees_what_is_outstanding_and_overdue(approvals, tok
     assert [n["approval_id"] for n in await notifications(holder, holder.reg, "?overdue=true")] == [own]
     answered = await notifications(holder, holder.reg, "?status=acknowledged")
     assert [n["overdue"] for n in answered] == [False]  # an answer is never overdue
+
+    # the overdue step is an event too, once per notification, however many replicas run the job
+    done = await asyncio.gather(*(jobs.flag_overdue_once(approvals.context) for _ in range(3)))
+    assert sum(done) <= 1 and await jobs.flag_overdue_once(approvals.context) == 0  # the hub's own job may be first
+    [overdue] = await approvals.outbox_events(OVERDUE)
+    assert (overdue["subject"], overdue["actor"]) == (own, jobs.OVERDUE_ACTOR)
+    assert overdue["data"]["authority"] == PEI and overdue["data"]["approval"]["holder_org_id"] == "ORG-1"
+    [flagged] = await notifications(holder, holder.reg, "?overdue=true")
+    assert flagged["notification_id"] == overdue["data"]["notification"]["notification_id"] and flagged["overdue_at"]
 
 
 async def test_reconfirmation_can_require_the_holders_answer_first(approvals, tokens, monkeypatch):

@@ -55,7 +55,8 @@ class FakeDecisions:
 
 
 class FakeChangeNotifications:
-    def __init__(self) -> None:
+    def __init__(self, approvals: FakeApprovals) -> None:
+        self.approvals = approvals
         self.rows: dict[UUID, models.ChangeNotification] = {}
 
     def add(self, notification: models.ChangeNotification) -> None:
@@ -67,6 +68,11 @@ class FakeChangeNotifications:
 
     async def lock(self, notification_id: UUID) -> models.ChangeNotification | None:
         return self.rows.get(notification_id)
+
+    async def newly_overdue(self, limit: int) -> list[tuple[models.ChangeNotification, models.Approval]]:
+        now = datetime.now(UTC)
+        due = [r for r in self.rows.values() if r.impact is None and r.overdue_at is None and r.due_at < now]
+        return [(r, self.approvals.rows[r.approval_id]) for r in sorted(due, key=lambda r: (r.due_at, r.id))[:limit]]
 
     async def outstanding_for(self, approval_id: UUID) -> list[UUID]:
         found = [r for r in self.rows.values() if r.approval_id == approval_id and r.impact is None]
@@ -195,6 +201,6 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.approvals = FakeApprovals()
         self.letters = FakeLetters()
         self.decisions = FakeDecisions()
-        self.notifications = FakeChangeNotifications()
+        self.notifications = FakeChangeNotifications(self.approvals)
         self.subscriptions = FakeSubscriptions()
         self.deliveries = FakeDeliveries(self.subscriptions)

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_by", text, nullable=False),
+        sa.Column("overdue_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("impact", text, nullable=True),
         sa.Column("meaning", text, nullable=True),
         sa.Column("reason", text, nullable=True),
