@@ -206,3 +206,19 @@ async def test_reconfirmation_can_require_the_holders_answer_first(approvals, to
     # without the setting, the regulator reconfirms without waiting (ORG-1's child is still unanswered)
     monkeypatch.setattr(approvals.context.settings, "reconfirm_requires_acknowledgement", False)
     assert not (await holder.act(own, "reconfirm"))["needs_reconfirmation"]
+
+
+async def test_racing_answers_make_one_signed_answer(approvals, tokens):
+    holder, licensee, pid, own, licensed = await licensed_tree(approvals, tokens)
+    await holder.act(pid, "suspend")
+    [notification] = await notifications(licensee, licensee.dev)
+    path = f"/v1/change-notifications/{notification['notification_id']}/acknowledge"
+
+    answers = await asyncio.gather(
+        *(approvals.client.post(path, headers=licensee.dev, json=answer("variation_needed")) for _ in range(4))
+    )
+
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409]
+    assert len(await approvals.outbox_events(ACKNOWLEDGED)) == 1
+    variations = await licensee.ok("GET", f"/v1/approvals?covers=variation&parent_id={licensed}", licensee.dev)
+    assert len(variations) == 1  # the losers drafted nothing

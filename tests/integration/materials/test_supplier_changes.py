@@ -2,6 +2,7 @@
 every facility holding lots of the named materials and the bookings whose reservations hold them;
 each facility answers once, and quarantined lots are never reserved again."""
 
+import asyncio
 import json
 import uuid
 from datetime import date
@@ -182,3 +183,21 @@ async def test_bad_notifications_and_answers_are_refused_and_change_nothing(mate
     )  # fmt: skip
     assert (outcome_, quarantined_at) == ("accepted", None)
     assert date.fromisoformat(created.json()["effective_on"]) == date(2027, 3, 1)
+
+
+async def test_racing_answers_of_one_facility_make_one_answer(materials, tokens):
+    cellgenix, medium, buffer, _, (a, b, c), lots = await stocked(materials, tokens)
+    created = await materials.client.post(
+        "/v1/supplier-changes", json=notification(cellgenix, medium, buffer), headers=tokens.admin()
+    )
+    path = f"/v1/supplier-changes/{created.json()['supplier_change_id']}/facilities/{a}/answer"
+    body = {"outcome": "quarantine_lots", "assessment": "Not qualified yet"}
+
+    answers = await asyncio.gather(
+        *(materials.client.post(path, json=body, headers=tokens.facility(a)) for _ in range(4))
+    )
+
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409]
+    assert len(await materials.outbox_events(ANSWERED)) == 1
+    quarantined = await materials.outbox_events(QUARANTINED)
+    assert sorted(e["subject"] for e in quarantined) == sorted([lots["a_medium"], lots["a_buffer"]])  # once each
