@@ -427,7 +427,7 @@ _NOTIFIED_BY = {
 
 def change_notices(tree: Tree, target: Approval, changes: Changes) -> list[ChangeNotice]:
     """One notice per other approval a change of `target` reached (the parent's standing children
-    after an approved variation, withdrawal or expiry; the descendants a suspension suspended),
+    after an approved variation, withdrawal or expiry; the standing descendants of a suspension),
     addressed to that approval's holder, whoever it is: the parent's own holder or an
     organisation building on it through a letter of access. A suspension, withdrawal or expiry
     takes away everything a child relies on; a variation only the parts it varied (its
@@ -436,11 +436,18 @@ def change_notices(tree: Tree, target: Approval, changes: Changes) -> list[Chang
     if own is Change.APPROVED and target.covers is Covers.VARIATION and target.parent_id is not None:
         kind, changed = ChangeKind.VARIATION_APPROVED, tree[target.parent_id]
         changed_parts = sorted(target.assessment) or sorted(changed.assessment)
+        standing = [c for c in tree.children.get(changed.id, ()) if c.id != target.id]
     elif own in _NOTIFIED_BY:
         kind, changed, changed_parts = _NOTIFIED_BY[own], target, sorted(target.assessment)
+        below = tree.descendants(target) if own is Change.SUSPENDED else tree.children.get(target.id, ())
+        standing = list(below)
     else:
         return []
-    reached = dict.fromkeys(a.id for a, _ in changes if a.id != target.id)
+    # Those the cascade changed, and those it left as they were (already marked for
+    # reconfirmation, already suspended on their own): each holder hears of every change.
+    reached = dict.fromkeys(
+        [*(a.id for a, _ in changes if a.id != target.id), *(a.id for a in standing if a.status in STANDING)]
+    )
     notices = []
     for approval_id in reached:
         node = tree[approval_id]

@@ -83,3 +83,20 @@ def test_a_notification_is_answered_once_and_reconfirmation_may_wait_for_it():
     with pytest.raises(Conflict, match=str(n.id)):
         domain.require_acknowledged(own, [n.id])
     domain.require_acknowledged(own, [])
+
+
+def test_a_holder_hears_of_every_change_even_when_its_approval_is_marked_already():
+    p, own, licensed = platform_with_children()
+    variation = child(p, Covers.VARIATION)
+    variation.status = Status.UNDER_REVIEW
+    alone = approved(child(own, Covers.INDICATION))
+    tree = Tree([p, own, licensed, variation, alone])
+    domain.approve(tree, variation, {"quality": "new supplier"}, None, TODAY)
+    domain.suspend(tree, alone)  # suspended on its own: a suspension above changes nothing of it
+    assert own.needs_reconfirmation and licensed.needs_reconfirmation
+
+    suspended = domain.change_notices(tree, p, domain.suspend(tree, p))
+    assert {n.approval.id for n in suspended} == {own.id, licensed.id, variation.id, alone.id}
+    domain.reinstate(tree, p)
+    withdrawn = domain.change_notices(tree, p, domain.withdraw(tree, p))
+    assert {n.approval.id for n in withdrawn} == {own.id, licensed.id, variation.id}  # the children, marked already
