@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, UploadFile, status
 
 from services.materials import catalogue, domain, importing, queries
-from services.materials.models import Material, Supplier
+from services.materials.models import Material, Supplier, SupplierChange
 from services.materials.schemas import (
     AlternativeIn,
     AlternativeOut,
@@ -20,6 +20,7 @@ from services.materials.schemas import (
     MaterialPatch,
     Reason,
     SupplierBrief,
+    SupplierChangeBrief,
     SupplierIn,
     SupplierOut,
     SupplierPatch,
@@ -40,6 +41,13 @@ def material_out(m: Material, supplier: Supplier | None, score: float | None = N
     return MaterialOut(
         material_id=m.id, supplier=brief, score=score,
         **m.model_dump(include=set(MaterialOut.model_fields) - {"material_id", "supplier", "score"}),
+    )  # fmt: skip
+
+
+def supplier_change_brief(change: SupplierChange, outstanding: int) -> SupplierChangeBrief:
+    return SupplierChangeBrief(
+        supplier_change_id=change.id, **change.model_dump(include={"change_type", "description", "effective_on",
+        "risk_class"}), outstanding_facilities=outstanding,
     )  # fmt: skip
 
 
@@ -79,6 +87,9 @@ async def vocabularies(principal: CurrentPrincipal) -> dict[str, list]:
         "shortage_severity": [s.value for s in domain.Severity],
         "shortage_status": [s.value for s in domain.ShortageStatus],
         "reservation_status": [s.value for s in domain.ReservationStatus],
+        "supplier_change_type": [t.value for t in domain.SupplierChangeType],
+        "supplier_change_risk_class": [r.value for r in domain.RiskClass],
+        "supplier_change_outcome": [o.value for o in domain.ChangeOutcome],
         "import_columns": list(importing.COLUMNS),
     }
 
@@ -185,12 +196,16 @@ async def search_materials(
 
 
 @router.get("/materials/{material_id}", response_model=MaterialDetail, tags=["catalogue"],
-            summary="Read a material with its alternatives")  # fmt: skip
+            summary="Read a material with its alternatives and the supplier changes naming it")  # fmt: skip
 async def read_material(material_id: UUID, principal: CurrentPrincipal, context: Context) -> MaterialDetail:
     async with context.db.unit_of_work(principal.actor) as uow:
         record = await queries.material_record(uow, material_id)
         out = material_out(record.material, record.supplier)
-        return MaterialDetail(**out.model_dump(), alternatives=alternatives_out(record.alternatives))
+        changes = await queries.supplier_changes(uow, material_id, None, None, None)
+        return MaterialDetail(
+            **out.model_dump(), alternatives=alternatives_out(record.alternatives),
+            supplier_changes=[supplier_change_brief(c, outstanding) for c, outstanding in changes],
+        )  # fmt: skip
 
 
 @router.patch("/materials/{material_id}", response_model=MaterialOut, tags=["catalogue"],

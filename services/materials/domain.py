@@ -332,3 +332,47 @@ def check_regions(regions: list[str]) -> list[str]:
 def check_shortage_open(status: str) -> None:
     if status != ShortageStatus.ACTIVE:
         raise Conflict("This shortage is resolved; declare a new one if the material runs short again.")
+
+
+# --- supplier change notifications --------------------------------------------------------------
+
+
+class SupplierChangeType(StrEnum):
+    """What a supplier changed (BioPhorum's supplier change notification practice)."""
+
+    PROCESS = "process"
+    SITE = "site"
+    FORMULATION = "formulation"
+    RAW_MATERIAL = "raw_material"
+    SPECIFICATION = "specification"
+    PACKAGING = "packaging"
+    OTHER = "other"
+
+
+class RiskClass(StrEnum):
+    """The change's potential impact on the materials' quality, as the supplier or the operator classed it."""
+
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class ChangeOutcome(StrEnum):
+    """A facility's assessed answer: keep using its affected lots, or quarantine them."""
+
+    ACCEPTED = "accepted"
+    QUARANTINE_LOTS = "quarantine_lots"
+
+
+def check_supplier_change_materials(supplier_id: UUID, suppliers_of: dict[UUID, UUID | None]) -> None:
+    """A supplier's change notification names only that supplier's materials (`suppliers_of`:
+    each named material's supplier)."""
+    others = sorted(str(m) for m, s in suppliers_of.items() if s != supplier_id)
+    if others:
+        raise Unprocessable(f"Materials {', '.join(others)} are not supplied by {supplier_id}.")
+
+
+def check_unanswered(supplier_change_id: UUID, facility_id: UUID, outcome: str | None) -> None:
+    """Each facility answers a supplier change once; a second answer would rewrite its assessment."""
+    if outcome is not None:
+        raise Conflict(f"Facility {facility_id} already answered supplier change {supplier_change_id} ({outcome}).")

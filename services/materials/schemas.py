@@ -10,15 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from services.materials.domain import (
     QUANTITY_PLACES,
     Category,
+    ChangeOutcome,
     Grade,
     MaterialEntry,
     Origin,
     QualificationStatus,
     QualityAttributes,
+    RiskClass,
     Severity,
+    SupplierChangeType,
     clean_synonyms,
     plain,
 )
+from services.materials.events import SupplierChangeBooking, SupplierChangeState
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Quantity = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=QUANTITY_PLACES, examples=["250.5"])]
@@ -157,8 +161,22 @@ class AlternativeOut(BaseModel):
     qualified: bool = Field(description="GMP or ancillary grade, from a qualified supplier")
 
 
+class SupplierChangeBrief(BaseModel):
+    """A supplier change notification touching a material (or a reservation's lots)."""
+
+    supplier_change_id: UUID
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+    outstanding_facilities: int = Field(description="Facilities holding affected lots that have not answered yet.")
+
+
 class MaterialDetail(MaterialOut):
     alternatives: list[AlternativeOut]
+    supplier_changes: list[SupplierChangeBrief] = Field(
+        default=[], description="Supplier change notifications naming this material, newest first."
+    )
 
 
 class MaterialPage(BaseModel):
@@ -198,6 +216,10 @@ class LotOut(BaseModel):
     unit: str
     expired: bool = Field(description="Past its expiry date (a lot is usable through `expires_on`).")
     expired_at: datetime | None = Field(description="When the expiry job marked the lot expired, with its event.")
+    quarantined_at: datetime | None = Field(
+        default=None, description="Quarantined in answer to a supplier change: never reserved again."
+    )
+    quarantined_by_change_id: UUID | None = None
     updated_at: datetime
     updated_by: str
 
@@ -218,6 +240,14 @@ class ReservationOut(BaseModel):
     lines: list[ReservationLineOut]
     shortfalls: list[dict]
     updated_at: datetime
+    supplier_changes: list["ReservationSupplierChange"] = Field(
+        default=[], description="Supplier change notifications touching the lots it reserved."
+    )
+
+
+class ReservationSupplierChange(SupplierChangeBrief):
+    lot_ids: list[UUID] = Field(description="Of the reservation's lots, those the change touches.")
+    outcome: str | None = Field(description="The facility's answer: accepted | quarantine_lots; none yet.")
 
 
 class ShortageIn(BaseModel):
@@ -287,3 +317,28 @@ class ImportOut(BaseModel):
     dry_run: bool
     rejected: list[ImportRejected]
     seconds: float
+
+
+class SupplierChangeIn(BaseModel):
+    supplier_id: UUID
+    change_type: SupplierChangeType
+    description: str = Field(
+        min_length=3, max_length=4000, examples=["Manufacture of the basal medium moves from Freiburg to Porto"]
+    )
+    material_ids: list[UUID] = Field(min_length=1, max_length=500, description="The supplier's materials it touches.")
+    effective_on: date
+    risk_class: RiskClass
+
+
+class SupplierChangeAnswerIn(BaseModel):
+    outcome: ChangeOutcome = Field(description="accepted, or quarantine_lots: the facility's affected lots")
+    assessment: str = Field(min_length=3, max_length=4000, examples=["Comparability data reviewed; no impact"])
+
+
+class SupplierChangeOut(SupplierChangeState):
+    created_at: datetime
+    created_by: str
+    outstanding_facilities: int
+    bookings: list[SupplierChangeBooking] = Field(
+        description="Bookings whose confirmed reservations hold affected lots (those the caller may see)."
+    )

@@ -136,6 +136,34 @@ class ShortageResolved(ShortageChanged):
     type = "gmphub.materials.shortage.resolved.v1"
 
 
+class SupplierChange(BaseModel):
+    supplier_change_id: UUID
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+
+
+class SupplierChangeBooking(BaseModel):
+    booking_id: UUID
+    facility_id: UUID
+
+
+class SupplierChangeRecorded(InboundEvent):
+    """Only the bookings whose confirmed reservations hold lots the change touches."""
+
+    type = "gmphub.materials.supplier_change.recorded.v1"
+    supplier_change: SupplierChange
+    bookings: list[SupplierChangeBooking]
+
+
+class SupplierChangeAnswered(InboundEvent):
+    type = "gmphub.materials.supplier_change.answered.v1"
+    supplier_change_id: UUID
+    facility_id: UUID
+    outcome: str
+
+
 class Shortfall(BaseModel):
     """Kept on the booking as it comes, so all of it."""
 

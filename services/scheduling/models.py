@@ -104,6 +104,22 @@ class ShortageView(Table, table=True):
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
 
 
+class SupplierChangeView(Table, table=True):
+    """A supplier change touching lots reserved for a booking, from materials events: it puts the
+    booking at risk until the facility accepts it (`outcome`)."""
+
+    __tablename__ = "supplier_change_view"
+    supplier_change_id: uuid.UUID = Field(primary_key=True)
+    booking_id: uuid.UUID = Field(primary_key=True, index=True)
+    facility_id: uuid.UUID
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+    outcome: str | None = None  # accepted | quarantine_lots, once the facility answered
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
 # --- scheduling's own aggregates -----------------------------------------------------------------
 
 
