@@ -13,6 +13,7 @@ from services.registry.domain import (
     CertificateTerms,
     check_competent,
     eudragmdp_reference,
+    may_change_certificate,
     next_status,
 )
 from services.registry.facilities import lock_facility, touch
@@ -50,11 +51,11 @@ def certificate_state(certificate: models.Certificate) -> events.CertificateStat
 
 def sign(
     uow: RegistryUnitOfWork, principal: Principal, certificate: models.Certificate, action: str, version: int,
-    req: SignatureRequest,
+    req: SignatureRequest, *, authority: str,
 ) -> events.Signature:  # fmt: skip
     """Record the signature on the certificate as it now stands (insert-only) and return it for the event."""
     signature = events.Signature(
-        signer=principal.actor, signer_name=principal.display_name, authority=certificate.authority,
+        signer=principal.actor, signer_name=principal.display_name, authority=authority,
         meaning=req.meaning or SIGNED_AS[action], reason=req.reason, signed_at=models.now(),
         state_sha256=state_sha256(certificate_state(certificate)),
     )  # fmt: skip
@@ -89,7 +90,7 @@ async def issue_certificate(
     )
     uow.certificates.add(certificate)
     version = touch(uow, facility)
-    signature = sign(uow, principal, certificate, "issue", version, req)
+    signature = sign(uow, principal, certificate, "issue", version, req, authority=certificate.authority)
     uow.emit(
         events.CertificateIssued(
             facility_id=facility_id, version=version, certificate=certificate_state(certificate), signature=signature
@@ -102,13 +103,15 @@ async def change_status(
     uow: RegistryUnitOfWork, principal: Principal, certificate_id: UUID, action: str, req: SignatureRequest, *, on: date
 ) -> models.Certificate:
     """Apply `action` (suspend, reinstate, revoke) to a certificate, signed, if `principal` acts for
-    the authority that issued it (an admin acts for it too) and that authority is competent for the
-    site."""
+    the authority that issued it (an admin acts for it too) or, in an EU/EEA state, for one of the
+    site's own authorities; the authority acting must be competent for the site."""
     reason = req.reason
     certificate = await uow.certificates.get(certificate_id)
-    principal.require_authority(certificate.authority)
     facility = await lock_facility(uow, certificate.facility_id, must_be_active=False)
-    check_competent(certificate.authority, facility.country, act=f"{action} a GMP certificate")
+    acting = certificate.authority if principal.is_admin else (principal.authority or "")
+    if not may_change_certificate(certificate.authority, acting, facility.country):
+        principal.require_authority(certificate.authority)
+    check_competent(acting, facility.country, act=f"{action} a GMP certificate")
     certificate = await uow.certificates.lock(certificate_id)
     target = next_status(certificate.status, action, reason=reason, expires_on=certificate.expires_on, today=on)
     certificate.status = target.value
@@ -116,7 +119,7 @@ async def change_status(
     certificate.status_changed_at = models.now()
     certificate.status_changed_by = uow.actor or "unknown"
     version = touch(uow, facility)
-    signature = sign(uow, principal, certificate, action, version, req)
+    signature = sign(uow, principal, certificate, action, version, req, authority=acting)
     event_class = EVENT_OF_ACTION[action]
     uow.emit(
         event_class(

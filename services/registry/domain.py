@@ -189,6 +189,14 @@ def competent_authorities(country: str) -> list[str]:
     ]
 
 
+def may_change_certificate(issuer: str, acting: str | None, country: str) -> bool:
+    """Whether authority `acting` may suspend, reinstate or revoke a certificate `issuer` issued for a
+    site in `country`: its issuer; in an EU/EEA state also that state's own authorities, so that a
+    certificate another state's authority issued before the competent-authority rule is not left in
+    no one's hands. Either must also be competent (`check_competent`)."""
+    return acting == issuer or (country in EEA_STATES and acting in competent_authorities(country))
+
+
 def check_competent(code: str, country: str, *, act: str) -> None:
     """Refuse (403, naming the rule) `act` by authority `code` on a site in `country` unless the
     authority is competent for it."""

@@ -68,9 +68,10 @@ async def test_a_third_country_site_is_certified_by_any_eu_eea_authority(registr
     assert statement.status_code == 201 and statement.json()["authority"] == "IE-HPRA"
 
 
-async def test_a_certificate_issued_against_the_rule_is_changed_by_no_one(registry, tokens):
+async def test_a_certificate_issued_against_the_rule_is_changed_by_the_sites_own_authority(registry, tokens):
     """A certificate from before the rule (a DE site certified by FR-ANSM, as happened): its issuer
-    is refused by the rule, and the site's own authority is not its issuer; the admin neither."""
+    is refused by the rule, the admin acting for it too; the site's own authority may suspend it,
+    and signs as itself. Another state's authority may not."""
     fid = (await create_facility(registry, tokens))["facility_id"]
     cert = await issue_certificate(registry, tokens, fid, authority="DE-PEI")
     await registry.sql("UPDATE certificate SET authority = 'FR-ANSM' WHERE id = :id", id=cert["certificate_id"])
@@ -80,9 +81,20 @@ async def test_a_certificate_issued_against_the_rule_is_changed_by_no_one(regist
         for action, body in (("suspend", {"reason": "Findings"}), ("revoke", {"reason": "Findings"})):
             refused_by_the_rule(await registry.client.post(f"{url}/{action}", json=body, headers=headers),
                                 "FR-ANSM", "DE")  # fmt: skip
-    not_issuer = await registry.client.post(f"{url}/suspend", json={"reason": "x" * 5}, headers=tokens.regulator())
-    assert not_issuer.status_code == 403 and "rule" not in not_issuer.json()
+    other_state = await registry.client.post(f"{url}/suspend", json={"reason": "x" * 5},
+                                             headers=tokens.regulator("NL-IGJ"))  # fmt: skip
+    assert other_state.status_code == 403 and "rule" not in other_state.json()
     assert await counts(registry) == before
+
+    suspended = await registry.client.post(f"{url}/suspend", json={"reason": "Sterility findings"},
+                                           headers=tokens.regulator("DE-PEI"))  # fmt: skip
+    assert suspended.status_code == 200, suspended.text
+    assert suspended.json()["status"] == "suspended"
+    [signature] = await registry.sql(
+        "SELECT authority, action FROM certificate_signature WHERE certificate_id = :id AND action <> 'issued'",
+        id=cert["certificate_id"],
+    )
+    assert (signature.authority, signature.action) == ("DE-PEI", "suspended")
 
 
 async def test_a_facility_cannot_move_itself_out_of_its_authoritys_reach(registry, tokens):

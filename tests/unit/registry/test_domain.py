@@ -21,6 +21,7 @@ from services.registry.domain import (
     check_term,
     check_version,
     competent_authorities,
+    may_change_certificate,
     next_status,
     oms_id,
 )
@@ -218,6 +219,20 @@ def test_the_competent_authority_rule(authority, country, allowed):
         check_competent(authority, country, act="issue a GMP certificate")
     assert refused.value.extensions["rule"] == COMPETENT_AUTHORITY_RULE
     assert isinstance(refused.value, Forbidden)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "acting", "country", "allowed"),
+    [
+        ("DE-PEI", "DE-PEI", "DE", True),  # its issuer
+        ("FR-ANSM", "DE-PEI", "DE", True),  # the site's own authority, for one issued before the rule
+        ("FR-ANSM", "NL-IGJ", "DE", False),  # neither
+        ("FR-ANSM", "NL-IGJ", "US", False),  # a third-country site's certificate stays its issuer's
+        ("FR-ANSM", "", "DE", False),  # no authority at all
+    ],
+)
+def test_who_may_change_a_certificate(issuer, acting, country, allowed):
+    assert may_change_certificate(issuer, acting, country) is allowed
 
 
 def test_an_unknown_authority_is_named():
