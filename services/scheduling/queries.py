@@ -12,7 +12,6 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,19 +161,19 @@ def _text(column: sa.ColumnElement) -> sa.ColumnElement[str]:
     return sa.cast(column, sa.Text)
 
 
-# The search in two reads: the suites that match the filters (of active, certified facilities; a
-# few hundred at most), then the first open slots of those suites on the slot table alone, joined to
-# their suites and facilities only for the page. One statement joining the three left the join
-# order to the planner's guess at how many suites match, a guess a kept plan cannot revise: a
+# The search first finds the suites that match the filters (of active, certified facilities: a few
+# hundred at most), then the first open slots of those suites on the slot table alone, and joins
+# them to their suites and facilities for the page only. One statement joining the three left the
+# join order to the planner's guess at how many suites match, a guess a kept plan cannot revise: a
 # generic plan that expected 2 suites where 51 matched crossed them with every certificate and read
 # 5 million rows (1.5 s a search).
-SUITE_IDS = sa.bindparam("suite_ids", type_=ARRAY(SLOT.c.suite_id.type))
 AFTER = sa.tuple_(
     sa.bindparam("after_starts_at", type_=SLOT.c.starts_at.type), sa.bindparam("after_id", type_=SLOT.c.id.type)
 )
 # Up to this many matching suites, each one's first slots come from its own index (at most a page
 # each) and are merged; from more on, the open slots are walked in time order for those of a
-# matching suite, which ends soon when many match.
+# matching suite, which ends soon when many match (and reads at most a page × all suites ÷ this
+# many where few slots match).
 PER_SUITE_UP_TO = 16
 ANSWERED_OF_A_SLOT = ("id", "suite_id", "facility_id", "starts_at", "ends_at", "status", "booking_id", "status_reason")
 
@@ -203,35 +202,26 @@ async def search_slots(
     next page (None on the last). Keyset pagination on (starts_at, id) keeps every page as cheap as
     the first."""
     values: dict[str, Any] = filter_values(filters)
-    given = tuple(values)
-    suites = _suites(given)
-    [[values["suite_ids"]]] = await db.search(suites.sql, *suites.arguments(values))
-    if not values["suite_ids"]:
-        return [], None
+    search = _search(tuple(values), paged=bool(after), limit=limit + 1)  # one more than a page: is there a next?
     if after:
         values["after_starts_at"], values["after_id"] = _decode_cursor(after)
-    per_suite = len(values["suite_ids"]) <= PER_SUITE_UP_TO
-    search = _slots(given, paged=bool(after), limit=limit + 1, per_suite=per_suite)  # one more: is there a next?
-    # Whether a walk along the open slots pays depends on how many suites match and on the range:
-    # planned for the values at hand. A suite's own first slots come from its index whatever they are.
-    rows = await db.search(search.sql, *search.arguments(values), planned_for_values=not per_suite)
+    rows = await db.search(search.sql, *search.arguments(values))
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
 @cache
-def _suites(given: tuple[str, ...]) -> DriverStatement:
-    """The ids of the suites where a slot matching these filters may be (an empty array: none)."""
-    suite_ids = sa.func.coalesce(sa.func.array_agg(SUITE.c.suite_id), sa.literal_column("'{}'"))
-    return DriverStatement.of(sa.select(suite_ids).select_from(SITE).where(*available_sites(given)))
-
-
-@cache
-def _slots(given: tuple[str, ...], *, paged: bool, limit: int, per_suite: bool) -> DriverStatement:
-    """The first open slots of the suites `suite_ids` for these filters and this page size, with
-    their sites, compiled once. The limit is written into the SQL, for the plan (a few page sizes: a
-    few statements)."""
+def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> DriverStatement:
+    """The search for these filters and this page size, compiled once. The limit is written into
+    the SQL, for the plan (a few page sizes: a few statements). Both ways of reading the slots are
+    in the one statement, each behind a condition on the number of suites that PostgreSQL checks
+    once, before reading any slot; each has one plan whatever the values (`Database.search`)."""
     top = sa.literal_column(str(int(limit)))
+    sites = sa.select(sa.func.array_agg(SUITE.c.suite_id).label("ids")).select_from(SITE)
+    suite_ids = sa.select(sites.where(*available_sites(given)).cte("sites").c.ids).scalar_subquery()
+    few = sa.func.coalesce(sa.func.cardinality(suite_ids), sa.literal_column("0")) <= sa.literal_column(
+        str(PER_SUITE_UP_TO)
+    )
 
     def first_open(of_suites: sa.ColumnElement[bool]) -> sa.Select[Any]:
         query = sa.select(*(SLOT.c[name] for name in ANSWERED_OF_A_SLOT)).where(
@@ -241,17 +231,19 @@ def _slots(given: tuple[str, ...], *, paged: bool, limit: int, per_suite: bool) 
             query = query.where(sa.tuple_(SLOT.c.starts_at, SLOT.c.id) > AFTER, SLOT.c.starts_at >= AFTER.clauses[0])
         return query.order_by(SLOT.c.starts_at, SLOT.c.id).limit(top)
 
-    if per_suite:
-        wanted = sa.select(sa.func.unnest(SUITE_IDS).label("suite_id")).subquery("wanted")
-        each = first_open(SLOT.c.suite_id == wanted.c.suite_id).lateral("each")
-        merged = sa.select(each).select_from(wanted.join(each, sa.true()))
-        page = merged.order_by(each.c.starts_at, each.c.id).limit(top).subquery("page")
-    else:
-        page = first_open(SLOT.c.suite_id == sa.any_(SUITE_IDS)).subquery("page")
-    sites = page.join(SUITE, SUITE.c.suite_id == page.c.suite_id).join(
+    wanted = sa.select(sa.func.unnest(suite_ids).label("suite_id")).where(few).subquery("wanted")
+    each = first_open(SLOT.c.suite_id == wanted.c.suite_id).lateral("each")
+    suite_by_suite = sa.select(each).select_from(wanted.join(each, sa.true()))
+    # `IS TRUE`: a condition no index serves, so the walk stays a walk along the open slots in time
+    # order, whatever a kept plan would guess of the suites' share.
+    of_sites = SLOT.c.suite_id == sa.any_(sa.func.coalesce(suite_ids, sa.literal_column("'{}'")))
+    walk = first_open(sa.and_(sa.not_(few), of_sites.is_(sa.true())))
+    page = sa.union_all(suite_by_suite.order_by(each.c.starts_at, each.c.id).limit(top), walk).subquery("page")
+    with_sites = page.join(SUITE, SUITE.c.suite_id == page.c.suite_id).join(
         FACILITY, FACILITY.c.facility_id == page.c.facility_id
     )
-    return DriverStatement.of(sa.select(*_answer(page)).select_from(sites).order_by(page.c.starts_at, page.c.id))
+    query = sa.select(*_answer(page)).select_from(with_sites).order_by(page.c.starts_at, page.c.id)
+    return DriverStatement.of(query)
 
 
 def _encode_cursor(slot: Mapping[str, Any]) -> str:
