@@ -218,7 +218,8 @@ def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> DriverStateme
     once, before reading any slot; each has one plan whatever the values (`Database.search`)."""
     top = sa.literal_column(str(int(limit)))
     sites = sa.select(sa.func.array_agg(SUITE.c.suite_id).label("ids")).select_from(SITE)
-    suite_ids = sa.select(sites.where(*available_sites(given)).cte("sites").c.ids).scalar_subquery()
+    sites_cte = sites.where(*available_sites(given)).cte("sites")
+    suite_ids = sa.select(sites_cte.c.ids).scalar_subquery()
     few = sa.func.coalesce(sa.func.cardinality(suite_ids), sa.literal_column("0")) <= sa.literal_column(
         str(PER_SUITE_UP_TO)
     )
@@ -234,9 +235,10 @@ def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> DriverStateme
     wanted = sa.select(sa.func.unnest(suite_ids).label("suite_id")).where(few).subquery("wanted")
     each = first_open(SLOT.c.suite_id == wanted.c.suite_id).lateral("each")
     suite_by_suite = sa.select(each).select_from(wanted.join(each, sa.true()))
-    # `IS TRUE`: a condition no index serves, so the walk stays a walk along the open slots in time
-    # order, whatever a kept plan would guess of the suites' share.
-    of_sites = SLOT.c.suite_id == sa.any_(sa.func.coalesce(suite_ids, sa.literal_column("'{}'")))
+    # A set PostgreSQL hashes once (an array parameter it searches element by element, 12 ms against
+    # 0.65 for a date range), asked through `IS TRUE`: a condition no index serves, so the walk stays a
+    # walk along the open slots in time order, whatever a kept plan would guess of the suites' share.
+    of_sites = SLOT.c.suite_id.in_(sa.select(sa.func.unnest(sites_cte.c.ids)))
     walk = first_open(sa.and_(sa.not_(few), of_sites.is_(sa.true())))
     page = sa.union_all(suite_by_suite.order_by(each.c.starts_at, each.c.id).limit(top), walk).subquery("page")
     with_sites = page.join(SUITE, SUITE.c.suite_id == page.c.suite_id).join(
