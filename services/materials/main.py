@@ -19,5 +19,6 @@ spec = ServiceSpec(
         {"name": "shortages", "description": "Declared shortages, alternatives and where stock is"},
     ],
     unit_of_work=MaterialsUnitOfWork,
+    body_limits={"/v1/materials/import": api_catalogue.MAX_IMPORT_BYTES},  # counted as it streams in
 )
 app = create_app(spec)
