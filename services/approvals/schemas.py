@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, field_validator
 
 from services.approvals import domain, models
 from services.approvals.approvals import state_of
@@ -151,6 +151,15 @@ class SubscriptionIn(BaseModel):
         default=[], max_length=20, description="Approval event types to receive; empty means all.",
         examples=[["gmphub.approvals.approval.approved.v1", "gmphub.approvals.approval.suspended.v1"]],
     )  # fmt: skip
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def no_control_characters(cls, url: object) -> object:
+        """The URL parser drops a NUL or a line break silently: the regulator would be subscribed
+        to another URL than the one it sent."""
+        if isinstance(url, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+            raise ValueError("the URL contains a control character (NUL, a line break, ...)")
+        return url
 
 
 class SubscriptionOut(BaseModel):

@@ -29,7 +29,7 @@ from shared.problems import Unprocessable
 from shared.service import Context
 
 router = APIRouter(prefix="/v1")
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
+MAX_IMPORT_BYTES = 50 * 1024 * 1024  # the import's body limit (main.py), beside the 1 MiB of every other route
 
 
 def material_out(m: Material, supplier: Supplier | None, score: float | None = None) -> MaterialOut:
@@ -100,9 +100,10 @@ async def register_supplier(body: SupplierIn, principal: CurrentPrincipal, conte
 async def list_suppliers(
     principal: CurrentPrincipal, context: Context, country: str | None = None,
     qualification_status: domain.QualificationStatus | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the supplier's name, any case")] = None,
 ) -> list[SupplierOut]:  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
-        rows = await queries.suppliers(uow, country, qualification_status)
+        rows = await queries.suppliers(uow, country, qualification_status, q)
         return [SupplierOut.model_validate(s, from_attributes=True) for s in rows]
 
 

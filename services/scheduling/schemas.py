@@ -204,6 +204,12 @@ class WaitlistIn(BaseModel):
     earliest_start: datetime | None = None
     latest_end: datetime | None = None
 
+    @model_validator(mode="after")
+    def a_window_that_can_hold_a_run(self) -> Self:
+        if self.earliest_start and self.latest_end and self.earliest_start >= self.latest_end:
+            raise ValueError("earliest_start must be before latest_end")
+        return self
+
 
 class WaitlistOut(BaseModel):
     waitlist_entry_id: UUID
