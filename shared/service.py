@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from shared import openapi
 from shared.asyncapi import asyncapi_document
 from shared.audit import anchor_job
 from shared.auth import Principal, Role, require_roles
@@ -174,6 +175,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     app.include_router(_operations_router(spec))
+    openapi.install(app)  # every operation's error answers, as problem+json
     return app
 
 

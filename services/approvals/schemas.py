@@ -1,6 +1,6 @@
 """Request and response bodies of the approvals API."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -10,6 +10,7 @@ from services.approvals import domain, models
 from services.approvals.approvals import state_of
 from services.approvals.events import ApprovalState
 from services.approvals.repository import to_domain
+from shared.fields import IsoDate
 
 Part = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,79}$")]
 Authority = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
@@ -46,7 +47,7 @@ class DecisionIn(SignatureIn):
         description="Approved: the assessment's parts and conclusions, which children may rely on.",
         examples=[{"quality.drug_substance": "acceptable", "viral_safety": "acceptable"}],
     )  # fmt: skip
-    valid_until: date | None = Field(default=None, description="Approved: it expires after this day.")
+    valid_until: IsoDate | None = Field(default=None, description="Approved: it expires after this day.")
 
 
 class LetterIn(BaseModel):

@@ -182,7 +182,8 @@ async def search_materials(
     return MaterialPage(total=total, limit=limit, offset=offset, items=items)
 
 
-@router.get("/materials/{material_id}", response_model=MaterialDetail, tags=["catalogue"],
+# `:uuid`: /materials/import is not a material (a PATCH to it is answered 405, not 422).
+@router.get("/materials/{material_id:uuid}", response_model=MaterialDetail, tags=["catalogue"],
             summary="Read a material with its alternatives")  # fmt: skip
 async def read_material(material_id: UUID, principal: CurrentPrincipal, context: Context) -> MaterialDetail:
     async with context.db.unit_of_work(principal.actor) as uow:
@@ -191,7 +192,7 @@ async def read_material(material_id: UUID, principal: CurrentPrincipal, context:
         return MaterialDetail(**out.model_dump(), alternatives=alternatives_out(record.alternatives))
 
 
-@router.patch("/materials/{material_id}", response_model=MaterialOut, tags=["catalogue"],
+@router.patch("/materials/{material_id:uuid}", response_model=MaterialOut, tags=["catalogue"],
               summary="Change a material's entry or quality attributes, or retire it (admin)")  # fmt: skip
 async def update_material(
     material_id: UUID, body: MaterialPatch, principal: CurrentPrincipal, context: Context

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool
 
 from services.materials.domain import (
     QUANTITY_PLACES,
@@ -19,6 +19,7 @@ from services.materials.domain import (
     clean_synonyms,
     plain,
 )
+from shared.fields import IsoDate
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Quantity = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=QUANTITY_PLACES, examples=["250.5"])]
@@ -62,7 +63,7 @@ class MaterialIn(BaseModel):
     origin: Origin
     origin_species: str | None = Field(default=None, max_length=100, examples=["bovine"])
     tse_bse_statement: str | None = Field(default=None, max_length=2000)
-    ph_eur_5_2_12: bool = False
+    ph_eur_5_2_12: StrictBool = False
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200, examples=["US DMF 12345"])
     regulatory_support_file: str | None = Field(default=None, max_length=500)
@@ -93,11 +94,11 @@ class MaterialPatch(BaseModel):
     origin: Origin | None = None
     origin_species: str | None = Field(default=None, max_length=100)
     tse_bse_statement: str | None = Field(default=None, max_length=2000)
-    ph_eur_5_2_12: bool | None = None
+    ph_eur_5_2_12: StrictBool | None = None
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200)
     regulatory_support_file: str | None = Field(default=None, max_length=500)
-    retired: bool | None = None
+    retired: StrictBool | None = None
 
     def revise(self, current: BaseModel) -> MaterialEntry:
         """The whole entry of the `current` material once this patch applies: valid as a whole, or a
@@ -165,7 +166,7 @@ class Reason(BaseModel):
 class LotIn(BaseModel):
     material_id: UUID
     lot_number: str = Field(min_length=1, max_length=100, examples=["L2026-0413"])
-    expires_on: date
+    expires_on: IsoDate
     quantity: Quantity
     unit: str = Field(min_length=1, max_length=10, examples=["mL"])
 
@@ -213,7 +214,7 @@ class ReservationOut(BaseModel):
 class ShortageIn(BaseModel):
     material_id: UUID
     severity: Severity
-    expected_end: date | None = None
+    expected_end: IsoDate | None = None
     regions: list[Annotated[str, Field(max_length=3)]] = Field(min_length=1, max_length=60, examples=[["DE", "AT"]])
     reason: str | None = Field(default=None, max_length=2000)
     facility_id: UUID | None = Field(default=None, description="The reporting facility (required for facility users).")
@@ -221,7 +222,7 @@ class ShortageIn(BaseModel):
 
 class ShortagePatch(BaseModel):
     severity: Severity | None = None
-    expected_end: date | None = None
+    expected_end: IsoDate | None = None
     regions: list[Annotated[str, Field(max_length=3)]] | None = Field(default=None, min_length=1, max_length=60)
     reason: str | None = Field(default=None, max_length=2000)
 
