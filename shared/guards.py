@@ -99,6 +99,7 @@ class RequestGuard:
         secured = _answer_headers(https, authorization is not None)
         limits = self._rate_limits(settings) if settings.rate_limit_enabled else None
         principal: auth.Principal | None = None
+        refusal: str | None = None  # why the token the request presented was refused
         failed = started = False
 
         async def guarded_send(message: Message) -> None:
@@ -107,7 +108,7 @@ class RequestGuard:
                 started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 message.setdefault("headers", []).extend(h for h in secured if h[0] not in present)
-                failed = message["status"] == 401 and principal is None  # not a step-up of a good token
+                failed = message["status"] == 401 and refusal is not None  # a token refused, not a step-up
             await send(message)
 
         async def answer(status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -133,7 +134,6 @@ class RequestGuard:
             await answer(413, f"The request body ({declared} bytes) is larger than {limit} bytes.")
             return
 
-        refusal = None
         if authorization is not None:
             scheme, _, token = authorization.decode("latin-1").partition(" ")
             try:
@@ -144,7 +144,9 @@ class RequestGuard:
                 refusal = exc.detail
 
         if limits is not None:
-            if principal is None and not limits.limiter.test(limits.failed_authentication, "failed", address):
+            # Failed authentications are counted per address, and past the limit a token from there is not
+            # even looked at: guessing is slowed, requests without a token (the portal's public pages) not.
+            if refusal is not None and not limits.limiter.test(limits.failed_authentication, "failed", address):
                 detail = f"Too many failed authentications from {address}; wait before trying again."
                 await answer(429, detail, _retry(limits, limits.failed_authentication, ("failed", address)))
                 return
@@ -158,7 +160,7 @@ class RequestGuard:
         if principal is None and carries_body and method in BODY_METHODS:
             # Every route that takes a body needs a token (tests/integration/shared/test_guards.py):
             # refuse now rather than after reading and parsing the body.
-            if limits is not None:
+            if limits is not None and refusal is not None:
                 limits.limiter.hit(limits.failed_authentication, "failed", address)
             detail = refusal or "A bearer token is required (Authorization: Bearer <token>)."
             await answer(401, detail, {"WWW-Authenticate": "Bearer"})

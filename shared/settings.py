@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: str = "memory://"
     rate_limit_per_principal: str = "3000/minute"  # per token subject
     rate_limit_per_address: str = "3000/minute"  # per client address, for requests without a valid token
-    rate_limit_failed_authentication: str = "30/minute"  # 401s per client address; more are answered 429
+    rate_limit_failed_authentication: str = "30/minute"  # refused tokens per client address; more get 429
     # The operations pages (/metrics, /docs, /openapi.json) only to these networks (CIDRs, comma
     # separated), never through a proxy; empty: to anyone (development).
     internal_networks: str = ""
