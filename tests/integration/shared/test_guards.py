@@ -4,6 +4,7 @@ to the internal networks, and the correlation id taken only when well formed. Th
 also tried over a real socket against uvicorn served as `gmp-hub serve` serves it."""
 
 import asyncio
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -100,6 +101,24 @@ async def test_curl_with_a_100_mb_body_and_no_token_is_answered_before_it_sends_
         assert "content-type: application/problem+json" in head.lower()
         assert "server:" not in head.lower()  # no `server: uvicorn` banner
         assert served.received == 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+async def test_curl_itself_gets_413_without_uploading(registry, tmp_path):
+    body = tmp_path / "100mb.json"
+    with body.open("wb") as file:
+        file.truncate(100 * MIB)  # sparse: nothing written to disk
+    async with Served(registry).running() as served:
+        curl = await asyncio.create_subprocess_exec(
+            "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_upload} %{time_total}",
+            "-H", "Content-Type: application/json", "--data-binary", f"@{body}", f"{served.url}/v1/facilities",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        output, _ = await curl.communicate()
+    status, uploaded, seconds = output.decode().split()
+    print(f"curl, 100 MB, no token: {status} after {float(seconds) * 1000:.1f} ms, {uploaded} bytes sent")
+    assert status == "413"
+    assert int(uploaded) == 0 and served.received == 0
 
 
 async def test_a_large_body_is_refused_without_the_app_reading_it(registry, tokens):
