@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,7 +77,7 @@ class RequestGuard:
         """Built once per settings (a test may swap a running service's settings)."""
         if self._limits is None or self._limits[0] is not settings:
             limits = RateLimits(
-                SlidingWindowCounterRateLimiter(storage_from_string(settings.rate_limit_storage_uri)),
+                SlidingWindowCounterRateLimiter(MemoryStorage()),  # per replica: the ingress holds hub-wide limits
                 parse(settings.rate_limit_per_principal),
                 parse(settings.rate_limit_per_address),
                 parse(settings.rate_limit_failed_authentication),
