@@ -10,17 +10,22 @@ import httpx
 from shared.auth import Role, issue_token
 from shared.settings import Settings
 
+# EMA OMS ids shaped as OMS issues them (ORG-/LOC- and 9 digits); fictitious, not these sites' own. Each
+# site is certified by its own state's authority (the registry's competent-authority rule).
 FACILITIES = [
     {"legal_name": "Charité GMP Unit for Cell Therapy", "kind": "hospital", "country": "DE", "city": "Berlin",
      "address": "Augustenburger Platz 1", "authority": "DE-PEI",
+     "oms_organisation_id": "ORG-100001699", "oms_location_id": "LOC-100000151",
      "suite": {"name": "Suite 2 (CAR-T)", "cleanroom_grade": "B", "atmp_types": ["somatic_cell_therapy"],
                "processes": ["car_t", "clinimacs_prodigy"], "qp_release": True}},
     {"legal_name": "Leiden GMP Facility for Cell and Gene Therapy", "kind": "academic_gmp_unit", "country": "NL",
      "city": "Leiden", "address": "Albinusdreef 2", "authority": "NL-IGJ",
+     "oms_organisation_id": "ORG-100004231", "oms_location_id": "LOC-100021587",
      "suite": {"name": "Vector suite", "cleanroom_grade": "B", "atmp_types": ["gene_therapy"],
                "processes": ["aav", "lentiviral_vector"], "qp_release": True}},
     {"legal_name": "Lyon Biotherapy CDMO", "kind": "cdmo", "country": "FR", "city": "Lyon",
      "address": "7 rue Marcel Mérieux", "authority": "FR-ANSM",
+     "oms_organisation_id": "ORG-100038812", "oms_location_id": "LOC-100052903",
      "suite": {"name": "MSC line 1", "cleanroom_grade": "isolator", "atmp_types": ["somatic_cell_therapy",
                "tissue_engineered"], "processes": ["msc_expansion"]}},
 ]  # fmt: skip
@@ -74,6 +79,7 @@ class Seeder:
         today = date.today()
         self.post("registry", f"/v1/facilities/{facility_id}/certificates",
                   {"number": f"{spec['authority']}-GMP-{today.year}-{facility_id[:4]}",
+                   "eudragmdp_ref": f"{spec['country']}/GMP/{today.year}/{facility_id[:4].upper()}",
                    "issued_on": str(today - timedelta(days=60)), "expires_on": str(today + timedelta(days=3 * 365)),
                    "atmp_types": spec["suite"]["atmp_types"], "operations": ["aseptic_manufacture"]},
                   self.token(Role.REGULATOR, authority=spec["authority"]))  # fmt: skip

@@ -12,6 +12,9 @@ import asyncpg
 from benchmarks.system.http import Api
 
 COUNTRIES = ["DE", "FR", "NL", "IT", "ES", "BE", "AT", "SE", "DK", "PL"]
+# Each country's GMP certificates come from its own authority (the registry's competent-authority rule).
+AUTHORITY = {"DE": "DE-PEI", "FR": "FR-ANSM", "NL": "NL-IGJ", "IT": "IT-AIFA", "ES": "ES-AEMPS", "BE": "BE-FAMHP",
+             "AT": "AT-BASG", "SE": "SE-MPA", "DK": "DK-DKMA", "PL": "PL-GIF"}  # fmt: skip
 GRADES = ["A", "B", "C", "D"]
 ATMP_TYPES = ["gene_therapy", "somatic_cell_therapy", "tissue_engineered", "combined"]
 PROCESSES = ["car_t", "aav", "lentiviral_vector", "msc_expansion", "fill_finish"]
@@ -21,7 +24,7 @@ MAX_SLOTS_PER_PUBLICATION = 5000  # scheduling refuses more in one request
 async def facility(registry: Api, name: str, country: str) -> str:
     body = {"legal_name": name, "kind": "cdmo", "country": country, "city": "Benchville", "address": "1 Bench Road",
             "contact_email": "qa@gmp.example.org", "authorisation_number": f"{country}-MIA-{name}",
-            "authorisation_authority": f"{country}-NCA"}  # fmt: skip
+            "authorisation_authority": AUTHORITY.get(country, f"{country}-NCA")}  # fmt: skip
     return (await registry.call("POST", "/v1/facilities", body, expect=201)).json()["facility_id"]
 
 
@@ -36,11 +39,11 @@ async def suite(registry: Api, facility_id: str, i: int) -> str:
     return (await registry.call("POST", path, suite_spec(i), expect=201)).json()["suite_id"]
 
 
-async def certify(registry: Api, facility_id: str) -> None:
+async def certify(registry: Api, facility_id: str, country: str) -> None:
     today = datetime.now(UTC).date()
     body = {"number": f"GMP-{facility_id[:8]}", "issued_on": str(today - timedelta(days=30)),
             "expires_on": str(today + timedelta(days=3 * 365)), "atmp_types": ATMP_TYPES,
-            "operations": ["aseptic_manufacture"], "authority": "DE-PEI"}  # fmt: skip
+            "operations": ["aseptic_manufacture"], "authority": AUTHORITY[country]}  # fmt: skip
     await registry.call("POST", f"/v1/facilities/{facility_id}/certificates", body, expect=201)
 
 
@@ -85,8 +88,9 @@ async def certified_suites(
     first_slot = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     suites = []
     for f in range(facilities):
-        facility_id = await facility(registry, f"{name} {f}", COUNTRIES[f % len(COUNTRIES)])
-        await certify(registry, facility_id)
+        country = COUNTRIES[f % len(COUNTRIES)]
+        facility_id = await facility(registry, f"{name} {f}", country)
+        await certify(registry, facility_id, country)
         for s in range(suites_each):
             suite_id = await suite(registry, facility_id, f * suites_each + s)
             suites.append(Suite(facility_id, suite_id, first_slot))

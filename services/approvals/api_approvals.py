@@ -2,6 +2,7 @@
 suspending, reinstating and re-confirming are signatures: they need a recent sign-in."""
 
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from services.approvals.schemas import (
     TreeNode,
     TreeOut,
 )  # fmt: skip
+from services.approvals.settings import settings_of
 from shared.auth import CurrentPrincipal, Principal, SigningPrincipal
 from shared.service import Context, ServiceContext
 
@@ -33,6 +35,11 @@ async def committing(context: ServiceContext, principal: Principal):
     async with context.db.unit_of_work(principal.actor) as uow:
         yield uow
         await uow.commit()
+
+
+def ack_window(context: ServiceContext) -> timedelta:
+    """How long the holders a change reaches have to answer (GMPHUB_CHANGE_ACK_DAYS)."""
+    return timedelta(days=settings_of(context).change_ack_days)
 
 
 async def _read(context: ServiceContext, principal: Principal, approval_id: UUID) -> ApprovalOut:
@@ -66,7 +73,7 @@ async def withdraw_approval(
     approval_id: UUID, body: ReasonIn, principal: CurrentPrincipal, context: Context
 ) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await approvals.withdraw(uow, principal, approval_id, body.reason)
+        await approvals.withdraw(uow, principal, approval_id, body.reason, ack_window=ack_window(context))
     return await _read(context, principal, approval_id)
 
 
@@ -112,7 +119,10 @@ async def start_review(approval_id: UUID, principal: CurrentPrincipal, context: 
 async def decide(approval_id: UUID, body: DecisionIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     signature = approvals.SignatureRequest(body.meaning, body.reason)
     async with committing(context, principal) as uow:
-        await approvals.decide(uow, principal, approval_id, body.outcome, signature, body.assessment, body.valid_until)
+        await approvals.decide(
+            uow, principal, approval_id, body.outcome, signature, body.assessment, body.valid_until,
+            ack_window=ack_window(context),
+        )  # fmt: skip
     return await _read(context, principal, approval_id)
 
 
@@ -120,7 +130,10 @@ async def decide(approval_id: UUID, body: DecisionIn, principal: SigningPrincipa
              summary="Suspend, signed; every approved descendant becomes suspended_by_parent (regulator)")  # fmt: skip
 async def suspend(approval_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await approvals.suspend(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
+        await approvals.suspend(
+            uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason),
+            ack_window=ack_window(context),
+        )  # fmt: skip
     return await _read(context, principal, approval_id)
 
 
@@ -133,10 +146,14 @@ async def reinstate(approval_id: UUID, body: SignatureIn, principal: SigningPrin
 
 
 @router.post("/approvals/{approval_id}/reconfirm", response_model=ApprovalOut,
-             summary="Re-confirm a child after its parent changed, signed (regulator)")  # fmt: skip
+             summary="Re-confirm a child after its parent changed, signed (regulator); with "
+                     "GMPHUB_RECONFIRM_REQUIRES_ACKNOWLEDGEMENT only once its holder answered every change notification")  # fmt: skip
 async def reconfirm(approval_id: UUID, body: SignatureIn, principal: SigningPrincipal, context: Context) -> ApprovalOut:
     async with committing(context, principal) as uow:
-        await approvals.reconfirm(uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason))
+        await approvals.reconfirm(
+            uow, principal, approval_id, approvals.SignatureRequest(body.meaning, body.reason),
+            requires_acknowledgement=settings_of(context).reconfirm_requires_acknowledgement,
+        )  # fmt: skip
     return await _read(context, principal, approval_id)
 
 
@@ -152,10 +169,12 @@ async def read_tree(approval_id: UUID, principal: CurrentPrincipal, context: Con
     async with context.db.sessions() as session:
         row = await queries.visible_row(session, principal, approval_id)
         ancestors, descendants = await queries.tree_around(session, principal, row)
+        ids = [row.id, *(a.id for a in ancestors), *(d.id for d, _ in descendants)]
+        outstanding = await queries.outstanding_notifications(session, ids)
         return TreeOut(
-            approval=TreeNode.of(row, 0),
-            ancestors=[TreeNode.of(a, i - len(ancestors)) for i, a in enumerate(ancestors)],
-            descendants=[TreeNode.of(d, depth) for d, depth in descendants],
+            approval=TreeNode.of(row, 0, outstanding),
+            ancestors=[TreeNode.of(a, i - len(ancestors), outstanding) for i, a in enumerate(ancestors)],
+            descendants=[TreeNode.of(d, depth, outstanding) for d, depth in descendants],
         )
 
 

@@ -8,7 +8,7 @@ the transaction that changed a subtree commits all of it or none of it.
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from services.approvals import domain, events, models
@@ -28,6 +28,7 @@ class DraftRequest:
     facility_ids: list[UUID]
     parent_id: UUID | None = None
     relied_on_parts: tuple[str, ...] = ()
+    change_notification_id: UUID | None = None  # a variation drafted in answer to this notification
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ def _cascade_reason(target: domain.Approval, change: Change, reason: str | None)
     return f"ancestor {target.id} ({target.title}) {what}{why}"
 
 
+# What `GMPHUB_CHANGE_ACK_DAYS` defaults to; the routes and the expiry job pass the setting.
+ACK_WINDOW = timedelta(days=30)
+
+
 def save(
     uow: ApprovalsUnitOfWork,
     locked: LockedTree,
@@ -121,9 +126,11 @@ def save(
     *,
     reason: str | None = None,
     signature: events.Signature | None = None,
+    ack_window: timedelta = ACK_WINDOW,
 ) -> None:
     """Write the changed approvals back and emit one event per change, in order. The target's
-    events carry the caller's reason and signature; the cascade's name their cause."""
+    events carry the caller's reason and signature; the cascade's name their cause. Then tell the
+    holder of every other approval the change reached (due within `ack_window`)."""
     last_change = {a.id: change for a, change in changes}
     for approval_id, change in last_change.items():
         why = reason if approval_id == target.id else _cascade_reason(target, change, reason)
@@ -137,6 +144,48 @@ def save(
         if "signature" in cls.model_fields and own:
             fields["signature"] = signature
         uow.emit(cls(**fields))
+    notify_holders(uow, domain.change_notices(locked.tree, target, changes), reason, ack_window)
+
+
+def notification_state(row: models.ChangeNotification) -> events.ChangeNotificationState:
+    return events.ChangeNotificationState(
+        notification_id=row.id, status="outstanding" if row.impact is None else "acknowledged",
+        **row.model_dump(include=set(events.ChangeNotificationState.model_fields) - {"notification_id", "status"}),
+    )  # fmt: skip
+
+
+def _summary(notice: domain.ChangeNotice, reason: str | None) -> str:
+    changed = f"{notice.changed.covers.value} {notice.changed.id} ({notice.changed.title})"
+    if notice.kind is domain.ChangeKind.VARIATION_APPROVED:
+        what = f"{changed}: variation {notice.cause.id} ({notice.cause.title}) approved"
+    else:
+        what = f"{changed} {notice.kind.value}"
+    parts = ", ".join(notice.affected_parts) or "none of the changed parts"
+    return f"{what}{f': {reason}' if reason else ''}. {notice.approval.title} relies on: {parts}."
+
+
+def notify_holders(
+    uow: ApprovalsUnitOfWork, notices: list[domain.ChangeNotice], reason: str | None, ack_window: timedelta
+) -> None:
+    """One outstanding change notification per notice, to the notified approval's holder."""
+    sent_at = datetime.now(UTC)
+    for notice in notices:
+        row = models.ChangeNotification(
+            approval_id=notice.approval.id, holder_org_id=notice.approval.holder_org_id,
+            authority=notice.approval.authority, changed_approval_id=notice.changed.id,
+            cause_approval_id=notice.cause.id, change=notice.kind.value, changed_parts=notice.changed_parts,
+            affected_parts=notice.affected_parts, summary=_summary(notice, reason), sent_at=sent_at,
+            due_at=sent_at + ack_window, sent_by=uow.actor or "system",
+        )  # fmt: skip
+        uow.notifications.add(row)
+        uow.emit(
+            events.ChangeNotificationSent(
+                approval_id=row.approval_id,
+                authority=row.authority,
+                approval=state_of(notice.approval),
+                notification=notification_state(row),
+            )  # fmt: skip
+        )
 
 
 def sign(
@@ -185,7 +234,7 @@ async def draft(uow: ApprovalsUnitOfWork, principal: Principal, req: DraftReques
         raise Forbidden("Only a developer (with an org_id) drafts approvals.")
     approval = domain.Approval(
         id=uuid.uuid4(), level=req.level, covers=req.covers, title=req.title,
-        holder_org_id=principal.org_id, authority=req.authority, parent_id=req.parent_id,
+        holder_org_id=principal.org_id, authority=domain.check_filed_with(req.authority), parent_id=req.parent_id,
         facility_ids=list(req.facility_ids), relied_on_parts=list(req.relied_on_parts),
     )  # fmt: skip
     if req.parent_id is not None:
@@ -201,7 +250,11 @@ async def draft(uow: ApprovalsUnitOfWork, principal: Principal, req: DraftReques
         id=approval.id, assessment={}, created_by=uow.actor, updated_by=uow.actor,
     )  # fmt: skip
     uow.approvals.add(row)
-    uow.emit(events.ApprovalDrafted(approval_id=row.id, approval=state_of(approval)))
+    uow.emit(
+        events.ApprovalDrafted(
+            approval_id=row.id, approval=state_of(approval), change_notification_id=req.change_notification_id
+        )
+    )
     return row
 
 
@@ -213,10 +266,17 @@ async def submit(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UU
     save(uow, locked, a, domain.submit(locked.tree, a, letters))
 
 
-async def withdraw(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, reason: str) -> None:
+async def withdraw(
+    uow: ApprovalsUnitOfWork,
+    principal: Principal,
+    approval_id: UUID,
+    reason: str,
+    *,
+    ack_window: timedelta = ACK_WINDOW,
+) -> None:
     locked, a = await lock_tree_of(uow, approval_id)
     require_holder(principal, a)
-    save(uow, locked, a, domain.withdraw(locked.tree, a), reason=reason)
+    save(uow, locked, a, domain.withdraw(locked.tree, a), reason=reason, ack_window=ack_window)
 
 
 async def grant_letter_of_access(
@@ -269,7 +329,7 @@ async def start_review(uow: ApprovalsUnitOfWork, principal: Principal, approval_
 
 async def decide(
     uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, outcome: str, req: SignatureRequest,
-    assessment: dict[str, str], valid_until: date | None,
+    assessment: dict[str, str], valid_until: date | None, *, ack_window: timedelta = ACK_WINDOW,
 ) -> None:  # fmt: skip
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
@@ -277,14 +337,19 @@ async def decide(
         changes = domain.approve(locked.tree, a, assessment, valid_until, datetime.now(UTC).date())
     else:
         changes = domain.reject(a)
-    save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, outcome, req))
+    signature = sign(uow, principal, a, outcome, req)
+    save(uow, locked, a, changes, reason=req.reason, signature=signature, ack_window=ack_window)
 
 
-async def suspend(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+async def suspend(
+    uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest,
+    *, ack_window: timedelta = ACK_WINDOW,
+) -> None:  # fmt: skip
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
     changes = domain.suspend(locked.tree, a)
-    save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "suspended", req))
+    signature = sign(uow, principal, a, "suspended", req)
+    save(uow, locked, a, changes, reason=req.reason, signature=signature, ack_window=ack_window)
 
 
 async def reinstate(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
@@ -294,9 +359,16 @@ async def reinstate(uow: ApprovalsUnitOfWork, principal: Principal, approval_id:
     save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "reinstated", req))
 
 
-async def reconfirm(uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest) -> None:
+async def reconfirm(
+    uow: ApprovalsUnitOfWork, principal: Principal, approval_id: UUID, req: SignatureRequest,
+    *, requires_acknowledgement: bool = False,
+) -> None:  # fmt: skip
+    """`requires_acknowledgement` (GMPHUB_RECONFIRM_REQUIRES_ACKNOWLEDGEMENT): only once the holder
+    answered every change notification about the approval."""
     locked, a = await lock_tree_of(uow, approval_id)
     require_deciding_regulator(principal, a)
+    if requires_acknowledgement:
+        domain.require_acknowledged(a, await uow.notifications.outstanding_for(a.id))
     changes = domain.reconfirm(a)
     save(uow, locked, a, changes, reason=req.reason, signature=sign(uow, principal, a, "reconfirmed", req))
 
@@ -309,9 +381,11 @@ async def due_for_expiry(uow: ApprovalsUnitOfWork, today: date, limit: int = 100
     return await uow.approvals.due_for_expiry(today, limit)
 
 
-async def expire(uow: ApprovalsUnitOfWork, approval_id: UUID, today: date) -> int:
+async def expire(
+    uow: ApprovalsUnitOfWork, approval_id: UUID, today: date, *, ack_window: timedelta = ACK_WINDOW
+) -> int:
     """Expire one approval if still due (another replica may have done it); return events emitted."""
     locked, a = await lock_tree_of(uow, approval_id)
     changes = domain.expire(locked.tree, a, today)
-    save(uow, locked, a, changes, reason=f"valid until {a.valid_until}")
+    save(uow, locked, a, changes, reason=f"valid until {a.valid_until}", ack_window=ack_window)
     return len(changes)

@@ -11,6 +11,7 @@ from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
+from shared.authorities import AUTHORITIES
 from shared.problems import Conflict, NotFound, Unprocessable
 
 
@@ -145,6 +146,20 @@ class Tree:
 
 
 # --- drafting and the tree's rules -----------------------------------------------------------
+
+
+def check_filed_with(authority: str) -> str:
+    """An approval is filed with an authority the hub knows (shared/authorities.py: the EU/EEA
+    medicines authorities and EMA), so its regulators can ever see and decide it."""
+    if authority not in AUTHORITIES:
+        raise Unprocessable(
+            f"Unknown authority {authority!r}: an approval is filed with a known medicines authority, "
+            f"e.g. DE-PEI, FR-ANSM or EMA (the registry's GET /v1/vocabularies lists all {len(AUTHORITIES)}).",
+            field="authority",
+            term=authority,
+            vocabulary="authorities",
+        )
+    return authority
 
 
 def attach_child(tree: Tree, child: Approval, parent: Approval, letters: list[LetterOfAccess]) -> None:
@@ -383,3 +398,107 @@ def _mark_for_reconfirmation(children: list[Approval]) -> Changes:
             child.version += 1
             changes.append(_changed(child, Change.RECONFIRMATION_REQUIRED))
     return changes
+
+
+# --- change notifications: every holder below a change is told, and answers ------------------
+
+
+class ChangeKind(StrEnum):
+    """What happened to an approval that others build on."""
+
+    VARIATION_APPROVED = "variation_approved"
+    SUSPENDED = "suspended"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class Impact(StrEnum):
+    """The holder's assessment of a change for its own approval."""
+
+    NOT_AFFECTED = "not_affected"
+    VARIATION_NEEDED = "variation_needed"
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """What the holder of `approval` is told: `changed` changed (`kind`, through `cause`: the
+    variation, or `changed` itself), in `changed_parts`; `affected_parts` are those of them
+    `approval` relies on."""
+
+    approval: Approval
+    changed: Approval
+    cause: Approval
+    kind: ChangeKind
+    changed_parts: list[str]
+    affected_parts: list[str]
+
+
+_NOTIFIED_BY = {
+    Change.SUSPENDED: ChangeKind.SUSPENDED,
+    Change.WITHDRAWN: ChangeKind.WITHDRAWN,
+    Change.EXPIRED: ChangeKind.EXPIRED,
+}
+
+
+def change_notices(tree: Tree, target: Approval, changes: Changes) -> list[ChangeNotice]:
+    """One notice per other approval a change of `target` reached (the parent's standing children
+    after an approved variation, withdrawal or expiry; the standing descendants of a suspension),
+    addressed to that approval's holder, whoever it is: the parent's own holder or an
+    organisation building on it through a letter of access. A suspension, withdrawal or expiry
+    takes away everything a child relies on; a variation only the parts it varied (its
+    assessment's parts; all of the parent's when it names none)."""
+    own = next((change for a, change in changes if a.id == target.id), None)
+    if own is Change.APPROVED and target.covers is Covers.VARIATION and target.parent_id is not None:
+        kind, changed = ChangeKind.VARIATION_APPROVED, tree[target.parent_id]
+        changed_parts = sorted(target.assessment) or sorted(changed.assessment)
+        standing = [c for c in tree.children.get(changed.id, ()) if c.id != target.id]
+    elif own in _NOTIFIED_BY:
+        kind, changed, changed_parts = _NOTIFIED_BY[own], target, sorted(target.assessment)
+        below = tree.descendants(target) if own is Change.SUSPENDED else tree.children.get(target.id, ())
+        standing = list(below)
+    else:
+        return []
+    # Those the cascade changed, and those it left as they were (already marked for
+    # reconfirmation, already suspended on their own): each holder hears of every change.
+    reached = dict.fromkeys(
+        [*(a.id for a, _ in changes if a.id != target.id), *(a.id for a in standing if a.status in STANDING)]
+    )
+    notices = []
+    for approval_id in reached:
+        node = tree[approval_id]
+        relied = node.relied_on_parts if kind is not ChangeKind.VARIATION_APPROVED else changed_parts
+        affected = sorted(set(node.relied_on_parts) & set(relied))
+        notices.append(ChangeNotice(node, changed, target, kind, changed_parts, affected))
+    return notices
+
+
+@dataclass
+class ChangeNotification:
+    id: UUID
+    approval_id: UUID
+    holder_org_id: str
+    impact: Impact | None = None  # set once, when the holder acknowledges
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.impact is not None
+
+
+def acknowledge(notification: ChangeNotification, impact: Impact) -> None:
+    """The holder answers once; a second answer would rewrite a signed assessment."""
+    if notification.acknowledged:
+        raise Conflict(
+            f"Change notification {notification.id} is already acknowledged ({notification.impact}); "
+            "a signed assessment is not answered twice."
+        )
+    notification.impact = impact
+
+
+def require_acknowledged(approval: Approval, outstanding: list[UUID]) -> None:
+    """Where the hub requires it, a regulator reconfirms a child only once its holder has
+    answered every change notification about it."""
+    if outstanding:
+        raise Conflict(
+            f"The holder of {approval.id} has not acknowledged change notification(s) "
+            f"{', '.join(str(n) for n in outstanding)}; reconfirmation waits for its impact assessment."
+        )

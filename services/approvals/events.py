@@ -62,6 +62,9 @@ class ApprovalDrafted(_ApprovalEvent):
     """A developer drafted an approval (not yet filed with the authority)."""
 
     type = "gmphub.approvals.approval.drafted.v1"
+    change_notification_id: UUID | None = Field(
+        default=None, description="A variation drafted in answer to this change notification."
+    )
 
 
 class ApprovalSubmitted(_ApprovalEvent):
@@ -161,6 +164,72 @@ class LetterOfAccessRevoked(Event):
     grantee_approval_ids: list[UUID] = Field(
         default=[], description="The grantee's approvals below this one, which keep their status for the authority."
     )
+
+
+class ChangeNotificationState(BaseModel):
+    """A change of an approval as told to the holder of one approval building on it, and its answer."""
+
+    notification_id: UUID
+    approval_id: UUID = Field(description="The approval whose holder is told (it builds on the changed one).")
+    holder_org_id: str = Field(description="Who must answer: that approval's holder.")
+    authority: str = Field(description="That approval's authority, whose regulators follow the answer.")
+    changed_approval_id: UUID = Field(description="The approval that changed (a parent or further ancestor).")
+    cause_approval_id: UUID = Field(description="The approved variation, or the changed approval itself.")
+    change: str = Field(description="variation_approved | suspended | withdrawn | expired")
+    changed_parts: list[str] = Field(description="The parts of the changed approval's assessment the change touches.")
+    affected_parts: list[str] = Field(description="Of those, the parts this approval relies on.")
+    summary: str
+    sent_at: datetime
+    due_at: datetime = Field(description="Answer by then (`GMPHUB_CHANGE_ACK_DAYS` after sending); later is overdue.")
+    status: str = Field(description="outstanding | acknowledged")
+    impact: str | None = Field(default=None, description="not_affected | variation_needed, once acknowledged.")
+    variation_id: UUID | None = Field(default=None, description="The variation the holder drafted in answer.")
+
+
+class HolderSignature(BaseModel):
+    """The holder's electronic signature on its impact assessment: who, when, what it means, why,
+    and the SHA-256 of the canonical JSON of the notification state it signed (the one this event carries)."""
+
+    signer: str
+    signer_name: str | None = None
+    org_id: str
+    meaning: str
+    reason: str
+    signed_at: datetime
+    state_sha256: str
+
+
+class _ChangeNotificationEvent(Event):
+    """Keyed by the notified approval: its history and its order hold the notifications about it."""
+
+    aggregate_field = "approval_id"
+    approval_id: UUID
+    authority: str = Field(description="The notified approval's authority (for subscribers' filters).")
+    approval: ApprovalState = Field(description="The notified approval as it stands; a notification adds no version.")
+    notification: ChangeNotificationState
+
+
+class ChangeNotificationSent(_ChangeNotificationEvent):
+    """An approval this one builds on changed (approved variation, suspension, withdrawal, expiry):
+    its holder must answer with an impact assessment."""
+
+    type = "gmphub.approvals.change_notification.sent.v1"
+
+
+class ChangeNotificationOverdue(_ChangeNotificationEvent):
+    """Still unanswered past its `due_at` (`GMPHUB_CHANGE_ACK_DAYS` after sending); emitted once,
+    by the overdue job, for the regulators of the notified approval's authority to chase."""
+
+    type = "gmphub.approvals.change_notification.overdue.v1"
+    overdue_at: datetime
+
+
+class ChangeNotificationAcknowledged(_ChangeNotificationEvent):
+    """The holder answered, signed: `not_affected` (with its reason) or `variation_needed` (with the
+    variation it drafted, `notification.variation_id`)."""
+
+    type = "gmphub.approvals.change_notification.acknowledged.v1"
+    signature: HolderSignature
 
 
 class SubscriptionState(BaseModel):

@@ -1,16 +1,18 @@
 """Background jobs of the approvals service (run by every replica; safe side by side): the expiry
-of approvals past their `valid_until` day, and the webhooks' fan-out and sending."""
+of approvals past their `valid_until` day, change notifications past due, and the webhooks'
+fan-out and sending."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from services.approvals import approvals, webhooks
+from services.approvals import approvals, notifications, webhooks
 from services.approvals.outbox_reader import OutboxReader
 from services.approvals.settings import settings_of
 from shared.database import Bell
-from shared.service import ServiceContext, periodic
+from shared.service import JOB_BATCH, ServiceContext, in_batches, periodic
 
 EXPIRY_ACTOR = "service:approvals-expiry"
+OVERDUE_ACTOR = "service:approvals-overdue"
 # Rung by the fan-out when it made deliveries and by a sender when a delivery is done (a retry is
 # scheduled, or room freed): this replica's senders look at once. Other replicas find them when due.
 new_deliveries = Bell()
@@ -20,15 +22,21 @@ async def expire_due(context: ServiceContext) -> int:
     """Expire everything due today, each approval in its own transaction under its tree's lock
     (a second replica finds nothing due); return how many approvals expired."""
     today = datetime.now(UTC).date()
+    ack_window = timedelta(days=settings_of(context).change_ack_days)
     async with context.db.unit_of_work(EXPIRY_ACTOR) as uow:
         due = await approvals.due_for_expiry(uow, today)
     expired = 0
     for approval_id in due:
         async with context.db.unit_of_work(EXPIRY_ACTOR) as uow:
-            if await approvals.expire(uow, approval_id, today):
+            if await approvals.expire(uow, approval_id, today, ack_window=ack_window):
                 expired += 1
             await uow.commit()
     return expired
+
+
+async def flag_overdue_once(context: ServiceContext) -> int:
+    """Flag the change notifications now past due, in batches; return how many."""
+    return await in_batches(context, OVERDUE_ACTOR, lambda uow: notifications.flag_overdue(uow, JOB_BATCH))
 
 
 async def fan_out_webhooks(context: ServiceContext) -> None:
@@ -71,3 +79,6 @@ async def send_webhooks(context: ServiceContext) -> None:
 
 
 expire_approvals = periodic("expire_approvals", expire_due, "expired %d approvals")
+flag_overdue_notifications = periodic(
+    "flag_overdue_notifications", flag_overdue_once, "%d change notifications overdue"
+)

@@ -160,3 +160,48 @@ class WebhookCursor(Table, table=True):
 
     name: str = Field(primary_key=True)
     last_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class ChangeNotification(Table, table=True):
+    """A change of an approval told to the holder of one approval building on it, and the
+    holder's signed answer (impact, meaning, reason, signer, time, hash of the answered state),
+    written once: the row is created outstanding and acknowledged at most once."""
+
+    __tablename__ = "change_notification"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "change IN ('variation_approved','suspended','withdrawn','expired')", name="ck_change_notification_change"
+        ),
+        sa.CheckConstraint(
+            "impact IS NULL OR impact IN ('not_affected','variation_needed')", name="ck_change_notification_impact"
+        ),
+        sa.CheckConstraint(
+            "(impact IS NULL) = (acknowledged_at IS NULL)", name="ck_change_notification_acknowledged"
+        ),
+        sa.Index("ix_change_notification_authority_outstanding", "authority", "due_at",
+                 postgresql_where=sa.text("impact IS NULL")),
+    )  # fmt: skip
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    approval_id: uuid.UUID = Field(foreign_key="approval.id", index=True)  # the approval whose holder is told
+    holder_org_id: str = Field(index=True)
+    authority: str  # the notified approval's: its regulators follow the answer
+    changed_approval_id: uuid.UUID = Field(foreign_key="approval.id", index=True)
+    cause_approval_id: uuid.UUID = Field(foreign_key="approval.id")  # the variation, or the changed approval
+    change: str
+    changed_parts: list[str] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    affected_parts: list[str] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
+    summary: str
+    sent_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
+    due_at: datetime = Field(sa_column=_tz(nullable=False))
+    sent_by: str
+    # when the overdue job found it unanswered past due_at (and emitted change_notification.overdue)
+    overdue_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    impact: str | None = None
+    meaning: str | None = None
+    reason: str | None = None
+    signer: str | None = None
+    signer_name: str | None = None
+    state_sha256: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
+    variation_id: uuid.UUID | None = Field(default=None, foreign_key="approval.id")

@@ -122,6 +122,78 @@ async def letters(session: AsyncSession, approval_id: UUID) -> list[models.Lette
     return list(result)
 
 
+# --- change notifications --------------------------------------------------------------------
+
+
+def notifications_visible(principal: Principal) -> sa.ColumnElement[bool]:
+    """The holder its own; a regulator those about approvals filed with its authority; the admin all."""
+    if principal.is_admin:
+        return sa.true()
+    if principal.role is Role.REGULATOR:
+        return models.ChangeNotification.authority == principal.authority
+    if principal.role is Role.DEVELOPER:
+        return models.ChangeNotification.holder_org_id == principal.org_id
+    raise Forbidden("Change notifications are for developers, regulators and the hub operator.")
+
+
+@dataclass(frozen=True)
+class NotificationFilter:
+    status: str | None = None  # outstanding | acknowledged
+    overdue: bool | None = None  # outstanding past due_at (True), or not (False)
+    approval_id: UUID | None = None
+    changed_approval_id: UUID | None = None
+    holder_org_id: str | None = None
+    authority: str | None = None
+    change: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+async def change_notifications(
+    session: AsyncSession, principal: Principal, f: NotificationFilter
+) -> list[models.ChangeNotification]:
+    """Oldest due first: what most needs chasing leads."""
+    n = models.ChangeNotification
+    query = select(n).where(notifications_visible(principal))
+    for column, value in (
+        (n.approval_id, f.approval_id), (n.changed_approval_id, f.changed_approval_id),
+        (n.holder_org_id, f.holder_org_id), (n.authority, f.authority), (n.change, f.change),
+    ):  # fmt: skip
+        if value is not None:
+            query = query.where(column == value)
+    if f.status is not None:
+        query = query.where(col(n.impact).is_(None) if f.status == "outstanding" else col(n.impact).is_not(None))
+    if f.overdue is not None:
+        overdue = sa.and_(col(n.impact).is_(None), col(n.due_at) < sa.func.now())
+        query = query.where(overdue if f.overdue else sa.not_(overdue))
+    query = query.order_by(col(n.due_at), col(n.id)).offset(f.offset).limit(f.limit)
+    return list(await session.exec(query))
+
+
+async def change_notification(
+    session: AsyncSession, principal: Principal, notification_id: UUID
+) -> models.ChangeNotification:
+    found = await session.scalar(
+        select(models.ChangeNotification)
+        .where(models.ChangeNotification.id == notification_id)
+        .where(notifications_visible(principal))
+    )
+    if found is None:
+        raise NotFound(f"No change notification {notification_id} that this token may see.")
+    return found
+
+
+async def outstanding_notifications(session: AsyncSession, approval_ids: list[UUID]) -> dict[UUID, int]:
+    """How many change notifications each approval's holder has not answered (none: absent)."""
+    n = models.ChangeNotification
+    result = await session.execute(
+        sa.select(n.approval_id, sa.func.count())
+        .where(col(n.approval_id).in_(approval_ids), col(n.impact).is_(None))
+        .group_by(n.approval_id)
+    )
+    return {approval_id: count for approval_id, count in result.tuples()}
+
+
 # --- subscriptions ---------------------------------------------------------------------------
 
 

@@ -96,6 +96,48 @@ class Decisions:
         self.session.add(decision)
 
 
+class ChangeNotifications:
+    """Change notifications to the holders below a change, and their signed answers."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, notification: models.ChangeNotification) -> None:
+        self.session.add(notification)
+
+    async def approval_of(self, notification_id: UUID) -> UUID | None:
+        """The notified approval, read unlocked: its tree is locked before the notification."""
+        return await self.session.scalar(
+            sa.select(models.ChangeNotification.approval_id).where(models.ChangeNotification.id == notification_id)
+        )
+
+    async def lock(self, notification_id: UUID) -> models.ChangeNotification | None:
+        return await self.session.get(models.ChangeNotification, notification_id, with_for_update=True)
+
+    async def newly_overdue(self, limit: int) -> list[tuple[models.ChangeNotification, models.Approval]]:
+        """Unanswered past due and not yet flagged, each with its approval, locked; those another
+        replica holds are skipped (it flags them)."""
+        n = models.ChangeNotification
+        result = await self.session.exec(
+            select(n, models.Approval)
+            .join(models.Approval, col(models.Approval.id) == col(n.approval_id))
+            .where(col(n.impact).is_(None), col(n.overdue_at).is_(None), col(n.due_at) < sa.func.now())
+            .order_by(col(n.due_at), col(n.id))
+            .limit(limit)
+            .with_for_update(of=n, skip_locked=True)  # type: ignore[arg-type]
+        )
+        return [(notification, approval) for notification, approval in result]
+
+    async def outstanding_for(self, approval_id: UUID) -> list[UUID]:
+        result = await self.session.exec(
+            select(models.ChangeNotification.id)
+            .where(models.ChangeNotification.approval_id == approval_id)
+            .where(col(models.ChangeNotification.impact).is_(None))
+            .order_by(col(models.ChangeNotification.sent_at))
+        )
+        return list(result)
+
+
 class Subscriptions:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -204,12 +246,13 @@ class Deliveries:
 
 
 class ApprovalsUnitOfWork(UnitOfWork):
-    """One transaction over approval trees, their letters and signed decisions, and the regulators'
-    webhook subscriptions with their deliveries."""
+    """One transaction over approval trees, their letters, signed decisions and change
+    notifications, and the regulators' webhook subscriptions with their deliveries."""
 
     def attach(self, session: AsyncSession) -> None:
         self.approvals = Approvals(session)
         self.letters = Letters(session)
         self.decisions = Decisions(session)
+        self.notifications = ChangeNotifications(session)
         self.subscriptions = Subscriptions(session)
         self.deliveries = Deliveries(session)

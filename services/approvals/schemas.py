@@ -4,11 +4,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, field_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from services.approvals import domain, models
-from services.approvals.approvals import state_of
-from services.approvals.events import ApprovalState
+from services.approvals.approvals import notification_state, state_of
+from services.approvals.events import ApprovalState, ChangeNotificationState
 from services.approvals.repository import to_domain
 from shared.fields import IsoDate
 
@@ -99,13 +99,17 @@ class TreeNode(BaseModel):
     authority: str
     status: str
     needs_reconfirmation: bool
+    outstanding_change_notifications: int = Field(
+        default=0, description="Change notifications its holder has not yet answered."
+    )
 
     @classmethod
-    def of(cls, row: models.Approval, depth: int) -> "TreeNode":
+    def of(cls, row: models.Approval, depth: int, outstanding: dict[UUID, int] | None = None) -> "TreeNode":
         return cls(
             approval_id=row.id, parent_id=row.parent_id, depth=depth, level=row.level, covers=row.covers,
             title=row.title, holder_org_id=row.holder_org_id, authority=row.authority, status=row.status,
             needs_reconfirmation=row.needs_reconfirmation,
+            outstanding_change_notifications=(outstanding or {}).get(row.id, 0),
         )  # fmt: skip
 
 
@@ -206,3 +210,47 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     delivered_at: datetime | None
     attempt_log: list[AttemptOut]
+
+
+class VariationIn(BaseModel):
+    title: str | None = Field(default=None, min_length=3, max_length=300, examples=["Variation: new capsid supplier"])
+    relied_on_parts: list[Part] = Field(default=[], max_length=50)
+
+
+class AcknowledgementIn(SignatureIn):
+    """The holder's signed impact assessment of a change notification."""
+
+    impact: domain.Impact
+    variation: VariationIn | None = Field(
+        default=None, description="variation_needed: the variation to draft (a default title otherwise)."
+    )
+
+    @model_validator(mode="after")
+    def _variation_only_when_needed(self) -> "AcknowledgementIn":
+        if self.variation is not None and self.impact is not domain.Impact.VARIATION_NEEDED:
+            raise ValueError("A variation is drafted only with impact variation_needed.")
+        return self
+
+
+class ChangeNotificationOut(ChangeNotificationState):
+    overdue: bool = Field(description="Outstanding past its `due_at`.")
+    overdue_at: datetime | None = Field(
+        default=None, description="When the overdue job flagged it (with change_notification.overdue.v1)."
+    )
+    sent_by: str
+    meaning: str | None = None
+    reason: str | None = None
+    signer: str | None = None
+    signer_name: str | None = None
+    acknowledged_at: datetime | None = None
+    state_sha256: str | None = Field(
+        default=None, description="SHA-256 of the notification state the holder signed (canonical JSON, sorted keys)."
+    )
+
+    @classmethod
+    def of(cls, row: models.ChangeNotification, now: datetime) -> "ChangeNotificationOut":
+        return cls(
+            **notification_state(row).model_dump(), overdue=row.impact is None and row.due_at < now,
+            overdue_at=row.overdue_at, sent_by=row.sent_by, meaning=row.meaning, reason=row.reason, signer=row.signer,
+            signer_name=row.signer_name, acknowledged_at=row.acknowledged_at, state_sha256=row.state_sha256,
+        )  # fmt: skip

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, UploadFile, status
 
 from services.materials import catalogue, domain, importing, queries
-from services.materials.models import Material, Supplier
+from services.materials.models import Material, Supplier, SupplierChange
 from services.materials.schemas import (
     AlternativeIn,
     AlternativeOut,
@@ -20,6 +20,7 @@ from services.materials.schemas import (
     MaterialPatch,
     Reason,
     SupplierBrief,
+    SupplierChangeBrief,
     SupplierIn,
     SupplierOut,
     SupplierPatch,
@@ -40,6 +41,13 @@ def material_out(m: Material, supplier: Supplier | None, score: float | None = N
     return MaterialOut(
         material_id=m.id, supplier=brief, score=score,
         **m.model_dump(include=set(MaterialOut.model_fields) - {"material_id", "supplier", "score"}),
+    )  # fmt: skip
+
+
+def supplier_change_brief(change: SupplierChange, outstanding: int) -> SupplierChangeBrief:
+    return SupplierChangeBrief(
+        supplier_change_id=change.id, **change.model_dump(include={"change_type", "description", "effective_on",
+        "risk_class"}), outstanding_facilities=outstanding,
     )  # fmt: skip
 
 
@@ -79,6 +87,9 @@ async def vocabularies(principal: CurrentPrincipal) -> dict[str, list]:
         "shortage_severity": [s.value for s in domain.Severity],
         "shortage_status": [s.value for s in domain.ShortageStatus],
         "reservation_status": [s.value for s in domain.ReservationStatus],
+        "supplier_change_type": [t.value for t in domain.SupplierChangeType],
+        "supplier_change_risk_class": [r.value for r in domain.RiskClass],
+        "supplier_change_outcome": [o.value for o in domain.ChangeOutcome],
         "import_columns": list(importing.COLUMNS),
     }
 
@@ -161,6 +172,9 @@ async def search_materials(
     supplier_country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     supplier_qualification: Annotated[list[domain.QualificationStatus] | None, Query()] = None,
     catalogue_number: str | None = None,
+    substance_id: Annotated[
+        str | None, Query(max_length=40, description="An EMA SMS substance id or an FDA UNII, as stored")
+    ] = None,
     ph_eur_5_2_12: bool | None = None,
     has_coa: bool | None = None,
     has_dmf_cep: bool | None = None,
@@ -173,7 +187,7 @@ async def search_materials(
     filters = queries.MaterialFilters(
         category=category, grade=grade, usp1043_tier=usp1043_tier, origin=origin, origin_species=origin_species,
         supplier_id=supplier_id, supplier_country=supplier_country, supplier_qualification=supplier_qualification,
-        catalogue_number=catalogue_number, ph_eur_5_2_12=ph_eur_5_2_12, has_coa=has_coa, has_dmf_cep=has_dmf_cep,
+        catalogue_number=catalogue_number, substance_id=substance_id, ph_eur_5_2_12=ph_eur_5_2_12, has_coa=has_coa, has_dmf_cep=has_dmf_cep,
         has_regulatory_support_file=has_regulatory_support_file, tse_bse_statement=tse_bse_statement, retired=retired,
     )  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
@@ -184,12 +198,16 @@ async def search_materials(
 
 # `:uuid`: /materials/import is not a material (a PATCH to it is answered 405, not 422).
 @router.get("/materials/{material_id:uuid}", response_model=MaterialDetail, tags=["catalogue"],
-            summary="Read a material with its alternatives")  # fmt: skip
+            summary="Read a material with its alternatives and the supplier changes naming it")  # fmt: skip
 async def read_material(material_id: UUID, principal: CurrentPrincipal, context: Context) -> MaterialDetail:
     async with context.db.unit_of_work(principal.actor) as uow:
         record = await queries.material_record(uow, material_id)
         out = material_out(record.material, record.supplier)
-        return MaterialDetail(**out.model_dump(), alternatives=alternatives_out(record.alternatives))
+        changes = await queries.supplier_changes(uow, material_id, None, None, None)
+        return MaterialDetail(
+            **out.model_dump(), alternatives=alternatives_out(record.alternatives),
+            supplier_changes=[supplier_change_brief(c, outstanding) for c, outstanding in changes],
+        )  # fmt: skip
 
 
 @router.patch("/materials/{material_id:uuid}", response_model=MaterialOut, tags=["catalogue"],

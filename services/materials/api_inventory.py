@@ -8,9 +8,18 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from services.materials import inventory, queries
+from services.materials.api_catalogue import supplier_change_brief
 from services.materials.domain import ReservationStatus, past_expiry
 from services.materials.models import Lot, today
-from services.materials.schemas import LotCount, LotIn, LotOut, ReservationLineOut, ReservationOut, StockOut
+from services.materials.schemas import (
+    LotCount,
+    LotIn,
+    LotOut,
+    ReservationLineOut,
+    ReservationOut,
+    ReservationSupplierChange,
+    StockOut,
+)
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.service import Context
 
@@ -21,7 +30,7 @@ def lot_out(lot: Lot) -> LotOut:
     # By the date, not the job's mark: a lot is expired from the day after `expires_on` even in the
     # moments before the job's next round; what it still holds for bookings stays in `reserved`.
     expired = past_expiry(lot.expires_on, today())
-    available = Decimal(0) if expired else lot.quantity - lot.reserved
+    available = Decimal(0) if expired or lot.quarantined_at else lot.quantity - lot.reserved
     return LotOut.model_validate(lot.model_dump() | {"available": available, "expired": expired})
 
 
@@ -36,12 +45,19 @@ def may_count(principal: Principal, lot: Lot) -> None:
     principal.require_facility(str(lot.facility_id))
 
 
-def reservation_out(record: queries.ReservationRecord) -> ReservationOut:
+def reservation_out(record: queries.ReservationRecord, changes: list | None = None) -> ReservationOut:
+    """`changes`: the supplier changes touching its lots (queries.supplier_changes_of_lots)."""
     r = record.reservation
     return ReservationOut(
         reservation_id=r.id, booking_id=r.booking_id, booking_version=r.booking_version, facility_id=r.facility_id,
         status=r.status, shortfalls=r.shortfalls, updated_at=r.updated_at,
         lines=[ReservationLineOut.model_validate(line, from_attributes=True) for line in record.lines],
+        supplier_changes=[
+            ReservationSupplierChange(
+                **supplier_change_brief(change, outstanding).model_dump(), lot_ids=lot_ids, outcome=outcome
+            )
+            for change, outstanding, lot_ids, outcome in changes or []
+        ],
     )  # fmt: skip
 
 
@@ -115,12 +131,14 @@ async def list_reservations(
 
 
 @router.get("/reservations/{booking_id}", response_model=ReservationOut, tags=["reservations"],
-            summary="The materials reservation of a booking (the facility, regulators, admin)")  # fmt: skip
+            summary="The materials reservation of a booking (the facility, regulators, admin), with the supplier "
+                    "changes touching its lots")  # fmt: skip
 async def read_reservation(booking_id: UUID, principal: CurrentPrincipal, context: Context) -> ReservationOut:
     async with context.db.unit_of_work(principal.actor) as uow:
         record = await queries.reservation(uow, booking_id)
         may_read_facility(principal, record.reservation.facility_id)
-        return reservation_out(record)
+        changes = await queries.supplier_changes_of_lots(uow, [line.lot_id for line in record.lines])
+        return reservation_out(record, changes)
 
 
 @router.get("/reservations/{booking_id}/history", tags=["reservations"],

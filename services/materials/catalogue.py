@@ -37,6 +37,8 @@ def material_columns(entry: MaterialEntry) -> dict:
         "coa_reference": q.coa_reference,
         "dmf_cep_reference": q.dmf_cep_reference,
         "regulatory_support_file": q.regulatory_support_file,
+        "sms_substance_id": q.sms_substance_id,
+        "unii": q.unii,
         "search_text": entry.search_text(),
     }
 

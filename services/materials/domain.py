@@ -146,8 +146,14 @@ class QualityAttributes:
     coa_reference: str | None = None
     dmf_cep_reference: str | None = None
     regulatory_support_file: str | None = None
+    # The substance it is, as the regulators' registries name it: EMA's SPOR Substance Management
+    # Service id and the FDA's UNII. Opaque text, optional; blank means none.
+    sms_substance_id: str | None = None
+    unii: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("sms_substance_id", "unii"):
+            object.__setattr__(self, name, (getattr(self, name) or "").strip() or None)
         if self.usp1043_tier is not None and self.usp1043_tier not in USP1043_TIERS:
             raise Unprocessable(f"USP <1043> tier must be 1 to 4; got {self.usp1043_tier}.")
         if self.origin is Origin.ANIMAL and not self.origin_species:
@@ -326,3 +332,47 @@ def check_regions(regions: list[str]) -> list[str]:
 def check_shortage_open(status: str) -> None:
     if status != ShortageStatus.ACTIVE:
         raise Conflict("This shortage is resolved; declare a new one if the material runs short again.")
+
+
+# --- supplier change notifications --------------------------------------------------------------
+
+
+class SupplierChangeType(StrEnum):
+    """What a supplier changed (BioPhorum's supplier change notification practice)."""
+
+    PROCESS = "process"
+    SITE = "site"
+    FORMULATION = "formulation"
+    RAW_MATERIAL = "raw_material"
+    SPECIFICATION = "specification"
+    PACKAGING = "packaging"
+    OTHER = "other"
+
+
+class RiskClass(StrEnum):
+    """The change's potential impact on the materials' quality, as the supplier or the operator classed it."""
+
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class ChangeOutcome(StrEnum):
+    """A facility's assessed answer: keep using its affected lots, or quarantine them."""
+
+    ACCEPTED = "accepted"
+    QUARANTINE_LOTS = "quarantine_lots"
+
+
+def check_supplier_change_materials(supplier_id: UUID, suppliers_of: dict[UUID, UUID | None]) -> None:
+    """A supplier's change notification names only that supplier's materials (`suppliers_of`:
+    each named material's supplier)."""
+    others = sorted(str(m) for m, s in suppliers_of.items() if s != supplier_id)
+    if others:
+        raise Unprocessable(f"Materials {', '.join(others)} are not supplied by {supplier_id}.")
+
+
+def check_unanswered(supplier_change_id: UUID, facility_id: UUID, outcome: str | None) -> None:
+    """Each facility answers a supplier change once; a second answer would rewrite its assessment."""
+    if outcome is not None:
+        raise Conflict(f"Facility {facility_id} already answered supplier change {supplier_change_id} ({outcome}).")

@@ -31,6 +31,8 @@ class MaterialState(BaseModel):
     coa_reference: str | None = None
     dmf_cep_reference: str | None = None
     regulatory_support_file: str | None = None
+    sms_substance_id: str | None = None  # EMA SPOR Substance Management Service id
+    unii: str | None = None  # FDA Unique Ingredient Identifier
 
 
 class MaterialRegistered(Event):
@@ -238,6 +240,85 @@ class ShortageResolved(Event):
     aggregate_field = "shortage_id"
     shortage_id: UUID
     shortage: ShortageState
+
+
+class SupplierChangeFacility(BaseModel):
+    """A facility holding lots a supplier change touches, and its answer once given."""
+
+    facility_id: UUID
+    lot_ids: list[UUID]
+    outcome: str | None = None  # accepted | quarantine_lots
+    assessment: str | None = None
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+
+
+class SupplierChangeBooking(BaseModel):
+    """A booking whose confirmed reservation holds lots a supplier change touches."""
+
+    booking_id: UUID
+    reservation_id: UUID
+    facility_id: UUID
+    lot_ids: list[UUID]
+
+
+class SupplierChangeState(BaseModel):
+    supplier_change_id: UUID
+    supplier_id: UUID
+    change_type: str  # process | site | formulation | raw_material | specification | packaging | other
+    description: str
+    material_ids: list[UUID]
+    effective_on: date
+    risk_class: str  # minor | major | critical
+    facilities: list[SupplierChangeFacility]
+
+
+class SupplierChangeRecorded(Event):
+    """A supplier's change notification was recorded: every facility holding lots of the named
+    materials must answer it; `bookings` are those whose confirmed reservations hold such lots."""
+
+    type = "gmphub.materials.supplier_change.recorded.v1"
+    aggregate_field = "supplier_change_id"
+    supplier_change_id: UUID
+    supplier_change: SupplierChangeState
+    bookings: list[SupplierChangeBooking]
+
+
+class SupplierChangeAnswered(Event):
+    """A facility assessed a supplier change: `accepted`, or `quarantine_lots` (its affected lots,
+    each with its own `lot.quarantined` event)."""
+
+    type = "gmphub.materials.supplier_change.answered.v1"
+    aggregate_field = "supplier_change_id"
+    supplier_change_id: UUID
+    facility_id: UUID
+    outcome: str
+    assessment: str
+    quarantined_lot_ids: list[UUID]
+    supplier_change: SupplierChangeState
+
+
+class LotHold(ExpiredLotHold):
+    """What one booking's confirmed reservation holds of a lot."""
+
+
+class LotQuarantined(Event):
+    """The facility quarantined the lot in answer to a supplier change: no booking reserves it from
+    now on. What confirmed reservations hold of it stays held, by booking in `holds`, for the
+    facility to check."""
+
+    type = "gmphub.materials.lot.quarantined.v1"
+    aggregate_field = "lot_id"
+    lot_id: UUID
+    facility_id: UUID
+    material_id: UUID
+    lot_number: str
+    version: int
+    quarantined_at: datetime
+    supplier_change_id: UUID
+    reserved: Decimal
+    unit: str
+    holds: list[LotHold]
 
 
 class AuditAnchored(ChainAnchored):

@@ -5,7 +5,8 @@ COPY (repository.py).
 Columns (header row required; only name, category, grade and origin must have values):
 name, synonyms (separated by ";"), category, supplier (name or id of a registered supplier),
 catalogue_number, grade, usp1043_tier, origin, origin_species, tse_bse_statement, ph_eur_5_2_12
-(true/false/yes/no/1/0), coa_reference, dmf_cep_reference, regulatory_support_file."""
+(true/false/yes/no/1/0), coa_reference, dmf_cep_reference, regulatory_support_file, sms_substance_id,
+unii."""
 
 import collections
 import csv
@@ -26,7 +27,7 @@ from shared.problems import Problem, Unprocessable
 COLUMNS = (
     "name", "synonyms", "category", "supplier", "catalogue_number", "grade", "usp1043_tier", "origin",
     "origin_species", "tse_bse_statement", "ph_eur_5_2_12", "coa_reference", "dmf_cep_reference",
-    "regulatory_support_file",
+    "regulatory_support_file", "sms_substance_id", "unii",
 )  # fmt: skip
 REQUIRED = ("name", "category", "grade", "origin")
 MAX_ROWS = 100_000
@@ -83,6 +84,8 @@ def _entry(row: dict[str, str], suppliers: dict[str, UUID]) -> MaterialEntry:
         coa_reference=_optional(row.get("coa_reference")),
         dmf_cep_reference=_optional(row.get("dmf_cep_reference")),
         regulatory_support_file=_optional(row.get("regulatory_support_file")),
+        sms_substance_id=_optional(row.get("sms_substance_id")),
+        unii=_optional(row.get("unii")),
     )
     return MaterialEntry(
         name=row["name"].strip(),

@@ -71,6 +71,8 @@ class Material(_Audited, Table, table=True):
     coa_reference: str | None = None
     dmf_cep_reference: str | None = None
     regulatory_support_file: str | None = None
+    sms_substance_id: str | None = Field(default=None, index=True)  # EMA SPOR SMS substance id, opaque
+    unii: str | None = Field(default=None, index=True)  # FDA Unique Ingredient Identifier, opaque
     retired: bool = False
     # Lower-cased name, synonyms and catalogue number: trigram similarity tolerates typos in it,
     # and the generated tsvector serves whole-word full-text search.
@@ -130,6 +132,9 @@ class Lot(_Audited, Table, table=True):
     reserved: Decimal = Field(default=Decimal(0), sa_type=QUANTITY)
     unit: str
     expired_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    # Quarantined in answer to a supplier change: never reserved again (what is reserved stays).
+    quarantined_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    quarantined_by_change_id: uuid.UUID | None = None
 
 
 class Reservation(Table, table=True):
@@ -169,3 +174,52 @@ class Shortage(_Audited, Table, table=True):
     reported_by_facility_id: uuid.UUID | None = None  # set when a facility user declared it
     resolved_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     resolution_note: str | None = None
+
+
+class SupplierChange(_Audited, Table, table=True):
+    """A supplier's change notification: what changed, which of its materials, from when, how risky.
+    The facilities holding lots of those materials when it was recorded each answer it."""
+
+    __tablename__ = "supplier_change"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "change_type IN ('process','site','formulation','raw_material','specification','packaging','other')",
+            name="ck_supplier_change_type",
+        ),
+        sa.CheckConstraint("risk_class IN ('minor','major','critical')", name="ck_supplier_change_risk_class"),
+        sa.Index("ix_supplier_change_material_ids", "material_ids", postgresql_using="gin"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    supplier_id: uuid.UUID = Field(foreign_key="supplier.id", index=True)
+    change_type: str
+    description: str
+    material_ids: list[uuid.UUID] = Field(sa_column=sa.Column(postgresql.ARRAY(sa.Uuid), nullable=False))
+    effective_on: date
+    risk_class: str
+
+
+class SupplierChangeLot(Table, table=True):
+    """A lot a supplier change touched: of a named material, held when the change was recorded."""
+
+    __tablename__ = "supplier_change_lot"
+    supplier_change_id: uuid.UUID = Field(foreign_key="supplier_change.id", primary_key=True)
+    lot_id: uuid.UUID = Field(foreign_key="lot.id", primary_key=True, index=True)
+    facility_id: uuid.UUID
+
+
+class SupplierChangeFacility(Table, table=True):
+    """One facility's answer to a supplier change (outstanding while `outcome` is empty)."""
+
+    __tablename__ = "supplier_change_facility"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "outcome IS NULL OR outcome IN ('accepted','quarantine_lots')", name="ck_supplier_change_facility_outcome"
+        ),
+        sa.CheckConstraint("(outcome IS NULL) = (answered_at IS NULL)", name="ck_supplier_change_facility_answered"),
+    )
+    supplier_change_id: uuid.UUID = Field(foreign_key="supplier_change.id", primary_key=True)
+    facility_id: uuid.UUID = Field(primary_key=True, index=True)
+    outcome: str | None = None
+    assessment: str | None = None
+    answered_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    answered_by: str | None = None

@@ -19,9 +19,11 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from services.materials import models
+from services.materials.repository import MaterialsUnitOfWork
 from shared.database import UnitOfWork, event_history, get_or_404
 from shared.problems import NotFound
 
@@ -78,6 +80,7 @@ class MaterialFilters:
     supplier_country: str | None = None
     supplier_qualification: list[str] | None = None
     catalogue_number: str | None = None
+    substance_id: str | None = None  # EMA SMS id or FDA UNII
     ph_eur_5_2_12: bool | None = None
     has_coa: bool | None = None
     has_dmf_cep: bool | None = None
@@ -111,6 +114,8 @@ def _conditions(f: MaterialFilters) -> list[sa.ColumnElement]:
         conditions.append(s.qualification_status.in_(f.supplier_qualification))  # type: ignore[attr-defined]
     if f.catalogue_number:
         conditions.append(sa.func.lower(m.catalogue_number) == f.catalogue_number.lower())
+    if f.substance_id and (wanted := f.substance_id.strip()):
+        conditions.append(sa.or_(m.sms_substance_id == wanted, m.unii == wanted))
     if f.ph_eur_5_2_12 is not None:
         conditions.append(m.ph_eur_5_2_12.is_(f.ph_eur_5_2_12))  # type: ignore[attr-defined]
     for column, wanted in (
@@ -355,7 +360,7 @@ class ShortageRecord:
 
 
 async def _stock_of(uow: UnitOfWork, material_ids: list[UUID]) -> list[StockAt]:
-    """Where unexpired, unreserved stock of these materials is, per facility and unit: one grouped
+    """Where unexpired, unreserved, unquarantined stock of these materials is, per facility and unit: one grouped
     statement (lot's index on material_id finds the lots)."""
     if not material_ids:
         return []
@@ -368,7 +373,7 @@ async def _stock_of(uow: UnitOfWork, material_ids: list[UUID]) -> list[StockAt]:
         .where(col(lot.material_id).in_(material_ids))
         # domain.past_expiry, as a lot's read (api_inventory.lot_out) applies it: usable through its
         # expiry day, so a lot is stock while expires_on >= today; only what is not reserved counts
-        .where(lot.expires_on >= models.today(), lot.quantity > lot.reserved)
+        .where(lot.expires_on >= models.today(), lot.quantity > lot.reserved, col(lot.quarantined_at).is_(None))
         .group_by(lot.material_id, lot.facility_id, lot.unit)
         .order_by(lot.material_id, sa.func.sum(lot.quantity - lot.reserved).desc(), lot.facility_id)
     )  # fmt: skip
@@ -388,3 +393,85 @@ async def shortage_record(uow: UnitOfWork, shortage_id: UUID) -> ShortageRecord:
     named = await _alternatives_of(uow, material.id)
     stock = await _stock_of(uow, [alt.id for _, alt, _ in named])
     return ShortageRecord(shortage, material, supplier, named, stock)
+
+
+# --- supplier change notifications --------------------------------------------------------------
+
+
+def _outstanding(change_id: Any) -> sa.ScalarSelect:
+    """How many facilities have not answered the change (an alias: the outer query may join answers too)."""
+    answers = aliased(models.SupplierChangeFacility)
+    return (
+        sa.select(sa.func.count())
+        .where(answers.supplier_change_id == change_id, col(answers.outcome).is_(None))
+        .scalar_subquery()
+    )
+
+
+async def supplier_changes(
+    uow: UnitOfWork,
+    material_id: UUID | None,
+    supplier_id: UUID | None,
+    facility_id: UUID | None,
+    outstanding: bool | None,
+) -> list[tuple[models.SupplierChange, int]]:
+    """Supplier changes, newest first, each with how many facilities have not answered; with
+    `facility_id`, those that reached it (and `outstanding`: those it has, or has not, answered)."""
+    change, answers = models.SupplierChange, models.SupplierChangeFacility
+    query = select(change, _outstanding(change.id))
+    if material_id:
+        query = query.where(change.material_ids.any(material_id))  # type: ignore[attr-defined]
+    if supplier_id:
+        query = query.where(change.supplier_id == supplier_id)
+    if facility_id or outstanding is not None:
+        reached = sa.select(answers.supplier_change_id).where(answers.supplier_change_id == change.id)
+        if facility_id:
+            reached = reached.where(answers.facility_id == facility_id)
+        if outstanding is not None:
+            reached = reached.where(
+                col(answers.outcome).is_(None) if outstanding else col(answers.outcome).is_not(None)
+            )
+        query = query.where(reached.exists())
+    found = await uow.session.exec(query.order_by(col(change.created_at).desc(), col(change.id)))
+    return [(row, count) for row, count in found.all()]
+
+
+@dataclass(frozen=True)
+class SupplierChangeRecord:
+    change: models.SupplierChange
+    lots: list[models.SupplierChangeLot]
+    facilities: list[models.SupplierChangeFacility]
+    bookings: list[tuple[UUID, UUID, UUID, UUID]]  # (booking, reservation, facility, lot) holding its lots now
+
+
+async def supplier_change_record(uow: MaterialsUnitOfWork, supplier_change_id: UUID) -> SupplierChangeRecord:
+    """A supplier change with the lots it touched, each facility's answer, and the confirmed
+    reservations holding those lots now."""
+    change = await uow.supplier_changes.get(supplier_change_id)
+    lots = await uow.supplier_changes.lots(supplier_change_id)
+    facilities = await uow.supplier_changes.facilities(supplier_change_id)
+    return SupplierChangeRecord(change, lots, facilities, await uow.reservations.holding([x.lot_id for x in lots]))
+
+
+async def supplier_change_history(uow: UnitOfWork, supplier_change_id: UUID) -> list[dict[str, Any]]:
+    await get_or_404(uow.session, models.SupplierChange, supplier_change_id, "supplier change")
+    return await history(uow, supplier_change_id)
+
+
+async def supplier_changes_of_lots(
+    uow: UnitOfWork, lot_ids: list[UUID]
+) -> list[tuple[models.SupplierChange, int, list[UUID], str | None]]:
+    """The supplier changes touching these lots: each with its outstanding facilities, the lots it
+    touches among them and the answer of the facility holding them."""
+    if not lot_ids:
+        return []
+    change, touched, answers = models.SupplierChange, models.SupplierChangeLot, models.SupplierChangeFacility
+    query = (
+        sa.select(change, _outstanding(change.id), sa.func.array_agg(touched.lot_id), answers.outcome)
+        .join(touched, col(touched.supplier_change_id) == col(change.id))
+        .join(answers, sa.and_(answers.supplier_change_id == change.id, answers.facility_id == touched.facility_id))
+        .where(col(touched.lot_id).in_(lot_ids))
+        .group_by(change.id, answers.outcome)
+        .order_by(col(change.created_at).desc())
+    )
+    return [(row, count, sorted(ids), outcome) for row, count, ids, outcome in (await uow.session.execute(query)).all()]

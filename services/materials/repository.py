@@ -128,7 +128,18 @@ class Lots:
             col(models.Lot.material_id).in_(material_ids),
             models.Lot.expires_on >= use_on,
             models.Lot.quantity > models.Lot.reserved,
+            col(models.Lot.quarantined_at).is_(None),
         )
+
+    async def holding(self, material_ids: list[UUID]) -> list[models.Lot]:
+        """Lots of these materials with stock, neither expired nor quarantined: what a supplier change touches."""
+        query = (
+            select(models.Lot)
+            .where(col(models.Lot.material_id).in_(material_ids), models.Lot.quantity > 0)
+            .where(col(models.Lot.expired_at).is_(None), col(models.Lot.quarantined_at).is_(None))
+            .order_by(col(models.Lot.facility_id), col(models.Lot.id))
+        )
+        return list((await self.session.exec(query)).all())
 
     async def _locked(self, *where: sa.ColumnElement[bool]) -> dict[UUID, models.Lot]:
         query = select(models.Lot).where(*where).order_by(col(models.Lot.id)).with_for_update()
@@ -176,6 +187,18 @@ class Reservations:
         )
         return [Hold(*row) for row in (await self.session.execute(query)).all()]
 
+    async def holding(self, lot_ids: list[UUID]) -> list[tuple[UUID, UUID, UUID, UUID]]:
+        """(booking, reservation, facility, lot) for each of these lots a confirmed reservation holds."""
+        reservation, line = models.Reservation, models.ReservationLine
+        query = (
+            sa.select(reservation.booking_id, reservation.id, reservation.facility_id, line.lot_id)
+            .join(reservation, col(reservation.id) == col(line.reservation_id))
+            .where(col(line.lot_id).in_(lot_ids), reservation.status == ReservationStatus.CONFIRMED)
+            .distinct()
+            .order_by(reservation.booking_id, line.lot_id)
+        )
+        return [(b, r, f, lot) for b, r, f, lot in (await self.session.execute(query)).all()]
+
     async def add(self, reservation: models.Reservation, lines: list[models.ReservationLine] | None = None) -> None:
         """Save the reservation and, when it takes stock, its new lines."""
         self.session.add(reservation)
@@ -195,6 +218,41 @@ class Shortages:
         self.session.add(shortage)
 
 
+class SupplierChanges:
+    """Supplier change notifications, the lots they touched and each facility's answer."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, supplier_change_id: UUID) -> models.SupplierChange:
+        return await get_or_404(self.session, models.SupplierChange, supplier_change_id, "supplier change")
+
+    async def add(
+        self,
+        change: models.SupplierChange,
+        lots: list[models.SupplierChangeLot],
+        facilities: list[models.SupplierChangeFacility],
+    ) -> None:
+        self.session.add(change)
+        await self.session.flush()  # the change exists before its lots and facilities refer to it
+        self.session.add_all([*lots, *facilities])
+
+    async def answer_of(self, supplier_change_id: UUID, facility_id: UUID) -> models.SupplierChangeFacility | None:
+        """The facility's answer row, locked: a facility answers once, however many ask at once."""
+        key = (supplier_change_id, facility_id)
+        return await self.session.get(models.SupplierChangeFacility, key, with_for_update=True)
+
+    async def facilities(self, supplier_change_id: UUID) -> list[models.SupplierChangeFacility]:
+        answers = models.SupplierChangeFacility
+        query = select(answers).where(answers.supplier_change_id == supplier_change_id)
+        return list((await self.session.exec(query.order_by(col(answers.facility_id)))).all())
+
+    async def lots(self, supplier_change_id: UUID) -> list[models.SupplierChangeLot]:
+        touched = models.SupplierChangeLot
+        query = select(touched).where(touched.supplier_change_id == supplier_change_id)
+        return list((await self.session.exec(query.order_by(col(touched.lot_id)))).all())
+
+
 class MaterialsUnitOfWork(UnitOfWork):
     """One transaction of the materials service, with its repositories bound to it."""
 
@@ -205,3 +263,4 @@ class MaterialsUnitOfWork(UnitOfWork):
         self.lots = Lots(session)
         self.reservations = Reservations(session)
         self.shortages = Shortages(session)
+        self.supplier_changes = SupplierChanges(session)

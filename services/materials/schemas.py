@@ -10,15 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool
 from services.materials.domain import (
     QUANTITY_PLACES,
     Category,
+    ChangeOutcome,
     Grade,
     MaterialEntry,
     Origin,
     QualificationStatus,
     QualityAttributes,
+    RiskClass,
     Severity,
+    SupplierChangeType,
     clean_synonyms,
     plain,
 )
+from services.materials.events import SupplierChangeBooking, SupplierChangeState
 from shared.fields import IsoDate
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
@@ -67,13 +71,19 @@ class MaterialIn(BaseModel):
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200, examples=["US DMF 12345"])
     regulatory_support_file: str | None = Field(default=None, max_length=500)
+    sms_substance_id: str | None = Field(
+        default=None, max_length=40, description="EMA SPOR Substance Management Service id (opaque)",
+        examples=["100000090185"],
+    )  # fmt: skip
+    unii: str | None = Field(default=None, max_length=20, description="FDA UNII (opaque)", examples=["M7FS82U2KF"])
 
     def entry(self) -> MaterialEntry:
         quality = QualityAttributes(
             grade=self.grade, origin=self.origin, usp1043_tier=self.usp1043_tier, origin_species=self.origin_species,
             tse_bse_statement=self.tse_bse_statement, ph_eur_5_2_12=self.ph_eur_5_2_12,
             coa_reference=self.coa_reference, dmf_cep_reference=self.dmf_cep_reference,
-            regulatory_support_file=self.regulatory_support_file,
+            regulatory_support_file=self.regulatory_support_file, sms_substance_id=self.sms_substance_id,
+            unii=self.unii,
         )  # fmt: skip
         return MaterialEntry(
             name=self.name, category=self.category, quality=quality, synonyms=clean_synonyms(self.synonyms),
@@ -98,6 +108,8 @@ class MaterialPatch(BaseModel):
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200)
     regulatory_support_file: str | None = Field(default=None, max_length=500)
+    sms_substance_id: str | None = Field(default=None, max_length=40)
+    unii: str | None = Field(default=None, max_length=20)
     retired: StrictBool | None = None
 
     def revise(self, current: BaseModel) -> MaterialEntry:
@@ -131,6 +143,8 @@ class MaterialOut(BaseModel):
     coa_reference: str | None
     dmf_cep_reference: str | None
     regulatory_support_file: str | None
+    sms_substance_id: str | None = None
+    unii: str | None = None
     retired: bool
     updated_at: datetime
     updated_by: str
@@ -148,8 +162,22 @@ class AlternativeOut(BaseModel):
     qualified: bool = Field(description="GMP or ancillary grade, from a qualified supplier")
 
 
+class SupplierChangeBrief(BaseModel):
+    """A supplier change notification touching a material (or a reservation's lots)."""
+
+    supplier_change_id: UUID
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+    outstanding_facilities: int = Field(description="Facilities holding affected lots that have not answered yet.")
+
+
 class MaterialDetail(MaterialOut):
     alternatives: list[AlternativeOut]
+    supplier_changes: list[SupplierChangeBrief] = Field(
+        default=[], description="Supplier change notifications naming this material, newest first."
+    )
 
 
 class MaterialPage(BaseModel):
@@ -189,6 +217,10 @@ class LotOut(BaseModel):
     unit: str
     expired: bool = Field(description="Past its expiry date (a lot is usable through `expires_on`).")
     expired_at: datetime | None = Field(description="When the expiry job marked the lot expired, with its event.")
+    quarantined_at: datetime | None = Field(
+        default=None, description="Quarantined in answer to a supplier change: never reserved again."
+    )
+    quarantined_by_change_id: UUID | None = None
     updated_at: datetime
     updated_by: str
 
@@ -209,6 +241,14 @@ class ReservationOut(BaseModel):
     lines: list[ReservationLineOut]
     shortfalls: list[dict]
     updated_at: datetime
+    supplier_changes: list["ReservationSupplierChange"] = Field(
+        default=[], description="Supplier change notifications touching the lots it reserved."
+    )
+
+
+class ReservationSupplierChange(SupplierChangeBrief):
+    lot_ids: list[UUID] = Field(description="Of the reservation's lots, those the change touches.")
+    outcome: str | None = Field(description="The facility's answer: accepted | quarantine_lots; none yet.")
 
 
 class ShortageIn(BaseModel):
@@ -278,3 +318,28 @@ class ImportOut(BaseModel):
     dry_run: bool
     rejected: list[ImportRejected]
     seconds: float
+
+
+class SupplierChangeIn(BaseModel):
+    supplier_id: UUID
+    change_type: SupplierChangeType
+    description: str = Field(
+        min_length=3, max_length=4000, examples=["Manufacture of the basal medium moves from Freiburg to Porto"]
+    )
+    material_ids: list[UUID] = Field(min_length=1, max_length=500, description="The supplier's materials it touches.")
+    effective_on: IsoDate
+    risk_class: RiskClass
+
+
+class SupplierChangeAnswerIn(BaseModel):
+    outcome: ChangeOutcome = Field(description="accepted, or quarantine_lots: the facility's affected lots")
+    assessment: str = Field(min_length=3, max_length=4000, examples=["Comparability data reviewed; no impact"])
+
+
+class SupplierChangeOut(SupplierChangeState):
+    created_at: datetime
+    created_by: str
+    outstanding_facilities: int
+    bookings: list[SupplierChangeBooking] = Field(
+        description="Bookings whose confirmed reservations hold affected lots (those the caller may see)."
+    )

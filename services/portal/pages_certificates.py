@@ -15,10 +15,11 @@ from services.portal.hub import Api, ServiceProblem
 from services.portal.pages_regulator import Regulator
 from services.portal.session import User, check_csrf
 from services.portal.web import UserApi, attempt, render
+from shared.authorities import EEA_STATES
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
 # EU and EEA member states (ISO 3166-1): a site in one is certified by that state's authority.
-EEA = frozenset("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split())
+EEA = EEA_STATES
 ACTIONS = ("suspend", "reinstate", "revoke")
 SEARCH_PAGES = 20  # of 100 facilities each; the list says when the registry holds more
 
@@ -32,7 +33,8 @@ def member_state(authority: str) -> str | None:
 
 def in_jurisdiction(facility: dict[str, Any], authority: str) -> bool:
     """The design's rule: a site in an EU/EEA state is certified by that state's competent
-    authority, a site elsewhere by any of them. The registry does not check it when issuing."""
+    authority, a site elsewhere by any of them. The registry refuses anything else (403, rule
+    `competent_authority`); the pages only leave out what it would refuse."""
     state = member_state(authority)
     return state is not None and (facility["country"] == state or facility["country"] not in EEA)
 

@@ -1,13 +1,16 @@
 """Registry HTTP API under /v1: GMP certificates and non-compliance statements. A regulator acts
-for the authority in its token; only that authority (or an admin) may change its certificates.
+for the authority in its token; only that authority (or an admin) may change its certificates, and
+only an authority competent for the site acts at all (the domain's rule, the admin's acts too).
 Issuing, suspending, reinstating and revoking are signatures: they need a recent sign-in."""
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from services.registry import certificates, queries
-from services.registry.domain import CertificateTerms
+from services.registry.domain import CertificateTerms, check_known_authority
+from services.registry.events import CertificateState
 from services.registry.schemas import (
     CertificateIn,
     CertificateRecord,
@@ -30,7 +33,7 @@ def acting_authority(principal: Principal, named: str | None) -> str:
     if principal.is_admin:
         if not named:
             raise Unprocessable("An admin acting for a regulator must name the authority.", field="authority")
-        return named
+        return check_known_authority(named).code
     if named and named != principal.authority:
         raise Forbidden(f"This token acts for {principal.authority}, not {named}.")
     return principal.authority or ""
@@ -60,6 +63,19 @@ async def issue_certificate(
         certificate = await certificates.issue_certificate(uow, principal, facility_id, terms, signed)
         await uow.commit()
     return await _record(context, certificate.id)
+
+
+@router.get("/certificates", response_model=list[CertificateState],
+            summary="Find certificates by their EudraGMDP reference and/or issuing authority")  # fmt: skip
+async def find_certificates(
+    principal: CurrentPrincipal,
+    context: Context,
+    eudragmdp_ref: Annotated[str | None, Query(max_length=100, description="As EudraGMDP issued it")] = None,
+    authority: Annotated[str | None, Query(max_length=40, examples=["DE-PEI"])] = None,
+) -> list[CertificateState]:
+    async with context.db.sessions() as session:
+        found = await queries.certificates(session, eudragmdp_ref=eudragmdp_ref, authority=authority)
+    return [certificates.certificate_state(c) for c in found]
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateRecord,
@@ -114,8 +130,7 @@ async def record_noncompliance(
 ) -> NonComplianceOut:
     authority = acting_authority(principal, body.authority)
     async with context.db.unit_of_work(principal.actor) as uow:
-        statement = await certificates.record_noncompliance(
-            uow, facility_id, authority, body.summary, body.certificate_id
-        )
+        said = certificates.Statement(authority, body.summary, body.certificate_id, body.eudragmdp_ref)
+        statement = await certificates.record_noncompliance(uow, facility_id, said)
         await uow.commit()
     return NonComplianceOut(statement_id=statement.id, **statement.model_dump(exclude={"id"}))

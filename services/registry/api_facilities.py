@@ -97,13 +97,25 @@ async def search_facilities(
         str | None, Query(description="The facility holds a certificate in this status")
     ] = None,
     q: Annotated[str | None, Query(max_length=200, description="Part of the legal name or city")] = None,
+    oms_organisation_id: Annotated[
+        str | None, Query(max_length=20, description="EMA OMS organisation id (ORG-100001699 or the digits)")
+    ] = None,
+    oms_location_id: Annotated[
+        str | None, Query(max_length=20, description="EMA OMS location id (LOC-100000151 or the digits)")
+    ] = None,
+    eudragmdp_ref: Annotated[
+        str | None,
+        Query(max_length=100, description="A EudraGMDP reference of the facility, its certificates or statements"),
+    ] = None,
     include_inactive: bool = False,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> FacilityPage:
     search = queries.FacilitySearch(
         country=country, atmp_type=atmp_type, process=process, cleanroom_grade=cleanroom_grade, operation=operation,
-        certificate_status=certificate_status, q=q, include_inactive=include_inactive, page=page, page_size=page_size,
+        certificate_status=certificate_status, q=q, oms_organisation_id=oms_organisation_id,
+        oms_location_id=oms_location_id, eudragmdp_ref=eudragmdp_ref, include_inactive=include_inactive, page=page,
+        page_size=page_size,
     )  # fmt: skip
     async with context.db.sessions() as session:
         found, total = await queries.search_facilities(session, search)

@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 from services.registry import events, models
-from services.registry.domain import CertificateStatus, CertificateTerms, next_status
+from services.registry.domain import (
+    CertificateStatus,
+    CertificateTerms,
+    check_competent,
+    eudragmdp_reference,
+    may_change_certificate,
+    next_status,
+)
 from services.registry.facilities import lock_facility, touch
 from services.registry.repository import RegistryUnitOfWork
 from shared.auth import Principal
@@ -44,11 +51,11 @@ def certificate_state(certificate: models.Certificate) -> events.CertificateStat
 
 def sign(
     uow: RegistryUnitOfWork, principal: Principal, certificate: models.Certificate, action: str, version: int,
-    req: SignatureRequest,
+    req: SignatureRequest, *, authority: str,
 ) -> events.Signature:  # fmt: skip
     """Record the signature on the certificate as it now stands (insert-only) and return it for the event."""
     signature = events.Signature(
-        signer=principal.actor, signer_name=principal.display_name, authority=certificate.authority,
+        signer=principal.actor, signer_name=principal.display_name, authority=authority,
         meaning=req.meaning or SIGNED_AS[action], reason=req.reason, signed_at=models.now(),
         state_sha256=state_sha256(certificate_state(certificate)),
     )  # fmt: skip
@@ -65,6 +72,7 @@ async def issue_certificate(
     uow: RegistryUnitOfWork, principal: Principal, facility_id: UUID, terms: CertificateTerms, req: SignatureRequest
 ) -> models.Certificate:
     facility = await lock_facility(uow, facility_id)
+    check_competent(terms.authority, facility.country, act="issue a GMP certificate")
     if await uow.certificates.number_taken(terms.authority, terms.number):
         raise Conflict(f"{terms.authority} already issued a certificate numbered {terms.number!r}.")
     certificate = models.Certificate(
@@ -75,13 +83,14 @@ async def issue_certificate(
         expires_on=terms.expires_on,
         atmp_types=list(terms.atmp_types),
         operations=list(terms.operations),
+        eudragmdp_ref=terms.eudragmdp_ref,
         status=CertificateStatus.VALID.value,
         status_changed_by=uow.actor,
         created_by=uow.actor,
     )
     uow.certificates.add(certificate)
     version = touch(uow, facility)
-    signature = sign(uow, principal, certificate, "issue", version, req)
+    signature = sign(uow, principal, certificate, "issue", version, req, authority=certificate.authority)
     uow.emit(
         events.CertificateIssued(
             facility_id=facility_id, version=version, certificate=certificate_state(certificate), signature=signature
@@ -94,11 +103,15 @@ async def change_status(
     uow: RegistryUnitOfWork, principal: Principal, certificate_id: UUID, action: str, req: SignatureRequest, *, on: date
 ) -> models.Certificate:
     """Apply `action` (suspend, reinstate, revoke) to a certificate, signed, if `principal` acts for
-    the authority that issued it."""
+    the authority that issued it (an admin acts for it too) or, in an EU/EEA state, for one of the
+    site's own authorities; the authority acting must be competent for the site."""
     reason = req.reason
     certificate = await uow.certificates.get(certificate_id)
-    principal.require_authority(certificate.authority)
     facility = await lock_facility(uow, certificate.facility_id, must_be_active=False)
+    acting = certificate.authority if principal.is_admin else (principal.authority or "")
+    if not may_change_certificate(certificate.authority, acting, facility.country):
+        principal.require_authority(certificate.authority)
+    check_competent(acting, facility.country, act=f"{action} a GMP certificate")
     certificate = await uow.certificates.lock(certificate_id)
     target = next_status(certificate.status, action, reason=reason, expires_on=certificate.expires_on, today=on)
     certificate.status = target.value
@@ -106,7 +119,7 @@ async def change_status(
     certificate.status_changed_at = models.now()
     certificate.status_changed_by = uow.actor or "unknown"
     version = touch(uow, facility)
-    signature = sign(uow, principal, certificate, action, version, req)
+    signature = sign(uow, principal, certificate, action, version, req, authority=acting)
     event_class = EVENT_OF_ACTION[action]
     uow.emit(
         event_class(
@@ -116,10 +129,22 @@ async def change_status(
     return certificate
 
 
+@dataclass(frozen=True)
+class Statement:
+    """A non-compliance statement as its authority states it."""
+
+    authority: str
+    summary: str
+    certificate_id: UUID | None = None
+    eudragmdp_ref: str | None = None
+
+
 async def record_noncompliance(
-    uow: RegistryUnitOfWork, facility_id: UUID, authority: str, summary: str, certificate_id: UUID | None
+    uow: RegistryUnitOfWork, facility_id: UUID, said: Statement
 ) -> models.NonComplianceStatement:
     facility = await lock_facility(uow, facility_id, must_be_active=False)
+    check_competent(said.authority, facility.country, act="record a GMP non-compliance statement")
+    certificate_id, authority, summary = said.certificate_id, said.authority, said.summary
     if certificate_id is not None:
         certificate = await uow.certificates.find(certificate_id)
         if certificate is None or certificate.facility_id != facility_id:
@@ -128,6 +153,7 @@ async def record_noncompliance(
         facility_id=facility_id,
         certificate_id=certificate_id,
         authority=authority,
+        eudragmdp_ref=eudragmdp_reference(said.eudragmdp_ref),
         summary=summary,
         recorded_by=uow.actor,
     )
@@ -141,6 +167,7 @@ async def record_noncompliance(
             authority=authority,
             summary=summary,
             recorded_at=statement.recorded_at,
+            eudragmdp_ref=statement.eudragmdp_ref,
         )
     )
     return statement

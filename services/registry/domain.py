@@ -1,11 +1,13 @@
 """Registry rules, free of frameworks and I/O: the controlled vocabularies, what a facility
 profile, a suite and a certificate must satisfy, and the certificate's state machine."""
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 
-from shared.problems import Conflict, PreconditionFailed, Unprocessable
+from shared.authorities import AUTHORITIES, EEA_STATES, Authority
+from shared.problems import Conflict, Forbidden, PreconditionFailed, Unprocessable
 
 # --- controlled vocabularies ---------------------------------------------------------------------
 # Search only works if everyone says "car_t" the same way; free text is kept for descriptions.
@@ -106,6 +108,7 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "qc_tests": QC_TESTS,
     "operations": OPERATIONS,
     "countries": {code: code for code in sorted(COUNTRIES)},
+    "authorities": {a.code: f"{a.name} ({a.state or 'EU'})" for a in AUTHORITIES.values()},
 }
 
 
@@ -128,10 +131,100 @@ def check_terms(vocabulary: str, terms: list[str] | tuple[str, ...], *, field_na
     return tuple(dict.fromkeys(check_term(vocabulary, t, field_name=field_name) for t in terms))
 
 
+# --- EMA identifiers -----------------------------------------------------------------------------
+# EMA's Organisation Management Service (SPOR/OMS) names an organisation `ORG-` and each of its
+# sites `LOC-` followed by 9 digits; a site must be in OMS before it appears on a EudraGMDP document.
+# People copy them with and without the prefix, so bare digits are accepted and stored prefixed.
+
+_OMS_ID = re.compile(r"(?:(ORG|LOC)-)?(\d{9})", re.IGNORECASE)
+
+
+def oms_id(value: str | None, prefix: str, *, field_name: str) -> str | None:
+    """`value` as `<prefix>-<9 digits>` (None stays None), or a 422 saying what an OMS id looks like."""
+    if value is None:
+        return None
+    match = _OMS_ID.fullmatch(value.strip())
+    if match is None or (match.group(1) or prefix).upper() != prefix:
+        raise Unprocessable(
+            f"{value!r} is not an EMA OMS {'organisation' if prefix == 'ORG' else 'location'} id: "
+            f"{prefix}- followed by 9 digits (e.g. {prefix}-100000151), or the 9 digits alone.",
+            field=field_name,
+            term=value,
+        )
+    return f"{prefix}-{match.group(2)}"
+
+
+# --- the competent-authority rule ----------------------------------------------------------------
+# A GMP certificate or non-compliance statement about a site in an EU/EEA state is issued by that
+# state's competent authority (Directive 2001/83/EC Art. 111); a site in a third country may be
+# inspected and certified by any EU/EEA authority. No role sets it aside, the hub operator's neither.
+
+COMPETENT_AUTHORITY_RULE = "competent_authority"
+
+
+class NotCompetent(Forbidden):
+    """An authority acting on a site it is not competent for."""
+
+    title = "Authority not competent for the site"
+
+
+def check_known_authority(code: str, *, field_name: str = "authority") -> Authority:
+    """The authority `code` names, or a 422 naming the unknown code (the list: shared/authorities.py)."""
+    if code not in AUTHORITIES:
+        raise Unprocessable(
+            f"Unknown authority {code!r}; the hub knows {len(AUTHORITIES)} (GET /v1/vocabularies, 'authorities').",
+            field=field_name,
+            term=code,
+            vocabulary="authorities",
+        )
+    return AUTHORITIES[code]
+
+
+def competent_authorities(country: str) -> list[str]:
+    """Who may certify a site in `country`: that state's authorities, or any EU/EEA one elsewhere."""
+    return [
+        a.code
+        for a in AUTHORITIES.values()
+        if a.state is not None and (a.state == country or country not in EEA_STATES)
+    ]
+
+
+def may_change_certificate(issuer: str, acting: str | None, country: str) -> bool:
+    """Whether authority `acting` may suspend, reinstate or revoke a certificate `issuer` issued for a
+    site in `country`: its issuer; in an EU/EEA state also that state's own authorities, so that a
+    certificate another state's authority issued before the competent-authority rule is not left in
+    no one's hands. Either must also be competent (`check_competent`)."""
+    return acting == issuer or (country in EEA_STATES and acting in competent_authorities(country))
+
+
+def check_competent(code: str, country: str, *, act: str) -> None:
+    """Refuse (403, naming the rule) `act` by authority `code` on a site in `country` unless the
+    authority is competent for it."""
+    competent = competent_authorities(country)
+    if code in competent:
+        return
+    authority = AUTHORITIES.get(code)
+    if authority is None:
+        why = f"{code} is not an authority the hub knows"
+    elif authority.state is None:
+        why = f"{code} acts for no member state; GMP inspections are the member states' authorities'"
+    else:
+        why = f"{code} is {authority.state}'s, and a site in {country} is certified by {country}'s authorities"
+    raise NotCompetent(
+        f"{code} may not {act} for a site in {country}: {why} (rule {COMPETENT_AUTHORITY_RULE}: a site in an "
+        "EU/EEA state is certified by that state's competent authority, a site elsewhere by any EU/EEA authority).",
+        rule=COMPETENT_AUTHORITY_RULE,
+        authority=code,
+        site_country=country,
+        competent=competent if country in EEA_STATES else ["any EU/EEA member state's authority"],
+    )
+
+
 # --- facility ------------------------------------------------------------------------------------
 
 # The authorisation is what the hub operator checked at onboarding; a facility may not change it.
-ADMIN_ONLY_FIELDS = frozenset({"authorisation_number", "authorisation_authority"})
+# Nor its country: that decides which authorities are competent for the site.
+ADMIN_ONLY_FIELDS = frozenset({"authorisation_number", "authorisation_authority", "country"})
 
 
 @dataclass(frozen=True)
@@ -145,9 +238,15 @@ class FacilityProfile:
     authorisation_number: str
     authorisation_authority: str
     eudragmdp_ref: str | None = None
+    oms_organisation_id: str | None = None
+    oms_location_id: str | None = None
 
     def __post_init__(self) -> None:
         check_term("facility_kinds", self.kind, field_name="kind")
+        organisation = oms_id(self.oms_organisation_id, "ORG", field_name="oms_organisation_id")
+        object.__setattr__(self, "oms_organisation_id", organisation)
+        location = oms_id(self.oms_location_id, "LOC", field_name="oms_location_id")
+        object.__setattr__(self, "oms_location_id", location)
         if self.country not in COUNTRIES:
             raise Unprocessable(
                 f"Unknown country code {self.country!r}; use ISO 3166-1 alpha-2, e.g. DE.",
@@ -240,9 +339,11 @@ class CertificateTerms:
     expires_on: date
     atmp_types: tuple[str, ...]
     operations: tuple[str, ...]
+    eudragmdp_ref: str | None = None  # as EudraGMDP numbered it: opaque, no EU-wide format exists
     today: date = field(compare=False, repr=False, default_factory=date.today)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "eudragmdp_ref", eudragmdp_reference(self.eudragmdp_ref))
         if self.expires_on <= self.issued_on:
             raise Unprocessable(
                 f"The expiry date {self.expires_on} must be after the issue date {self.issued_on}.",
@@ -256,6 +357,11 @@ class CertificateTerms:
             raise Unprocessable("A certificate's scope names at least one ATMP type and one operation.")
         object.__setattr__(self, "atmp_types", check_terms("atmp_types", self.atmp_types, field_name="atmp_types"))
         object.__setattr__(self, "operations", check_terms("operations", self.operations, field_name="operations"))
+
+
+def eudragmdp_reference(value: str | None) -> str | None:
+    """A EudraGMDP document's reference as issued, trimmed; blank means none."""
+    return (value or "").strip() or None
 
 
 def next_status(current: str, action: str, *, reason: str | None, expires_on: date, today: date) -> CertificateStatus:

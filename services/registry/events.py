@@ -5,9 +5,10 @@ order. Each event carries the full current state of what changed (event-carried 
 and ignore anything older than what it holds."""
 
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from shared.events import ChainAnchored, Event
 
@@ -24,6 +25,12 @@ class FacilityState(BaseModel):
     authorisation_number: str
     authorisation_authority: str
     eudragmdp_ref: str | None = None
+    oms_organisation_id: str | None = Field(
+        default=None, description="EMA SPOR/OMS organisation id, ORG- and 9 digits", examples=["ORG-100001699"]
+    )
+    oms_location_id: str | None = Field(
+        default=None, description="EMA SPOR/OMS location id of the site, LOC- and 9 digits", examples=["LOC-100000151"]
+    )
     active: bool = True
 
 
@@ -51,6 +58,19 @@ class CertificateState(BaseModel):
     operations: list[str]
     status: str  # valid | suspended | revoked | expired
     reason: str | None = None
+    eudragmdp_ref: str | None = Field(
+        default=None, description="The EudraGMDP reference as the authority issued it (opaque text)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_reference(self, handler: SerializerFunctionWrapHandler):
+        """A certificate without a EudraGMDP reference serialises as it did before the field
+        existed, so the hash of a state signed then (a signature's `state_sha256`) still matches.
+        No return annotation: pydantic then documents the model's own fields (with one, a dict)."""
+        state: dict[str, Any] = handler(self)
+        if state.get("eudragmdp_ref") is None:
+            state.pop("eudragmdp_ref", None)
+        return state
 
 
 class Signature(BaseModel):
@@ -173,6 +193,7 @@ class NonComplianceRecorded(_FacilityEvent):
     authority: str
     summary: str
     recorded_at: datetime
+    eudragmdp_ref: str | None = None  # the EudraGMDP reference as the authority issued it
 
 
 class AuditAnchored(ChainAnchored):

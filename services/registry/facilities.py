@@ -60,7 +60,17 @@ def touch(uow: RegistryUnitOfWork, facility: models.Facility) -> int:
 # --- facility ------------------------------------------------------------------------------------
 
 
+async def check_location_free(uow: RegistryUnitOfWork, location: str | None, *, other_than: UUID | None = None) -> None:
+    """One active facility per OMS location: a second one would be the same site twice."""
+    if location and (holder := await uow.facilities.at_location(location, other_than=other_than)):
+        raise Conflict(
+            f"OMS location {location} is facility {holder} already; a site is onboarded once.",
+            oms_location_id=location, facility_id=str(holder),
+        )  # fmt: skip
+
+
 async def register_facility(uow: RegistryUnitOfWork, profile: FacilityProfile) -> models.Facility:
+    await check_location_free(uow, profile.oms_location_id)
     facility = models.Facility(**vars(profile), created_by=uow.actor, updated_by=uow.actor)
     uow.facilities.add(facility)
     uow.emit(events.FacilityRegistered(facility_id=facility.id, version=1, facility=facility_state(facility)))
@@ -80,6 +90,8 @@ async def update_profile(
         check_version(facility.version, expected_version)
     check_profile_change(changes, by_admin=by_admin)
     profile = replace(profile_of(facility), **changes)  # re-validates the whole profile
+    if profile.oms_location_id != facility.oms_location_id:
+        await check_location_free(uow, profile.oms_location_id, other_than=facility_id)
     for name, value in vars(profile).items():
         setattr(facility, name, value)
     version = touch(uow, facility)
@@ -97,6 +109,8 @@ async def set_facility_active(
         raise Conflict(f"Facility {facility_id} is active; only a deactivated facility can be reactivated.")
     if expected_version is not None:
         check_version(facility.version, expected_version)
+    if active:
+        await check_location_free(uow, facility.oms_location_id, other_than=facility_id)
     facility.active = active
     facility.deactivated_at, facility.deactivated_by, facility.deactivation_reason = (
         (None, None, None) if active else (models.now(), uow.actor, reason)

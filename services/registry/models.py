@@ -31,6 +31,11 @@ def _when(nullable: bool = True) -> sa.Column:
 
 
 class Facility(Table, table=True):
+    __table_args__ = (
+        # one active facility per OMS location: a site is one place, onboarded once
+        sa.Index("uq_facility_active_oms_location", "oms_location_id", unique=True, postgresql_where=sa.text("active")),
+    )
+
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     version: int = 1  # the aggregate's version: bumped by every facility, suite or certificate change
     legal_name: str
@@ -42,6 +47,8 @@ class Facility(Table, table=True):
     authorisation_number: str
     authorisation_authority: str
     eudragmdp_ref: str | None = None
+    oms_organisation_id: str | None = Field(default=None, index=True)  # EMA SPOR/OMS, ORG-<9 digits>
+    oms_location_id: str | None = None  # EMA SPOR/OMS, LOC-<9 digits>
     active: bool = True
     created_at: datetime = Field(default_factory=now)
     created_by: str
@@ -111,6 +118,7 @@ class Certificate(Table, table=True):
     expires_on: date
     atmp_types: list[str] = Field(sa_column=_terms())
     operations: list[str] = Field(sa_column=_terms())
+    eudragmdp_ref: str | None = Field(default=None, index=True)  # the EudraGMDP document's reference, as issued
     status: str = "valid"
     reason: str | None = None  # why the last status change happened
     status_changed_at: datetime = Field(default_factory=now, sa_column=_when(nullable=False))
@@ -133,6 +141,7 @@ class NonComplianceStatement(Table, table=True):
     facility_id: uuid.UUID = Field(foreign_key="facility.id", index=True)
     certificate_id: uuid.UUID | None = Field(default=None, foreign_key="certificate.id")
     authority: str
+    eudragmdp_ref: str | None = Field(default=None, index=True)  # the EudraGMDP document's reference, as issued
     summary: str
     recorded_at: datetime = Field(default_factory=now, sa_column=_when(nullable=False))
     recorded_by: str

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry import models
-from services.registry.domain import CertificateStatus, check_term
+from services.registry.domain import CertificateStatus, check_known_authority, check_term, eudragmdp_reference, oms_id
 from shared.database import event_history, get_or_404, outbox
 from shared.problems import NotFound, Unprocessable
 
@@ -26,11 +26,19 @@ class FacilitySearch:
     operation: str | None = None
     certificate_status: str | None = None
     q: str | None = None
+    oms_organisation_id: str | None = None
+    oms_location_id: str | None = None
+    eudragmdp_ref: str | None = None
     include_inactive: bool = False
     page: int = 1
     page_size: int = 20
 
     def __post_init__(self) -> None:
+        # an OMS id is searched as it is stored: prefixed, so bare digits find it too
+        organisation = oms_id(self.oms_organisation_id, "ORG", field_name="oms_organisation_id")
+        object.__setattr__(self, "oms_organisation_id", organisation)
+        object.__setattr__(self, "oms_location_id", oms_id(self.oms_location_id, "LOC", field_name="oms_location_id"))
+        object.__setattr__(self, "eudragmdp_ref", eudragmdp_reference(self.eudragmdp_ref))
         if self.country:
             check_term("countries", self.country, field_name="country")
         if self.atmp_type:
@@ -57,6 +65,19 @@ class FacilitySearch:
             where.append(facility.active)
         if self.country:
             where.append(facility.country == self.country)
+        if self.oms_organisation_id:
+            where.append(facility.oms_organisation_id == self.oms_organisation_id)
+        if self.oms_location_id:
+            where.append(facility.oms_location_id == self.oms_location_id)
+        if ref := self.eudragmdp_ref:  # the facility's own, or one of its certificates' or statements'
+            statement = models.NonComplianceStatement
+            where.append(
+                sa.or_(
+                    facility.eudragmdp_ref == ref,
+                    sa.exists().where(certificate.facility_id == facility.id, certificate.eudragmdp_ref == ref),
+                    sa.exists().where(statement.facility_id == facility.id, statement.eudragmdp_ref == ref),
+                )
+            )
         if self.q:
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append(sa.or_(facility.legal_name.ilike(pattern), facility.city.ilike(pattern)))
@@ -126,6 +147,26 @@ async def facility_history(session: AsyncSession, facility_id: UUID) -> list[dic
 
 async def certificate(session: AsyncSession, certificate_id: UUID) -> models.Certificate:
     return await get_or_404(session, models.Certificate, certificate_id, "certificate")
+
+
+async def certificates(
+    session: AsyncSession, *, eudragmdp_ref: str | None, authority: str | None
+) -> list[models.Certificate]:
+    """The certificates with this EudraGMDP reference and/or of this authority, newest first (at most 100)."""
+    where = []
+    if ref := eudragmdp_reference(eudragmdp_ref):
+        where.append(models.Certificate.eudragmdp_ref == ref)
+    if authority:
+        where.append(models.Certificate.authority == check_known_authority(authority).code)
+    if not where:
+        raise Unprocessable("Search certificates by eudragmdp_ref or authority.", fields=["eudragmdp_ref", "authority"])
+    found = await session.scalars(
+        sa.select(models.Certificate)
+        .where(*where)
+        .order_by(models.Certificate.issued_on.desc(), models.Certificate.created_at.desc())
+        .limit(100)
+    )
+    return list(found)
 
 
 async def signatures(session: AsyncSession, certificate_id: UUID) -> list[models.CertificateSignature]:

@@ -30,6 +30,15 @@ class Facilities:
             raise NotFound(f"No facility {facility_id}.")
         return facility
 
+    async def at_location(self, oms_location_id: str, *, other_than: UUID | None = None) -> UUID | None:
+        """The active facility (other than `other_than`) registered at this OMS location, if any."""
+        query = sa.select(models.Facility.id).where(
+            models.Facility.oms_location_id == oms_location_id, models.Facility.active
+        )
+        if other_than is not None:
+            query = query.where(models.Facility.id != other_than)
+        return await self.session.scalar(query)
+
 
 class Suites:
     def __init__(self, session: AsyncSession) -> None:

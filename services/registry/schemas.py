@@ -34,6 +34,14 @@ class FacilityIn(BaseModel):
     authorisation_number: str = Field(min_length=1, max_length=100, examples=["DE_BE_01_MIA_2024_0042"])
     authorisation_authority: str = Field(min_length=2, max_length=40, examples=["DE-LAGeSo"])
     eudragmdp_ref: str | None = Field(default=None, max_length=100)
+    oms_organisation_id: str | None = Field(
+        default=None, max_length=20, examples=["ORG-100001699"],
+        description="EMA SPOR/OMS organisation id: ORG- and 9 digits, or the digits alone (stored prefixed)",
+    )  # fmt: skip
+    oms_location_id: str | None = Field(
+        default=None, max_length=20, examples=["LOC-100000151"],
+        description="EMA SPOR/OMS location id of the site: LOC- and 9 digits, or the digits alone; one active facility each",
+    )  # fmt: skip
 
 
 class _Patch(BaseModel):
@@ -51,9 +59,9 @@ class _Patch(BaseModel):
 
 
 class FacilityPatch(_Patch):
-    """Only the fields sent change. `eudragmdp_ref: null` clears it."""
+    """Only the fields sent change. `eudragmdp_ref`, `oms_organisation_id` and `oms_location_id`: null clears them."""
 
-    nullable = frozenset({"eudragmdp_ref"})
+    nullable = frozenset({"eudragmdp_ref", "oms_organisation_id", "oms_location_id"})
 
     legal_name: str | None = Field(default=None, min_length=2, max_length=300)
     kind: Term | None = None
@@ -64,6 +72,14 @@ class FacilityPatch(_Patch):
     authorisation_number: str | None = Field(default=None, min_length=1, max_length=100)
     authorisation_authority: str | None = Field(default=None, min_length=2, max_length=40)
     eudragmdp_ref: str | None = Field(default=None, max_length=100)
+    oms_organisation_id: str | None = Field(
+        default=None, max_length=20, examples=["ORG-100001699"],
+        description="EMA SPOR/OMS organisation id: ORG- and 9 digits, or the digits alone (stored prefixed)",
+    )  # fmt: skip
+    oms_location_id: str | None = Field(
+        default=None, max_length=20, examples=["LOC-100000151"],
+        description="EMA SPOR/OMS location id of the site: LOC- and 9 digits, or the digits alone; one active facility each",
+    )  # fmt: skip
 
 
 class ReasonIn(BaseModel):
@@ -113,6 +129,10 @@ class CertificateIn(BaseModel):
     expires_on: IsoDate
     atmp_types: Terms = Field(min_length=1, examples=[["gene_therapy"]])
     operations: Terms = Field(min_length=1, examples=[["aseptic_manufacture", "batch_certification"]])
+    eudragmdp_ref: str | None = Field(
+        default=None, max_length=100, examples=["DE_BE_01_GMP_2026_0117"],
+        description="The reference EudraGMDP gave the document, as issued (opaque: no EU-wide format exists)",
+    )  # fmt: skip
     authority: str | None = Field(
         default=None, min_length=2, max_length=40,
         description="The issuing authority; a regulator's token decides it, an admin must name it.",
@@ -143,6 +163,10 @@ class CertificateRecord(CertificateState):
 class NonComplianceIn(BaseModel):
     summary: str = Field(min_length=3, max_length=8000)
     certificate_id: UUID | None = None
+    eudragmdp_ref: str | None = Field(
+        default=None, max_length=100, examples=["DE_BE_01_GMP_2026_0117"],
+        description="The reference EudraGMDP gave the document, as issued (opaque: no EU-wide format exists)",
+    )  # fmt: skip
     authority: str | None = Field(default=None, min_length=2, max_length=40, description="Admin only: on whose behalf.")
 
 
@@ -151,6 +175,7 @@ class NonComplianceOut(BaseModel):
     facility_id: UUID
     certificate_id: UUID | None
     authority: str
+    eudragmdp_ref: str | None = None
     summary: str
     recorded_at: datetime
     recorded_by: str
@@ -240,4 +265,7 @@ class Vocabularies(BaseModel):
     qc_tests: list[VocabularyTerm]
     operations: list[VocabularyTerm]
     countries: list[VocabularyTerm]
+    authorities: list[VocabularyTerm] = Field(
+        description="Medicines authorities and their state (shared/authorities.py)"
+    )
     certificate_statuses: list[VocabularyTerm]

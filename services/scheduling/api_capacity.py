@@ -23,6 +23,7 @@ class FacilityOut(BaseModel):
     version: int
     legal_name: str
     country: str
+    oms_location_id: str | None = None
     active: bool
     updated_at: datetime
 

@@ -26,6 +26,8 @@ def follows(settings: SchedulingSettings) -> dict[type[InboundEvent], Handler]:
         inbound.ShortageDeclared: replicas.record_shortage,
         inbound.ShortageUpdated: replicas.record_shortage,
         inbound.ShortageResolved: replicas.record_shortage,
+        inbound.SupplierChangeRecorded: replicas.record_supplier_change,
+        inbound.SupplierChangeAnswered: replicas.record_supplier_change_answer,
         inbound.ReservationConfirmed: bookings.on_reservation_confirmed,
         inbound.ReservationFailed: partial(bookings.on_reservation_failed, hold_ttl_seconds=settings.hold_ttl_seconds),
         # every approval event carries the approval's whole state

@@ -355,6 +355,29 @@ class ShortageFacts:
 
 
 @dataclass(frozen=True)
+class SupplierChangeFacts:
+    """A supplier change touching lots reserved for a booking, and its facility's answer (None: none yet)."""
+
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+    outcome: str | None = None
+
+
+def supplier_change_risks(changes: Sequence[SupplierChangeFacts]) -> list[str]:
+    """One reason per supplier change the facility has not accepted: unanswered, or its lots quarantined."""
+    reasons = []
+    for c in sorted(changes, key=lambda c: (c.effective_on, c.description)):
+        what = f"A supplier change ({c.change_type}, {c.risk_class}, effective {c.effective_on}) touches lots reserved for it"
+        if c.outcome is None:
+            reasons.append(f"{what}: {c.description}; the facility has not assessed it yet.")
+        elif c.outcome != "accepted":
+            reasons.append(f"{what}: {c.description}; the facility quarantined them.")
+    return reasons
+
+
+@dataclass(frozen=True)
 class RiskFacts:
     """What scheduling's replicas say of a booking's run: its facility's certificates and country
     (None: unknown), the active shortages of the materials it needs, the approval it relies on."""

@@ -20,6 +20,7 @@ class Facility(BaseModel):
     version: int
     legal_name: str
     country: str
+    oms_location_id: str | None = None  # EMA OMS location id (LOC-…): how the regulators' systems name the site
     active: bool = True
 
 
@@ -133,6 +134,34 @@ class ShortageUpdated(ShortageChanged):
 
 class ShortageResolved(ShortageChanged):
     type = "gmphub.materials.shortage.resolved.v1"
+
+
+class SupplierChange(BaseModel):
+    supplier_change_id: UUID
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+
+
+class SupplierChangeBooking(BaseModel):
+    booking_id: UUID
+    facility_id: UUID
+
+
+class SupplierChangeRecorded(InboundEvent):
+    """Only the bookings whose confirmed reservations hold lots the change touches."""
+
+    type = "gmphub.materials.supplier_change.recorded.v1"
+    supplier_change: SupplierChange
+    bookings: list[SupplierChangeBooking]
+
+
+class SupplierChangeAnswered(InboundEvent):
+    type = "gmphub.materials.supplier_change.answered.v1"
+    supplier_change_id: UUID
+    facility_id: UUID
+    outcome: str
 
 
 class Shortfall(BaseModel):

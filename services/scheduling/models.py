@@ -40,6 +40,7 @@ class FacilityView(Table, table=True):
     version: int
     legal_name: str
     country: str = Field(index=True)
+    oms_location_id: str | None = None  # EMA OMS location id, as registry publishes it
     active: bool
     updated_at: datetime = Field(default_factory=now)
 
@@ -100,6 +101,22 @@ class ShortageView(Table, table=True):
     severity: str
     regions: list[str] = _texts()  # ISO country codes, EU or EEA; empty (events before regions were kept): everywhere
     reason: str | None = None
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+class SupplierChangeView(Table, table=True):
+    """A supplier change touching lots reserved for a booking, from materials events: it puts the
+    booking at risk until the facility accepts it (`outcome`)."""
+
+    __tablename__ = "supplier_change_view"
+    supplier_change_id: uuid.UUID = Field(primary_key=True)
+    booking_id: uuid.UUID = Field(primary_key=True, index=True)
+    facility_id: uuid.UUID
+    change_type: str
+    description: str
+    effective_on: date
+    risk_class: str
+    outcome: str | None = None  # accepted | quarantine_lots, once the facility answered
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from services.scheduling import events, inbound, models
-from services.scheduling.domain import at_risk_reasons
+from services.scheduling.domain import at_risk_reasons, supplier_change_risks
 from services.scheduling.repository import SchedulingUnitOfWork, View
 
 
@@ -41,6 +41,21 @@ async def record_shortage(uow: SchedulingUnitOfWork, event: inbound.ShortageChan
         await _refresh_risks(uow, await uow.bookings.future_open_needing(state.material_id, now), now)
 
 
+async def record_supplier_change(uow: SchedulingUnitOfWork, event: inbound.SupplierChangeRecorded) -> None:
+    change = event.supplier_change.model_dump()
+    await uow.replicas.add_supplier_change(
+        [change | b.model_dump() | {"updated_at": models.now()} for b in event.bookings]
+    )
+    now = models.now()
+    await _refresh_risks(uow, await uow.bookings.future_open_among([b.booking_id for b in event.bookings], now), now)
+
+
+async def record_supplier_change_answer(uow: SchedulingUnitOfWork, event: inbound.SupplierChangeAnswered) -> None:
+    answered = await uow.replicas.answer_supplier_change(event.supplier_change_id, event.facility_id, event.outcome)
+    now = models.now()
+    await _refresh_risks(uow, await uow.bookings.future_open_among(answered, now), now)
+
+
 async def record_approval(uow: SchedulingUnitOfWork, event: inbound.ApprovalChanged) -> None:
     state = event.approval
     if await _replicate(uow, models.ApprovalView, state.version, state.model_dump()):
@@ -68,10 +83,13 @@ async def _refresh_risks(uow: SchedulingUnitOfWork, bookings: Sequence[models.Bo
 
 
 async def risks_of(uow: SchedulingUnitOfWork, booking: models.Booking, today: date) -> list[str]:
-    """Why this booking may not run as planned: its facility's certificate, its materials, its approval."""
+    """Why this booking may not run as planned: its facility's certificate, its materials, its
+    approval, and supplier changes touching the lots reserved for it."""
     needed = needed_materials(booking)
     facts = await uow.replicas.risk_facts(booking.facility_id, needed, booking.approval_id)
-    return at_risk_reasons(facts, needed, today)
+    return at_risk_reasons(facts, needed, today) + supplier_change_risks(
+        await uow.replicas.supplier_changes(booking.id)
+    )
 
 
 def needed_materials(booking: models.Booking) -> list[UUID]:

@@ -30,6 +30,7 @@ from services.scheduling.domain import (
     SlotFacts,
     SlotFilters,
     SlotStatus,
+    SupplierChangeFacts,
 )
 from shared.database import DriverStatement, Fetch, UnitOfWork, sqlstate
 from shared.problems import Conflict
@@ -238,12 +239,7 @@ def available(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
     same names (`filter_values`). One definition for the slot search and the waitlist's matching,
     as conditions on `SLOT_SITE`; a statement built on them is the same whatever the values, so
     SQLAlchemy compiles it once."""
-    site = [
-        SUITE.c.retired.is_(False),
-        FACILITY.c.active.is_(True),
-        valid_certificate_exists(FACILITY.c.facility_id),
-        *(SITE_FILTERS[name] for name in given if name in SITE_FILTERS),
-    ]
+    site = available_sites(given)
     # Asked once, before any slot is read (its own suite and facility, not the row's): where no
     # site matches, a walk along the open slots in time order would read every one to find none.
     some_site = sa.exists().select_from(SITE).where(*site).correlate(None)
@@ -252,6 +248,17 @@ def available(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
         *site,
         some_site,
         *(PERIOD_FILTERS[name] for name in given if name in PERIOD_FILTERS),
+    ]
+
+
+def available_sites(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
+    """Where an available slot may be, as conditions on `SITE`: a non-retired suite of an active
+    facility with a certificate valid today, matching the site filters named in `given`."""
+    return [
+        SUITE.c.retired.is_(False),
+        FACILITY.c.active.is_(True),
+        valid_certificate_exists(FACILITY.c.facility_id),
+        *(SITE_FILTERS[name] for name in given if name in SITE_FILTERS),
     ]
 
 
@@ -348,6 +355,9 @@ class Bookings:
 
     async def future_open_relying_on(self, approval_id: UUID, now: datetime) -> list[models.Booking]:
         return await self._future_open(col(models.Booking.approval_id) == approval_id, now)
+
+    async def future_open_among(self, booking_ids: Sequence[UUID], now: datetime) -> list[models.Booking]:
+        return await self._future_open(col(models.Booking.id).in_(booking_ids), now)
 
     async def _future_open(self, which: sa.ColumnElement[bool], now: datetime) -> list[models.Booking]:
         """Open bookings `which` selects whose run has not ended, by start, locked."""
@@ -499,6 +509,30 @@ class Replicas:
             ],  # fmt: skip
             approval=next((ApprovalFacts(*a) for a in row.approval or ()), None),
         )
+
+    async def add_supplier_change(self, rows: list[dict[str, Any]]) -> None:
+        """The change once per booking it touches; a redelivered event's rows are there already."""
+        if rows:
+            view = models.SupplierChangeView
+            await self.session.execute(insert(view).values(rows).on_conflict_do_nothing())
+
+    async def answer_supplier_change(self, supplier_change_id: UUID, facility_id: UUID, outcome: str) -> list[UUID]:
+        """The facility's answer on the change's bookings at that facility; return those bookings."""
+        view = models.SupplierChangeView
+        result = await self.session.execute(
+            sa.update(view)
+            .where(col(view.supplier_change_id) == supplier_change_id, col(view.facility_id) == facility_id)
+            .values(outcome=outcome, updated_at=sa.func.now())
+            .returning(view.booking_id)
+        )
+        return list(result.scalars())
+
+    async def supplier_changes(self, booking_id: UUID) -> list[SupplierChangeFacts]:
+        view = models.SupplierChangeView
+        rows = await self.session.exec(select(view).where(view.booking_id == booking_id))
+        return [
+            SupplierChangeFacts(r.change_type, r.description, r.effective_on, r.risk_class, r.outcome) for r in rows
+        ]
 
     async def active_shortages(self, material_ids: Sequence[UUID]) -> list[ShortageFacts]:
         await self.flush()

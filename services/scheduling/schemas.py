@@ -69,6 +69,9 @@ class AvailableSlot(SlotOut):
     processes: list[str]
     facility_name: str
     country: str
+    facility_oms_location_id: str | None = Field(
+        default=None, description="The facility's EMA OMS location id (LOC- and 9 digits), where registry has it"
+    )
 
 
 class SlotPage(BaseModel):

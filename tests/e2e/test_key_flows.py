@@ -22,7 +22,8 @@ async def ok(response, status=200) -> dict:
 @pytest.fixture
 async def certified_facility(registry, scheduling, materials, approvals, tokens):
     """Flow 1: onboarded, a suite with capabilities, a GMP certificate; scheduling knows it."""
-    facility = await ok(await registry.client.post("/v1/facilities", json=FACILITY, headers=tokens.admin()), 201)
+    onboarded = FACILITY | {"oms_organisation_id": "ORG-100001699", "oms_location_id": "LOC-100000151"}
+    facility = await ok(await registry.client.post("/v1/facilities", json=onboarded, headers=tokens.admin()), 201)
     facility_id = facility["facility_id"]
     suite = await ok(
         await registry.client.post(
@@ -109,6 +110,7 @@ async def test_book_confirm_reserve_suspend_and_reinstate(certified_facility, re
     found = await ok(await scheduling.client.get("/v1/slots", params={"country": "DE", "process": "car_t"},
                                                  headers=tokens.developer()))  # fmt: skip
     assert {s["slot_id"] for s in found["items"]} == set(slot_ids)
+    assert {s["facility_oms_location_id"] for s in found["items"]} == {"LOC-100000151"}  # from registry's events
     hold = {"slot_ids": slot_ids[:2], "product": "CAR-T CD19", "run_kind": "development",
             "material_needs": [{"material_id": material_id, "quantity": "400", "unit": "mL"}]}  # fmt: skip
     key = tokens.developer() | {"Idempotency-Key": "hold-7"}

@@ -9,9 +9,9 @@ import pytest
 
 REPOSITORIES = {
     "registry": {"facilities", "suites", "certificates", "signatures", "noncompliance"},
-    "materials": {"suppliers", "materials", "alternatives", "lots", "reservations", "shortages"},
+    "materials": {"suppliers", "materials", "alternatives", "lots", "reservations", "shortages", "supplier_changes"},
     "scheduling": {"slots", "bookings", "waitlist", "replicas", "idempotency_keys"},
-    "approvals": {"approvals", "letters", "decisions", "subscriptions", "deliveries"},
+    "approvals": {"approvals", "letters", "decisions", "notifications", "subscriptions", "deliveries"},
 }
 
 

@@ -129,6 +129,7 @@ async def test_suspend_and_reinstate_cascade_with_events_and_history(approvals, 
     assert (await flow.get(b["approval_id"]))["status"] == "suspended"  # suspended on its own: stays
 
     history = await flow.ok("GET", f"/v1/approvals/{a1['approval_id']}/history", flow.dev)
+    history = [e for e in history if ".approval." in e["type"]]  # not its change notifications
     kinds = [
         (e["type"].split(".")[3], e["data"]["approval"]["status"], e["data"]["approval"]["version"]) for e in history
     ]
@@ -187,3 +188,16 @@ async def test_search(approvals, tokens):
     assert await titles(flow.dev, q="%") == []
     bad = await approvals.client.get("/v1/approvals", params={"status": "pending"}, headers=flow.dev)
     assert bad.status_code == 422
+
+
+async def test_an_approval_is_filed_with_a_known_authority_only(approvals, tokens):
+    flow = Flow(approvals, tokens)
+    for unknown in ("DE-PIE", "XX-NOBODY", "de-pei"):
+        body = {"level": "parent", "covers": "platform", "title": "AAV9 capsid platform", "authority": unknown}
+        refused = await approvals.client.post("/v1/approvals", json=body, headers=flow.dev)
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["term"] == unknown and repr(unknown) in refused.json()["detail"]
+    assert await approvals.sql("SELECT count(*) FROM approval") == [(0,)]
+    assert await approvals.outbox_events() == []
+    for known in ("DE-PEI", "IT-AIFA", "EMA"):
+        assert (await flow.draft(authority=known))["authority"] == known

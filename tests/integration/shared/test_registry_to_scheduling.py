@@ -5,7 +5,8 @@ from tests.support import eventually
 
 
 async def test_registered_facility_reaches_scheduling(registry, scheduling, tokens):
-    created = await registry.client.post("/v1/facilities", json=FACILITY, headers=tokens.admin())
+    onboarded = FACILITY | {"oms_organisation_id": "ORG-100001699", "oms_location_id": "100000151"}
+    created = await registry.client.post("/v1/facilities", json=onboarded, headers=tokens.admin())
     assert created.status_code == 201, created.text
     facility_id = created.json()["facility_id"]
 
@@ -17,3 +18,4 @@ async def test_registered_facility_reaches_scheduling(registry, scheduling, toke
     view = await eventually(seen_by_scheduling, timeout=1.0)
     assert view["legal_name"] == FACILITY["legal_name"]
     assert view["country"] == "DE"
+    assert view["oms_location_id"] == "LOC-100000151"  # as registry stored it, prefixed

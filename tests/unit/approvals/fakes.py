@@ -54,6 +54,31 @@ class FakeDecisions:
         self.rows.append(decision)
 
 
+class FakeChangeNotifications:
+    def __init__(self, approvals: FakeApprovals) -> None:
+        self.approvals = approvals
+        self.rows: dict[UUID, models.ChangeNotification] = {}
+
+    def add(self, notification: models.ChangeNotification) -> None:
+        self.rows[notification.id] = notification
+
+    async def approval_of(self, notification_id: UUID) -> UUID | None:
+        row = self.rows.get(notification_id)
+        return row.approval_id if row else None
+
+    async def lock(self, notification_id: UUID) -> models.ChangeNotification | None:
+        return self.rows.get(notification_id)
+
+    async def newly_overdue(self, limit: int) -> list[tuple[models.ChangeNotification, models.Approval]]:
+        now = datetime.now(UTC)
+        due = [r for r in self.rows.values() if r.impact is None and r.overdue_at is None and r.due_at < now]
+        return [(r, self.approvals.rows[r.approval_id]) for r in sorted(due, key=lambda r: (r.due_at, r.id))[:limit]]
+
+    async def outstanding_for(self, approval_id: UUID) -> list[UUID]:
+        found = [r for r in self.rows.values() if r.approval_id == approval_id and r.impact is None]
+        return [r.id for r in sorted(found, key=lambda r: r.sent_at)]
+
+
 class FakeSubscriptions:
     def __init__(self) -> None:
         self.rows: dict[UUID, models.Subscription] = {}
@@ -176,5 +201,6 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.approvals = FakeApprovals()
         self.letters = FakeLetters()
         self.decisions = FakeDecisions()
+        self.notifications = FakeChangeNotifications(self.approvals)
         self.subscriptions = FakeSubscriptions()
         self.deliveries = FakeDeliveries(self.subscriptions)

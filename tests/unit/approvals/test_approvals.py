@@ -100,7 +100,11 @@ async def test_suspending_a_parent_suspends_its_approved_children_and_reinstatin
     statuses = {i: uow.approvals.rows[i].status for i in [parent_id, *children]}
     assert statuses == {parent_id: "suspended", children[0]: "suspended_by_parent", children[1]: "suspended_by_parent"}
     assert all(uow.approvals.rows[c].suspended_by == parent_id for c in children)
-    own, *cascaded = uow.published  # one event per changed approval, the one suspended first
+    suspended = [e for e in uow.published if e.type == "gmphub.approvals.approval.suspended.v1"]
+    own, *cascaded = suspended  # one event per changed approval, the one suspended first
+    notified = [e for e in uow.published if e.type == "gmphub.approvals.change_notification.sent.v1"]
+    assert len(uow.published) == len(suspended) + len(notified)
+    assert sorted(e.approval_id for e in notified) == sorted(children)  # each child's holder is told
     assert (own.approval_id, own.approval.status) == (parent_id, "suspended")
     assert sorted((e.approval_id, e.approval.status) for e in cascaded) == sorted(
         (c, "suspended_by_parent") for c in children

@@ -269,3 +269,15 @@ def test_approved_variation_marks_siblings_and_reconfirm_clears():
     assert not product.needs_reconfirmation
     with pytest.raises(Conflict):
         domain.reconfirm(product)
+
+
+@pytest.mark.parametrize("known", ["DE-PEI", "DE-RegOB", "NO-NOMA", "EMA"])
+def test_an_approval_is_filed_with_a_known_authority(known):
+    assert domain.check_filed_with(known) == known
+
+
+@pytest.mark.parametrize("unknown", ["DE-PIE", "de-pei", "FDA", ""])
+def test_an_unknown_authority_is_named(unknown):
+    with pytest.raises(Unprocessable) as refused:
+        domain.check_filed_with(unknown)
+    assert refused.value.extensions["term"] == unknown

@@ -110,7 +110,16 @@ class FakeLots:
             and lot.material_id in material_ids
             and lot.expires_on >= use_on
             and lot.quantity > lot.reserved
+            and lot.quarantined_at is None
         }
+
+    async def holding(self, material_ids: list[UUID]) -> list[models.Lot]:
+        found = [
+            lot for lot in self.rows.values()
+            if lot.material_id in material_ids and lot.quantity > 0 and lot.expired_at is None
+            and lot.quarantined_at is None
+        ]  # fmt: skip
+        return sorted(found, key=lambda lot: (lot.facility_id, lot.id))
 
     async def due_for_expiry(self, on: date, batch: int) -> list[models.Lot]:
         due = [lot for lot in self.rows.values() if lot.expired_at is None and lot.expires_on < on]
@@ -145,6 +154,14 @@ class FakeReservations:
             for (booking_id, reservation_id, unit), quantity in sorted(held.items())
         ]
 
+    async def holding(self, lot_ids: list[UUID]) -> list[tuple[UUID, UUID, UUID, UUID]]:
+        held = {
+            (r.booking_id, r.id, r.facility_id, line.lot_id)
+            for line in self.line_rows.values()
+            if line.lot_id in lot_ids and (r := self.rows[line.reservation_id]).status == ReservationStatus.CONFIRMED
+        }
+        return sorted(held, key=lambda h: (h[0], h[3]))
+
     async def add(self, reservation: models.Reservation, lines: list[models.ReservationLine] | None = None) -> None:
         self.rows[reservation.id] = reservation
         self.line_rows |= {line.id: line for line in lines or []}
@@ -161,6 +178,36 @@ class FakeShortages:
         self.rows[shortage.id] = shortage
 
 
+class FakeSupplierChanges:
+    def __init__(self) -> None:
+        self.rows: dict[UUID, models.SupplierChange] = {}
+        self.lot_rows: list[models.SupplierChangeLot] = []
+        self.answers: dict[tuple[UUID, UUID], models.SupplierChangeFacility] = {}
+
+    async def get(self, supplier_change_id: UUID) -> models.SupplierChange:
+        return _found(self.rows, supplier_change_id, "supplier change")
+
+    async def add(
+        self,
+        change: models.SupplierChange,
+        lots: list[models.SupplierChangeLot],
+        facilities: list[models.SupplierChangeFacility],
+    ) -> None:
+        self.rows[change.id] = change
+        self.lot_rows += lots
+        self.answers |= {(f.supplier_change_id, f.facility_id): f for f in facilities}
+
+    async def answer_of(self, supplier_change_id: UUID, facility_id: UUID) -> models.SupplierChangeFacility | None:
+        return self.answers.get((supplier_change_id, facility_id))
+
+    async def facilities(self, supplier_change_id: UUID) -> list[models.SupplierChangeFacility]:
+        found = [f for (change_id, _), f in self.answers.items() if change_id == supplier_change_id]
+        return sorted(found, key=lambda f: f.facility_id)
+
+    async def lots(self, supplier_change_id: UUID) -> list[models.SupplierChangeLot]:
+        return sorted((x for x in self.lot_rows if x.supplier_change_id == supplier_change_id), key=lambda x: x.lot_id)
+
+
 class FakeUnitOfWork(InMemoryUnitOfWork):
     """What a use case (or a job running one) sees of MaterialsUnitOfWork, in memory."""
 
@@ -172,6 +219,7 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.lots = FakeLots()
         self.reservations = FakeReservations()
         self.shortages = FakeShortages()
+        self.supplier_changes = FakeSupplierChanges()
 
     async def flush_events(self) -> None:
         """The real one writes the pending events' outbox rows in the open transaction, kept by

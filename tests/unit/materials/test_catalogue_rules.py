@@ -71,3 +71,12 @@ def test_csv_row_reasons_are_specific():
     ]:
         with pytest.raises(Unprocessable, match=reason):
             _entry(row | change, suppliers)
+
+
+def test_substance_identifiers_are_opaque_trimmed_and_blank_means_none():
+    quality = QualityAttributes(
+        grade=Grade.GMP, origin=Origin.ANIMAL_ORIGIN_FREE, sms_substance_id=" 100000092363 ", unii="YOW8V9698H"
+    )
+    assert (quality.sms_substance_id, quality.unii) == ("100000092363", "YOW8V9698H")
+    blank = QualityAttributes(grade=Grade.GMP, origin=Origin.ANIMAL_ORIGIN_FREE, sms_substance_id="  ", unii="")
+    assert (blank.sms_substance_id, blank.unii) == (None, None)

@@ -23,6 +23,16 @@ class FakeFacilities:
             raise NotFound(f"No facility {facility_id}.")
         return self.rows[facility_id]
 
+    async def at_location(self, oms_location_id: str, *, other_than: UUID | None = None) -> UUID | None:
+        return next(
+            (
+                f.id
+                for f in self.rows.values()
+                if f.oms_location_id == oms_location_id and f.active and f.id != other_than
+            ),
+            None,
+        )
+
 
 class FakeSuites:
     def __init__(self) -> None:

@@ -8,17 +8,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.registry.domain import (
+    COMPETENT_AUTHORITY_RULE,
     VOCABULARIES,
     CertificateStatus,
     CertificateTerms,
     FacilityProfile,
+    NotCompetent,
     SuiteSpec,
+    check_competent,
+    check_known_authority,
     check_profile_change,
     check_term,
     check_version,
+    competent_authorities,
+    may_change_certificate,
     next_status,
+    oms_id,
 )
-from shared.errors import Conflict, PreconditionFailed, Unprocessable
+from shared.authorities import AUTHORITIES, EEA_STATES
+from shared.errors import Conflict, Forbidden, PreconditionFailed, Unprocessable
 
 TODAY = date(2026, 6, 1)
 PROFILE = FacilityProfile(
@@ -167,3 +175,67 @@ def test_any_sequence_of_actions_stays_in_the_state_machine(actions):
             continue
         assert status not in (CertificateStatus.REVOKED, CertificateStatus.EXPIRED)
         status = after
+
+
+# --- EMA identifiers and the competent-authority rule ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "prefix", "stored"),
+    [("LOC-100000151", "LOC", "LOC-100000151"), ("100000151", "LOC", "LOC-100000151"),
+     (" loc-100000151 ", "LOC", "LOC-100000151"), ("ORG-100001699", "ORG", "ORG-100001699"), (None, "ORG", None)],
+)  # fmt: skip
+def test_oms_ids_are_stored_prefixed(given, prefix, stored):
+    assert oms_id(given, prefix, field_name="f") == stored
+
+
+@pytest.mark.parametrize("bad", ["LOC-10000015", "1000001510", "ORG-100000151", "LOC 100000151", "", "LOC-"])
+def test_malformed_oms_location_ids_are_refused(bad):
+    with pytest.raises(Unprocessable, match="OMS location id") as refused:
+        oms_id(bad, "LOC", field_name="oms_location_id")
+    assert refused.value.extensions["field"] == "oms_location_id"
+
+
+def test_every_eu_eea_state_has_a_competent_authority_and_only_its_own_certify_there():
+    for state in EEA_STATES:
+        competent = competent_authorities(state)
+        assert competent and all(AUTHORITIES[code].state == state for code in competent), state
+    assert {"DE-PEI", "DE-LAGeSo", "DE-RegOB"} <= set(competent_authorities("DE"))
+    assert "EMA" not in competent_authorities("US")
+    assert set(competent_authorities("US")) == {a.code for a in AUTHORITIES.values() if a.state}
+
+
+@pytest.mark.parametrize(
+    ("authority", "country", "allowed"),
+    [("DE-PEI", "DE", True), ("DE-LAGeSo", "DE", True), ("FR-ANSM", "DE", False), ("EMA", "DE", False),
+     ("FR-ANSM", "US", True), ("NO-NOMA", "CH", True), ("EMA", "US", False), ("XX-NOBODY", "US", False),
+     ("NL-IGJ", "NL", True), ("NL-IGJ", "BE", False)],
+)  # fmt: skip
+def test_the_competent_authority_rule(authority, country, allowed):
+    if allowed:
+        check_competent(authority, country, act="issue a GMP certificate")
+        return
+    with pytest.raises(NotCompetent) as refused:
+        check_competent(authority, country, act="issue a GMP certificate")
+    assert refused.value.extensions["rule"] == COMPETENT_AUTHORITY_RULE
+    assert isinstance(refused.value, Forbidden)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "acting", "country", "allowed"),
+    [
+        ("DE-PEI", "DE-PEI", "DE", True),  # its issuer
+        ("FR-ANSM", "DE-PEI", "DE", True),  # the site's own authority, for one issued before the rule
+        ("FR-ANSM", "NL-IGJ", "DE", False),  # neither
+        ("FR-ANSM", "NL-IGJ", "US", False),  # a third-country site's certificate stays its issuer's
+        ("FR-ANSM", "", "DE", False),  # no authority at all
+    ],
+)
+def test_who_may_change_a_certificate(issuer, acting, country, allowed):
+    assert may_change_certificate(issuer, acting, country) is allowed
+
+
+def test_an_unknown_authority_is_named():
+    assert check_known_authority("IT-AIFA").state == "IT"
+    with pytest.raises(Unprocessable, match="'IT-AFIA'"):
+        check_known_authority("IT-AFIA")

@@ -23,6 +23,7 @@ from services.scheduling.domain import (
     SlotFacts,
     SlotFilters,
     SlotStatus,
+    SupplierChangeFacts,
 )
 from services.scheduling.repository import View
 from shared.errors import Conflict
@@ -236,6 +237,9 @@ class FakeBookings:
     async def future_open_relying_on(self, approval_id: uuid.UUID, now: datetime) -> list[models.Booking]:
         return self._future_open(lambda b: b.approval_id == approval_id, now)
 
+    async def future_open_among(self, booking_ids: Sequence[uuid.UUID], now: datetime) -> list[models.Booking]:
+        return self._future_open(lambda b: b.id in booking_ids, now)
+
     def _unsettled(self) -> list[models.Booking]:
         return [b for b in self.store.bookings.values() if b.status in UNSETTLED]
 
@@ -308,6 +312,28 @@ class FakeReplicas:
         if not isinstance(view, models.ApprovalView):
             return None
         return ApprovalFacts(view.approval_id, view.status, view.holder_org_id, list(view.facility_ids))
+
+    async def add_supplier_change(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            key = (models.SupplierChangeView, (row["supplier_change_id"], row["booking_id"]))
+            self.store.views.setdefault(key, models.SupplierChangeView(**row))
+
+    async def answer_supplier_change(
+        self, supplier_change_id: uuid.UUID, facility_id: uuid.UUID, outcome: str
+    ) -> list[uuid.UUID]:
+        answered = []
+        for view in _views(self.store, models.SupplierChangeView):
+            if view.supplier_change_id == supplier_change_id and view.facility_id == facility_id:
+                view.outcome = outcome
+                answered.append(view.booking_id)
+        return answered
+
+    async def supplier_changes(self, booking_id: uuid.UUID) -> list[SupplierChangeFacts]:
+        return [
+            SupplierChangeFacts(v.change_type, v.description, v.effective_on, v.risk_class, v.outcome)
+            for v in _views(self.store, models.SupplierChangeView)
+            if v.booking_id == booking_id
+        ]
 
     async def active_shortages(self, material_ids: Sequence[uuid.UUID]) -> list[ShortageFacts]:
         return [

@@ -163,3 +163,37 @@ async def test_a_first_event_about_a_certificate_creates_its_replica(uow):
     await replicas.record_certificate(uow, inbound.CertificateIssued(version=1, certificate=state))
     kept = view(uow, models.CertificateView, certificate_id)
     assert (kept.facility_id, kept.number, kept.status, kept.version) == (facility_id, "FR-GMP-7", "valid", 1)
+
+
+async def test_a_supplier_change_flags_the_bookings_it_names_until_their_facility_accepts(uow, site):
+    named = await booking_on(uow, site, 0)
+    other = await booking_on(uow, site, 1)
+    change = inbound.SupplierChange(
+        supplier_change_id=uuid.uuid4(), change_type="site", description="Filling moves to Porto",
+        effective_on=date(2027, 3, 1), risk_class="critical",
+    )  # fmt: skip
+    recorded = inbound.SupplierChangeRecorded(
+        supplier_change=change,
+        bookings=[inbound.SupplierChangeBooking(booking_id=named.id, facility_id=site.facility_id)],
+    )
+    recording = uow.next()
+    await replicas.record_supplier_change(recording, recorded)
+    assert named.at_risk_reasons == [
+        "A supplier change (site, critical, effective 2027-03-01) touches lots reserved for it: Filling moves to Porto;"
+        " the facility has not assessed it yet."
+    ]
+    assert other.at_risk_reasons == [] and recording.types() == ["booking.at_risk_changed"]
+    again = uow.next()
+    await replicas.record_supplier_change(again, recorded)  # the same event again changes nothing
+    assert again.events == []
+    elsewhere = uow.next()
+    answer = {"supplier_change_id": change.supplier_change_id, "outcome": "accepted"}
+    await replicas.record_supplier_change_answer(
+        elsewhere, inbound.SupplierChangeAnswered(facility_id=uuid.uuid4(), **answer)
+    )
+    assert named.at_risk_reasons != [] and elsewhere.events == []  # another facility's answer
+    accepting = uow.next()
+    await replicas.record_supplier_change_answer(
+        accepting, inbound.SupplierChangeAnswered(facility_id=site.facility_id, **answer)
+    )
+    assert named.at_risk_reasons == [] and accepting.types() == ["booking.at_risk_changed"]
