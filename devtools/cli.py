@@ -93,6 +93,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                         "--port",
                         str(settings.service_port(service)),
                         "--no-access-log",
+                        "--no-server-header",
                         "--log-level",
                         "warning",
                     ],
@@ -129,7 +130,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _portal_command(settings: Settings) -> list[str]:
     """The portal (services/portal) on base+0: pages calling the four services' public APIs."""
     return [sys.executable, "-m", "uvicorn", "services.portal.main:create_portal", "--factory",
-            "--host", settings.host, "--port", str(settings.port_base), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            "--host", settings.host, "--port", str(settings.port_base), "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
 
 
 def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 60.0) -> None:

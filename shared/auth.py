@@ -254,6 +254,12 @@ def _verifier() -> TokenVerifier:
     return TokenVerifier(get_settings())
 
 
+def principal_of(token: str) -> Principal:
+    """The principal of a bearer token, verified once and then cached: the request guard
+    (shared/guards.py) and the routes' dependency ask the same verifier."""
+    return _verifier().verify(token)
+
+
 _bearer = HTTPBearer(auto_error=False, description="`gmp-hub token --role ...` prints one for development.")
 
 
@@ -262,7 +268,7 @@ async def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
-    principal = _verifier().verify(credentials.credentials)
+    principal = principal_of(credentials.credentials)
     acting_person.set((principal.actor, principal.display_name))  # the events this request causes name them
     return principal
 

@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import json
 import sys
+from typing import Any
 
 from shared.settings import SERVICES, Settings
 
@@ -19,6 +20,11 @@ def load_settings() -> Settings:
     return settings
 
 
+# How a service is served: no `server: uvicorn` banner; the client's address and scheme taken from
+# the headers of a trusted proxy (uvicorn's FORWARDED_ALLOW_IPS), which the request guard reads.
+SERVE_OPTIONS: dict[str, Any] = {"access_log": False, "proxy_headers": True, "server_header": False}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one service in the foreground (what a container runs); migrations are `gmp-hub migrate`."""
     import uvicorn
@@ -28,8 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"services.{args.service}.main:app",
         host=args.host or "0.0.0.0",  # noqa: S104 - a container listens on all its interfaces
         port=args.port or settings.service_port(args.service),
-        access_log=False,
-        proxy_headers=True,
+        **SERVE_OPTIONS,
     )
     return 0
 

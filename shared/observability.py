@@ -3,6 +3,7 @@
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -18,6 +19,8 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cor
 # The person a request acts for, as the audit trail names them: (actor, display name); set on authentication.
 acting_person: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("acting_person", default=None)
 CORRELATION_HEADER = "x-correlation-id"
+# A caller's correlation id is kept only when short and plain (it is echoed and logged); else a new one.
+WELL_FORMED_CORRELATION_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,99}")
 
 HTTP_REQUESTS = Counter("gmphub_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram("gmphub_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
@@ -71,7 +74,7 @@ def log_fields(**fields: object) -> dict[str, dict[str, object]]:
 
 
 class RequestContextMiddleware:
-    """Sets the correlation id for the request (from `X-Correlation-ID` or new), echoes it, and
+    """Sets the correlation id for the request (a well-formed `X-Correlation-ID`, or new), echoes it, and
     records request count and latency by route template."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
@@ -83,7 +86,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        cid = headers.get(CORRELATION_HEADER.encode(), b"").decode("latin-1")[:100] or str(uuid.uuid4())
+        given = headers.get(CORRELATION_HEADER.encode(), b"")
+        cid = given.decode() if WELL_FORMED_CORRELATION_ID.fullmatch(given) else str(uuid.uuid4())
         token = correlation_id.set(cid)
         status = 500
         started = time.perf_counter()

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from shared import openapi
 from shared.asyncapi import asyncapi_document
 from shared.audit import anchor_job
 from shared.auth import Principal, Role, require_roles
@@ -23,6 +24,7 @@ from shared.database import Database, UnitOfWork, is_outage
 from shared.dlq import ServiceDeadLetters, send_back, waiting_for
 from shared.errors import install_problem_handlers, problem_response
 from shared.events import topic_of
+from shared.guards import RequestGuard, RouteLimits
 from shared.kafka import BrokerLink, dlq_of, ensure_topics
 from shared.observability import RequestContextMiddleware, configure_logging, log_fields
 from shared.outbox import OutboxRelay
@@ -89,6 +91,10 @@ class ServiceSpec:
     # The service's own settings (the shared ones plus its own) and unit of work (with its repositories).
     settings: type[Settings] = Settings
     unit_of_work: type[UnitOfWork] = UnitOfWork
+    # Paths whose bodies may be larger than `max_body_bytes` (bytes), and stricter rate limits of
+    # some routes, (method, path) -> limit, read from the service's settings (shared/guards.py).
+    body_limits: dict[str, int] = field(default_factory=dict)
+    route_limits: RouteLimits = lambda settings: {}
 
 
 async def get_context(request: Request) -> ServiceContext:
@@ -164,10 +170,12 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         openapi_tags=spec.openapi_tags,
     )
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, service=spec.name)
+    app.add_middleware(RequestGuard, body_limits=spec.body_limits, route_limits=spec.route_limits)
+    app.add_middleware(RequestContextMiddleware, service=spec.name)  # outermost: guard answers get an id too
     for router in spec.routers:
         app.include_router(router)
     app.include_router(_operations_router(spec))
+    openapi.install(app)  # every operation's error answers, as problem+json
     return app
 
 

@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset (and no OTEL_* variable): no tracing.
     otel_exporter_otlp_endpoint: str | None = None
 
+    # Requests (shared/guards.py): a body past this many bytes is refused (413) before it is read;
+    # a route may declare its own limit (materials' CSV import).
+    max_body_bytes: int = 1024 * 1024
+    # Rate limits in the `limits` notation ("3000/minute", "50/second;3000/minute"), counted by each
+    # replica in its memory; with several replicas the ingress holds the hub-wide ones.
+    rate_limit_enabled: bool = True
+    rate_limit_per_principal: str = "3000/minute"  # per token subject
+    rate_limit_per_address: str = "3000/minute"  # per client address, for requests without a valid token
+    rate_limit_failed_authentication: str = "30/minute"  # refused tokens per client address; more get 429
+    # The operations pages (/metrics, /docs, /openapi.json) only to these networks (CIDRs, comma
+    # separated), never through a proxy; empty: to anyone (development).
+    internal_networks: str = ""
+
     log_level: str = "INFO"
     log_json: bool = True
 

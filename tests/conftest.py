@@ -58,6 +58,12 @@ def settings() -> Iterator[Settings]:
         "GMPHUB_DATA_DIR": str(data_dir),
         "GMPHUB_OUTBOX_POLL_SECONDS": "0.2",
         "GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",  # the tests' receivers listen on 127.0.0.1
+        # The suite sends thousands of requests from one address with a few tokens: limits that never
+        # bite, but are counted (tests/integration/shared/test_guards.py sets strict ones).
+        "GMPHUB_RATE_LIMIT_PER_PRINCIPAL": "1000000/minute",
+        "GMPHUB_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
+        "GMPHUB_RATE_LIMIT_FAILED_AUTHENTICATION": "1000000/minute",
+        "GMPHUB_RATE_LIMIT_BOOKINGS": "1000000/minute",
     }
     kafka = postgres = None
     if not os.environ.get("GMPHUB_KAFKA_BOOTSTRAP_SERVERS"):

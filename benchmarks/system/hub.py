@@ -37,6 +37,10 @@ class Hub:
             "GMPHUB_EMBEDDED_KAFKA_PORT": str(self.kafka_port),
             # Holds outlive the whole run: no expiry job freeing slots (and emitting events) midway.
             "GMPHUB_HOLD_TTL_SECONDS": "86400",
+            # Thousands of requests a second from one address with a few tokens: limits counted, never reached.
+            "GMPHUB_RATE_LIMIT_PER_PRINCIPAL": "100000000/minute",
+            "GMPHUB_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
+            "GMPHUB_RATE_LIMIT_BOOKINGS": "100000000/minute",
         }
         self.cwd: Path | None = None
         if commit:

@@ -207,8 +207,17 @@ def sign(
 
 
 def require_holder(principal: Principal, a: domain.Approval) -> None:
+    """Only the holder's developers submit, withdraw and license an approval: the hub operator is
+    no party to a regulatory act (it may revoke a letter, with a reason: require_holder_or_operator)."""
+    if principal.is_admin:
+        raise Forbidden("The hub operator is not a party to an approval: only its holder's developers may do this.")
     principal.require_role(Role.DEVELOPER)
     principal.require_org(a.holder_org_id)
+
+
+def require_holder_or_operator(principal: Principal, a: domain.Approval) -> None:
+    if not principal.is_admin:
+        require_holder(principal, a)
 
 
 def require_deciding_regulator(principal: Principal, a: domain.Approval) -> None:
@@ -293,7 +302,7 @@ async def revoke_letter_of_access(
 ) -> models.LetterOfAccess:
     """Under the tree's lock, so a draft or submission racing the revocation sees it or precedes it."""
     locked, a = await lock_tree_of(uow, approval_id)
-    require_holder(principal, a)
+    require_holder_or_operator(principal, a)
     rows = await uow.letters.lock(a.id, grantee)
     letters = [domain.LetterOfAccess(r.approval_id, r.grantee_org_id, revoked=r.revoked_at is not None) for r in rows]
     domain.revoke_letter_of_access(a, grantee, letters)

@@ -1,15 +1,16 @@
 """Request and response bodies of the approvals API."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from services.approvals import domain, models
 from services.approvals.approvals import notification_state, state_of
 from services.approvals.events import ApprovalState, ChangeNotificationState
 from services.approvals.repository import to_domain
+from shared.fields import IsoDate
 
 Part = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,79}$")]
 Authority = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
@@ -46,7 +47,7 @@ class DecisionIn(SignatureIn):
         description="Approved: the assessment's parts and conclusions, which children may rely on.",
         examples=[{"quality.drug_substance": "acceptable", "viral_safety": "acceptable"}],
     )  # fmt: skip
-    valid_until: date | None = Field(default=None, description="Approved: it expires after this day.")
+    valid_until: IsoDate | None = Field(default=None, description="Approved: it expires after this day.")
 
 
 class LetterIn(BaseModel):
@@ -155,6 +156,15 @@ class SubscriptionIn(BaseModel):
         default=[], max_length=20, description="Approval event types to receive; empty means all.",
         examples=[["gmphub.approvals.approval.approved.v1", "gmphub.approvals.approval.suspended.v1"]],
     )  # fmt: skip
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def no_control_characters(cls, url: object) -> object:
+        """The URL parser drops a NUL or a line break silently: the regulator would be subscribed
+        to another URL than the one it sent."""
+        if isinstance(url, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+            raise ValueError("the URL contains a control character (NUL, a line break, ...)")
+        return url
 
 
 class SubscriptionOut(BaseModel):

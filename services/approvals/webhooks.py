@@ -32,7 +32,7 @@ from services.approvals import models
 from services.approvals.outbox_reader import OutboxReader, authority_of
 from services.approvals.repository import ApprovalsUnitOfWork
 from services.approvals.settings import ApprovalsSettings
-from services.approvals.targets import TargetRefused, check_target
+from services.approvals.targets import TargetRefused, checked_transport
 from shared.database import Database
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,10 @@ class Sender:
         self.db = db
         self.settings = settings
         self.lease = timedelta(seconds=settings.webhook_timeout_seconds + 30)
-        self.client = httpx.AsyncClient(
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=10)
+        self.client = httpx.AsyncClient(  # every connection to an address checked as it opens (targets.py)
             timeout=settings.webhook_timeout_seconds, follow_redirects=False,
-            limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=10),
+            transport=checked_transport(settings.webhook_allow_private_targets, limits),
             headers={"user-agent": "gmp-hub-approvals-webhooks/1"},
         )  # fmt: skip
 
@@ -162,7 +163,6 @@ class Sender:
         code: int | None = None
         error: str | None = None
         try:
-            await check_target(d.url, self.settings.webhook_allow_private_targets)
             response = await self.client.post(d.url, content=body.encode(), headers=headers)
             code = response.status_code
             if not 200 <= code < 300:

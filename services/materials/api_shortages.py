@@ -60,9 +60,12 @@ async def list_shortages(
     principal: CurrentPrincipal, context: Context, material_id: UUID | None = None,
     status: ShortageStatus | None = None,
     region: Annotated[str | None, Query(max_length=3, description="ISO country code, EU or EEA")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the material's name or the reason")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ShortageOut]:  # fmt: skip
     async with context.db.unit_of_work(principal.actor) as uow:
-        return [out(s) for s in await queries.shortages(uow, material_id, status, region)]
+        return [out(s) for s in await queries.shortages(uow, material_id, status, region, q, limit, offset)]
 
 
 @router.get("/shortages/{shortage_id}", response_model=ShortageDetail,

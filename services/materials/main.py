@@ -23,5 +23,6 @@ spec = ServiceSpec(
         {"name": "supplier changes", "description": "Supplier change notifications and each facility's answer"},
     ],
     unit_of_work=MaterialsUnitOfWork,
+    body_limits={"/v1/materials/import": api_catalogue.MAX_IMPORT_BYTES},  # counted as it streams in
 )
 app = create_app(spec)

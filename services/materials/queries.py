@@ -48,8 +48,13 @@ async def history(uow: UnitOfWork, key: UUID) -> list[dict[str, Any]]:
 # --- suppliers ----------------------------------------------------------------------------------
 
 
-async def suppliers(uow: UnitOfWork, country: str | None, status: str | None) -> list[models.Supplier]:
+async def suppliers(
+    uow: UnitOfWork, country: str | None, status: str | None, q: str | None = None
+) -> list[models.Supplier]:
+    """Suppliers by name; `q` keeps those whose name contains it (any case)."""
     query = select(models.Supplier).order_by(models.Supplier.name)
+    if q:
+        query = query.where(col(models.Supplier.name).icontains(q, autoescape=True))
     if country:
         query = query.where(models.Supplier.country == country)
     if status:
@@ -306,17 +311,24 @@ async def reservation_history(uow: UnitOfWork, booking_id: UUID) -> tuple[models
 
 
 async def shortages(
-    uow: UnitOfWork, material_id: UUID | None, status: str | None, region: str | None
-) -> list[models.Shortage]:
-    """Shortages, newest first."""
+    uow: UnitOfWork, material_id: UUID | None, status: str | None, region: str | None,
+    q: str | None = None, limit: int = 100, offset: int = 0,
+) -> list[models.Shortage]:  # fmt: skip
+    """A page of shortages, newest first; `q` keeps those whose material's name or reason contains it."""
     query = select(models.Shortage)
+    if q:
+        named = select(models.Material.id).where(col(models.Material.name).icontains(q, autoescape=True))
+        query = query.where(
+            col(models.Shortage.material_id).in_(named) | col(models.Shortage.reason).icontains(q, autoescape=True)
+        )
     if material_id:
         query = query.where(models.Shortage.material_id == material_id)
     if status:
         query = query.where(models.Shortage.status == status)
     if region:
         query = query.where(models.Shortage.regions.any(region.upper()))  # type: ignore[attr-defined]
-    return list((await uow.session.exec(query.order_by(col(models.Shortage.created_at).desc()))).all())
+    query = query.order_by(col(models.Shortage.created_at).desc(), col(models.Shortage.id)).limit(limit).offset(offset)
+    return list((await uow.session.exec(query)).all())
 
 
 async def shortage_history(uow: UnitOfWork, shortage_id: UUID) -> list[dict[str, Any]]:

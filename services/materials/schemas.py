@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool
 
 from services.materials.domain import (
     QUANTITY_PLACES,
@@ -23,6 +23,7 @@ from services.materials.domain import (
     plain,
 )
 from services.materials.events import SupplierChangeBooking, SupplierChangeState
+from shared.fields import IsoDate
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Quantity = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=QUANTITY_PLACES, examples=["250.5"])]
@@ -66,7 +67,7 @@ class MaterialIn(BaseModel):
     origin: Origin
     origin_species: str | None = Field(default=None, max_length=100, examples=["bovine"])
     tse_bse_statement: str | None = Field(default=None, max_length=2000)
-    ph_eur_5_2_12: bool = False
+    ph_eur_5_2_12: StrictBool = False
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200, examples=["US DMF 12345"])
     regulatory_support_file: str | None = Field(default=None, max_length=500)
@@ -103,13 +104,13 @@ class MaterialPatch(BaseModel):
     origin: Origin | None = None
     origin_species: str | None = Field(default=None, max_length=100)
     tse_bse_statement: str | None = Field(default=None, max_length=2000)
-    ph_eur_5_2_12: bool | None = None
+    ph_eur_5_2_12: StrictBool | None = None
     coa_reference: str | None = Field(default=None, max_length=500)
     dmf_cep_reference: str | None = Field(default=None, max_length=200)
     regulatory_support_file: str | None = Field(default=None, max_length=500)
     sms_substance_id: str | None = Field(default=None, max_length=40)
     unii: str | None = Field(default=None, max_length=20)
-    retired: bool | None = None
+    retired: StrictBool | None = None
 
     def revise(self, current: BaseModel) -> MaterialEntry:
         """The whole entry of the `current` material once this patch applies: valid as a whole, or a
@@ -193,7 +194,7 @@ class Reason(BaseModel):
 class LotIn(BaseModel):
     material_id: UUID
     lot_number: str = Field(min_length=1, max_length=100, examples=["L2026-0413"])
-    expires_on: date
+    expires_on: IsoDate
     quantity: Quantity
     unit: str = Field(min_length=1, max_length=10, examples=["mL"])
 
@@ -253,7 +254,7 @@ class ReservationSupplierChange(SupplierChangeBrief):
 class ShortageIn(BaseModel):
     material_id: UUID
     severity: Severity
-    expected_end: date | None = None
+    expected_end: IsoDate | None = None
     regions: list[Annotated[str, Field(max_length=3)]] = Field(min_length=1, max_length=60, examples=[["DE", "AT"]])
     reason: str | None = Field(default=None, max_length=2000)
     facility_id: UUID | None = Field(default=None, description="The reporting facility (required for facility users).")
@@ -261,7 +262,7 @@ class ShortageIn(BaseModel):
 
 class ShortagePatch(BaseModel):
     severity: Severity | None = None
-    expected_end: date | None = None
+    expected_end: IsoDate | None = None
     regions: list[Annotated[str, Field(max_length=3)]] | None = Field(default=None, min_length=1, max_length=60)
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -326,7 +327,7 @@ class SupplierChangeIn(BaseModel):
         min_length=3, max_length=4000, examples=["Manufacture of the basal medium moves from Freiburg to Porto"]
     )
     material_ids: list[UUID] = Field(min_length=1, max_length=500, description="The supplier's materials it touches.")
-    effective_on: date
+    effective_on: IsoDate
     risk_class: RiskClass
 
 

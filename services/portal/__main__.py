@@ -20,6 +20,7 @@ def main() -> None:
         port=args.port or PortalSettings().portal_port,
         access_log=False,
         proxy_headers=True,
+        server_header=False,  # no `server: uvicorn` banner
     )
 
 

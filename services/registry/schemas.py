@@ -5,9 +5,10 @@ from datetime import date, datetime
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from services.registry.events import CertificateState, FacilityState, Signature, SuiteState
+from shared.fields import IsoDate
 from shared.problems import Unprocessable
 
 Term = Annotated[str, Field(min_length=1, max_length=60)]
@@ -104,7 +105,7 @@ class SuiteIn(BaseModel):
     atmp_types: Terms = Field(min_length=1, examples=[["gene_therapy", "somatic_cell_therapy"]])
     processes: Terms = Field(default_factory=list, examples=[["car_t", "clinimacs_prodigy"]])
     qc_tests: Terms = Field(default_factory=list, examples=[["sterility", "mycoplasma", "endotoxin"]])
-    qp_release: bool = False
+    qp_release: StrictBool = False
     description: str | None = Field(default=None, max_length=4000)
 
 
@@ -118,14 +119,14 @@ class SuitePatch(_Patch):
     atmp_types: Terms | None = None
     processes: Terms | None = None
     qc_tests: Terms | None = None
-    qp_release: bool | None = None
+    qp_release: StrictBool | None = None
     description: str | None = Field(default=None, max_length=4000)
 
 
 class CertificateIn(BaseModel):
     number: str = Field(min_length=1, max_length=100, examples=["DE-PEI-GMP-2026-0117"])
-    issued_on: date
-    expires_on: date
+    issued_on: IsoDate
+    expires_on: IsoDate
     atmp_types: Terms = Field(min_length=1, examples=[["gene_therapy"]])
     operations: Terms = Field(min_length=1, examples=[["aseptic_manufacture", "batch_certification"]])
     eudragmdp_ref: str | None = Field(

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
 
 from services.scheduling import capacity, queries
-from services.scheduling.domain import Period, weekly_slots, window_slots
+from services.scheduling.domain import Period, SlotStatus, weekly_slots, window_slots
 from services.scheduling.schemas import CapacityIn, CapacityOut, SlotChange, SlotOut
 from shared.auth import CurrentPrincipal
+from shared.fields import IsoDateTime
 from shared.service import Context
 
 router = APIRouter(prefix="/v1")
@@ -78,14 +79,19 @@ async def facility_slots(
     facility_id: UUID,
     principal: CurrentPrincipal,
     context: Context,
-    starts_from: datetime | None = None,
-    slot_status: Annotated[str | None, Query(alias="status")] = None,
+    starts_from: IsoDateTime | None = None,
+    slot_status: Annotated[SlotStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[SlotOut]:
     principal.require_facility(str(facility_id))
     async with context.db.sessions() as session:
         slots = await queries.facility_slots(
-            session, facility_id, starts_from=starts_from, status=slot_status, limit=limit, offset=offset
+            session,
+            facility_id,
+            starts_from=starts_from,
+            status=slot_status and slot_status.value,
+            limit=limit,
+            offset=offset,
         )
     return [SlotOut.of(s) for s in slots]

@@ -1,6 +1,5 @@
 """Scheduling HTTP API under /v1 for finding slots: the available ones, filtered, a page at a time."""
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from services.scheduling import models, queries
 from services.scheduling.domain import SlotFilters
 from services.scheduling.schemas import SlotPage
 from shared.auth import CurrentPrincipal, Role
+from shared.fields import IsoDateTime
 from shared.service import Context
 
 router = APIRouter(prefix="/v1")
@@ -21,8 +21,8 @@ router = APIRouter(prefix="/v1")
 async def find_slots(
     principal: CurrentPrincipal,
     context: Context,
-    starts_from: Annotated[datetime | None, Query(description="Slots starting at or after (default: now)")] = None,
-    ends_before: Annotated[datetime | None, Query(description="Slots ending at or before")] = None,
+    starts_from: Annotated[IsoDateTime | None, Query(description="Slots starting at or after (default: now)")] = None,
+    ends_before: Annotated[IsoDateTime | None, Query(description="Slots ending at or before")] = None,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     atmp_type: Annotated[str | None, Query(examples=["gene_therapy"])] = None,
     process: Annotated[str | None, Query(description="A process or capability of the suite")] = None,

@@ -2,7 +2,7 @@
 
 from services.scheduling import api_bookings, api_capacity, api_public, api_slots, api_waitlist, consumers, jobs
 from services.scheduling.repository import SchedulingUnitOfWork
-from services.scheduling.settings import SchedulingSettings
+from services.scheduling.settings import SchedulingSettings, route_limits
 from shared.service import ServiceSpec, create_app
 
 spec = ServiceSpec(
@@ -22,6 +22,7 @@ spec = ServiceSpec(
         {"name": "public", "description": "The public directory's open capacity by month, read without a token."},
     ],
     settings=SchedulingSettings,
+    route_limits=route_limits,
     unit_of_work=SchedulingUnitOfWork,
 )
 app = create_app(spec)

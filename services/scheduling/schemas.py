@@ -1,6 +1,6 @@
 """Request and response bodies of the scheduling API."""
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Self
 from uuid import UUID
@@ -9,24 +9,25 @@ from pydantic import BaseModel, Field, model_validator
 
 from services.scheduling import domain, models
 from services.scheduling.domain import RunKind
+from shared.fields import IsoDate, IsoDateTime
 
 
 class Window(BaseModel):
-    starts_at: datetime = Field(examples=["2027-03-01T08:00:00Z"])
-    ends_at: datetime = Field(examples=["2027-03-05T18:00:00Z"])
+    starts_at: IsoDateTime = Field(examples=["2027-03-01T08:00:00Z"])
+    ends_at: IsoDateTime = Field(examples=["2027-03-05T18:00:00Z"])
     slot_minutes: int = Field(gt=0, le=60 * 24 * 60, examples=[480])
     gap_minutes: int = Field(default=0, ge=0, le=60 * 24 * 30)
 
 
 class SlotPeriod(BaseModel):
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
 
 
 class Weekly(BaseModel):
-    starts_at: datetime = Field(description="The first slot's start", examples=["2027-03-01T08:00:00Z"])
-    ends_at: datetime = Field(description="The first slot's end", examples=["2027-03-01T16:00:00Z"])
-    until: date = Field(description="The last day a slot may start (inclusive)", examples=["2027-06-30"])
+    starts_at: IsoDateTime = Field(description="The first slot's start", examples=["2027-03-01T08:00:00Z"])
+    ends_at: IsoDateTime = Field(description="The first slot's end", examples=["2027-03-01T16:00:00Z"])
+    until: IsoDate = Field(description="The last day a slot may start (inclusive)", examples=["2027-06-30"])
     weekdays: list[int] | None = Field(default=None, description="0 = Monday … 6 = Sunday; default the first slot's")
 
 
@@ -204,8 +205,14 @@ class WaitlistIn(BaseModel):
     atmp_type: str | None = None
     process: str | None = None
     cleanroom_grade: str | None = None
-    earliest_start: datetime | None = None
-    latest_end: datetime | None = None
+    earliest_start: IsoDateTime | None = None
+    latest_end: IsoDateTime | None = None
+
+    @model_validator(mode="after")
+    def a_window_that_can_hold_a_run(self) -> Self:
+        if self.earliest_start and self.latest_end and self.earliest_start >= self.latest_end:
+            raise ValueError("earliest_start must be before latest_end")
+        return self
 
 
 class WaitlistOut(BaseModel):

@@ -36,6 +36,10 @@ FAST = {
     "GMPHUB_SAGA_RETRY_SECONDS": "3",
     "GMPHUB_SAGA_MAX_ATTEMPTS": "20",
     "GMPHUB_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+    # Bookings in bursts from one token, readiness polled from one address: rate limits that never bite.
+    "GMPHUB_RATE_LIMIT_PER_PRINCIPAL": "1000000/minute",
+    "GMPHUB_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
+    "GMPHUB_RATE_LIMIT_BOOKINGS": "1000000/minute",
 }
 
 

@@ -110,3 +110,29 @@ async def test_who_may_revoke_and_bad_requests_change_nothing(approvals, tokens)
 async def test_the_revocation_event_is_documented(approvals):
     document = (await approvals.client.get("/asyncapi.json")).json()
     assert REVOKED in {m["name"] for m in document["components"]["messages"].values()}
+
+
+async def test_the_hub_operator_does_not_act_as_the_holder(approvals, tokens):
+    """The operator is no party to a regulatory act: it neither files, withdraws nor licenses
+    another organisation's approval (403, nothing changes); it may revoke a letter, with a reason."""
+    holder, _, pid, _, _ = await granted_tree(approvals, tokens)
+    own_draft = (await holder.draft(title="ORG-1 product", parent_id=pid))["approval_id"]
+    before = await approvals.outbox_events()
+    admin = tokens.admin()
+    refused = [
+        await approvals.client.post(f"/v1/approvals/{own_draft}/submit", headers=admin),
+        await approvals.client.post(
+            f"/v1/approvals/{pid}/withdraw", json={"reason": "operator says so"}, headers=admin
+        ),
+        await approvals.client.post(
+            f"/v1/approvals/{pid}/letters-of-access", json={"grantee_org_id": "ORG-3"}, headers=admin
+        ),  # fmt: skip
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert all("hub operator is not a party" in r.json()["detail"] for r in refused)
+    assert await approvals.outbox_events() == before
+    assert (await holder.get(own_draft))["status"] == "draft" and (await holder.get(pid))["status"] == "approved"
+
+    without_reason = await revoke(approvals, pid, "ORG-2", admin, reason=None)
+    assert without_reason.status_code == 422
+    assert (await revoke(approvals, pid, "ORG-2", admin)).status_code == 200
