@@ -5,6 +5,7 @@ key). `shared.cli` registers them when this package is importable; the image has
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
@@ -19,8 +20,6 @@ from shared.settings import SERVICES, Settings
 
 def _command_name() -> str:
     """How the user can call this CLI again: `gmp-hub` if it is on PATH, else its relative path."""
-    import shutil
-
     if shutil.which("gmp-hub") == str(Path(sys.argv[0]).resolve()):
         return "gmp-hub"
     return os.path.relpath(sys.argv[0])
@@ -79,31 +78,22 @@ def cmd_up(args: argparse.Namespace) -> int:
             }
             | {f"GMPHUB_{s.upper()}_DATABASE_URL": settings.database_url(s) for s in SERVICES}
         )
-        services = {
-            service: supervisor.add(
-                service,
-                Command(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        f"services.{service}.main:app",
-                        "--host",
-                        settings.host,
-                        "--port",
-                        str(settings.service_port(service)),
-                        "--no-access-log",
-                        "--no-server-header",
-                        "--log-level",
-                        "warning",
-                    ],
-                    env=env,
-                ),
-            )  # fmt: skip
+        replicas = _replicas(settings)
+        metrics_dirs = _metrics_dirs(settings, replicas)
+        services: dict[str, list] = {
+            service: [
+                supervisor.add(
+                    service if replica == 1 else f"{service} #{replica}",
+                    Command(
+                        _service_command(settings, service, replicas[service]), env=env | metrics_dirs.get(service, {})
+                    ),
+                )
+                for replica in range(1, replicas[service] + 1)
+            ]
             for service in SERVICES
         }
         portal_url = f"http://{settings.host}:{settings.port_base}"
-        services["portal"] = supervisor.add("portal", Command(_portal_command(settings), env=env))
+        services["portal"] = [supervisor.add("portal", Command(_portal_command(settings), env=env))]
         _wait_ready(settings, services, lambda: stopping)
         if stopping:
             return 0
@@ -127,27 +117,64 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("stopped", file=sys.stderr)
 
 
+def _service_command(settings: Settings, service: str, replicas: int) -> list[str]:
+    """`gmp-hub serve`, as a container runs a service; replicas share the port."""
+    return [sys.executable, "-m", "shared.cli", "serve", service, "--host", settings.host,
+            "--port", str(settings.service_port(service)), "--log-level", "warning",
+            *(["--reuse-port"] if replicas > 1 else [])]  # fmt: skip
+
+
+def _replicas(settings: Settings) -> dict[str, int]:
+    if unknown := set(settings.replicas) - set(SERVICES):
+        raise SystemExit(f"GMPHUB_REPLICAS names no such service: {', '.join(sorted(unknown))}")
+    replicas = {service: settings.replicas.get(service, 1) for service in SERVICES}
+    if any(count < 1 for count in replicas.values()) or replicas["approvals"] > 1:
+        raise SystemExit("GMPHUB_REPLICAS: at least 1 of each service, and 1 of approvals (see shared/settings.py)")
+    return replicas
+
+
+def _metrics_dirs(settings: Settings, replicas: dict[str, int]) -> dict[str, dict[str, str]]:
+    """Replicas of a service count their metrics in files of one directory, which each one's
+    `/metrics` adds up (Prometheus' multiprocess mode); emptied at each start."""
+    dirs = {}
+    for service in (s for s, count in replicas.items() if count > 1):
+        path = settings.data_dir / "metrics" / service
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        dirs[service] = {"PROMETHEUS_MULTIPROC_DIR": str(path)}
+    return dirs
+
+
 def _portal_command(settings: Settings) -> list[str]:
     """The portal (services/portal) on base+0: pages calling the four services' public APIs."""
     return [sys.executable, "-m", "uvicorn", "services.portal.main:create_portal", "--factory",
             "--host", settings.host, "--port", str(settings.port_base), "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
 
 
-def _wait_ready(settings: Settings, services: dict, stopping, timeout: float = 60.0) -> None:
+def _listening(pid: int) -> bool:
+    import psutil
+
+    return any(c.status == psutil.CONN_LISTEN for c in psutil.Process(pid).net_connections("tcp"))
+
+
+def _wait_ready(settings: Settings, services: dict[str, list], stopping, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     pending = set(services)
     with httpx.Client(timeout=2.0) as client:
         while pending and not stopping():
             for service in sorted(pending):
-                if (process := services[service].process).poll() is not None:
-                    raise SystemExit(f"{service} exited while starting (code {process.returncode})")
+                for server in services[service]:
+                    if (process := server.process).poll() is not None:
+                        raise SystemExit(f"{service} exited while starting (code {process.returncode})")
                 url = (
                     f"http://{settings.host}:{settings.port_base}"
                     if service == "portal"
                     else settings.service_url(service)
                 )
-                try:
-                    if client.get(f"{url}/readyz").status_code == 200:
+                try:  # the port answers for one replica; each listens once it has started up
+                    if client.get(f"{url}/readyz").status_code == 200 and all(
+                        _listening(server.process.pid) for server in services[service]
+                    ):
                         pending.discard(service)
                 except httpx.HTTPError:
                     pass

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import socket
 import sys
 from typing import Any
 
@@ -26,17 +27,31 @@ SERVE_OPTIONS: dict[str, Any] = {"access_log": False, "proxy_headers": True, "se
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run one service in the foreground (what a container runs); migrations are `gmp-hub migrate`."""
+    """Run one service in the foreground (what a container runs); migrations are `gmp-hub migrate`.
+    With `--reuse-port`, several processes of one service listen on its port and the kernel spreads
+    the connections among them (SO_REUSEPORT): replicas on one machine, as `gmp-hub up` runs them."""
     import uvicorn
 
     settings = load_settings()
-    uvicorn.run(
+    config = uvicorn.Config(
         f"services.{args.service}.main:app",
         host=args.host or "0.0.0.0",  # noqa: S104 - a container listens on all its interfaces
         port=args.port or settings.service_port(args.service),
+        log_level=args.log_level,
         **SERVE_OPTIONS,
     )
+    sockets = [shared_port(config.host, config.port)] if args.reuse_port else None
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def shared_port(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port` that other processes may bind as well."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -210,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICES)
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (default from GMPHUB_PORT_BASE)")
+    serve.add_argument("--reuse-port", action="store_true", help="share the port with other replicas (SO_REUSEPORT)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")

@@ -24,17 +24,28 @@ WELL_FORMED_CORRELATION_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,99}")
 
 HTTP_REQUESTS = Counter("gmphub_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram("gmphub_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
-OUTBOX_BACKLOG = Gauge("gmphub_outbox_backlog", "Outbox events not yet published", ["service"])
+# Replicas on one machine add up their metrics (`gmp-hub up`: Prometheus' multiprocess mode); of a
+# gauge, the value last set by any of them counts.
+OUTBOX_BACKLOG = Gauge(
+    "gmphub_outbox_backlog", "Outbox events not yet published", ["service"], multiprocess_mode="mostrecent"
+)
 OUTBOX_PUBLISHED = Counter("gmphub_outbox_published_total", "Outbox events published", ["service"])
 OUTBOX_REPLAYED = Counter(
     "gmphub_outbox_replayed_total", "Outbox events published again to a broker that lost them", ["service"]
 )
-CONSUMER_LAG = Gauge("gmphub_consumer_lag", "Messages behind the partition end", ["service", "topic", "partition"])
+CONSUMER_LAG = Gauge(
+    "gmphub_consumer_lag",
+    "Messages behind the partition end",
+    ["service", "topic", "partition"],
+    multiprocess_mode="mostrecent",
+)
 EVENTS_HANDLED = Counter("gmphub_events_handled_total", "Events consumed", ["service", "type", "outcome"])
 # Sagas (a request to another service awaiting its answer) past their deadline: asked again, and
 # those still unanswered after every allowed request (escalated, visible to their users).
 SAGA_REQUESTS_RESENT = Counter("gmphub_saga_requests_resent_total", "Saga requests sent again", ["service"])
-SAGAS_OVERDUE = Gauge("gmphub_sagas_overdue", "Sagas unanswered after every allowed request", ["service"])
+SAGAS_OVERDUE = Gauge(
+    "gmphub_sagas_overdue", "Sagas unanswered after every allowed request", ["service"], multiprocess_mode="mostrecent"
+)
 DLQ_MESSAGES = Counter("gmphub_dlq_messages_total", "Events sent to a dead-letter topic", ["service", "topic"])
 
 

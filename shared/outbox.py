@@ -1,7 +1,8 @@
 """The outbox relay: publishes committed outbox rows to Kafka, keyed by aggregate id, in order.
 
 The outbox is the durable log; the broker is transport. One relay publishes per database at a time
-(an advisory lock), so replicas of a service never interleave and per-aggregate order holds.
+(an advisory lock, the replicas' relays taking turns), so they never interleave and per-aggregate
+order holds.
 
 - A row is marked published once the broker acknowledged it, row by row: a send that fails holds
   back its aggregate (that row and the later ones of the same key, so their order holds) for a
@@ -40,7 +41,9 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 OutboxRow = sa.Row[tuple[int, str, str, dict[str, Any]]]  # seq, topic, key, envelope
-RELAY_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtext('gmphub-outbox-relay'))")
+# Replicas' relays take turns: one woken while another sends waits for it, then publishes what the
+# other's batch left (its own process's commits among them) rather than waiting for the next poll.
+RELAY_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext('gmphub-outbox-relay'))")
 HOLD_BACK_SECONDS = (1.0, 60.0)  # a failing aggregate waits 1 s, doubling up to a minute
 # The chain is extended at most this often (at once while a batch's worth waits): four statements
 # a batch, once a second instead of for every few events (holds: 22 % of their throughput).
@@ -81,8 +84,7 @@ class OutboxRelay:
         committed (up to a batch, counted in `chained`); return how many it published."""
         self.chained = 0
         async with self.db.sessions() as session, session.begin():
-            if not (await session.execute(RELAY_LOCK)).scalar():
-                return 0  # another replica is relaying
+            await session.execute(RELAY_LOCK)
             async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
                 await self._check_broker(session)
             rows = await self._next_rows(session)
@@ -104,8 +106,8 @@ class OutboxRelay:
         database answers."""
         try:
             async with self.db.sessions() as session, session.begin():
-                if (await session.execute(RELAY_LOCK)).scalar():
-                    await extend_chain(session, self.settings.outbox_batch_size)
+                await session.execute(RELAY_LOCK)
+                await extend_chain(session, self.settings.outbox_batch_size)
         except Exception as exc:
             log.warning("outbox chaining paused: %s", exc)
 

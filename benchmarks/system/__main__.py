@@ -9,7 +9,7 @@ import sys
 
 from benchmarks.system import search
 from benchmarks.system.context import Context, Options
-from benchmarks.system.hub import Hub
+from benchmarks.system.hub import Hub, replicas
 from benchmarks.system.pgbench import Ceilings
 from benchmarks.system.report import Machine, table
 from benchmarks.system.rows import ROWS, Figures, Row, Run
@@ -18,7 +18,7 @@ QUICK = Options(runs=1, seconds=3, slots=20_000, events=320, hops=50, paced_requ
 FULL = Options(runs=3, seconds=10, slots=450_000, events=1_600, hops=200, paced_requests=1_000)
 
 
-def arguments() -> tuple[Options, list[Row], str | None]:
+def arguments() -> tuple[Options, list[Row], str | None, int | None]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.system", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run: 1 run, 3 s loads, 20,000 slots")
     parser.add_argument("--runs", type=int, help="runs per figure; the table shows medians (default 3)")
@@ -26,6 +26,7 @@ def arguments() -> tuple[Options, list[Row], str | None]:
     parser.add_argument("--slots", type=int, help="slots R7 searches (default 450,000)")
     parser.add_argument("--seconds", type=float, help="length of each throughput load (default 10)")
     parser.add_argument("--commit", help="measure this commit's code (e.g. HEAD) instead of the working tree's")
+    parser.add_argument("--replicas", type=int, help="processes of scheduling (default: gmp-hub up's, 2 on 2+ cores)")
     args = parser.parse_args()
     base = QUICK if args.quick else FULL
     options = Options(
@@ -39,7 +40,7 @@ def arguments() -> tuple[Options, list[Row], str | None]:
     keys = [k.strip().upper() for k in args.only.split(",")] if args.only else [r.key for r in ROWS]
     if unknown := set(keys) - {r.key for r in ROWS}:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    return options, [r for r in ROWS if r.key in keys], args.commit
+    return options, [r for r in ROWS if r.key in keys], args.commit, args.replicas
 
 
 async def bench(hub: Hub, options: Options, rows: list[Row], machine: Machine) -> int:
@@ -69,11 +70,13 @@ async def bench(hub: Hub, options: Options, rows: list[Row], machine: Machine) -
 
 
 def main() -> int:
-    options, rows, commit = arguments()
+    options, rows, commit, scheduling_replicas = arguments()
     machine = Machine()
-    hub = Hub(commit)
+    hub = Hub(commit, scheduling_replicas=scheduling_replicas)
     try:
-        print(f"gmp-hub up ready in {hub.up():.1f}s (data in {hub.data_dir})", flush=True)
+        ready_in = hub.up()
+        print(f"gmp-hub up ready in {ready_in:.1f}s, {replicas(hub, 'scheduling')} scheduling processes "
+              f"(data in {hub.data_dir})", flush=True)  # fmt: skip
         return asyncio.run(bench(hub, options, rows, machine))
     finally:
         hub.down()

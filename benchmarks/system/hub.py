@@ -26,7 +26,7 @@ class Hub:
     working directory, as `python -m uvicorn` puts that first) instead of the working tree's, e.g.
     to compare two commits or while the tree is being edited."""
 
-    def __init__(self, commit: str | None = None) -> None:
+    def __init__(self, commit: str | None = None, *, scheduling_replicas: int | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="gmphub-bench-"))
         self.base = free_port_block(6)
         self.pg_port, self.kafka_port = self.base + 5, self.base + 6
@@ -42,6 +42,8 @@ class Hub:
             "GMPHUB_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
             "GMPHUB_RATE_LIMIT_BOOKINGS": "100000000/minute",
         }
+        if scheduling_replicas:
+            self.env["GMPHUB_REPLICAS"] = f'{{"scheduling": {scheduling_replicas}}}'
         self.cwd: Path | None = None
         if commit:
             self.cwd = self.data_dir / "source"
@@ -129,9 +131,14 @@ class Hub:
         return seconds
 
 
+def replicas(hub: "Hub", service: str) -> int:
+    """How many processes serve `service`."""
+    assert hub.process is not None
+    return sum(_service(p.cmdline()) == service for p in psutil.Process(hub.process.pid).children(recursive=True))
+
+
 def _service(cmdline: list[str]) -> str | None:
-    """The service a uvicorn command line serves (`services.<name>.main:app`)."""
-    for service in SERVICES:
-        if f"services.{service}.main:app" in cmdline:
-            return service
+    """The service a command line serves (`gmp-hub serve <name>`); its replicas count as one."""
+    if "serve" in cmdline[:-1] and (service := cmdline[cmdline.index("serve") + 1]) in SERVICES:
+        return service
     return None

@@ -26,7 +26,7 @@ def child(hub: Hub, matches) -> psutil.Process:
 
 
 def is_materials(cmdline: list[str]) -> bool:
-    return "services.materials.main:app" in cmdline
+    return "serve" in cmdline[:-1] and cmdline[cmdline.index("serve") + 1] == "materials"  # gmp-hub serve materials
 
 
 def is_broker(cmdline: list[str]) -> bool:
