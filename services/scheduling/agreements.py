@@ -42,19 +42,18 @@ def may_read(principal: Principal, row: models.TechnicalAgreement) -> bool:
 
 async def draft(uow: SchedulingUnitOfWork, principal: Principal, request: AgreementIn) -> models.TechnicalAgreement:
     """Either side drafts the terms; nobody has signed yet."""
-    org_id = request.org_id
     if principal.role is Role.DEVELOPER:
-        org_id = org_id or principal.org_id
-        principal.require_org(org_id or "")
+        org_id = request.org_id or principal.org_id or ""
+        principal.require_org(org_id)
     elif principal.role is Role.FACILITY:
         principal.require_facility(str(request.facility_id))
-        if org_id is None:
+        if request.org_id is None:
             raise Unprocessable("A facility drafting an agreement names the organisation: org_id.")
+        org_id = request.org_id
     else:
         raise Forbidden(
             "An agreement is drafted by one of its sides: a developer of the organisation or a facility user."
         )
-    assert org_id is not None
     run_kinds = [k.value for k in request.run_kinds]
     check_agreement_terms(request.valid_from, request.valid_until, run_kinds, _today())
     if await uow.replicas.get(models.FacilityView, request.facility_id) is None:

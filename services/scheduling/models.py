@@ -303,13 +303,8 @@ class TechnicalAgreement(Table, table=True):
 
     __tablename__ = "technical_agreement"
     __table_args__ = (
+        # A clinical confirmation reads the agreements between its organisation and facility.
         sa.Index("ix_technical_agreement_org_facility", "org_id", "facility_id"),
-        # Agreements not yet ended, by last valid day: the expiry job reads this index.
-        sa.Index(
-            "ix_technical_agreement_open_valid_until",
-            "valid_until",
-            postgresql_where=sa.text("status NOT IN ('terminated', 'expired')"),
-        ),
         sa.CheckConstraint("valid_until > valid_from", name="technical_agreement_period"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

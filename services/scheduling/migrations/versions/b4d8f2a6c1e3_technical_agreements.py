@@ -45,12 +45,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_technical_agreement_facility_id", "technical_agreement", ["facility_id"])
     op.create_index("ix_technical_agreement_org_facility", "technical_agreement", ["org_id", "facility_id"])
-    op.create_index(
-        "ix_technical_agreement_open_valid_until",
-        "technical_agreement",
-        ["valid_until"],
-        postgresql_where=sa.text("status NOT IN ('terminated', 'expired')"),
-    )
 
 
 def downgrade() -> None:
