@@ -194,6 +194,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     print(f"      curl -s '{slots}' -H \"Authorization: Bearer $DEV\"")
     print(f"      FAC=$(gmp-hub token --role facility --facility-id {created['facility']})")
     print(f"      clinical runs at the Berlin facility may rely on approval {created['approval']}")
+    print(f"      and are confirmed under technical agreement {created['agreement']}")
     return 0
 
 

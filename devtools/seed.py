@@ -1,5 +1,6 @@
 """`gmp-hub seed`: a few certified facilities with suites, stock and eight weeks of capacity, a
-small GMP catalogue, and an approved platform approval, so a new user has something to search,
+small GMP catalogue, an approved platform approval and an active technical agreement between ORG-1
+and the Berlin facility (its clinical runs can be confirmed), so a new user has something to search,
 book and follow. It only calls the public APIs of a running hub, as any client would."""
 
 import time
@@ -67,7 +68,9 @@ class Seeder:
         self.say(f"catalogue: 1 supplier, {len(materials)} materials")
         facility_ids = [self.facility(spec, admin, materials) for spec in FACILITIES]
         approval_id = self.approval(facility_ids[0])
-        return {"facility": facility_ids[0], "approval": approval_id, "material": materials[0]}
+        agreement_id = self.agreement(facility_ids[0])
+        return {"facility": facility_ids[0], "approval": approval_id, "material": materials[0],
+                "agreement": agreement_id}  # fmt: skip
 
     def facility(self, spec: dict, admin: dict[str, str], materials: list[str]) -> str:
         profile = {k: v for k, v in spec.items() if k not in ("authority", "suite")}
@@ -122,3 +125,21 @@ class Seeder:
                   "reason": "Platform process validated"}, regulator, expect=200)  # fmt: skip
         self.say("approvals: a CD19 CAR-T platform of ORG-1, approved by DE-PEI, covering the Berlin facility")
         return approval["approval_id"]
+
+    def agreement(self, facility_id: str) -> str:
+        """The technical agreement (EU GMP Chapter 7) a clinical run at the facility is confirmed under:
+        drafted by ORG-1, signed by both sides."""
+        developer = self.token(Role.DEVELOPER, org_id="ORG-1")
+        facility = self.token(Role.FACILITY, facility_ids=[facility_id])
+        today = date.today()
+        agreement = self.post("scheduling", "/v1/agreements",
+                              {"facility_id": facility_id, "title": "Quality agreement: CD19 CAR-T clinical supply",
+                               "run_kinds": ["clinical", "engineering"], "processes": ["car_t"],
+                               "valid_from": str(today), "valid_until": str(today + timedelta(days=2 * 365)),
+                               "reason": "Phase I supply of the CD19 CAR-T platform"}, developer)  # fmt: skip
+        path = f"/v1/agreements/{agreement['agreement_id']}/sign"
+        for side, signer in (("contract_giver", developer), ("contract_acceptor", facility)):
+            self.post("scheduling", path, {"side": side, "meaning": f"Agreed as {side.replace('_', ' ')}",
+                      "reason": "Responsibilities of Chapter 7 allocated and reviewed by QA"}, signer, expect=200)  # fmt: skip
+        self.say("scheduling: an active technical agreement between ORG-1 and the Berlin facility (clinical runs)")
+        return agreement["agreement_id"]

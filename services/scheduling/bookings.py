@@ -21,12 +21,14 @@ from services.scheduling.domain import (
     BookingChange,
     BookingChanges,
     BookingStatus,
+    Period,
     RiskFacts,
     RunKind,
     SlotStatus,
     at_risk_reasons,
     certified,
     check_clinical_approval,
+    check_technical_agreement,
 )
 from services.scheduling.replicas import needed_materials
 from services.scheduling.repository import SchedulingUnitOfWork
@@ -152,8 +154,13 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, booking_id: U
             raise Conflict(
                 f"Facility {row.facility_id} holds no valid GMP certificate now; the run cannot be confirmed."
             )
+        run_kind = RunKind(row.run_kind)
         approval = await uow.replicas.approval(row.approval_id)
-        check_clinical_approval(RunKind(row.run_kind), approval, row.approval_id, row.org_id, row.facility_id)
+        check_clinical_approval(run_kind, approval, row.approval_id, row.org_id, row.facility_id)
+        if run_kind is RunKind.CLINICAL:  # EU GMP Chapter 7: a written contract before outsourced manufacture
+            agreements = await uow.agreements.between(row.org_id, row.facility_id)
+            run = Period(row.starts_at, row.ends_at)
+            check_technical_agreement(run_kind, agreements, row.org_id, row.facility_id, run, now.date())
     await save(uow, row, changes)
     return row
 

@@ -429,3 +429,137 @@ def at_risk_reasons(facts: RiskFacts, needed: Iterable[UUID], today: date) -> li
     if facts.approval is not None and facts.approval.status != "approved":
         reasons.append(f"Approval {facts.approval.approval_id} is {facts.approval.status}.")
     return reasons
+
+
+# --- technical agreements (EU GMP Chapter 7) ----------------------------------------------------
+
+
+class AgreementStatus(StrEnum):
+    DRAFT = "draft"
+    SIGNED_BY_ONE = "signed_by_one"
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+    EXPIRED = "expired"
+
+
+AGREEMENT_ENDED = (AgreementStatus.TERMINATED, AgreementStatus.EXPIRED)
+
+
+class Side(StrEnum):
+    """Who signs for what: the developer organisation gives the contract, the facility accepts it."""
+
+    CONTRACT_GIVER = "contract_giver"
+    CONTRACT_ACCEPTOR = "contract_acceptor"
+
+
+def check_agreement_terms(valid_from: date, valid_until: date, run_kinds: Sequence[str], today: date) -> None:
+    """Terms both sides can sign: a period that ends after it begins and is not over, some run kind."""
+    if valid_until <= valid_from:
+        raise Unprocessable(f"valid_until ({valid_until}) must lie after valid_from ({valid_from}).")
+    if valid_until < today:
+        raise Unprocessable(f"valid_until ({valid_until}) lies in the past; the agreement would be expired at once.")
+    if not run_kinds:
+        raise Unprocessable("An agreement covers at least one run kind (development, engineering, clinical).")
+
+
+class AgreementChange(StrEnum):
+    """What an agreement's rule did; the use case turns each into its event."""
+
+    SIGNED = "signed"
+    TERMINATED = "terminated"
+    EXPIRED = "expired"
+
+
+@dataclass
+class Agreement:
+    """A technical agreement and its rules: draft → signed_by_one → active (both sides signed,
+    each once) → terminated (by either side, with a reason) or expired (past `valid_until`)."""
+
+    id: UUID
+    status: AgreementStatus
+    valid_until: date
+    signed: set[Side] = field(default_factory=set)
+
+    def sign(self, side: Side, today: date) -> AgreementChange:
+        if side in self.signed:
+            raise Conflict(f"Agreement {self.id} is signed by its {side.value.replace('_', ' ')} already.")
+        self._require_open("signed")
+        if self.valid_until < today:
+            raise Conflict(f"Agreement {self.id} ran out on {self.valid_until}; it can no longer be signed.")
+        self.signed.add(side)
+        self.status = AgreementStatus.ACTIVE if self.signed == set(Side) else AgreementStatus.SIGNED_BY_ONE
+        return AgreementChange.SIGNED
+
+    def terminate(self, reason: str) -> AgreementChange:
+        if not reason.strip():
+            raise Unprocessable("Terminating an agreement needs a reason.")
+        self._require_open("terminated")
+        self.status = AgreementStatus.TERMINATED
+        return AgreementChange.TERMINATED
+
+    def expire(self, today: date) -> list[AgreementChange]:
+        """Past its last valid day an agreement not yet ended expires (nothing otherwise)."""
+        if self.status in AGREEMENT_ENDED or self.valid_until >= today:
+            return []
+        self.status = AgreementStatus.EXPIRED
+        return [AgreementChange.EXPIRED]
+
+    def _require_open(self, action: str) -> None:
+        if self.status in AGREEMENT_ENDED:
+            raise Conflict(f"Agreement {self.id} is {self.status.value}; an ended agreement cannot be {action}.")
+
+
+@dataclass(frozen=True)
+class AgreementFacts:
+    """An agreement between a booking's organisation and facility, as the clinical rule reads it."""
+
+    agreement_id: UUID
+    status: str
+    run_kinds: Sequence[str]
+    valid_from: date
+    valid_until: date
+
+    def covers(self, run_kind: RunKind, starts_at: datetime, ends_at: datetime, today: date) -> bool:
+        return (
+            self.status == AgreementStatus.ACTIVE
+            and run_kind.value in self.run_kinds
+            and self.valid_from <= starts_at.date()
+            and ends_at.date() <= self.valid_until
+            and today <= self.valid_until
+        )
+
+
+TECHNICAL_AGREEMENT_RULE = "technical_agreement_required"
+
+
+def check_technical_agreement(
+    run_kind: RunKind,
+    agreements: Sequence[AgreementFacts],
+    org_id: str,
+    facility_id: UUID,
+    run: Period,
+    today: date,
+) -> None:
+    """EU GMP Chapter 7: outsourced manufacture for a clinical run needs an active written contract
+    between contract giver (the organisation) and contract acceptor (the facility) covering clinical
+    runs over the run's days. Development and engineering runs go ahead without."""
+    if run_kind is not RunKind.CLINICAL:
+        return
+    if any(a.covers(run_kind, run.starts_at, run.ends_at, today) for a in agreements):
+        return
+    there = (
+        "; ".join(
+            f"agreement {a.agreement_id} is {a.status}, covers {', '.join(a.run_kinds)} "
+            f"from {a.valid_from} to {a.valid_until}"
+            for a in agreements
+        )
+        or "there is none"
+    )
+    raise Conflict(
+        f"A clinical run needs an active technical agreement (EU GMP Chapter 7) between {org_id} and facility "
+        f"{facility_id} covering clinical runs from {run.starts_at.date()} to {run.ends_at.date()}; {there}. "
+        "Draft one (POST /v1/agreements), have both sides sign it, then confirm again.",
+        rule=TECHNICAL_AGREEMENT_RULE,
+        org_id=org_id,
+        facility_id=str(facility_id),
+    )

@@ -1,11 +1,11 @@
 """Events the scheduling service publishes on `gmphub.scheduling.v1`, keyed by booking id (or by
-suite id for capacity), so one booking's life stays in order."""
+suite id for capacity, by agreement id for technical agreements), so one booking's life stays in order."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.events import ChainAnchored, Event
 
@@ -169,6 +169,78 @@ class WaitlistLeft(Event):
     aggregate_field = "waitlist_entry_id"
     waitlist_entry_id: UUID
     entry: WaitlistEntryState
+
+
+class AgreementTerms(BaseModel):
+    """What both sides of a technical agreement sign."""
+
+    title: str
+    run_kinds: list[str] = Field(description="The run kinds it covers: development | engineering | clinical.")
+    processes: list[str] = Field(description="The processes it covers (e.g. car_t); empty: any.")
+    document_url: str | None = Field(default=None, description="Where the signed contract document is.")
+    document_sha256: str | None = Field(default=None, description="SHA-256 (hex) of that document.")
+    valid_from: date
+    valid_until: date = Field(description="Its last valid day; after it, the agreement expires.")
+
+
+class AgreementSignature(BaseModel):
+    """One side's electronic signature (EU GMP Annex 11): which side, who, when, what it means, why,
+    and the SHA-256 of the canonical JSON of the `terms` signed (both sides sign the same terms)."""
+
+    side: str = Field(description="contract_giver (the developer organisation) | contract_acceptor (the facility)")
+    signer: str
+    signer_name: str | None = None
+    meaning: str
+    reason: str
+    signed_at: datetime
+    state_sha256: str = Field(description="SHA-256 (hex) of the signed `terms` as canonical JSON (sorted keys).")
+
+
+class AgreementState(BaseModel):
+    """A technical agreement as it stands after the event: consumers keep the highest `version`."""
+
+    agreement_id: UUID
+    version: int
+    status: str  # draft | signed_by_one | active | terminated | expired
+    org_id: str = Field(description="The developer organisation: the contract giver.")
+    facility_id: UUID = Field(description="The facility: the contract acceptor.")
+    terms: AgreementTerms
+    signatures: list[AgreementSignature] = []
+    terminated_reason: str | None = None
+
+
+class _AgreementEvent(Event):
+    aggregate_field = "agreement_id"
+    agreement_id: UUID
+    agreement: AgreementState
+
+
+class AgreementDrafted(_AgreementEvent):
+    """A developer organisation or a facility drafted a technical agreement between the two."""
+
+    type = "gmphub.scheduling.agreement.drafted.v1"
+    reason: str | None = None
+
+
+class AgreementSigned(_AgreementEvent):
+    """One side signed the agreement; with both sides' signatures it is `active`."""
+
+    type = "gmphub.scheduling.agreement.signed.v1"
+    signature: AgreementSignature
+
+
+class AgreementTerminated(_AgreementEvent):
+    """One side terminated the agreement, with a reason; clinical runs no longer rely on it."""
+
+    type = "gmphub.scheduling.agreement.terminated.v1"
+    reason: str
+
+
+class AgreementExpired(_AgreementEvent):
+    """The agreement's last valid day passed before it ended otherwise."""
+
+    type = "gmphub.scheduling.agreement.expired.v1"
+    reason: str
 
 
 class AuditAnchored(ChainAnchored):

@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from services.scheduling import bookings, queries
+from services.scheduling import agreements, bookings, queries
 from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
 from shared.service import ServiceContext, in_batches, periodic
 
@@ -28,7 +28,13 @@ async def ask_materials_again_once(context: ServiceContext) -> int:
     return asked
 
 
+async def expire_agreements_once(context: ServiceContext) -> int:
+    """One round: expire every agreement past its last valid day, each with its event."""
+    return await in_batches(context, "service:scheduling-agreement-expiry", agreements.expire_run_out)
+
+
 expire_holds = periodic("expire_holds", expire_holds_once, "expired %d holds")
 ask_materials_again = periodic(
     "ask_materials_again", ask_materials_again_once, "asked materials again for %d bookings it has not answered"
 )
+expire_agreements = periodic("expire_agreements", expire_agreements_once, "expired %d technical agreements")

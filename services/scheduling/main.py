@@ -1,6 +1,15 @@
 """The scheduling service's app: `uvicorn services.scheduling.main:app`."""
 
-from services.scheduling import api_bookings, api_capacity, api_public, api_slots, api_waitlist, consumers, jobs
+from services.scheduling import (
+    api_agreements,
+    api_bookings,
+    api_capacity,
+    api_public,
+    api_slots,
+    api_waitlist,
+    consumers,
+    jobs,
+)
 from services.scheduling.repository import SchedulingUnitOfWork
 from services.scheduling.settings import SchedulingSettings, route_limits
 from shared.service import ServiceSpec, create_app
@@ -8,15 +17,27 @@ from shared.service import ServiceSpec, create_app
 spec = ServiceSpec(
     name="scheduling",
     title="GMP hub scheduling",
-    description="Capacity slots, bookings (hold → confirm → complete/cancel) and waitlists.",
-    routers=[api_capacity.router, api_slots.router, api_bookings.router, api_waitlist.router, api_public.router],
+    description="Capacity slots, bookings (hold → confirm → complete/cancel), waitlists and technical agreements.",
+    routers=[
+        api_capacity.router,
+        api_slots.router,
+        api_bookings.router,
+        api_waitlist.router,
+        api_public.router,
+        api_agreements.router,
+    ],
     consumes=consumers.follows,
-    jobs=[jobs.expire_holds, jobs.ask_materials_again],
+    jobs=[jobs.expire_holds, jobs.ask_materials_again, jobs.expire_agreements],
     openapi_tags=[
         {"name": "capacity", "description": "Facilities publish, block, withdraw and reopen slots on their suites."},
         {"name": "slots", "description": "Developers find available slots."},
         {"name": "bookings", "description": "Hold → confirm (materials saga) → complete, or cancel; at-risk flags."},
         {"name": "waitlist", "description": "Wait for a matching slot; the first in line is given a hold."},
+        {
+            "name": "agreements",
+            "description": "Technical agreements (EU GMP Chapter 7) between an organisation and a "
+            "facility: drafted, signed by both sides, needed to confirm clinical runs.",
+        },
         {"name": "calendar", "description": "iCalendar (RFC 5545) feeds of bookings."},
         {"name": "facilities", "description": "Scheduling's read model of registry facilities."},
         {"name": "public", "description": "The public directory's open capacity by month, read without a token."},

@@ -294,3 +294,53 @@ class WaitlistEntry(Table, table=True):
 WAITLIST_CRITERIA = (
     "facility_id", "suite_id", "country", "atmp_type", "process", "cleanroom_grade", "earliest_start", "latest_end",
 )  # fmt: skip
+
+
+class TechnicalAgreement(Table, table=True):
+    """A technical (quality) agreement between a developer organisation (contract giver) and a
+    facility (contract acceptor), EU GMP Chapter 7: its terms, the signatures of both sides, and
+    how it ended."""
+
+    __tablename__ = "technical_agreement"
+    __table_args__ = (
+        # A clinical confirmation reads the agreements between its organisation and facility.
+        sa.Index("ix_technical_agreement_org_facility", "org_id", "facility_id"),
+        sa.CheckConstraint("valid_until > valid_from", name="technical_agreement_period"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = 1
+    status: str
+    org_id: str
+    facility_id: uuid.UUID = Field(index=True)
+    title: str
+    run_kinds: list[str] = _texts()
+    processes: list[str] = _texts()
+    document_url: str | None = None
+    document_sha256: str | None = None
+    valid_from: date
+    valid_until: date
+    # Each side's electronic signature (side, signer, meaning, reason, time, hash of the signed terms).
+    signatures: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    terminated_reason: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+    @property
+    def agreement_id(self) -> uuid.UUID:
+        """The id under the name its events and the API give it."""
+        return self.id
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        """What both sides sign (its hash is in each signature)."""
+        return {name: getattr(self, name) for name in AGREEMENT_TERMS}
+
+    def touch(self, actor: str | None) -> None:
+        """Every change of an agreement is a new version, attributed."""
+        self.version += 1
+        self.updated_at, self.updated_by = now(), actor or "unknown"
+
+
+AGREEMENT_TERMS = ("title", "run_kinds", "processes", "document_url", "document_sha256", "valid_from", "valid_until")

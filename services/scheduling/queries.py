@@ -1,7 +1,8 @@
 """The reads the scheduling API answers with: bookings (one, a list, those relying on approvals, a
 calendar, a history), slots
 (a facility's own, and the search), the waitlist, scheduling's view of a facility, the public
-directory's open capacity by month; and the count the saga's gauge shows. SQL, and no changes."""
+directory's open capacity by month; technical agreements (one, a side's list, a history); and the
+count the saga's gauge shows. SQL, and no changes."""
 
 import base64
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.scheduling import models
+from services.scheduling import agreements, models
 from services.scheduling.bookings import may_inspect
 from services.scheduling.domain import OPEN_BOOKING_STATUSES, SlotFilters
 from services.scheduling.repository import (
@@ -364,3 +365,35 @@ async def open_capacity(session: AsyncSession, facility_id: UUID, since: datetim
     )
     counts = {(row.suite_id, row.month.astimezone(UTC)): row.open_slots for row in rows}
     return OpenCapacity(list(suites), counts)
+
+
+# --- technical agreements -----------------------------------------------------------------------
+
+Agreement = models.TechnicalAgreement
+
+
+async def agreement(session: AsyncSession, principal: Principal, agreement_id: UUID) -> models.TechnicalAgreement:
+    row = await session.get(Agreement, agreement_id)
+    if row is None or not agreements.may_read(principal, row):
+        raise NotFound(f"No agreement {agreement_id}.")  # do not reveal others' agreements
+    return row
+
+
+async def agreement_history(session: AsyncSession, principal: Principal, agreement_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the agreement, oldest first."""
+    await agreement(session, principal, agreement_id)
+    return await event_history(session, str(agreement_id))
+
+
+async def agreements_of(
+    session: AsyncSession, *, org_id: str | None = None, facility_id: UUID | None = None, status: str | None = None
+) -> list[models.TechnicalAgreement]:
+    """An organisation's or a facility's agreements, newest first."""
+    query = select(Agreement)
+    if org_id is not None:
+        query = query.where(Agreement.org_id == org_id)
+    if facility_id is not None:
+        query = query.where(Agreement.facility_id == facility_id)
+    if status is not None:
+        query = query.where(Agreement.status == status)
+    return list(await session.exec(query.order_by(col(Agreement.created_at).desc(), col(Agreement.id))))

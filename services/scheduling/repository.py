@@ -4,7 +4,7 @@ change. Unit tests swap in an in-memory fake with the same attributes and method
 integration tests."""
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
@@ -20,7 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scheduling import models
 from services.scheduling.domain import (
+    AGREEMENT_ENDED,
     OPEN_BOOKING_STATUSES,
+    AgreementFacts,
     ApprovalFacts,
     BookingStatus,
     CertificateFacts,
@@ -47,6 +49,7 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.waitlist = WaitlistEntries(session)
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
+        self.agreements = Agreements(session)
 
     async def commit(self) -> None:
         await self.replicas.flush()
@@ -576,3 +579,46 @@ class IdempotencyKeys:
             .where(Record.c.scope == scope, Record.c.key == key)
             .values(response=response, booking_id=booking_id)
         )
+
+
+Agreement = models.TechnicalAgreement
+
+
+class Agreements:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, agreement_id: UUID, *, lock: bool = False) -> models.TechnicalAgreement | None:
+        return await self.session.get(Agreement, agreement_id, with_for_update=lock)
+
+    async def save(self, agreement: models.TechnicalAgreement) -> None:
+        self.session.add(agreement)
+        await self.session.flush()
+
+    async def between(self, org_id: str, facility_id: UUID) -> list[AgreementFacts]:
+        """The agreements between an organisation and a facility not ended (by status), oldest first."""
+        rows = await self.session.exec(
+            select(Agreement)
+            .where(
+                Agreement.org_id == org_id,
+                Agreement.facility_id == facility_id,
+                col(Agreement.status).not_in([s.value for s in AGREEMENT_ENDED]),
+            )
+            .order_by(col(Agreement.created_at), col(Agreement.id))
+        )
+        return [AgreementFacts(r.id, r.status, list(r.run_kinds), r.valid_from, r.valid_until) for r in rows]
+
+    async def run_out(self, today: date, limit: int) -> list[models.TechnicalAgreement]:
+        """Agreements not ended whose last valid day lies before `today`, locked; those another
+        replica is expiring are skipped."""
+        query = (
+            select(Agreement)
+            .where(
+                col(Agreement.status).not_in([s.value for s in AGREEMENT_ENDED]),
+                col(Agreement.valid_until) < today,
+            )
+            .order_by(col(Agreement.valid_until), col(Agreement.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(await self.session.exec(query))

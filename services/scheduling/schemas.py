@@ -2,12 +2,12 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Self
+from typing import Annotated, Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints, model_validator
 
-from services.scheduling import domain, models
+from services.scheduling import domain, events, models
 from services.scheduling.domain import RunKind
 from shared.fields import IsoDate, IsoDateTime
 
@@ -233,3 +233,55 @@ class WaitlistOut(BaseModel):
     @classmethod
     def of(cls, entry: models.WaitlistEntry, position: int | None) -> "WaitlistOut":
         return cls.model_validate(entry, from_attributes=True).model_copy(update={"position": position})
+
+
+# --- technical agreements ------------------------------------------------------------------------
+
+
+class AgreementIn(BaseModel):
+    """The terms of a technical agreement, drafted by either side: a developer (its own `org_id`, the
+    default) or a user of the facility (naming the organisation)."""
+
+    org_id: str | None = Field(default=None, min_length=1, max_length=100, description="The contract giver")
+    facility_id: UUID = Field(description="The contract acceptor")
+    title: str = Field(min_length=3, max_length=300, examples=["Quality agreement: CD19 CAR-T clinical supply"])
+    run_kinds: list[RunKind] = Field(min_length=1, max_length=3, examples=[["clinical"]])
+    processes: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default=[], max_length=50, description="The processes covered (empty: any)", examples=[["car_t"]]
+    )
+    document_url: HttpUrl | None = Field(default=None, description="Where the contract document is")
+    document_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="Its SHA-256 (hex)")
+    valid_from: date = Field(examples=["2027-01-01"])
+    valid_until: date = Field(description="The last valid day", examples=["2029-12-31"])
+    reason: str | None = Field(default=None, max_length=2000, description="Why it is drafted (in its history)")
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> Self:
+        if len(set(self.run_kinds)) != len(self.run_kinds) or len(set(self.processes)) != len(self.processes):
+            raise ValueError("run_kinds and processes list each entry once.")
+        return self
+
+
+class AgreementSignatureIn(BaseModel):
+    """An electronic signature on the agreement's terms, for the side the signer belongs to: the
+    signer and time come from the token and the clock."""
+
+    side: domain.Side = Field(description="contract_giver (a developer of the organisation) or contract_acceptor "
+                                          "(a user of the facility)")  # fmt: skip
+    meaning: str = Field(min_length=3, max_length=200, examples=["Agreed as contract acceptor"])
+    reason: str = Field(min_length=3, max_length=2000, examples=["Terms reviewed by QA; Chapter 7 duties allocated."])
+
+
+class TerminationIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000, examples=["Programme moved to another manufacturer."])
+
+
+class AgreementOut(events.AgreementState):
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, row: models.TechnicalAgreement) -> "AgreementOut":
+        return cls.model_validate(row, from_attributes=True)

@@ -103,6 +103,8 @@ def test_hub_up_flows_an_event_seeds_stops_cleanly_and_keeps_data(hub):
         for country in ("DE", "NL", "FR"):  # the demo data is there to search and book
             slots = client.get(f"{hub.url(3)}/v1/slots", params={"country": country}, headers=developer).json()
             assert len(slots["items"]) == 9, country
+        agreements = client.get(f"{hub.url(3)}/v1/orgs/ORG-1/agreements", headers=developer).json()
+        assert [a["status"] for a in agreements] == ["active"]  # ORG-1's clinical runs in Berlin can be confirmed
 
     code, survivors = hub.interrupt()
     assert code == 0

@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 
 from services.portal.main import create_portal
 from services.portal.settings import PortalSettings
+from tests.integration.scheduling.helpers import active_agreement
 from tests.portal.browser import checked
 from tests.portal.journeys import sign_in_as_developer
 from tests.portal.seeding import FACILITIES, Seeded, created
@@ -85,7 +86,7 @@ async def test_a_booking_short_of_material_shows_the_shortfall_and_where_its_alt
 
 
 async def test_a_clinical_hold_without_an_approval_is_refused_with_the_reason_and_held_with_one(
-    browser_page: Page, seeded: Seeded
+    browser_page: Page, seeded: Seeded, clean_hub: dict[str, RunningService], tokens: Tokens
 ):
     page = browser_page
     await sign_in_as_developer(page)
@@ -103,6 +104,16 @@ async def test_a_clinical_hold_without_an_approval_is_refused_with_the_reason_an
     await page.get_by_role("button", name="Hold these slots").click()
     await expect(page.get_by_role("heading", name="Clinical batch")).to_be_visible()
     await expect(page.locator(".state-line")).to_contain_text("held")
+
+    # Confirming needs a technical agreement with the facility (EU GMP Chapter 7): the page says so
+    # and what to do; once both sides signed one, the same button confirms.
+    await page.get_by_role("button", name="Confirm the booking").click()
+    await expect(page.get_by_role("alert")).to_contain_text("needs an active technical agreement (EU GMP Chapter 7)")
+    await expect(page.get_by_role("alert")).to_contain_text("have both sides sign it, then confirm again")
+    await expect(page.locator(".state-line")).to_contain_text("held")
+    await active_agreement(clean_hub["scheduling"], tokens, seeded.facilities[0])
+    await page.get_by_role("button", name="Confirm the booking").click()
+    await expect(page.locator(".state-line")).to_contain_text("Confirmed: the slots and the materials are reserved")
 
 
 # --- where stocked, with a service away (no browser: the services are stand-ins) ---------------------

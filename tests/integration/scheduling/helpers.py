@@ -144,3 +144,24 @@ async def _outbox_drained(app) -> bool:
     async with app.state.context.db.engine.connect() as conn:
         pending = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
     return pending == 0
+
+
+async def active_agreement(scheduling, tokens, facility_id, *, org: str = "ORG-1", **terms) -> dict:
+    """A technical agreement between the organisation and the facility covering clinical runs for two
+    years, drafted by the organisation and signed by both sides: what a clinical run's confirmation needs."""
+    body = {"facility_id": str(facility_id), "title": "Quality agreement: CAR-T CD19 clinical supply",
+            "run_kinds": ["clinical"], "valid_from": str(date.today() - timedelta(days=1)),
+            "valid_until": str(date.today() + timedelta(days=730)), **terms}  # fmt: skip
+    drafted = await scheduling.client.post("/v1/agreements", json=body, headers=tokens.developer(org))
+    assert drafted.status_code == 201, drafted.text
+    path = f"/v1/agreements/{drafted.json()['agreement_id']}/sign"
+    for side, headers in (
+        ("contract_giver", tokens.developer(org)),
+        ("contract_acceptor", tokens.facility(facility_id)),
+    ):
+        signed = await scheduling.client.post(
+            path, json={"side": side, "meaning": f"Agreed as {side}", "reason": "Terms reviewed by QA"}, headers=headers
+        )
+        assert signed.status_code == 200, signed.text
+    assert signed.json()["status"] == "active"
+    return signed.json()

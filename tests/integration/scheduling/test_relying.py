@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.approvals import events as appr
-from tests.integration.scheduling.helpers import certified_site, feed, hold, publish
+from tests.integration.scheduling.helpers import active_agreement, certified_site, feed, hold, publish
 from tests.support import eventually
 
 SIGNATURE = appr.Signature(signer="inspector-1", authority="DE-PEI", meaning="approval", reason="ok",
@@ -47,6 +47,7 @@ async def test_a_regulator_reads_the_live_bookings_relying_on_approvals_of_their
 
     held = await booked(slots[0], parent)
     confirmed = await booked(slots[1], parent)
+    await active_agreement(scheduling, tokens, site.facility_id)  # a clinical run is confirmed under one
     answer = await scheduling.client.post(f"/v1/bookings/{confirmed}/confirm", headers=tokens.developer())
     assert answer.json()["status"] == "confirmed", answer.text
     cancelled = await booked(slots[2], parent)

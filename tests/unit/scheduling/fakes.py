@@ -13,7 +13,9 @@ import sqlalchemy as sa
 
 from services.scheduling import models
 from services.scheduling.domain import (
+    AGREEMENT_ENDED,
     OPEN_BOOKING_STATUSES,
+    AgreementFacts,
     ApprovalFacts,
     BookingStatus,
     CertificateFacts,
@@ -42,6 +44,7 @@ class Store:
     views: dict[tuple[type, Any], models.Table] = field(default_factory=dict)
     answers: dict[tuple[str, str], models.IdempotencyRecord] = field(default_factory=dict)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # keys taken, answer not yet given
+    agreements: dict[uuid.UUID, models.TechnicalAgreement] = field(default_factory=dict)
 
     def put(self, *rows: models.Table) -> None:
         """Rows as the database holds them already (what a test starts from)."""
@@ -68,6 +71,7 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.waitlist = FakeWaitlistEntries(self.store)
         self.replicas = FakeReplicas(self.store)
         self.idempotency_keys = FakeIdempotencyKeys(self.store)
+        self.agreements = FakeAgreements(self.store)
 
     def next(self, actor: str | None = None) -> "FakeUnitOfWork":
         """The next transaction on the same data (by the same actor unless another is named)."""
@@ -364,6 +368,29 @@ class FakeIdempotencyKeys:
 
 
 # --- what a test starts from --------------------------------------------------------------------
+
+
+class FakeAgreements:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, agreement_id: uuid.UUID, *, lock: bool = False) -> models.TechnicalAgreement | None:
+        return self.store.agreements.get(agreement_id)
+
+    async def save(self, agreement: models.TechnicalAgreement) -> None:
+        self.store.agreements[agreement.id] = agreement
+
+    async def between(self, org_id: str, facility_id: uuid.UUID) -> list[AgreementFacts]:
+        rows = sorted(
+            (a for a in self.store.agreements.values()
+             if a.org_id == org_id and a.facility_id == facility_id and a.status not in AGREEMENT_ENDED),
+            key=lambda a: (a.created_at, a.id),
+        )  # fmt: skip
+        return [AgreementFacts(a.id, a.status, list(a.run_kinds), a.valid_from, a.valid_until) for a in rows]
+
+    async def run_out(self, today: date, limit: int) -> list[models.TechnicalAgreement]:
+        rows = [a for a in self.store.agreements.values() if a.status not in AGREEMENT_ENDED and a.valid_until < today]
+        return sorted(rows, key=lambda a: (a.valid_until, a.id))[:limit]
 
 
 @dataclass
