@@ -251,8 +251,8 @@ class AgreementIn(BaseModel):
     )
     document_url: HttpUrl | None = Field(default=None, description="Where the contract document is")
     document_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="Its SHA-256 (hex)")
-    valid_from: date = Field(examples=["2027-01-01"])
-    valid_until: date = Field(description="The last valid day", examples=["2029-12-31"])
+    valid_from: IsoDate = Field(examples=["2027-01-01"])
+    valid_until: IsoDate = Field(description="The last valid day", examples=["2029-12-31"])
     reason: str | None = Field(default=None, max_length=2000, description="Why it is drafted (in its history)")
 
     @model_validator(mode="after")
