@@ -3,11 +3,9 @@
 Unset means the embedded development defaults that `gmp-hub up` starts.
 """
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("registry", "materials", "scheduling", "approvals")
@@ -20,9 +18,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port_base: int = 8000  # registry 8001, materials 8002, scheduling 8003, approvals 8004
     # Processes `gmp-hub up` runs of a service, sharing its port (`gmp-hub serve --reuse-port`), e.g.
-    # GMPHUB_REPLICAS='{"scheduling": 2}'; others run one. Approvals runs one only: its event
-    # stream and webhook sender are woken by commits within their process.
-    replicas: dict[str, int] = Field(default_factory=lambda: {"scheduling": min(2, os.cpu_count() or 1)})
+    # GMPHUB_REPLICAS='{"scheduling": 2}'; unnamed services run one, and approvals runs one only (its
+    # event stream and webhook sender are woken by commits within their process). One each by
+    # default: on two cores, two of scheduling did 3% more holds for 21% more CPU each
+    # (benchmarks/README.md).
+    replicas: dict[str, int] = {}
 
     embedded_postgres_port: int = 54329
     embedded_kafka_port: int = 9092

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 
 from devtools.stack import free_port_block
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
@@ -31,6 +32,7 @@ class Hub:
             "GMPHUB_EMBEDDED_KAFKA_PORT": str(base + 6),
         }
         self.base = base
+        self.data_dir = data_dir
         self.process: subprocess.Popen | None = None
 
     def url(self, index: int) -> str:
@@ -115,5 +117,33 @@ def test_hub_up_flows_an_event_seeds_stops_cleanly_and_keeps_data(hub):
         again = client.get(f"{hub.url(1)}/v1/facilities/{facility_id}", headers=hub.token("--role", "admin"))
         assert again.status_code == 200
         assert again.json()["legal_name"] == FACILITY["legal_name"]
+    code, survivors = hub.interrupt()
+    assert (code, survivors) == (0, [])
+
+
+def test_two_scheduling_replicas_share_its_port_and_its_metrics(hub):
+    """`GMPHUB_REPLICAS`: two scheduling processes on one port, both serving, their request counts
+    added up in one `/metrics`, both stopped by Ctrl-C."""
+    hub.env["GMPHUB_REPLICAS"] = '{"scheduling": 2}'
+    hub.up()
+    replicas = [p for p in psutil.Process(hub.process.pid).children() if "--reuse-port" in p.cmdline()]
+    assert len(replicas) == 2 and all("scheduling" in p.cmdline() for p in replicas)
+    developer = hub.token("--role", "developer", "--org", "ORG-1")
+    served = 40
+    for _ in range(served):  # a connection each: the kernel picks a replica per connection
+        assert httpx.get(f"{hub.url(3)}/v1/slots", headers=developer, timeout=5).status_code == 200
+    for replica in replicas:  # each answered some of them (the chance that one answered all is 2 in 2^40)
+        counts = MmapedDict.read_all_values_from_file(
+            str(hub.data_dir / "metrics" / "scheduling" / f"counter_{replica.pid}.db")
+        )
+        assert sum(value for key, value, *_ in counts if '"/v1/slots"' in key and "requests_total" in key) > 0
+    metrics = httpx.get(f"{hub.url(3)}/metrics", timeout=5).text
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("gmphub_http_requests_total{") and 'route="/v1/slots"' in line
+    )
+    assert counted == served  # both replicas' requests, whichever answered the scrape
+
     code, survivors = hub.interrupt()
     assert (code, survivors) == (0, [])
