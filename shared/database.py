@@ -320,8 +320,8 @@ class Database:
         self.engine = create_engine(url, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.new_events = Bell()
-        self._search_pools: dict[bool, asyncpg.Pool] = {}  # by whether planned for each call's values
-        self._search_turns = {planned: asyncio.Semaphore(SEARCH_CONNECTIONS) for planned in (False, True)}
+        self._search_pool: asyncpg.Pool | None = None
+        self._search_turns = asyncio.Semaphore(SEARCH_CONNECTIONS)
         self._searches_lock = asyncio.Lock()
 
     def unit_of_work(self, actor: str | None, causation_id: str | None = None) -> UnitOfWork:
@@ -331,19 +331,17 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
-    async def search(self, sql: str, *args: Any, planned_for_values: bool = False) -> list[asyncpg.Record]:
+    async def search(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """A search: one read straight on the driver (`sql` in its $1 style, compiled once), on a
         small pool of its own, outside any transaction.
 
         The driver spares SQLAlchemy's connection and result layers, a third of the slot search's
         time. A search is planned once (PostgreSQL's generic plan of the prepared statement): planning
-        the slot search costs twice running it (0.7 against 0.3 ms), and its generic plans run in
-        0.4–0.6 ms against 1.2–1.9 ms planned each time. Where the best plan depends on the values
-        (`planned_for_values`: slots in a date range, 7.7 ms on the generic plan, 1.7–2.1 ms planned
-        with the range), it is planned on every call, on a pool of its own."""
-        pool = self._search_pools.get(planned_for_values) or await self._search_pool(planned_for_values)
+        the slot search costs twice running it (0.7 against 0.3 ms), so a search's SQL must be one
+        whose plan does not depend on the values (the slot search's: `services/scheduling/queries.py`)."""
+        pool = self._search_pool or await self._open_search_pool()
         with _as_sqlalchemy_errors(sql):
-            async with self._search_turns[planned_for_values], pool.acquire() as connection:
+            async with self._search_turns, pool.acquire() as connection:
                 try:
                     rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
                 except (asyncpg.DataError, asyncpg.InterfaceError) as exc:
@@ -352,24 +350,22 @@ class Database:
                     raise
         return rows
 
-    async def _search_pool(self, planned_for_values: bool) -> asyncpg.Pool:
+    async def _open_search_pool(self) -> asyncpg.Pool:
         async with self._searches_lock:
-            if planned_for_values not in self._search_pools:
-                url = driver_dsn(self.engine.url)
-                plans = "force_custom_plan" if planned_for_values else "force_generic_plan"
+            if self._search_pool is None:
                 with _as_sqlalchemy_errors("connect"):
-                    self._search_pools[planned_for_values] = await asyncpg.create_pool(
-                        url,
+                    self._search_pool = await asyncpg.create_pool(
+                        driver_dsn(self.engine.url),
                         min_size=1,
                         max_size=SEARCH_CONNECTIONS,
                         reset=_after_search,
-                        server_settings={"plan_cache_mode": plans},
+                        server_settings={"plan_cache_mode": "force_generic_plan"},
                     )
-            return self._search_pools[planned_for_values]
+            return self._search_pool
 
     async def dispose(self) -> None:
-        for pool in self._search_pools.values():
-            await pool.close()
+        if self._search_pool is not None:
+            await self._search_pool.close()
         await self.engine.dispose()
 
 
