@@ -24,6 +24,19 @@ Meaning = Annotated[
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["qa@gmp.example.org"])]
 
 
+# EMA SPOR/OMS ids as sent: checked and normalised by the domain (`oms_id`).
+OmsOrganisationId = Annotated[
+    str | None,
+    Field(max_length=20, examples=["ORG-100001699"],
+          description="EMA SPOR/OMS organisation id: ORG- and 9 digits, or the digits alone (stored prefixed)"),
+]  # fmt: skip
+OmsLocationId = Annotated[
+    str | None,
+    Field(max_length=20, examples=["LOC-100000151"],
+          description="EMA SPOR/OMS location id of the site: LOC- and 9 digits, or the digits alone; one active facility each"),
+]  # fmt: skip
+
+
 class FacilityIn(BaseModel):
     legal_name: str = Field(min_length=2, max_length=300, examples=["Charité GMP Unit for Cell Therapy"])
     kind: Term = Field(examples=["hospital"])
@@ -34,14 +47,8 @@ class FacilityIn(BaseModel):
     authorisation_number: str = Field(min_length=1, max_length=100, examples=["DE_BE_01_MIA_2024_0042"])
     authorisation_authority: str = Field(min_length=2, max_length=40, examples=["DE-LAGeSo"])
     eudragmdp_ref: str | None = Field(default=None, max_length=100)
-    oms_organisation_id: str | None = Field(
-        default=None, max_length=20, examples=["ORG-100001699"],
-        description="EMA SPOR/OMS organisation id: ORG- and 9 digits, or the digits alone (stored prefixed)",
-    )  # fmt: skip
-    oms_location_id: str | None = Field(
-        default=None, max_length=20, examples=["LOC-100000151"],
-        description="EMA SPOR/OMS location id of the site: LOC- and 9 digits, or the digits alone; one active facility each",
-    )  # fmt: skip
+    oms_organisation_id: OmsOrganisationId = None
+    oms_location_id: OmsLocationId = None
 
 
 class _Patch(BaseModel):
@@ -72,14 +79,8 @@ class FacilityPatch(_Patch):
     authorisation_number: str | None = Field(default=None, min_length=1, max_length=100)
     authorisation_authority: str | None = Field(default=None, min_length=2, max_length=40)
     eudragmdp_ref: str | None = Field(default=None, max_length=100)
-    oms_organisation_id: str | None = Field(
-        default=None, max_length=20, examples=["ORG-100001699"],
-        description="EMA SPOR/OMS organisation id: ORG- and 9 digits, or the digits alone (stored prefixed)",
-    )  # fmt: skip
-    oms_location_id: str | None = Field(
-        default=None, max_length=20, examples=["LOC-100000151"],
-        description="EMA SPOR/OMS location id of the site: LOC- and 9 digits, or the digits alone; one active facility each",
-    )  # fmt: skip
+    oms_organisation_id: OmsOrganisationId = None
+    oms_location_id: OmsLocationId = None
 
 
 class ReasonIn(BaseModel):

@@ -28,6 +28,7 @@ from services.scheduling.domain import (
     SupplierChangeFacts,
 )
 from services.scheduling.repository import View
+from shared.auth import Principal, Role
 from shared.errors import Conflict
 from tests.unit.fakes import InMemoryUnitOfWork
 
@@ -405,6 +406,11 @@ class Site:
     @property
     def slot_ids(self) -> list[uuid.UUID]:
         return [s.id for s in self.slots]
+
+
+def facility_user(site: Site) -> Principal:
+    """A QA user of the site's facility."""
+    return Principal("qa-1", Role.FACILITY, facility_ids=frozenset({str(site.facility_id)}))
 
 
 def certified_site(

@@ -22,7 +22,7 @@ from services.scheduling.schemas import AgreementIn, AgreementSignatureIn, Booki
 from shared.auth import Principal, Role
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.signatures import state_sha256
-from tests.unit.scheduling.fakes import FakeUnitOfWork, Site, approval, certified_site
+from tests.unit.scheduling.fakes import FakeUnitOfWork, Site, approval, certified_site, facility_user
 
 TODAY = date(2027, 3, 1)
 DEVELOPER = Principal("dev-1", Role.DEVELOPER, org_id="ORG-1")
@@ -112,10 +112,6 @@ def uow() -> FakeUnitOfWork:
 @pytest.fixture
 def site(uow: FakeUnitOfWork) -> Site:
     return certified_site(uow.store)
-
-
-def facility_user(site: Site) -> Principal:
-    return Principal("qa-1", Role.FACILITY, facility_ids=frozenset({str(site.facility_id)}))
 
 
 def terms(site: Site, **fields) -> AgreementIn:

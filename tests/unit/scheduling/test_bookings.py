@@ -12,7 +12,7 @@ from services.scheduling.domain import BookingStatus, SlotStatus
 from services.scheduling.schemas import BookingIn
 from shared.auth import Principal, Role
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from tests.unit.scheduling.fakes import FakeUnitOfWork, Site, approval, certified_site
+from tests.unit.scheduling.fakes import FakeUnitOfWork, Site, approval, certified_site, facility_user
 
 TTL = 900
 DEVELOPER = Principal("dev-1", Role.DEVELOPER, org_id="ORG-1")
@@ -28,10 +28,6 @@ def uow() -> FakeUnitOfWork:
 @pytest.fixture
 def site(uow: FakeUnitOfWork) -> Site:
     return certified_site(uow.store)
-
-
-def facility_user(site: Site) -> Principal:
-    return Principal("qa-1", Role.FACILITY, facility_ids=frozenset({str(site.facility_id)}))
 
 
 def asked(*slots: models.Slot, **fields) -> BookingIn:
