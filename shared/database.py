@@ -83,10 +83,11 @@ def is_outage(exc: BaseException) -> bool:
     """The database or network is away: the event is fine and must wait, not go to the DLQ."""
     if isinstance(exc, OSError | TimeoutError):
         return True
-    if (code := sqlstate(exc)) and code.startswith(OUTAGE_SQLSTATES):
-        return True
-    if (code := sqlstate(exc)) and code.startswith("22"):  # a refused value: its connection is closed, not away
-        return False
+    if code := sqlstate(exc):
+        if code.startswith(OUTAGE_SQLSTATES):
+            return True
+        if code.startswith("22"):  # a refused value: its connection is closed, not away
+            return False
     return isinstance(exc, OperationalError | InterfaceError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )

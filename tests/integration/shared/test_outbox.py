@@ -196,3 +196,23 @@ async def test_what_a_lost_broker_is_given_again_stops_at_the_replay_horizon(rel
     assert await relay.publish_batch() == 1
     records = await read_topic(config.kafka_servers, TOPIC)
     assert [r.key.decode() for r in records] == [recent.aggregate_id]
+
+
+async def test_a_relay_woken_while_another_publishes_waits_its_turn_then_publishes(relay_parts):
+    """Replicas' relays take turns on one lock: one that finds it taken publishes once it is free,
+    rather than skipping its batch and leaving its own process's events to the next poll."""
+    config, db, broker, relay = relay_parts
+    other = OutboxRelay("registry", db, broker, config)  # a second replica's relay
+    event = facility_registered()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.emit(event)
+        await uow.commit()
+    async with db.engine.connect() as holder, holder.begin():
+        await holder.execute(outbox_module.RELAY_LOCK)  # the other replica is mid-batch
+        waiting = asyncio.create_task(other.publish_batch())
+        await asyncio.sleep(0.5)
+        assert not waiting.done() and await unpublished_count(db) == 1
+    assert await asyncio.wait_for(waiting, 10) == 1
+    assert await unpublished_count(db) == 0
+    keys = [r.key.decode() for r in await read_topic(config.kafka_servers, TOPIC)]
+    assert keys.count(str(event.facility_id)) == 1
