@@ -29,6 +29,7 @@ FACILITY_SERVICES = ("registry", "scheduling", "materials")
 APPROVAL_SERVICES = ("approvals", "scheduling")
 PAGE = 1000  # bookings per request (scheduling's largest page)
 RELYING_BATCH = 200  # approval ids per request (scheduling's limit)
+SHORTAGES_PAGE = 500  # materials' largest page of shortages (its first page alone holds 100)
 
 
 class Unread(Exception):
@@ -102,12 +103,12 @@ class Reader:
             raise Refused(service, response.status_code, _detail(response))
         return response.json()
 
-    async def all_pages(self, service: str, path: str) -> list[Any]:
+    async def all_pages(self, service: str, path: str, page_size: int = PAGE) -> list[Any]:
         items: list[Any] = []
         while True:
-            page = await self.get(service, path, limit=PAGE, offset=len(items))
+            page = await self.get(service, path, limit=page_size, offset=len(items))
             items.extend(page)
-            if len(page) < PAGE:
+            if len(page) < page_size:
                 return items
 
 
@@ -147,7 +148,7 @@ async def facility_dossier(read: Reader, facility_id: str) -> Dossier:
     touched |= {line["material_id"] for r in reservations for line in r["lines"]}
     touched |= {need["material_id"] for b in bookings for need in b["material_needs"]}
     shortages = [
-        s for s in await read.get("materials", "/v1/shortages")
+        s for s in await read.all_pages("materials", "/v1/shortages", SHORTAGES_PAGE)
         if s["material_id"] in touched or s["reported_by_facility_id"] == facility_id
     ]  # fmt: skip
     d.add("materials/shortages.json", shortages)

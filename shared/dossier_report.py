@@ -9,7 +9,6 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
@@ -29,8 +28,6 @@ H1 = ParagraphStyle("h1", STYLES["Heading1"], fontSize=15, leading=19, spaceBefo
 H2 = ParagraphStyle("h2", STYLES["Heading2"], fontSize=11.5, leading=14, spaceBefore=3 * mm, spaceAfter=1.5 * mm)
 H3 = ParagraphStyle("h3", STYLES["Heading3"], fontSize=9.5, leading=12, spaceBefore=2 * mm, spaceAfter=1 * mm)
 NOTE = ParagraphStyle("note", BODY, textColor=colors.HexColor("#555555"))
-FOOT = ParagraphStyle("foot", CELL, textColor=colors.HexColor("#555555"))
-FOOT_RIGHT = ParagraphStyle("foot-right", FOOT, alignment=TA_RIGHT)
 WIDTH = A4[0] - 36 * mm  # the frame's width: 18 mm margins
 HEADER_FILL = colors.HexColor("#2f4858")
 STRIPE = colors.HexColor("#eef2f5")

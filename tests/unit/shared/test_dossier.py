@@ -1,10 +1,11 @@
 """The dossier's pure parts: file names kept inside the dossier, the report's times and gists,
 and who the token names."""
 
+import httpx
 import jwt
 import pytest
 
-from shared.dossier import Dossier, Unread, token_subject
+from shared.dossier import SHORTAGES_PAGE, Dossier, Reader, Unread, token_subject
 from shared.dossier_report import event_name, gist, when
 
 
@@ -30,3 +31,19 @@ def test_the_producer_is_who_the_token_names():
     token = jwt.encode({"sub": "inspector-1", "role": "regulator", "authority": "DE-PEI", "exp": 1}, "k" * 32, "HS256")
     assert token_subject(token) == {"subject": "inspector-1", "role": "regulator", "authority": "DE-PEI"}
     assert token_subject("not a token") == {"subject": None}
+
+
+async def test_a_list_is_read_to_its_last_page_in_pages_the_service_allows():
+    """The shortages route answers at most 500 a page (100 when not asked): the dossier reads them all."""
+    shortages = [{"shortage_id": str(i)} for i in range(1_234)]
+    asked: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        limit, offset = int(request.url.params["limit"]), int(request.url.params["offset"])
+        asked.append(limit)
+        return httpx.Response(200 if limit <= 500 else 422, json=shortages[offset : offset + limit])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://materials") as client:
+        read = Reader({"materials": client}, "token", say=lambda _: None)
+        assert await read.all_pages("materials", "/v1/shortages", SHORTAGES_PAGE) == shortages
+    assert asked == [500, 500, 500]
