@@ -596,7 +596,8 @@ class Agreements:
         await self.session.flush()
 
     async def between(self, org_id: str, facility_id: UUID) -> list[AgreementFacts]:
-        """The agreements between an organisation and a facility not ended (by status), oldest first."""
+        """The agreements between an organisation and a facility not ended (by status), oldest first,
+        share-locked: a confirmation relying on one commits before it can be terminated, or sees it ended."""
         rows = await self.session.exec(
             select(Agreement)
             .where(
@@ -605,6 +606,7 @@ class Agreements:
                 col(Agreement.status).not_in([s.value for s in AGREEMENT_ENDED]),
             )
             .order_by(col(Agreement.created_at), col(Agreement.id))
+            .with_for_update(read=True)
         )
         return [AgreementFacts(r.id, r.status, list(r.run_kinds), r.valid_from, r.valid_until) for r in rows]
 

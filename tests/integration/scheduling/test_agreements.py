@@ -3,10 +3,13 @@ side, signed by each side once with a recent sign-in, active until terminated or
 clinical booking is confirmed only under an active one. Every refusal is problem+json and changes
 nothing; every step is an event, with its actor and reason, in the agreement's history."""
 
+import asyncio
 import json
 import time
 import uuid
 from datetime import date, timedelta
+
+import sqlalchemy as sa
 
 from services.scheduling import jobs
 from shared.auth import Role
@@ -266,3 +269,36 @@ async def test_a_clinical_booking_is_confirmed_only_under_an_active_agreement_a_
     )
     later = await held(slots[2], run_kind="clinical", approval_id=str(approval_id))
     assert (await scheduling.client.post(f"/v1/bookings/{later}/confirm", headers=developer)).status_code == 409
+
+
+async def test_a_clinical_confirmation_and_a_termination_at_once_never_confirm_under_an_ended_agreement(
+    registry, scheduling, approvals, tokens
+):
+    """The termination is mid-transaction (its row locked) when the confirmation reads the agreement:
+    the confirmation waits for it, sees the agreement ended and is refused."""
+    site = await certified_site(registry, scheduling)
+    [slot] = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=1)]
+    approval_id = await approved(approvals, scheduling, site.facility_id, "DE-PEI")
+    developer = tokens.developer("ORG-1")
+    agreement = await active_agreement(scheduling, tokens, site.facility_id)
+    booking = (await hold(scheduling, tokens, [slot], run_kind="clinical", approval_id=str(approval_id))).json()
+
+    db = scheduling.context.db
+    async with db.engine.connect() as terminating, terminating.begin():
+        await terminating.execute(
+            sa.text("SELECT 1 FROM technical_agreement WHERE id = :id FOR UPDATE"), {"id": agreement["agreement_id"]}
+        )
+        confirming = asyncio.create_task(
+            scheduling.client.post(f"/v1/bookings/{booking['booking_id']}/confirm", headers=developer)
+        )
+        await asyncio.sleep(0.5)
+        assert not confirming.done()  # it waits for the termination to end either way
+        await terminating.execute(
+            sa.text("UPDATE technical_agreement SET status = 'terminated' WHERE id = :id"),
+            {"id": agreement["agreement_id"]},
+        )
+    refused = await asyncio.wait_for(confirming, 10)
+    assert refused.status_code == 409 and refused.json()["rule"] == "technical_agreement_required"
+    assert (await scheduling.client.get(f"/v1/bookings/{booking['booking_id']}", headers=developer)).json()[
+        "status"
+    ] == "held"
