@@ -30,21 +30,20 @@ def _require_answering_holder(principal: Principal, row: models.ChangeNotificati
         return
     if principal.role is Role.DEVELOPER:
         raise NotFound(f"No change notification {row.id} that this token may see.")
-    raise Forbidden(f"Only the holder ({row.holder_org_id}) answers change notification {row.id}.")
+    raise Forbidden(f"Only the notified holder answers change notification {row.id}.")
 
 
 async def acknowledge(
     uow: ApprovalsUnitOfWork, principal: Principal, notification_id: UUID, ack: Acknowledgement
 ) -> models.ChangeNotification:
-    """Under the notified approval's tree lock (a variation joins that tree), then the row's."""
-    approval_id = await uow.notifications.approval_of(notification_id)
-    if approval_id is None:
+    """By the notified holder only, checked before any lock is taken; then under the notified
+    approval's tree lock (a variation joins that tree), then the row's."""
+    found = await uow.notifications.get(notification_id)
+    if found is None:
         raise NotFound(f"No change notification {notification_id} that this token may see.")
-    _, approval = await approvals.lock_tree_of(uow, approval_id)
-    row = await uow.notifications.lock(notification_id)
-    if row is None:  # never: a trigger refuses to delete a notification
-        raise NotFound(f"No change notification {notification_id} that this token may see.")
-    _require_answering_holder(principal, row)
+    _require_answering_holder(principal, found)
+    _, approval = await approvals.lock_tree_of(uow, found.approval_id)
+    row = await uow.notifications.lock(notification_id) or found  # a trigger refuses to delete one
     impact = domain.Impact(row.impact) if row.impact else None
     domain.acknowledge(domain.ChangeNotification(row.id, row.approval_id, row.holder_org_id, impact), ack.impact)
     if ack.impact is domain.Impact.VARIATION_NEEDED:

@@ -105,14 +105,14 @@ class ChangeNotifications:
     def add(self, notification: models.ChangeNotification) -> None:
         self.session.add(notification)
 
-    async def approval_of(self, notification_id: UUID) -> UUID | None:
-        """The notified approval, read unlocked: its tree is locked before the notification."""
-        return await self.session.scalar(
-            sa.select(models.ChangeNotification.approval_id).where(models.ChangeNotification.id == notification_id)
-        )
+    async def get(self, notification_id: UUID) -> models.ChangeNotification | None:
+        """Read unlocked: who may answer is known before the notified approval's tree is locked."""
+        return await self.session.get(models.ChangeNotification, notification_id)
 
     async def lock(self, notification_id: UUID) -> models.ChangeNotification | None:
-        return await self.session.get(models.ChangeNotification, notification_id, with_for_update=True)
+        return await self.session.get(
+            models.ChangeNotification, notification_id, with_for_update=True, populate_existing=True
+        )
 
     async def newly_overdue(self, limit: int) -> list[tuple[models.ChangeNotification, models.Approval]]:
         """Unanswered past due and not yet flagged, each with its approval, locked; those another

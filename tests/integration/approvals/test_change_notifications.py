@@ -124,8 +124,10 @@ async def test_bad_answers_are_refused_and_change_nothing(approvals, tokens):
 
     # someone else's: another organisation does not see it; a regulator answers for no holder
     await refused(holder.dev, answer("not_affected"), 404, "No change notification")
-    await refused(holder.reg, answer("not_affected"), 403, "Only the holder (ORG-2)")
-    await refused(tokens.admin(), answer("not_affected"), 403, "Only the holder")
+    await refused(holder.reg, answer("not_affected"), 403, "Only the notified holder answers")
+    await refused(tokens.admin(), answer("not_affected"), 403, "Only the notified holder answers")
+    elsewhere = await client.post(path, headers=tokens.regulator("NL-IGJ"), json=answer("not_affected"))
+    assert elsewhere.status_code in (403, 404) and "ORG-2" not in elsewhere.text  # the holder is not named
     stale = tokens.headers(Role.DEVELOPER, org_id="ORG-2", sub="dev-1", auth_time=int(time.time()) - 600)
     response = await client.post(path, headers=stale, json=answer("not_affected"))
     assert response.status_code == 401 and "insufficient_user_authentication" in response.headers["www-authenticate"]

@@ -62,9 +62,8 @@ class FakeChangeNotifications:
     def add(self, notification: models.ChangeNotification) -> None:
         self.rows[notification.id] = notification
 
-    async def approval_of(self, notification_id: UUID) -> UUID | None:
-        row = self.rows.get(notification_id)
-        return row.approval_id if row else None
+    async def get(self, notification_id: UUID) -> models.ChangeNotification | None:
+        return self.rows.get(notification_id)
 
     async def lock(self, notification_id: UUID) -> models.ChangeNotification | None:
         return self.rows.get(notification_id)

@@ -48,7 +48,7 @@ async def test_only_the_holder_answers():
     uow, _, row = await suspended_tree()
     with pytest.raises(NotFound):
         await notifications.acknowledge(uow, OTHER_HOLDER, row.id, NEEDED)
-    with pytest.raises(Forbidden, match="Only the holder"):
+    with pytest.raises(Forbidden, match="Only the notified holder answers"):
         await notifications.acknowledge(uow, REGULATOR, row.id, NEEDED)
     assert row.impact is None and len(uow.approvals.rows) == 2
 
