@@ -93,3 +93,13 @@ _AUTHORITIES = [
     ("NO-NOMA", "Norwegian Medical Products Agency (DMP)", "NO"),
 ]
 AUTHORITIES: dict[str, Authority] = {code: Authority(code, name, state) for code, name, state in _AUTHORITIES}
+
+
+def competent_authorities(country: str) -> list[str]:
+    """Who may certify a site in `country`: that state's authorities, or any EU/EEA one elsewhere
+    (registry enforces it; the portal offers only what it would accept)."""
+    return [
+        a.code
+        for a in AUTHORITIES.values()
+        if a.state is not None and (a.state == country or country not in EEA_STATES)
+    ]

@@ -15,28 +15,17 @@ from services.portal.hub import Api, ServiceProblem
 from services.portal.pages_regulator import Regulator
 from services.portal.session import User, check_csrf
 from services.portal.web import UserApi, attempt, render
-from shared.authorities import EEA_STATES
+from shared.authorities import AUTHORITIES, competent_authorities
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
-# EU and EEA member states (ISO 3166-1): a site in one is certified by that state's authority.
-EEA = EEA_STATES
 ACTIONS = ("suspend", "reinstate", "revoke")
 SEARCH_PAGES = 20  # of 100 facilities each; the list says when the registry holds more
 
 
-def member_state(authority: str) -> str | None:
-    """The member state an authority such as `DE-PEI` belongs to; None for one that is not a
-    member state's (EMA)."""
-    code = authority.split("-", 1)[0]
-    return code if code in EEA else None
-
-
 def in_jurisdiction(facility: dict[str, Any], authority: str) -> bool:
-    """The design's rule: a site in an EU/EEA state is certified by that state's competent
-    authority, a site elsewhere by any of them. The registry refuses anything else (403, rule
-    `competent_authority`); the pages only leave out what it would refuse."""
-    state = member_state(authority)
-    return state is not None and (facility["country"] == state or facility["country"] not in EEA)
+    """Whether the registry would let `authority` certify this site (rule `competent_authority`,
+    shared/authorities.py): the pages only leave out what it would refuse."""
+    return authority in competent_authorities(facility["country"])
 
 
 def today() -> date:
@@ -68,7 +57,7 @@ async def facilities(request: Request, user: Regulator, api: UserApi) -> Respons
     found, certified = await asyncio.gather(attempt(_search(api)), attempt(_search(api, certificate_status="valid")))
     authority = str(user.authority)
     mine = [f for f in (found.value or {}).get("items", []) if in_jurisdiction(f, authority)]
-    state = member_state(authority)
+    state = AUTHORITIES[authority].state if authority in AUTHORITIES else None
     return render(
         request, "certificates.html", found=found, state=state, certified=certified,
         valid={f["facility_id"] for f in (certified.value or {}).get("items", [])},

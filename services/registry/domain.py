@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 
-from shared.authorities import AUTHORITIES, EEA_STATES, Authority
+from shared.authorities import AUTHORITIES, EEA_STATES, Authority, competent_authorities
 from shared.problems import Conflict, Forbidden, PreconditionFailed, Unprocessable
 
 # --- controlled vocabularies ---------------------------------------------------------------------
@@ -178,15 +178,6 @@ def check_known_authority(code: str, *, field_name: str = "authority") -> Author
             vocabulary="authorities",
         )
     return AUTHORITIES[code]
-
-
-def competent_authorities(country: str) -> list[str]:
-    """Who may certify a site in `country`: that state's authorities, or any EU/EEA one elsewhere."""
-    return [
-        a.code
-        for a in AUTHORITIES.values()
-        if a.state is not None and (a.state == country or country not in EEA_STATES)
-    ]
 
 
 def may_change_certificate(issuer: str, acting: str | None, country: str) -> bool:
