@@ -25,6 +25,8 @@ from uuid import UUID
 import httpx
 import jwt
 
+from shared.errors import problem_detail
+
 FACILITY_SERVICES = ("registry", "scheduling", "materials")
 APPROVAL_SERVICES = ("approvals", "scheduling")
 PAGE = 1000  # bookings per request (scheduling's largest page)
@@ -42,15 +44,6 @@ class Refused(Unread):
     def __init__(self, service: str, status: int, detail: str) -> None:
         super().__init__(f"{service} answered {status}: {detail}")
         self.status, self.detail = status, detail
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        problem = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    detail = problem.get("detail") if isinstance(problem, dict) else None
-    return str(detail or problem)
 
 
 @dataclass
@@ -100,7 +93,7 @@ class Reader:
         except httpx.HTTPError as exc:
             raise Unread(f"{service} at {client.base_url} did not answer: {exc}") from exc
         if not response.is_success:
-            raise Refused(service, response.status_code, _detail(response))
+            raise Refused(service, response.status_code, problem_detail(response))
         return response.json()
 
     async def all_pages(self, service: str, path: str, page_size: int = PAGE) -> list[Any]:

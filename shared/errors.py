@@ -4,6 +4,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -135,3 +136,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             )  # fmt: skip
         log.exception("unhandled error")
         return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+def problem_detail(response: httpx.Response) -> str:
+    """What a service's refusal says: the `detail` of its problem (RFC 9457), else its status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str):
+        return detail
+    return f"{response.reason_phrase or 'Error'} ({response.status_code})."

@@ -9,6 +9,8 @@ from typing import BinaryIO
 
 import httpx
 
+from shared.errors import problem_detail
+
 SHOWN_REJECTIONS = 20
 
 
@@ -59,8 +61,7 @@ def cmd_import_materials(args: argparse.Namespace) -> int:
             print(f"\ngmp-hub import-materials: {exc}", file=sys.stderr)
             return 1
     if not response.is_success:
-        detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else response.text
-        print(f"failed ({response.status_code}): {detail}", file=sys.stderr)
+        print(f"failed ({response.status_code}): {problem_detail(response)}", file=sys.stderr)
         return 1
     report = response.json()
     for rejected in report["rejected"][:SHOWN_REJECTIONS]:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from services.portal.settings import PortalSettings
+from shared.errors import problem_detail
 from shared.settings import SERVICES
 
 
@@ -24,17 +25,6 @@ class ServiceProblem(Exception):
 class ServiceDown(ServiceProblem):
     def __init__(self, service: str) -> None:
         super().__init__(service, None, f"The {service} service is not answering right now; try again in a moment.")
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, str):
-        return detail
-    return f"{response.reason_phrase or 'Error'} ({response.status_code})."
 
 
 class Hub:
@@ -62,7 +52,7 @@ class Hub:
             raise ServiceDown(service) from None
         if response.status_code >= 400:
             step_up = "insufficient_user_authentication" in response.headers.get("www-authenticate", "")
-            raise ServiceProblem(service, response.status_code, _detail(response), step_up=step_up)
+            raise ServiceProblem(service, response.status_code, problem_detail(response), step_up=step_up)
         return response
 
     @asynccontextmanager
@@ -80,7 +70,7 @@ class Hub:
             async with client.stream("GET", path, headers=headers, timeout=timeout, **kwargs) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise ServiceProblem(service, response.status_code, _detail(response))
+                    raise ServiceProblem(service, response.status_code, problem_detail(response))
                 yield response
         except (httpx.TransportError, OSError):
             raise ServiceDown(service) from None
