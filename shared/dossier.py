@@ -177,8 +177,8 @@ async def approval_dossier(read: Reader, approval_id: str) -> Dossier:
 
 
 async def hub_versions(clients: Mapping[str, httpx.AsyncClient], services: Iterable[str]) -> dict[str, Any]:
-    """This command's package version and each service's API version (its OpenAPI `info.version`),
-    where they answer it; `null` where not."""
+    """This command's package version and each service's API version (from `/healthz`: the OpenAPI
+    document may be kept to the internal network), where they answer it; `null` where not."""
     try:
         cli: str | None = metadata.version("gmp-hub")
     except metadata.PackageNotFoundError:
@@ -186,8 +186,8 @@ async def hub_versions(clients: Mapping[str, httpx.AsyncClient], services: Itera
     answered: dict[str, str | None] = {}
     for service in services:
         try:
-            response = await clients[service].get("/openapi.json")
-            answered[service] = response.json()["info"]["version"] if response.is_success else None
+            response = await clients[service].get("/healthz")
+            answered[service] = response.json()["version"] if response.is_success else None
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             answered[service] = None
     return {"gmp-hub": cli, "services": answered}

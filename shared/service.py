@@ -34,6 +34,7 @@ from shared.settings import Settings, get_settings
 from shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
+API_VERSION = "1.0.0"  # every service's OpenAPI `info.version`, also in `/healthz` (open to all, unlike the docs)
 
 
 @dataclass
@@ -171,7 +172,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title=spec.title,
         description=spec.description,
-        version="1.0.0",
+        version=API_VERSION,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags,
     )
@@ -233,7 +234,7 @@ def _operations_router(spec: ServiceSpec) -> APIRouter:
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+        return {"status": "ok", "service": spec.name, "version": API_VERSION}
 
     @router.get("/readyz", summary="The database and the broker answer now")
     async def readyz(request: Request, context: Context) -> Response:

@@ -12,7 +12,7 @@ PROBLEM = "application/problem+json"
 @pytest.mark.parametrize("name", SERVICES)
 async def test_each_service_reports_health_readiness_metrics_and_its_events(clean_hub, name):
     client = clean_hub[name].client
-    assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
+    assert (await client.get("/healthz")).json() == {"status": "ok", "service": name, "version": "1.0.0"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "consumer": "ok"}
