@@ -16,9 +16,11 @@ import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from devtools.stack import free_port
+from shared.auth import Role
 from shared.cli import SERVE_OPTIONS
 from shared.guards import BODY_METHODS
 from shared.settings import SERVICES
+from tests.integration.registry.helpers import create_facility, issue_certificate
 from tests.support import RunningService
 
 PROBLEM = "application/problem+json"
@@ -254,3 +256,21 @@ async def test_holding_slots_has_a_stricter_limit(scheduling, tokens):
         other = await scheduling.client.post("/v1/bookings", json=booking, headers=tokens.developer(sub="dev-2"))
         assert other.status_code != 429
         assert (await scheduling.client.get("/v1/bookings", headers=tokens.developer())).status_code == 200
+
+
+async def test_a_stale_sign_in_asked_to_step_up_is_not_a_failed_authentication(registry, tokens):
+    """A signature with an old sign-in is answered 401 (RFC 9470 step-up) however often: the token
+    itself is good, so it does not spend the address's budget of refused tokens."""
+    cert = await issue_certificate(registry, tokens, (await create_facility(registry, tokens))["facility_id"])
+    stale = tokens.headers(Role.REGULATOR, authority="DE-PEI", sub="inspector-1", auth_time=int(time.time()) - 600)
+    with configured(registry, rate_limit_failed_authentication="3/minute"):
+        for _ in range(5):
+            answer = await registry.client.post(
+                f"/v1/certificates/{cert['certificate_id']}/suspend", json={"reason": "Findings"}, headers=stale
+            )
+            assert (
+                answer.status_code == 401 and "insufficient_user_authentication" in answer.headers["www-authenticate"]
+            )
+        bad = {"Authorization": "Bearer abc.def.ghi"}
+        assert [(await registry.client.get("/v1/facilities", headers=bad)).status_code for _ in range(3)] == [401] * 3
+        assert_throttled(await registry.client.get("/v1/facilities", headers=bad), 3)  # the budget was whole
