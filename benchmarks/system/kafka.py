@@ -1,5 +1,5 @@
 """The broker's ceilings: a bare aiokafka producer and consumer on the hub's broker, configured as
-the hub configures its own (acks=all, linger 0, fetch_max_wait 20 ms, offsets committed after each
+the hub configures its own (acks=all, linger 0, fetch_max_wait as the hub's settings say, offsets committed after each
 batch), carrying real registry envelopes on a fresh topic with the hub's three partitions."""
 
 import asyncio
@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.settings import Settings
+
 PARTITIONS = 3
+FETCH_MAX_WAIT_MS = Settings.model_fields["kafka_fetch_max_wait_ms"].default  # the hub's default
 KEYS = [str(uuid.uuid4()).encode() for _ in range(16)]  # like the burst's 16 facilities
 
 
@@ -26,7 +29,10 @@ async def _pipe(bootstrap: str) -> AsyncIterator[tuple[str, AIOKafkaProducer, AI
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=f"bench-{topic}", enable_auto_commit=False, fetch_max_wait_ms=20
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{topic}",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
     await producer.start()
     consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
