@@ -154,6 +154,25 @@ async def test_poison_message_goes_to_dlq_and_later_events_are_handled(harness, 
     assert await harness.applied(failing.facility_id) == []  # its failed attempts left nothing behind
 
 
+async def test_a_record_headed_with_a_type_not_followed_is_left_unread(harness, producer):
+    """The relay names each event's type in the `ce_type` header: a consumer skips the types it does
+    not follow without parsing them, so even a body that is no envelope is left alone, not
+    dead-lettered; a followed type named there is read as always."""
+    event = facility_registered()
+    key = event.aggregate_id.encode()
+    unread = b"{not an envelope, and not followed"
+    await producer.send_and_wait(TOPIC, unread, key=key, headers=[("ce_type", b"gmphub.registry.suite.added.v1")])
+    followed = [("ce_type", FacilityRegistered.type.encode())]
+    await producer.send_and_wait(TOPIC, envelope_bytes(event)[1], key=key, headers=followed)  # same partition
+
+    async def followed_applied():
+        return await harness.applied(event.facility_id) == [1]
+
+    await eventually(followed_applied)
+    dead = await read_topic(harness.config.kafka_servers, f"{TOPIC}.dlq")
+    assert unread not in [r.value for r in dead]
+
+
 async def test_events_caused_by_a_handler_carry_its_correlation_and_causation(harness, producer):
     harness.echo = True
     event = facility_registered()
