@@ -36,6 +36,8 @@ from services.scheduling.requests import (
     quote_state,
     quote_to_domain,
     request_state,
+    require_developer_of,
+    require_user_of,
     to_domain,
     visible,
 )
@@ -80,7 +82,7 @@ async def revise(
     ones held; those it keeps stay held throughout."""
     request_row = await visible(uow, principal, request_id)
     row = await _visible_quote(uow, principal, request_row, quote_id)
-    principal.require_facility(str(row.facility_id))
+    require_user_of(principal, row.facility_id)
     quote = quote_to_domain(row)
     quote.revise(models.now())
     before = row.slot_ids
@@ -110,7 +112,7 @@ async def decline(
     """The facility withdraws its offered quote, with a reason; its slots are released."""
     request_row = await visible(uow, principal, request_id)
     row = await _visible_quote(uow, principal, request_row, quote_id)
-    principal.require_facility(str(row.facility_id))
+    require_user_of(principal, row.facility_id)
     quote_to_domain(row).decline(reason, models.now())
     await end_quote(uow, row, QuoteStatus.DECLINED, reason, hold_ttl_seconds)
     return row
@@ -124,7 +126,7 @@ async def accept(
     campaign it becomes (`QuoteAccepted` names them per batch). A clinical run needs its approval and
     an active technical agreement between the organisation and the facility over the batches' days."""
     request_row = await visible(uow, principal, request_id)
-    principal.require_org(request_row.org_id)
+    require_developer_of(principal, request_row)
     row = await _visible_quote(uow, principal, request_row, quote_id)
     now, request, quote = models.now(), to_domain(request_row), quote_to_domain(row)
     quote.accept(now)

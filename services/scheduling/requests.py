@@ -58,7 +58,7 @@ async def withdraw(
 ) -> models.ManufacturingRequest:
     """The developer withdraws the request: its offered quotes are superseded, their slots released."""
     row = await visible(uow, principal, request_id)
-    principal.require_org(row.org_id)
+    require_developer_of(principal, row)
     request = to_domain(row)
     request.withdraw(reason)
     row.status, row.withdrawn_reason = request.status.value, reason
@@ -149,10 +149,23 @@ async def visible(uow: SchedulingUnitOfWork, principal: Principal, request_id: U
     return row
 
 
+def require_developer_of(principal: Principal, row: models.ManufacturingRequest) -> None:
+    """The request is its organisation's to withdraw and to accept a quote on: a commitment the hub
+    operator does not make for it."""
+    if principal.role is not Role.DEVELOPER or principal.org_id != row.org_id:
+        raise Forbidden(f"Only a developer of {row.org_id} withdraws its request or accepts a quote on it.")
+
+
+def require_user_of(principal: Principal, facility_id: UUID) -> None:
+    """A facility's answers (quotes, revisions, declines) are its own users', not the hub operator's."""
+    if principal.role is not Role.FACILITY or str(facility_id) not in principal.facility_ids:
+        raise Forbidden(f"Only a user of facility {facility_id} answers for it.")
+
+
 def acting_facility(principal: Principal, row: models.ManufacturingRequest, given: UUID | None) -> UUID:
     """Which addressed facility the caller acts for: the one named, else its only one."""
     if given is not None:
-        principal.require_facility(str(given))
+        require_user_of(principal, given)
         if given not in row.facility_ids:
             raise Forbidden(f"Request {row.id} is not addressed to facility {given}.")
         return given

@@ -75,6 +75,11 @@ async def test_quotes_hold_their_slots_a_revision_swaps_them_and_accepting_one_s
         a_slots[2]: ("open", None, None), a_slots[3]: ("quoted", quote_a["quote_id"], None),
     }  # fmt: skip
 
+    # Only a developer of the organisation accepts: not the facility, not the hub operator.
+    for headers in (tokens.facility(a.facility_id), tokens.admin()):
+        refused = await scheduling.client.post(f"{path}/quotes/{quote_a['quote_id']}/accept", headers=headers)
+        assert refused.status_code == 403 and "Only a developer of ORG-1" in refused.json()["detail"]
+
     # The developer accepts A's quote: B's is superseded and its slots open; A's stay held for it.
     accepted = await scheduling.client.post(f"{path}/quotes/{quote_a['quote_id']}/accept", headers=developer)
     assert accepted.status_code == 200, accepted.text
