@@ -54,10 +54,11 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, request_id: UUID
     request.require_quotable_by(facility_id)
     if await uow.quotes.offered_for(request_row.id, facility_id):
         raise Conflict(f"Facility {facility_id} has an offered quote on request {request_id}: revise it instead.")
+    terms = await _terms(uow, request_row, body, facility_id, held=())
+    actor = uow.actor or "unknown"
     row = models.Quote(
         id=uuid.uuid4(), status=QuoteStatus.OFFERED.value, request_id=request_row.id, facility_id=facility_id,
-        created_by=uow.actor or "unknown", updated_by=uow.actor or "unknown", **await _terms(uow, request_row, body,
-                                                                                             facility_id, held=()),
+        created_by=actor, updated_by=actor, **terms,
     )  # fmt: skip
     await _hold(uow, row, row.slot_ids)
     await uow.quotes.save(row)

@@ -124,7 +124,7 @@ HOLD_FOR_QUOTE = DriverStatement.of(
         quote_id=sa.bindparam("quote"),
         status_reason=sa.bindparam("reason"),
         **_QUOTE_STAMP,
-    )  # fmt: skip
+    )
 )
 RELEASE_QUOTED = DriverStatement.of(
     _QUOTE_MOVE.where(SLOT.c.status == SlotStatus.QUOTED.value, SLOT.c.quote_id == sa.bindparam("quote")).values(

@@ -13,7 +13,6 @@ from services.scheduling.domain import (
     Quote,
     QuoteStatus,
     RequestStatus,
-    RunKind,
     check_clinical_approval,
     check_request_window,
 )
@@ -187,10 +186,6 @@ def to_domain(row: models.ManufacturingRequest) -> ManufacturingRequest:
 
 def quote_to_domain(row: models.Quote) -> Quote:
     return Quote(row.id, QuoteStatus(row.status), row.valid_until, row.revision)
-
-
-def run_kind(row: models.ManufacturingRequest) -> RunKind:
-    return RunKind(row.run_kind)
 
 
 def request_state(row: models.ManufacturingRequest) -> events.RequestState:
