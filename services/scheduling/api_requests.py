@@ -7,10 +7,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 from pydantic import Field
 
-from services.scheduling import queries, requests
+from services.scheduling import models, queries, requests
 from services.scheduling.domain import RequestStatus
 from services.scheduling.schemas import ReasonIn, RequestIn, RequestOut
-from shared.auth import CurrentPrincipal, Role
+from shared.auth import CurrentPrincipal, Principal, Role
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["requests"])
@@ -23,6 +23,10 @@ class DeclineIn(ReasonIn):
     facility_id: UUID | None = Field(
         default=None, description="Which of the caller's facilities declines (needed only if several are addressed)"
     )
+
+
+def _out(principal: Principal, row: models.ManufacturingRequest, quotes: list[models.Quote]) -> RequestOut:
+    return RequestOut.of(row, quotes, only=requests.shown_facilities(principal, row))
 
 
 @router.post("/requests", status_code=status.HTTP_201_CREATED, response_model=RequestOut,
@@ -38,7 +42,7 @@ async def send_request(body: RequestIn, principal: CurrentPrincipal, context: Co
             summary="Read a request with its quotes side by side (a facility user: its own quote only)")  # fmt: skip
 async def read_request(request_id: UUID, principal: CurrentPrincipal, context: Context) -> RequestOut:
     async with context.db.sessions() as session:
-        return RequestOut.of(*await queries.request(session, principal, request_id))
+        return _out(principal, *await queries.request(session, principal, request_id))
 
 
 @router.get("/requests/{request_id}/history",
@@ -57,7 +61,7 @@ async def withdraw_request(
         await requests.withdraw(uow, principal, request_id, body.reason, context.settings.hold_ttl_seconds)
         await uow.commit()
     async with context.db.sessions() as session:
-        return RequestOut.of(*await queries.request(session, principal, request_id))
+        return _out(principal, *await queries.request(session, principal, request_id))
 
 
 @router.post("/requests/{request_id}/decline", response_model=RequestOut,
@@ -71,7 +75,7 @@ async def decline_request(
         )
         await uow.commit()
     async with context.db.sessions() as session:
-        return RequestOut.of(*await queries.request(session, principal, request_id))
+        return _out(principal, *await queries.request(session, principal, request_id))
 
 
 @router.get("/orgs/{org_id}/requests", response_model=list[RequestOut],
@@ -84,7 +88,7 @@ async def org_requests(
         principal.require_org(org_id)
     async with context.db.sessions() as session:
         rows = await queries.requests_of(session, principal, org_id=org_id, status=status, limit=limit, offset=offset)
-    return [RequestOut.of(r, q) for r, q in rows]
+    return [_out(principal, r, q) for r, q in rows]
 
 
 @router.get("/facilities/{facility_id}/requests", response_model=list[RequestOut],
@@ -99,4 +103,4 @@ async def facility_requests(
         rows = await queries.requests_of(
             session, principal, facility_id=facility_id, status=status, limit=limit, offset=offset
         )
-    return [RequestOut.of(r, q) for r, q in rows]
+    return [_out(principal, r, q) for r, q in rows]

@@ -32,7 +32,7 @@ from services.scheduling.repository import (
     filter_values,
     valid_certificate_exists,
 )
-from shared.auth import Principal, Role
+from shared.auth import Principal
 from shared.database import Database, DriverStatement, event_history
 from shared.problems import BadRequest, NotFound
 
@@ -419,19 +419,24 @@ async def quote(session: AsyncSession, principal: Principal, request_id: UUID, q
 
 async def request_history(session: AsyncSession, principal: Principal, request_id: UUID) -> list[dict[str, Any]]:
     """Every event of the request and its quotes, oldest first; a facility user's without the other
-    facilities' quotes and declines."""
+    facilities' quotes and declines, and naming only their own facilities among those addressed."""
     row, _ = await request(session, principal, request_id)
     history = await event_history(session, str(request_id))
-    mine = {str(f) for f in requests.addressed_facilities(principal, row)}
-    if principal.role is not Role.FACILITY:
+    mine = requests.shown_facilities(principal, row)
+    if mine is None:
         return history
-
-    def theirs(event: dict[str, Any]) -> bool:
+    shown = {str(f) for f in mine}
+    seen = []
+    for event in history:
         data = event["data"]
         facility = data.get("quote", {}).get("facility_id") or data.get("facility_id")
-        return facility is None or facility in mine
-
-    return [e for e in history if theirs(e)]
+        if facility is not None and facility not in shown:
+            continue
+        if "request" in data:
+            addressed = [f for f in data["request"]["facility_ids"] if f in shown]
+            event = event | {"data": data | {"request": data["request"] | {"facility_ids": addressed}}}
+        seen.append(event)
+    return seen
 
 
 async def requests_of(

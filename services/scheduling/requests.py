@@ -135,6 +135,12 @@ def may_read(principal: Principal, row: models.ManufacturingRequest) -> bool:
     )
 
 
+def shown_facilities(principal: Principal, row: models.ManufacturingRequest) -> set[UUID] | None:
+    """A facility user learns of the request only as far as it concerns their facilities: not which
+    other facilities were asked, nor what they answered. None: everything."""
+    return addressed_facilities(principal, row) if principal.role is Role.FACILITY else None
+
+
 def may_read_quote(principal: Principal, quote: models.Quote) -> bool:
     """A facility user sees its own facility's quotes only; whoever reads the request, the rest."""
     return principal.role is not Role.FACILITY or str(quote.facility_id) in principal.facility_ids

@@ -399,7 +399,13 @@ class RequestOut(events.RequestState):
     updated_by: str
 
     @classmethod
-    def of(cls, row: models.ManufacturingRequest, quotes: list[models.Quote]) -> "RequestOut":
-        return cls.model_validate(row, from_attributes=True).model_copy(
-            update={"quotes": [QuoteOut.of(q) for q in quotes]}
-        )
+    def of(
+        cls, row: models.ManufacturingRequest, quotes: list[models.Quote], *, only: set[UUID] | None = None
+    ) -> "RequestOut":
+        """With `only`, the request as those facilities see it: addressed to them, declined by them."""
+        out = cls.model_validate(row, from_attributes=True)
+        update: dict = {"quotes": [QuoteOut.of(q) for q in quotes]}
+        if only is not None:
+            update["facility_ids"] = [f for f in out.facility_ids if f in only]
+            update["declines"] = [d for d in out.declines if d.facility_id in only]
+        return out.model_copy(update=update)

@@ -39,6 +39,12 @@ async def test_a_request_is_sent_to_facilities_who_see_it_and_nobody_else_does(r
     ):  # fmt: skip
         assert (await scheduling.client.get(path, headers=headers)).status_code == code, headers
 
+    # A facility's user learns only that the request was sent to their facility, not to which others.
+    by_a = (await scheduling.client.get(path, headers=tokens.facility(a.facility_id))).json()
+    assert by_a["facility_ids"] == [str(a.facility_id)]
+    a_history = (await scheduling.client.get(f"{path}/history", headers=tokens.facility(a.facility_id))).json()
+    assert a_history[0]["data"]["request"]["facility_ids"] == [str(a.facility_id)]
+
     listed = await scheduling.client.get("/v1/orgs/ORG-1/requests?status=open", headers=developer)
     assert [r["request_id"] for r in listed.json()] == [request["request_id"]]
     assert (await scheduling.client.get("/v1/orgs/ORG-1/requests?status=quoted", headers=developer)).json() == []
@@ -201,7 +207,9 @@ async def test_a_facility_declines_a_request_for_itself_and_its_quote_with_it(re
     b_quote = await send_quote(scheduling, tokens, request, b.facility_id, b_slots)
     assert b_quote.status_code == 201, b_quote.text
 
-    # b's user sees neither a's decline nor a's quote in the history; the developer sees everything.
+    # b's user sees neither a's decline nor a's quote, in the request or its history; the developer everything.
+    by_b = (await scheduling.client.get(path, headers=tokens.facility(b.facility_id))).json()
+    assert (by_b["facility_ids"], by_b["declines"], len(by_b["quotes"])) == ([str(b.facility_id)], [], 1)
     b_history = (await scheduling.client.get(f"{path}/history", headers=tokens.facility(b.facility_id))).json()
     assert [e["type"].split(".")[2:4] for e in b_history] == [["request", "sent"], ["quote", "sent"]]
     history = (await scheduling.client.get(f"{path}/history", headers=tokens.developer())).json()
