@@ -236,7 +236,7 @@ async def _claim(
 
 
 async def _hold(uow: SchedulingUnitOfWork, row: models.Quote, slot_ids: Sequence[UUID]) -> None:
-    reason = f"Held for quote {row.id} until {row.valid_until.isoformat()}"
+    reason = f"Held for quote {row.id} of request {row.request_id}"  # no date: a revision may change it
     held = await uow.slots.hold_for_quote(slot_ids, row.id, reason)
     if len(held) != len(slot_ids):  # cannot happen under the claim's lock; the guard keeps it so
         raise Conflict("A slot was taken concurrently.")
