@@ -4,11 +4,12 @@ between its states, and why a booking is at risk."""
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
 from uuid import UUID
 
-from shared.problems import Conflict, Unprocessable
+from shared.problems import Conflict, Forbidden, Unprocessable
 
 MAX_SLOTS_PER_PUBLICATION = 5000
 
@@ -19,6 +20,7 @@ class SlotStatus(StrEnum):
     BOOKED = "booked"
     BLOCKED = "blocked"
     WITHDRAWN = "withdrawn"  # kept for history; no longer counts against overlaps
+    QUOTED = "quoted"  # held for a facility's quote until it is accepted, declined, superseded or expired
 
 
 class BookingStatus(StrEnum):
@@ -563,3 +565,178 @@ def check_technical_agreement(
         org_id=org_id,
         facility_id=str(facility_id),
     )
+
+
+# --- manufacturing requests and quotes ------------------------------------------------------------
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"  # sent, no quote yet
+    QUOTED = "quoted"  # at least one facility answered with a quote
+    ACCEPTED = "accepted"  # the developer accepted one quote
+    WITHDRAWN = "withdrawn"
+
+
+REQUEST_ENDED = (RequestStatus.ACCEPTED, RequestStatus.WITHDRAWN)
+
+
+class QuoteStatus(StrEnum):
+    OFFERED = "offered"  # its slots are held for it until valid_until
+    ACCEPTED = "accepted"
+    DECLINED = "declined"  # by its facility
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"  # another quote was accepted, or the request withdrawn
+
+
+MAX_QUOTE_VALIDITY = timedelta(days=90)
+
+# ISO 4217 active codes (the standard's list one, without funds and precious metals): money is
+# named in one of these, as a decimal, never a float.
+CURRENCIES = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN
+    BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP
+    GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD
+    KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK
+    NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD
+    SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF
+    XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
+)
+
+
+CENT = Decimal("0.01")
+
+
+def money(amount: Decimal, what: str) -> Decimal:
+    """An amount of money: finite, not negative, at most two decimals; in cents (`48000.00`)."""
+    if not amount.is_finite() or amount < 0:
+        raise Unprocessable(f"{what} must be an amount of at least 0, not {amount}.")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise Unprocessable(f"{what} has at most 2 decimals, not {amount}.")
+    return amount.quantize(CENT)
+
+
+def check_currency(code: str) -> None:
+    if code not in CURRENCIES:
+        raise Unprocessable(f"currency {code!r} is not an ISO 4217 currency code (e.g. EUR, CHF, GBP).")
+
+
+def check_request_window(earliest_start: date, latest_end: date, today: date) -> None:
+    """The time frame of a request: it ends after it starts and is not over. Whether its batches fit
+    is the facilities' to say, in their quotes."""
+    if latest_end <= earliest_start:
+        raise Unprocessable(f"latest_end ({latest_end}) must lie after earliest_start ({earliest_start}).")
+    if latest_end < today:
+        raise Unprocessable(f"latest_end ({latest_end}) lies in the past.")
+
+
+def check_quoted_slots(batches: int, slots: Sequence[Period], earliest_start: date, latest_end: date) -> None:
+    """One slot per batch, each within the request's time frame."""
+    if len(slots) != batches:
+        raise Unprocessable(f"The request asks for {batches} batch(es): propose one slot per batch, not {len(slots)}.")
+    for slot in slots:
+        if slot.starts_at.date() < earliest_start or slot.ends_at.date() > latest_end:
+            raise Unprocessable(
+                f"The slot {slot.starts_at.isoformat()}–{slot.ends_at.isoformat()} lies outside the request's "
+                f"time frame {earliest_start} to {latest_end}."
+            )
+
+
+def check_validity(valid_until: datetime, now: datetime) -> None:
+    """A quote holds its slots until `valid_until`: in the future, at most MAX_QUOTE_VALIDITY away."""
+    valid_until = _aware(valid_until, "valid_until")
+    if valid_until <= now:
+        raise Unprocessable(f"valid_until ({valid_until.isoformat()}) must lie in the future.")
+    if valid_until > now + MAX_QUOTE_VALIDITY:
+        raise Unprocessable(
+            f"valid_until lies at most {MAX_QUOTE_VALIDITY.days} days ahead: a quote holds its slots meanwhile."
+        )
+
+
+@dataclass
+class ManufacturingRequest:
+    """A developer's request to facilities: open → quoted (a first quote) → accepted (one quote) or
+    withdrawn. An addressed facility may decline it, once; the others may still quote."""
+
+    id: UUID
+    status: RequestStatus
+    facility_ids: Sequence[UUID]
+    declined_by: set[UUID] = field(default_factory=set)
+
+    def require_quotable_by(self, facility_id: UUID) -> None:
+        """A facility quotes a request addressed to it, still open, that it has not declined."""
+        if facility_id not in self.facility_ids:
+            raise Forbidden(f"Request {self.id} is not addressed to facility {facility_id}.")
+        if facility_id in self.declined_by:
+            raise Conflict(f"Facility {facility_id} declined request {self.id}.")
+        self._require_open("quoted")
+
+    def quoted(self) -> bool:
+        """A quote arrived; say whether that changed the request's status."""
+        if self.status is RequestStatus.OPEN:
+            self.status = RequestStatus.QUOTED
+            return True
+        return False
+
+    def decline(self, facility_id: UUID, reason: str) -> None:
+        if not reason.strip():
+            raise Unprocessable("Declining a request needs a reason.")
+        self.require_quotable_by(facility_id)
+        self.declined_by.add(facility_id)
+
+    def withdraw(self, reason: str) -> None:
+        if not reason.strip():
+            raise Unprocessable("Withdrawing a request needs a reason.")
+        self._require_open("withdrawn")
+        self.status = RequestStatus.WITHDRAWN
+
+    def accept(self) -> None:
+        self._require_open("accepted")
+        self.status = RequestStatus.ACCEPTED
+
+    def _require_open(self, action: str) -> None:
+        if self.status in REQUEST_ENDED:
+            raise Conflict(f"Request {self.id} is {self.status.value}; it can no longer be {action}.")
+
+
+@dataclass
+class Quote:
+    """A facility's quote on a request: offered (its slots held for it) → accepted by the developer,
+    declined by the facility, superseded (another accepted, or the request withdrawn) or expired
+    (past valid_until). An offered quote may be revised by its facility, each revision numbered."""
+
+    id: UUID
+    status: QuoteStatus
+    valid_until: datetime
+    revision: int = 1
+
+    def revise(self, now: datetime) -> None:
+        self._require_offered("revised", now)
+        self.revision += 1
+
+    def decline(self, reason: str, now: datetime) -> None:
+        if not reason.strip():
+            raise Unprocessable("Declining a quote needs a reason.")
+        self._require_offered("declined", now)
+        self.status = QuoteStatus.DECLINED
+
+    def accept(self, now: datetime) -> None:
+        self._require_offered("accepted", now)
+        self.status = QuoteStatus.ACCEPTED
+
+    def supersede(self) -> None:
+        """Another quote of its request was accepted, or the request withdrawn."""
+        self.status = QuoteStatus.SUPERSEDED
+
+    def expire(self, now: datetime) -> bool:
+        """Past valid_until an offered quote expires; say whether it did."""
+        if self.status is not QuoteStatus.OFFERED or self.valid_until > now:
+            return False
+        self.status = QuoteStatus.EXPIRED
+        return True
+
+    def _require_offered(self, action: str, now: datetime) -> None:
+        if self.status is not QuoteStatus.OFFERED:
+            raise Conflict(f"Quote {self.id} is {self.status.value}; only an offered quote can be {action}.")
+        if self.valid_until <= now:  # the job may not have run yet: the time decides
+            raise Conflict(f"Quote {self.id} expired at {self.valid_until.isoformat()}; it can no longer be {action}.")

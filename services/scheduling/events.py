@@ -1,5 +1,6 @@
 """Events the scheduling service publishes on `gmphub.scheduling.v1`, keyed by booking id (or by
-suite id for capacity, by agreement id for technical agreements), so one booking's life stays in order."""
+suite id for capacity, by agreement id for technical agreements, by request id for manufacturing
+requests and their quotes), so one booking's life stays in order."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -240,6 +241,154 @@ class AgreementExpired(_AgreementEvent):
     """The agreement's last valid day passed before it ended otherwise."""
 
     type = "gmphub.scheduling.agreement.expired.v1"
+    reason: str
+
+
+class Attachment(BaseModel):
+    title: str
+    url: str
+    sha256: str | None = None
+
+
+class RequestDecline(BaseModel):
+    facility_id: UUID
+    reason: str
+    declined_by: str
+    declined_at: datetime
+
+
+class RequestState(BaseModel):
+    """A manufacturing request as it stands after the event: consumers keep the highest `version`."""
+
+    request_id: UUID
+    version: int
+    status: str  # open | quoted | accepted | withdrawn
+    org_id: str
+    product: str
+    atmp_type: str
+    process: str
+    batches: int
+    batch_days: int
+    earliest_start: date
+    latest_end: date
+    run_kind: str  # development | engineering | clinical
+    approval_id: UUID | None = None
+    material_needs: list[MaterialNeed] = Field(default=[], description="Per batch")
+    needs: str | None = None
+    attachments: list[Attachment] = []
+    facility_ids: list[UUID] = Field(description="The facilities it is addressed to")
+    accepted_quote_id: UUID | None = None
+
+
+class _RequestEvent(Event):
+    aggregate_field = "request_id"
+    request_id: UUID
+    request: RequestState
+
+
+class RequestSent(_RequestEvent):
+    """A developer organisation sent a manufacturing request to facilities."""
+
+    type = "gmphub.scheduling.request.sent.v1"
+
+
+class RequestWithdrawn(_RequestEvent):
+    """The developer withdrew the request; its offered quotes are superseded and their slots released."""
+
+    type = "gmphub.scheduling.request.withdrawn.v1"
+    reason: str
+
+
+class RequestDeclined(_RequestEvent):
+    """An addressed facility declined the request, with a reason; the others may still quote."""
+
+    type = "gmphub.scheduling.request.declined.v1"
+    facility_id: UUID
+    reason: str
+
+
+class Extra(BaseModel):
+    label: str
+    amount: Decimal
+
+
+class QuotedBatch(BaseModel):
+    """One batch of a quote: the slot held for it."""
+
+    batch: int = Field(description="1, 2, … in time order")
+    slot_id: UUID
+    suite_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+class QuoteState(BaseModel):
+    """A quote as it stands after the event (`revision` counts its revisions, from 1)."""
+
+    quote_id: UUID
+    request_id: UUID
+    version: int
+    revision: int
+    status: str  # offered | accepted | declined | expired | superseded
+    facility_id: UUID
+    batches: list[QuotedBatch] = Field(description="One slot per batch, held for the quote while it is offered")
+    currency: str = Field(description="ISO 4217")
+    price_per_batch: Decimal
+    extras: list[Extra] = []
+    total: Decimal = Field(description="price_per_batch × batches + extras")
+    conditions: str | None = None
+    valid_until: datetime
+
+
+class _QuoteEvent(Event):
+    """Quote events are keyed by their request: a request's negotiation stays in order, in its history."""
+
+    aggregate_field = "request_id"
+    request_id: UUID
+    quote_id: UUID
+    quote: QuoteState
+
+
+class QuoteSent(_QuoteEvent):
+    """A facility answered a request with a quote; its slots are held for it. The request is `quoted`."""
+
+    type = "gmphub.scheduling.quote.sent.v1"
+    request: RequestState
+
+
+class QuoteRevised(_QuoteEvent):
+    """The facility revised its quote (a new `revision`); slots no longer proposed are released."""
+
+    type = "gmphub.scheduling.quote.revised.v1"
+    released_slot_ids: list[UUID] = []
+
+
+class QuoteDeclined(_QuoteEvent):
+    """The facility withdrew its quote, with a reason; its slots are released."""
+
+    type = "gmphub.scheduling.quote.declined.v1"
+    reason: str
+
+
+class QuoteAccepted(_QuoteEvent):
+    """The developer accepted the quote: the request is `accepted`, and the quote's slots stay held
+    for it, one per batch (`quote.batches`), for the campaign it becomes."""
+
+    type = "gmphub.scheduling.quote.accepted.v1"
+    request: RequestState
+
+
+class QuoteSuperseded(_QuoteEvent):
+    """Another quote of the request was accepted, or the request withdrawn; its slots are released."""
+
+    type = "gmphub.scheduling.quote.superseded.v1"
+    reason: str
+
+
+class QuoteExpired(_QuoteEvent):
+    """The quote's validity ran out before it was accepted; its slots are released."""
+
+    type = "gmphub.scheduling.quote.expired.v1"
     reason: str
 
 

@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from services.scheduling import agreements, bookings, queries
+from services.scheduling import agreements, bookings, queries, quotes
 from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
 from shared.service import ServiceContext, in_batches, periodic
 
@@ -33,8 +33,15 @@ async def expire_agreements_once(context: ServiceContext) -> int:
     return await in_batches(context, "service:scheduling-agreement-expiry", agreements.expire_run_out)
 
 
+async def expire_quotes_once(context: ServiceContext) -> int:
+    """One round: expire every offered quote past its validity, releasing its slots."""
+    step = partial(quotes.expire_run_out, hold_ttl_seconds=context.settings.hold_ttl_seconds)
+    return await in_batches(context, "service:scheduling-quote-expiry", step)
+
+
 expire_holds = periodic("expire_holds", expire_holds_once, "expired %d holds")
 ask_materials_again = periodic(
     "ask_materials_again", ask_materials_again_once, "asked materials again for %d bookings it has not answered"
 )
 expire_agreements = periodic("expire_agreements", expire_agreements_once, "expired %d technical agreements")
+expire_quotes = periodic("expire_quotes", expire_quotes_once, "expired %d quotes")

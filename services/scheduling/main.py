@@ -5,6 +5,8 @@ from services.scheduling import (
     api_bookings,
     api_capacity,
     api_public,
+    api_quotes,
+    api_requests,
     api_slots,
     api_waitlist,
     consumers,
@@ -25,9 +27,11 @@ spec = ServiceSpec(
         api_waitlist.router,
         api_public.router,
         api_agreements.router,
+        api_requests.router,
+        api_quotes.router,
     ],
     consumes=consumers.follows,
-    jobs=[jobs.expire_holds, jobs.ask_materials_again, jobs.expire_agreements],
+    jobs=[jobs.expire_holds, jobs.ask_materials_again, jobs.expire_agreements, jobs.expire_quotes],
     openapi_tags=[
         {"name": "capacity", "description": "Facilities publish, block, withdraw and reopen slots on their suites."},
         {"name": "slots", "description": "Developers find available slots."},
@@ -37,6 +41,11 @@ spec = ServiceSpec(
             "name": "agreements",
             "description": "Technical agreements (EU GMP Chapter 7) between an organisation and a "
             "facility: drafted, signed by both sides, needed to confirm clinical runs.",
+        },
+        {"name": "requests", "description": "Manufacturing requests a developer sends to facilities."},
+        {
+            "name": "quotes",
+            "description": "Facilities' quotes on requests (their slots held meanwhile); the developer accepts one.",
         },
         {"name": "calendar", "description": "iCalendar (RFC 5545) feeds of bookings."},
         {"name": "facilities", "description": "Scheduling's read model of registry facilities."},

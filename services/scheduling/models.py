@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -148,6 +149,7 @@ class Slot(Table, table=True):
     ends_at: datetime = Field(sa_type=TZ)
     status: str
     booking_id: uuid.UUID | None = None  # unindexed: a booking keeps its slot ids
+    quote_id: uuid.UUID | None = None  # a `quoted` slot's quote; unindexed: a quote keeps its slot ids
     status_reason: str | None = None
     version: int = 1
     created_at: datetime = Field(default_factory=now, sa_type=TZ)
@@ -344,3 +346,100 @@ class TechnicalAgreement(Table, table=True):
 
 
 AGREEMENT_TERMS = ("title", "run_kinds", "processes", "document_url", "document_sha256", "valid_from", "valid_until")
+
+
+class ManufacturingRequest(Table, table=True):
+    """A developer organisation's request for a manufacturing campaign, sent to 1–20 facilities:
+    what to make, how many batches over which time frame, and what the facilities' quotes answer."""
+
+    __tablename__ = "manufacturing_request"
+    __table_args__ = (
+        # A facility's list: the requests addressed to it.
+        sa.Index("ix_manufacturing_request_facility_ids", "facility_ids", postgresql_using="gin"),
+        sa.CheckConstraint("latest_end > earliest_start", name="manufacturing_request_window"),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = 1
+    status: str
+    org_id: str = Field(index=True)
+    product: str
+    atmp_type: str
+    process: str
+    batches: int
+    batch_days: int
+    earliest_start: date
+    latest_end: date
+    run_kind: str
+    approval_id: uuid.UUID | None = None
+    material_needs: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    needs: str | None = None
+    attachments: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    facility_ids: list[uuid.UUID] = Field(sa_column=sa.Column(ARRAY(sa.Uuid), nullable=False))
+    # Each addressed facility that declined: facility_id, reason, by, at.
+    declines: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    accepted_quote_id: uuid.UUID | None = None
+    withdrawn_reason: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+    @property
+    def request_id(self) -> uuid.UUID:
+        """The id under the name its events and the API give it."""
+        return self.id
+
+    def touch(self, actor: str | None) -> None:
+        """Every change of a request is a new version, attributed."""
+        self.version += 1
+        self.updated_at, self.updated_by = now(), actor or "unknown"
+
+
+class Quote(Table, table=True):
+    """A facility's answer to a request: one proposed slot per batch (held for the quote while it is
+    offered), a price per batch and extras in one currency, conditions, how long it is valid."""
+
+    __tablename__ = "quote"
+    __table_args__ = (
+        # The expiry job reads offered quotes by validity.
+        sa.Index("ix_quote_offered_valid_until", "valid_until", postgresql_where=sa.text("status = 'offered'")),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = 1
+    revision: int = 1
+    status: str
+    request_id: uuid.UUID = Field(index=True)
+    facility_id: uuid.UUID
+    # One slot per batch, by start: batch (1, 2, …), slot_id, suite_id, starts_at, ends_at.
+    batches: list[dict] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    starts_at: datetime = Field(sa_type=TZ)  # the first batch's start
+    ends_at: datetime = Field(sa_type=TZ)  # the last batch's end
+    currency: str
+    price_per_batch: Decimal = Field(sa_column=sa.Column(sa.Numeric(14, 2), nullable=False))
+    extras: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))  # label, amount
+    conditions: str | None = None
+    valid_until: datetime = Field(sa_type=TZ)
+    status_reason: str | None = None  # why it was declined, superseded or expired
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+    @property
+    def quote_id(self) -> uuid.UUID:
+        """The id under the name its events and the API give it."""
+        return self.id
+
+    @property
+    def slot_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(str(b["slot_id"])) for b in self.batches]
+
+    @property
+    def total(self) -> Decimal:
+        """Every batch at its price, and the extras."""
+        return self.price_per_batch * len(self.batches) + sum((Decimal(e["amount"]) for e in self.extras), Decimal(0))
+
+    def touch(self, actor: str | None) -> None:
+        """Every change of a quote is a new version, attributed."""
+        self.version += 1
+        self.updated_at, self.updated_by = now(), actor or "unknown"

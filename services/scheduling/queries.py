@@ -1,8 +1,8 @@
 """The reads the scheduling API answers with: bookings (one, a list, those relying on approvals, a
 calendar, a history), slots
 (a facility's own, and the search), the waitlist, scheduling's view of a facility, the public
-directory's open capacity by month; technical agreements (one, a side's list, a history); and the
-count the saga's gauge shows. SQL, and no changes."""
+directory's open capacity by month; technical agreements (one, a side's list, a history);
+manufacturing requests with their quotes (one, a list, a history); and the count the saga's gauge shows. SQL, and no changes."""
 
 import base64
 from collections.abc import Mapping, Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.scheduling import agreements, models
+from services.scheduling import agreements, models, requests
 from services.scheduling.bookings import may_inspect
 from services.scheduling.domain import OPEN_BOOKING_STATUSES, SlotFilters
 from services.scheduling.repository import (
@@ -391,3 +391,87 @@ async def agreements_of(
     if status is not None:
         query = query.where(Agreement.status == status)
     return list(await session.exec(query.order_by(col(Agreement.created_at).desc(), col(Agreement.id))))
+
+
+# --- manufacturing requests and quotes ---------------------------------------------------------------
+
+Request, Quote = models.ManufacturingRequest, models.Quote
+
+
+async def request(
+    session: AsyncSession, principal: Principal, request_id: UUID
+) -> tuple[models.ManufacturingRequest, list[models.Quote]]:
+    """The request and the quotes the caller may see of it (a facility user: its own)."""
+    row = await session.get(Request, request_id)
+    if row is None or not requests.may_read(principal, row):
+        raise NotFound(f"No request {request_id}.")  # do not reveal others' requests
+    quotes = await quotes_of(session, [row.id])
+    return row, [q for q in quotes.get(row.id, []) if requests.may_read_quote(principal, q)]
+
+
+async def quote(session: AsyncSession, principal: Principal, request_id: UUID, quote_id: UUID) -> models.Quote:
+    _, visible = await request(session, principal, request_id)
+    found = next((q for q in visible if q.id == quote_id), None)
+    if found is None:
+        raise NotFound(f"No quote {quote_id} on request {request_id}.")
+    return found
+
+
+async def request_history(session: AsyncSession, principal: Principal, request_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the request and its quotes, oldest first; a facility user's without the other
+    facilities' quotes and declines, and naming only their own facilities among those addressed."""
+    row, _ = await request(session, principal, request_id)
+    history = await event_history(session, str(request_id))
+    mine = requests.shown_facilities(principal, row)
+    if mine is None:
+        return history
+    shown = {str(f) for f in mine}
+    seen = []
+    for event in history:
+        data = event["data"]
+        facility = data.get("quote", {}).get("facility_id") or data.get("facility_id")
+        if facility is not None and facility not in shown:
+            continue
+        if "request" in data:
+            addressed = [f for f in data["request"]["facility_ids"] if f in shown]
+            event = event | {"data": data | {"request": data["request"] | {"facility_ids": addressed}}}
+        seen.append(event)
+    return seen
+
+
+async def requests_of(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    org_id: str | None = None,
+    facility_id: UUID | None = None,
+    status: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[tuple[models.ManufacturingRequest, list[models.Quote]]]:
+    """An organisation's requests, or those addressed to a facility, newest first, each with the
+    quotes the caller may see."""
+    query = select(Request)
+    if org_id is not None:
+        query = query.where(Request.org_id == org_id)
+    if facility_id is not None:
+        query = query.where(col(Request.facility_ids).contains([facility_id]))
+    if status is not None:
+        query = query.where(Request.status == status)
+    query = query.order_by(col(Request.created_at).desc(), col(Request.id)).offset(offset).limit(limit)
+    rows = list(await session.exec(query))
+    quotes = await quotes_of(session, [r.id for r in rows])
+    return [(r, [q for q in quotes.get(r.id, []) if requests.may_read_quote(principal, q)]) for r in rows]
+
+
+async def quotes_of(session: AsyncSession, request_ids: Sequence[UUID]) -> dict[UUID, list[models.Quote]]:
+    """The quotes of these requests, each request's oldest first."""
+    if not request_ids:
+        return {}
+    rows = await session.exec(
+        select(Quote).where(col(Quote.request_id).in_(request_ids)).order_by(col(Quote.created_at), col(Quote.id))
+    )
+    found: dict[UUID, list[models.Quote]] = {}
+    for q in rows:
+        found.setdefault(q.request_id, []).append(q)
+    return found

@@ -27,6 +27,7 @@ from services.scheduling.domain import (
     BookingStatus,
     CertificateFacts,
     Period,
+    QuoteStatus,
     RiskFacts,
     ShortageFacts,
     SlotFacts,
@@ -50,6 +51,8 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
         self.agreements = Agreements(session)
+        self.requests = Requests(session)
+        self.quotes = Quotes(session)
 
     async def commit(self) -> None:
         await self.replicas.flush()
@@ -111,6 +114,23 @@ _MOVE = (
 )
 MOVE = DriverStatement.of(_MOVE)
 MOVE_FROM = DriverStatement.of(_MOVE.where(SLOT.c.status == sa.any_(sa.bindparam("only_from", type_=ARRAY(sa.Text)))))
+# A quote's own statements, so a booking's stay as they are: open slots held for a quote, and a
+# quote's slots (only those it holds) open again.
+_QUOTE_MOVE = sa.update(SLOT).where(SLOT.c.id == sa.any_(SLOT_IDS)).returning(SLOT.c.id, SLOT.c.updated_at)
+_QUOTE_STAMP = {"version": SLOT.c.version + 1, "updated_at": sa.func.now(), "updated_by": sa.bindparam("actor")}
+HOLD_FOR_QUOTE = DriverStatement.of(
+    _QUOTE_MOVE.where(SLOT.c.status == SlotStatus.OPEN.value).values(
+        status=SlotStatus.QUOTED.value,
+        quote_id=sa.bindparam("quote"),
+        status_reason=sa.bindparam("reason"),
+        **_QUOTE_STAMP,
+    )
+)
+RELEASE_QUOTED = DriverStatement.of(
+    _QUOTE_MOVE.where(SLOT.c.status == SlotStatus.QUOTED.value, SLOT.c.quote_id == sa.bindparam("quote")).values(
+        status=SlotStatus.OPEN.value, quote_id=None, status_reason=None, **_QUOTE_STAMP
+    )
+)
 
 
 class Slots:
@@ -178,6 +198,35 @@ class Slots:
                 for name, value in (("status", status.value), ("booking_id", booking_id), ("status_reason", reason),
                                     ("version", slot.version + 1), ("updated_at", updated_at),
                                     ("updated_by", changes["actor"])):  # fmt: skip
+                    set_committed_value(slot, name, value)
+        return ids
+
+    async def hold_for_quote(self, slot_ids: Sequence[UUID], quote_id: UUID, reason: str) -> list[UUID]:
+        """Open slots (claimed by the caller) become `quoted` for the quote; return those moved."""
+        moved = await self._fetch(
+            HOLD_FOR_QUOTE, slot_ids=list(slot_ids), quote=quote_id, reason=reason, actor=self.actor or "unknown"
+        )
+        return self._in_step(moved, SlotStatus.QUOTED, quote_id, reason)
+
+    async def release_quoted(self, slot_ids: Sequence[UUID], quote_id: UUID) -> list[UUID]:
+        """The quote's slots among these (`quoted` for it, none other) open again; return those moved."""
+        moved = await self._fetch(
+            RELEASE_QUOTED, slot_ids=list(slot_ids), quote=quote_id, actor=self.actor or "unknown"
+        )
+        return self._in_step(moved, SlotStatus.OPEN, None, None)
+
+    def _in_step(
+        self, moved: Sequence[Any], status: SlotStatus, quote_id: UUID | None, reason: str | None
+    ) -> list[UUID]:
+        """Slot objects already loaded in the session see what a Core statement changed."""
+        ids = []
+        for slot_id, updated_at in moved:
+            ids.append(slot_id)
+            slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
+            if slot is not None:
+                for name, value in (("status", status.value), ("quote_id", quote_id), ("status_reason", reason),
+                                    ("version", slot.version + 1), ("updated_at", updated_at),
+                                    ("updated_by", self.actor or "unknown")):  # fmt: skip
                     set_committed_value(slot, name, value)
         return ids
 
@@ -620,6 +669,56 @@ class Agreements:
                 col(Agreement.valid_until) < today,
             )
             .order_by(col(Agreement.valid_until), col(Agreement.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(await self.session.exec(query))
+
+
+Request, Quote = models.ManufacturingRequest, models.Quote
+# A literal, so the partial index on offered quotes serves the expiry job (see `OPEN`).
+OFFERED = sa.literal_column(f"'{QuoteStatus.OFFERED.value}'")
+
+
+class Requests:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, request_id: UUID, *, lock: bool = False) -> models.ManufacturingRequest | None:
+        """With `lock`, every change of a request and its quotes takes the request first: racing
+        acceptances of two of its quotes run one after the other, and the second finds it accepted."""
+        return await self.session.get(Request, request_id, with_for_update=lock)
+
+    async def save(self, request: models.ManufacturingRequest) -> None:
+        self.session.add(request)
+        await self.session.flush()
+
+
+class Quotes:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, quote_id: UUID, *, lock: bool = False) -> models.Quote | None:
+        return await self.session.get(Quote, quote_id, with_for_update=lock)
+
+    async def save(self, quote: models.Quote) -> None:
+        self.session.add(quote)
+        await self.session.flush()
+
+    async def offered_for(self, request_id: UUID, facility_id: UUID | None = None) -> list[models.Quote]:
+        """The request's offered quotes (of one facility, if named), in id order, locked."""
+        query = select(Quote).where(Quote.request_id == request_id, col(Quote.status) == OFFERED)
+        if facility_id is not None:
+            query = query.where(Quote.facility_id == facility_id)
+        return list(await self.session.exec(query.order_by(col(Quote.id)).with_for_update()))
+
+    async def run_out(self, now: datetime, limit: int) -> list[models.Quote]:
+        """Offered quotes past their validity, oldest first, locked; those another replica is
+        expiring (or someone is changing) are skipped."""
+        query = (
+            select(Quote)
+            .where(col(Quote.status) == OFFERED, col(Quote.valid_until) <= now)
+            .order_by(col(Quote.valid_until), col(Quote.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

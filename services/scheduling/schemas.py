@@ -1,11 +1,20 @@
 """Request and response bodies of the scheduling API."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from services.scheduling import domain, events, models
 from services.scheduling.domain import RunKind
@@ -285,3 +294,118 @@ class AgreementOut(events.AgreementState):
     @classmethod
     def of(cls, row: models.TechnicalAgreement) -> "AgreementOut":
         return cls.model_validate(row, from_attributes=True)
+
+
+# --- manufacturing requests and quotes -------------------------------------------------------------
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?")
+
+
+def _money_text(value: object) -> object:
+    """Money comes as decimal text ("48000.00"): a JSON number is a float to most clients."""
+    if not isinstance(value, str) or not AMOUNT.fullmatch(value):
+        raise ValueError('an amount is decimal text with at most 2 decimals, e.g. "48000.00"')
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money_text),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "examples": ["48000.00"]}),
+]
+
+
+class AttachmentIn(BaseModel):
+    """A document by reference: the hub stores no file."""
+
+    title: str = Field(min_length=1, max_length=300, examples=["Process description v3"])
+    url: HttpUrl
+    sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="Its SHA-256 (hex)")
+
+
+class RequestIn(BaseModel):
+    """A manufacturing request of the caller's organisation, to 1–20 facilities."""
+
+    facility_ids: list[UUID] = Field(min_length=1, max_length=20, description="The facilities asked to quote")
+    product: str = Field(min_length=1, max_length=300, examples=["CAR-T CD19 autologous"])
+    atmp_type: Text = Field(examples=["somatic_cell_therapy"])
+    process: Text = Field(examples=["car_t"])
+    batches: int = Field(ge=1, le=50, examples=[3])
+    batch_days: int = Field(ge=1, le=365, description="How long one batch runs, in days", examples=[14])
+    earliest_start: IsoDate = Field(examples=["2027-03-01"])
+    latest_end: IsoDate = Field(examples=["2027-09-30"])
+    run_kind: RunKind
+    approval_id: UUID | None = Field(default=None, description="The approval it relies on; required for clinical")
+    material_needs: list[MaterialNeedIn] = Field(default=[], max_length=100, description="Per batch")
+    needs: str | None = Field(default=None, max_length=5000, description="Anything else the facilities should know")
+    attachments: list[AttachmentIn] = Field(default=[], max_length=20)
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Self:
+        if len(set(self.facility_ids)) != len(self.facility_ids):
+            raise ValueError("facility_ids list each facility once.")
+        if self.run_kind is RunKind.CLINICAL and self.approval_id is None:
+            raise ValueError("a clinical run needs approval_id: the approval it relies on.")
+        return self
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000, examples=["Programme moved to another indication."])
+
+
+class ExtraIn(BaseModel):
+    label: str = Field(min_length=1, max_length=200, examples=["Release testing (sterility, mycoplasma)"])
+    amount: Money
+
+
+class QuoteTermsIn(BaseModel):
+    """What a quote offers: one open slot of the facility's own suites per batch, and the price."""
+
+    slot_ids: list[UUID] = Field(min_length=1, max_length=50, description="One per batch")
+    currency: str = Field(pattern="^[A-Z]{3}$", description="ISO 4217", examples=["EUR"])
+    price_per_batch: Money
+    extras: list[ExtraIn] = Field(default=[], max_length=20)
+    conditions: str | None = Field(default=None, max_length=5000)
+    valid_until: IsoDateTime = Field(description="Its slots are held until then (at most 90 days ahead)")
+
+
+class QuoteIn(QuoteTermsIn):
+    facility_id: UUID | None = Field(
+        default=None, description="Which of the caller's facilities quotes (needed only if several are addressed)"
+    )
+
+
+class QuoteOut(events.QuoteState):
+    status_reason: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, row: models.Quote) -> "QuoteOut":
+        return cls.model_validate(row, from_attributes=True)
+
+
+class RequestOut(events.RequestState):
+    declines: list[events.RequestDecline]
+    withdrawn_reason: str | None
+    quotes: list[QuoteOut] = Field(default=[], description="The answers the caller may see: all for the developer, "
+                                                "a facility's own for a facility user")  # fmt: skip
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(
+        cls, row: models.ManufacturingRequest, quotes: list[models.Quote], *, only: set[UUID] | None = None
+    ) -> "RequestOut":
+        """With `only`, the request as those facilities see it: addressed to them, declined by them."""
+        out = cls.model_validate(row, from_attributes=True)
+        update: dict = {"quotes": [QuoteOut.of(q) for q in quotes]}
+        if only is not None:
+            update["facility_ids"] = [f for f in out.facility_ids if f in only]
+            update["declines"] = [d for d in out.declines if d.facility_id in only]
+        return out.model_copy(update=update)

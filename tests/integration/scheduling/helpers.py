@@ -165,3 +165,45 @@ async def active_agreement(scheduling, tokens, facility_id, *, org: str = "ORG-1
         assert signed.status_code == 200, signed.text
     assert signed.json()["status"] == "active"
     return signed.json()
+
+
+def request_body(*facility_ids, batches: int = 2, run_kind: str = "development", **fields) -> dict:
+    """A manufacturing request for `batches` batches over the next two months."""
+    return {"facility_ids": [str(f) for f in facility_ids], "product": "CAR-T CD19", "atmp_type": "gene_therapy",
+            "process": "viral_vector_production", "batches": batches, "batch_days": 1,
+            "earliest_start": str(date.today()), "latest_end": str(date.today() + timedelta(days=60)),
+            "run_kind": run_kind, "needs": "Closed-system processing; QP release on site.",
+            "attachments": [{"title": "Process description v3", "url": "https://docs.example.org/cd19-process.pdf",
+                             "sha256": "ab" * 32}], **fields}  # fmt: skip
+
+
+async def send_request(scheduling, tokens, *facility_ids, org: str = "ORG-1", **fields) -> dict:
+    response = await scheduling.client.post(
+        "/v1/requests", json=request_body(*facility_ids, **fields), headers=tokens.developer(org)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def quote_body(slot_ids, **fields) -> dict:
+    """Terms for the given slots: 48,000.00 EUR a batch and one extra, valid for a week."""
+    valid_until = datetime.now(UTC) + timedelta(days=7)
+    return {"slot_ids": [str(s) for s in slot_ids], "currency": "EUR", "price_per_batch": "48000.00",
+            "extras": [{"label": "Release testing", "amount": "3500.50"}], "conditions": "50% on acceptance",
+            "valid_until": valid_until.isoformat(), **fields}  # fmt: skip
+
+
+async def send_quote(scheduling, tokens, request: dict, facility_id, slot_ids, **fields):
+    return await scheduling.client.post(
+        f"/v1/requests/{request['request_id']}/quotes", json=quote_body(slot_ids, **fields),
+        headers=tokens.facility(facility_id),
+    )  # fmt: skip
+
+
+async def slot_states(scheduling, slot_ids) -> dict[str, tuple]:
+    """Each slot's status and the quote and booking holding it."""
+    rows = await scheduling.sql(
+        "SELECT id::text AS id, status, quote_id::text AS q, booking_id::text AS b FROM slot WHERE id = ANY(:ids)",
+        ids=[uuid.UUID(str(s)) for s in slot_ids],
+    )
+    return {r.id: (r.status, r.q, r.b) for r in rows}

@@ -20,6 +20,7 @@ from services.scheduling.domain import (
     BookingStatus,
     CertificateFacts,
     Period,
+    QuoteStatus,
     RiskFacts,
     ShortageFacts,
     SlotFacts,
@@ -46,6 +47,8 @@ class Store:
     answers: dict[tuple[str, str], models.IdempotencyRecord] = field(default_factory=dict)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # keys taken, answer not yet given
     agreements: dict[uuid.UUID, models.TechnicalAgreement] = field(default_factory=dict)
+    requests: dict[uuid.UUID, models.ManufacturingRequest] = field(default_factory=dict)
+    quotes: dict[uuid.UUID, models.Quote] = field(default_factory=dict)
 
     def put(self, *rows: models.Table) -> None:
         """Rows as the database holds them already (what a test starts from)."""
@@ -73,6 +76,8 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.replicas = FakeReplicas(self.store)
         self.idempotency_keys = FakeIdempotencyKeys(self.store)
         self.agreements = FakeAgreements(self.store)
+        self.requests = FakeRequests(self.store)
+        self.quotes = FakeQuotes(self.store)
 
     def next(self, actor: str | None = None) -> "FakeUnitOfWork":
         """The next transaction on the same data (by the same actor unless another is named)."""
@@ -127,6 +132,30 @@ class FakeSlots:
         for slot in (self.store.slots[i] for i in slot_ids if i in self.store.slots):
             if only_from is None or slot.status in only_from:
                 slot.status, slot.booking_id, slot.status_reason = status.value, booking_id, reason
+                slot.version += 1
+                slot.updated_by = self.actor or "unknown"
+                moved.append(slot.id)
+        return moved
+
+    async def hold_for_quote(self, slot_ids: Sequence[uuid.UUID], quote_id: uuid.UUID, reason: str) -> list[uuid.UUID]:
+        return self._quote_move(slot_ids, SlotStatus.OPEN, None, SlotStatus.QUOTED, quote_id, reason)
+
+    async def release_quoted(self, slot_ids: Sequence[uuid.UUID], quote_id: uuid.UUID) -> list[uuid.UUID]:
+        return self._quote_move(slot_ids, SlotStatus.QUOTED, quote_id, SlotStatus.OPEN, None, None)
+
+    def _quote_move(
+        self,
+        slot_ids: Sequence[uuid.UUID],
+        source: SlotStatus,
+        holder: uuid.UUID | None,
+        target: SlotStatus,
+        quote_id: uuid.UUID | None,
+        reason: str | None,
+    ) -> list[uuid.UUID]:
+        moved = []
+        for slot in (self.store.slots[i] for i in slot_ids if i in self.store.slots):
+            if slot.status == source and (holder is None or slot.quote_id == holder):
+                slot.status, slot.quote_id, slot.status_reason = target.value, quote_id, reason
                 slot.version += 1
                 slot.updated_by = self.actor or "unknown"
                 moved.append(slot.id)
@@ -392,6 +421,40 @@ class FakeAgreements:
     async def run_out(self, today: date, limit: int) -> list[models.TechnicalAgreement]:
         rows = [a for a in self.store.agreements.values() if a.status not in AGREEMENT_ENDED and a.valid_until < today]
         return sorted(rows, key=lambda a: (a.valid_until, a.id))[:limit]
+
+
+class FakeRequests:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, request_id: uuid.UUID, *, lock: bool = False) -> models.ManufacturingRequest | None:
+        return self.store.requests.get(request_id)
+
+    async def save(self, request: models.ManufacturingRequest) -> None:
+        self.store.requests[request.id] = request
+
+
+class FakeQuotes:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, quote_id: uuid.UUID, *, lock: bool = False) -> models.Quote | None:
+        return self.store.quotes.get(quote_id)
+
+    async def save(self, quote: models.Quote) -> None:
+        self.store.quotes[quote.id] = quote
+
+    async def offered_for(self, request_id: uuid.UUID, facility_id: uuid.UUID | None = None) -> list[models.Quote]:
+        rows = [
+            q for q in self.store.quotes.values()
+            if q.request_id == request_id and q.status == QuoteStatus.OFFERED
+            and (facility_id is None or q.facility_id == facility_id)
+        ]  # fmt: skip
+        return sorted(rows, key=lambda q: q.id)
+
+    async def run_out(self, now: datetime, limit: int) -> list[models.Quote]:
+        rows = [q for q in self.store.quotes.values() if q.status == QuoteStatus.OFFERED and q.valid_until <= now]
+        return sorted(rows, key=lambda q: (q.valid_until, q.id))[:limit]
 
 
 @dataclass
