@@ -5,16 +5,16 @@
 \set n :n + 1
 \set k :client_id * 1000000 + :n
 BEGIN;
-SELECT slot.id, slot.suite_id, slot.facility_id, slot.starts_at, slot.ends_at, slot.status, suite_view.retired,
-  facility_view.country, (SELECT array_agg((c.number, c.status, c.expires_on, c.reason)) FROM certificate_view c
-  WHERE c.facility_id = slot.facility_id) AS certificates
-  FROM slot LEFT OUTER JOIN suite_view ON suite_view.suite_id = slot.suite_id
-  LEFT OUTER JOIN facility_view ON facility_view.facility_id = slot.facility_id
-  WHERE slot.id = ANY(ARRAY[md5('slot' || :k::text)::uuid]) ORDER BY slot.id FOR UPDATE OF slot NOWAIT \gset
+WITH claimed AS (SELECT slot.id FROM slot WHERE slot.id = ANY(ARRAY[md5('slot' || :k::text)::uuid]) ORDER BY slot.id
+  FOR UPDATE NOWAIT)
 UPDATE slot SET status = 'held', booking_id = md5('booking' || :k::text)::uuid, status_reason = NULL,
   version = slot.version + 1, updated_at = now(), updated_by = 'developer/bench'
-  WHERE slot.id = ANY(ARRAY[md5('slot' || :k::text)::uuid]) AND slot.status = ANY(ARRAY['open'])
-  RETURNING slot.id, slot.updated_at;
+  FROM claimed WHERE slot.id = claimed.id AND slot.status = 'open'
+  RETURNING slot.id, slot.suite_id, slot.facility_id, slot.starts_at, slot.ends_at, slot.status,
+  (SELECT suite_view.retired FROM suite_view WHERE suite_view.suite_id = slot.suite_id) AS retired,
+  (SELECT facility_view.country FROM facility_view WHERE facility_view.facility_id = slot.facility_id) AS country,
+  (SELECT array_agg((c.number, c.status, c.expires_on, c.reason)) FROM certificate_view c
+  WHERE c.facility_id = slot.facility_id) AS certificates \gset
 INSERT INTO booking (id, version, status, org_id, facility_id, suite_id, slot_ids, starts_at, ends_at, product,
   run_kind, approval_id, material_needs, at_risk_reasons, shortfalls, hold_expires_at, materials_requested_at,
   materials_asked_at, materials_attempts, materials_overdue_since, waitlist_entry_id, cancel_reason, created_at,

@@ -10,10 +10,11 @@ nothing waits unseen. A `materials_short` booking gets a fresh hold time: the de
 again (after restocking) or cancel, else its slots are freed."""
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-from uuid import UUID
+from typing import Any, NoReturn
+from uuid import UUID, uuid4
 
 from services.scheduling import events, inbound, models, waitlist
 from services.scheduling.domain import (
@@ -24,6 +25,7 @@ from services.scheduling.domain import (
     Period,
     RiskFacts,
     RunKind,
+    SlotFacts,
     SlotStatus,
     at_risk_reasons,
     certified,
@@ -76,22 +78,19 @@ async def hold(
 
 
 async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold_ttl_seconds: int) -> models.Booking:
-    """Slots are locked (in id order, without waiting) and checked under the lock, so of any
-    number of racing requests exactly one holds a slot and the others get a 409. The claim brings
-    the suite's and the facility's facts with the slots: the hold asks the replicas only about its
-    approval and materials, if it has any."""
+    """Slots are locked (in id order, without waiting) and held in one statement, so of any number of
+    racing requests exactly one holds a slot and the others get a 409. The statement brings the
+    suite's and the facility's facts with the slots, and a refusal below rolls the hold back: the
+    hold asks the replicas only about its approval and materials, if it has any."""
     slot_ids = request.slot_ids
     if len(set(slot_ids)) != len(slot_ids):
         raise Unprocessable("The same slot is listed twice.")
-    slots = await uow.slots.claim(slot_ids)
-    missing = set(slot_ids) - {s.id for s in slots}
-    if missing:
-        raise NotFound(f"No slots {', '.join(sorted(str(m) for m in missing))}.")
+    booking_id = uuid4()
+    slots = await uow.slots.take(slot_ids, booking_id)
+    if len(slots) != len(slot_ids):
+        _refuse_untaken(await uow.slots.claim(slot_ids), slot_ids, {s.id for s in slots})
     if len({s.suite_id for s in slots}) != 1:
         raise Unprocessable("A booking holds slots of one suite only.")
-    taken = [s for s in slots if s.status != SlotStatus.OPEN]
-    if taken:
-        raise Conflict(f"Slot {taken[0].id} is {taken[0].status}, not open.", slot_id=str(taken[0].id))
     now, site = models.now(), slots[0]
     if site.suite_retired is not False:  # retired, or a suite scheduling does not know
         raise Conflict("The suite of these slots is retired; its slots cannot be booked.")
@@ -101,6 +100,7 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
     check_clinical_approval(request.run_kind, approval, request.approval_id, org_id, site.facility_id)
     booking = models.Booking.new_hold(
         slots,
+        booking_id=booking_id,
         org_id=org_id,
         product=request.product,
         run_kind=request.run_kind.value,
@@ -109,9 +109,6 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
         hold_expires_at=now + timedelta(seconds=hold_ttl_seconds),
         actor=uow.actor,
     )
-    held = await uow.slots.move(slot_ids, SlotStatus.HELD, booking.id, only_from=(SlotStatus.OPEN,))
-    if len(held) != len(slot_ids):  # cannot happen under the lock; the guard keeps it so
-        raise Conflict("A slot was taken concurrently.")
     needed = needed_materials(booking)
     facts = RiskFacts(site.certificates, site.country, await uow.replicas.active_shortages(needed), approval)
     booking.at_risk_reasons = at_risk_reasons(facts, needed, now.date())
@@ -120,6 +117,18 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
         events.BookingHeld(booking_id=booking.id, booking=_state(booking), hold_expires_at=booking.hold_expires_at)
     )
     return booking
+
+
+def _refuse_untaken(slots: Sequence[SlotFacts], asked: Sequence[UUID], took: set[UUID]) -> NoReturn:
+    """Why a hold took fewer slots than it asked for: the slots as they are, locked (those it took
+    now held by it, until the refusal rolls them back)."""
+    missing = set(asked) - {s.id for s in slots}
+    if missing:
+        raise NotFound(f"No slots {', '.join(sorted(str(m) for m in missing))}.")
+    if len({s.suite_id for s in slots}) != 1:
+        raise Unprocessable("A booking holds slots of one suite only.")
+    taken = next(s for s in slots if s.id not in took)
+    raise Conflict(f"Slot {taken.id} is {taken.status}, not open.", slot_id=str(taken.id))
 
 
 def may_read(principal: Principal, b: models.Booking) -> bool:

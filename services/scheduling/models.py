@@ -214,6 +214,7 @@ class Booking(Table, table=True):
         hold_expires_at: datetime,
         actor: str | None,
         waitlist_entry_id: uuid.UUID | None = None,
+        booking_id: uuid.UUID | None = None,
     ) -> "Booking":
         """A hold on slots of one suite, for a developer or for its waitlist entry. Every field with a
         default factory is given: pydantic inspects a factory's signature at each use (`list`'s by
@@ -221,7 +222,7 @@ class Booking(Table, table=True):
         first, last = min(slots, key=lambda s: s.starts_at), max(slots, key=lambda s: s.ends_at)
         created = now()
         return cls(
-            id=uuid.uuid4(), status=BookingStatus.HELD.value, org_id=org_id, facility_id=first.facility_id,
+            id=booking_id or uuid.uuid4(), status=BookingStatus.HELD.value, org_id=org_id, facility_id=first.facility_id,
             suite_id=first.suite_id, slot_ids=[s.id for s in sorted(slots, key=lambda s: s.starts_at)],
             starts_at=first.starts_at, ends_at=last.ends_at, product=product, run_kind=run_kind,
             approval_id=approval_id, material_needs=material_needs, at_risk_reasons=[], shortfalls=[],

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
@@ -99,6 +100,47 @@ CLAIM = DriverStatement.of(
     .with_for_update(of=SLOT, nowait=True)
 )
 
+
+def _facts_of_slot() -> tuple[sa.ColumnElement, ...]:
+    """What the booking rules ask of a slot's suite and facility, for the slot in the statement."""
+    return (
+        sa.select(SUITE.c.retired).where(SUITE.c.suite_id == SLOT.c.suite_id).scalar_subquery().label("retired"),
+        sa.select(FACILITY.c.country).where(FACILITY.c.facility_id == SLOT.c.facility_id).scalar_subquery(),
+        sa.select(_rows_of(CERTIFICATE.c.number, CERTIFICATE.c.status, CERTIFICATE.c.expires_on, CERTIFICATE.c.reason))
+        .where(CERTIFICATE.c.facility_id == SLOT.c.facility_id)
+        .scalar_subquery()
+        .label("certificates"),
+    )
+
+
+# A hold in one statement: the slots locked in id order without waiting, the open ones held for the
+# booking, each returned with its suite's and facility's facts for the rules to judge (a refusal
+# rolls the move back). Claiming and moving apart took a round trip more and a statement more.
+_CLAIMED = (
+    sa.select(SLOT.c.id).where(SLOT.c.id == sa.any_(SLOT_IDS)).order_by(SLOT.c.id).with_for_update(nowait=True)
+).cte("claimed")
+TAKE = DriverStatement.of(
+    sa.update(SLOT)
+    .where(SLOT.c.id == _CLAIMED.c.id, SLOT.c.status == SlotStatus.OPEN.value)
+    .values(
+        status=SlotStatus.HELD.value,
+        booking_id=sa.bindparam("booking"),
+        status_reason=None,
+        version=SLOT.c.version + 1,
+        updated_at=sa.func.now(),
+        updated_by=sa.bindparam("actor"),
+    )
+    .returning(
+        SLOT.c.id,
+        SLOT.c.suite_id,
+        SLOT.c.facility_id,
+        SLOT.c.starts_at,
+        SLOT.c.ends_at,
+        SLOT.c.status,
+        *_facts_of_slot(),
+    )  # fmt: skip
+)
+
 _MOVE = (
     sa.update(SLOT)
     .where(SLOT.c.id == sa.any_(SLOT_IDS))
@@ -133,6 +175,13 @@ RELEASE_QUOTED = DriverStatement.of(
 )
 
 
+def _slot_facts(rows: list[asyncpg.Record]) -> list[SlotFacts]:
+    return [
+        SlotFacts(*tuple(row.values())[:8], certificates=tuple(CertificateFacts(*c) for c in row["certificates"] or ()))
+        for row in rows
+    ]
+
+
 class Slots:
     def __init__(self, session: AsyncSession, fetch: Fetch, actor: str | None) -> None:
         self.session, self._fetch, self.actor = session, fetch, actor
@@ -155,6 +204,18 @@ class Slots:
         query = select(models.Slot).where(col(models.Slot.id).in_(slot_ids)).order_by(col(models.Slot.id))
         return list(await self.session.exec(query.with_for_update()))
 
+    async def take(self, slot_ids: Sequence[UUID], booking_id: UUID) -> list[SlotFacts]:
+        """Hold the open slots among these for the booking, locked as `claim` locks them (a slot
+        another transaction is claiming right now: 409 at once); return those held, with their
+        facts. Fewer than asked: `claim` tells why (missing, taken); the caller refuses."""
+        try:
+            rows = await self._fetch(TAKE, slot_ids=list(slot_ids), booking=booking_id, actor=self.actor or "unknown")
+        except DBAPIError as exc:
+            if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            raise Conflict("A requested slot is being booked by another request right now.") from None
+        return _slot_facts(rows)
+
     async def claim(self, slot_ids: Sequence[UUID]) -> list[SlotFacts]:
         """Lock the slots a hold asks for, in one fixed order (by id) and without waiting: a slot
         another transaction is claiming right now is refused at once (409), so of racing holds
@@ -166,12 +227,7 @@ class Slots:
             if sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise
             raise Conflict("A requested slot is being booked by another request right now.") from None
-        return [
-            SlotFacts(
-                *tuple(row.values())[:8], certificates=tuple(CertificateFacts(*c) for c in row["certificates"] or ())
-            )
-            for row in rows
-        ]
+        return _slot_facts(rows)
 
     async def move(
         self,

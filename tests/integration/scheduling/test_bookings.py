@@ -28,6 +28,29 @@ async def test_idempotency_key_returns_the_first_answer_and_books_nothing_more(r
     assert without_key.status_code == 409  # an honest new request for the same slot loses
 
 
+async def test_a_refused_hold_leaves_every_slot_as_it_was(registry, scheduling, tokens):
+    """A hold takes its slots in one statement and is judged after: a refusal, whichever rule gives
+    it, rolls the taking back (the open slot asked for beside the refused one stays open)."""
+    site = await certified_site(registry, scheduling)
+    open_slot, taken, later = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=3)]
+    assert (await hold(scheduling, tokens, [taken])).status_code == 201
+    unknown = str(uuid.uuid4())
+    refusals = [
+        ([open_slot, unknown], 404, unknown),
+        ([open_slot, taken], 409, f"Slot {taken} is held"),
+        ([open_slot, later], 422, "not known to scheduling"),  # clinical, on an approval never filed
+    ]
+    for slot_ids, status, words in refusals:
+        body = {"run_kind": "clinical", "approval_id": str(uuid.uuid4())} if status == 422 else {}
+        refused = await hold(scheduling, tokens, slot_ids, **body)
+        assert refused.status_code == status and words in refused.json()["detail"], refused.text
+    rows = await scheduling.sql("SELECT id::text AS id, status, booking_id, version FROM slot WHERE id = ANY(:ids)",
+                                ids=[uuid.UUID(open_slot), uuid.UUID(later)])  # fmt: skip
+    assert [(r.status, r.booking_id, r.version) for r in rows] == [("open", None, 1)] * 2
+    assert len(await scheduling.sql("SELECT id FROM booking")) == 1
+    assert len(await scheduling.outbox_events("gmphub.scheduling.booking.held.v1")) == 1
+
+
 async def test_confirm_cancel_complete_and_history(registry, scheduling, materials, tokens):
     site = await certified_site(registry, scheduling)
     slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=3)]

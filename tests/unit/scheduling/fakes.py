@@ -3,6 +3,7 @@ plain dicts, the events emitted in order, and whether the use case's caller comm
 selects and orders rows as the SQL does; locks it leaves to the integration tests
 (tests/integration/scheduling/test_race.py proves FOR UPDATE NOWAIT)."""
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Store:
     agreements: dict[uuid.UUID, models.TechnicalAgreement] = field(default_factory=dict)
     requests: dict[uuid.UUID, models.ManufacturingRequest] = field(default_factory=dict)
     quotes: dict[uuid.UUID, models.Quote] = field(default_factory=dict)
+    taking: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)  # a hold's slots, until its booking
 
     def put(self, *rows: models.Table) -> None:
         """Rows as the database holds them already (what a test starts from)."""
@@ -118,6 +120,13 @@ class FakeSlots:
                 )  # fmt: skip
             )
         return claimed
+
+    async def take(self, slot_ids: Sequence[uuid.UUID], booking_id: uuid.UUID) -> list[SlotFacts]:
+        """The open slots, as the statement takes them. This store cannot roll a refused hold back,
+        so the slots move when the booking is added, as both land together in one transaction."""
+        taken = [f for f in await self.claim(slot_ids) if f.status == SlotStatus.OPEN]
+        self.store.taking[booking_id] = [f.id for f in taken]
+        return [dataclasses.replace(f, status=SlotStatus.HELD.value) for f in taken]
 
     async def move(
         self,
@@ -244,6 +253,10 @@ class FakeBookings:
 
     async def add(self, booking: models.Booking) -> None:
         self.store.bookings[booking.id] = booking
+        for slot_id in self.store.taking.pop(booking.id, []):
+            slot = self.store.slots[slot_id]
+            slot.status, slot.booking_id, slot.status_reason = SlotStatus.HELD.value, booking.id, None
+            slot.version += 1
 
     async def save(self, booking: models.Booking) -> None:
         self.store.bookings[booking.id] = booking
