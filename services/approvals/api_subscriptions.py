@@ -1,21 +1,24 @@
 """How regulators follow approvals besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Request, status
+from sqlmodel.ext.asyncio.session import AsyncSession
 from sse_starlette import EventSourceResponse
 
-from services.approvals import queries, subscriptions
-from services.approvals.outbox_reader import OutboxReader, authority_of, holder_of
-from services.approvals.schemas import AttemptOut, DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
+from services.approvals import models, queries, subscriptions
+from services.approvals.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from services.approvals.settings import settings_of
+from services.approvals.webhooks import authority_of, holder_of
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.problems import BadRequest, Forbidden, Unprocessable
-from shared.service import Context, ServiceContext
+from shared.event_stream import outbox_events, start_after
+from shared.problems import Forbidden, Unprocessable
+from shared.service import Context
+from shared.webhook_api import DeliveryLimit, DeliveryOut, DeliveryStatus, delivery_log
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
 
@@ -91,23 +94,12 @@ async def list_deliveries(
     subscription_id: UUID,
     principal: CurrentPrincipal,
     context: Context,
-    delivery_status: Annotated[
-        str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    delivery_status: DeliveryStatus = None,
+    limit: DeliveryLimit = 50,
 ) -> list[DeliveryOut]:
     async with context.db.sessions() as session:
         await queries.subscription(session, principal, subscription_id)
-        records = await queries.deliveries(session, subscription_id, delivery_status, limit)
-    return [
-        DeliveryOut(
-            delivery_id=r.delivery.id,
-            attempt_log=[AttemptOut.model_validate(a, from_attributes=True) for a in r.attempts],
-            **r.delivery.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
-            next_attempt_at=r.delivery.next_attempt_at if r.delivery.status == "pending" else None,
-        )  # fmt: skip
-        for r in records
-    ]
+        return await delivery_log(session, models.WEBHOOK_TABLES, subscription_id, delivery_status, limit)
 
 
 # --- the SSE stream --------------------------------------------------------------------------
@@ -132,53 +124,29 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Each event's SSE `id` is its position in the approvals outbox; send it back as
-    `Last-Event-ID` to resume exactly after it. `event` is the CloudEvents type, `data` the envelope.
-    The stream opens with a block holding only the `id` it starts after: EventSource shows no event
-    for it, but a reconnection resumes from there even when no event came before the drop."""
+    `Last-Event-ID` to resume exactly after it (shared/event_stream.py)."""
     if principal.role is Role.REGULATOR:
         authority = _own_authority(principal, authority)
     elif principal.role is not Role.DEVELOPER and not principal.is_admin:
         raise Forbidden("The approval event stream is for regulators, developers and the hub operator.")
     wanted = {t for t in (types or "").split(",") if t}
     subscriptions.check_event_types(sorted(wanted))
-    if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise BadRequest("Last-Event-ID must be an event id this stream sent (a number).")
-        after = int(last_event_id)
-    elif since is not None:
-        after = since
-    else:
-        async with context.db.sessions() as session:
-            after = await queries.last_event_seq(session)
-    return EventSourceResponse(_events(request, context, principal, authority, wanted, after), ping=15)
+    after = await start_after(context, last_event_id, since)
+
+    async def visible(session: AsyncSession, rows: list[sa.Row]) -> Iterator[sa.Row]:
+        letters: set[str] = set()
+        if principal.role is Role.DEVELOPER:
+            letters = await queries.letters_held(session, principal.org_id)
+        return (row for row in rows if _shown(row, principal, authority, wanted, letters))
+
+    return EventSourceResponse(outbox_events(request, context, after, visible), ping=15)
 
 
-async def _events(
-    request: Request, context: ServiceContext, principal: Principal, authority: str | None, wanted: set[str], after: int
-) -> AsyncIterator[dict]:
-    yield {"id": str(after)}  # where it starts, without data: no event, only a place to resume from
-    reader = OutboxReader()
-    poll = min(context.settings.job_interval_seconds, 1.0)  # other replicas' commits do not ring this bell
-    bell = context.db.new_events
-    while not await request.is_disconnected():
-        ticket = bell.ticket()
-        async with context.db.sessions() as session:
-            rows = await queries.events_after(session, reader, after)
-            letters: set[str] = set()
-            if principal.role is Role.DEVELOPER and rows:
-                letters = await queries.letters_held(session, principal.org_id)
-        for row in rows:
-            after = row.seq
-            if wanted and row.type not in wanted:
-                continue
-            if authority is not None and authority_of(row.envelope) != authority:
-                continue
-            if (
-                principal.role is Role.DEVELOPER
-                and holder_of(row.envelope) != principal.org_id
-                and row.key not in letters
-            ):
-                continue
-            yield {"id": str(row.seq), "event": row.type, "data": json.dumps(row.envelope)}
-        if not rows:
-            await bell.wait(poll, ticket)
+def _shown(row: sa.Row, principal: Principal, authority: str | None, wanted: set[str], letters: set[str]) -> bool:
+    """Of the wanted types, of the authority asked for; a developer's only if it holds the
+    approval or a letter of access to it."""
+    if wanted and row.type not in wanted:
+        return False
+    if authority is not None and authority_of(row.envelope) != authority:
+        return False
+    return principal.role is not Role.DEVELOPER or holder_of(row.envelope) == principal.org_id or row.key in letters

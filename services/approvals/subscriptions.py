@@ -7,11 +7,10 @@ from uuid import UUID
 
 from services.approvals import events, models
 from services.approvals.repository import ApprovalsUnitOfWork
-from services.approvals.targets import TargetRefused, check_target
-from services.approvals.webhooks import new_secret, rotate_secret
+from shared import webhooks
 from shared.auth import Principal, Role
 from shared.events import registry
-from shared.problems import Conflict, NotFound, Unprocessable
+from shared.problems import NotFound
 
 # What a subscriber may follow: approval and letter events (subscription events are only kept and published).
 APPROVAL_EVENT_TYPES = sorted(
@@ -20,9 +19,7 @@ APPROVAL_EVENT_TYPES = sorted(
 
 
 def check_event_types(types: list[str]) -> None:
-    unknown = sorted(set(types) - set(APPROVAL_EVENT_TYPES))
-    if unknown:
-        raise Unprocessable(f"Unknown event types {', '.join(unknown)}; known: {', '.join(APPROVAL_EVENT_TYPES)}.")
+    webhooks.check_event_types(types, APPROVAL_EVENT_TYPES)
 
 
 def may_see(principal: Principal, subscription: models.Subscription) -> bool:
@@ -50,14 +47,10 @@ async def subscribe(
 ) -> models.Subscription:
     """Subscribe `url` to `authority`'s approval events of `event_types` (none: all), with a new
     signing secret. The URL must resolve to public addresses unless the operator allows others."""
-    check_event_types(event_types)
-    try:
-        await check_target(url, allow_private_targets)
-    except TargetRefused as exc:
-        raise Unprocessable(f"Webhooks cannot go to {url}: {exc}.") from None
-    sub = models.Subscription(
-        url=url, authority=authority, event_types=sorted(set(event_types)), secret=new_secret(), created_by=uow.actor
-    )
+    sub = await webhooks.new_subscription(
+        models.Subscription, url, event_types, APPROVAL_EVENT_TYPES, allow_private_targets=allow_private_targets,
+        created_by=uow.actor, authority=authority,
+    )  # fmt: skip
     uow.subscriptions.add(sub)
     _emit(uow, events.SubscriptionCreated, sub)
     return sub
@@ -68,9 +61,7 @@ async def rotate(
 ) -> tuple[models.Subscription, str]:
     """A new signing secret; the one it replaces keeps signing beside it for `grace`."""
     sub = await _locked(uow, principal, subscription_id)
-    if not sub.active:
-        raise Conflict(f"Subscription {subscription_id} has ended; nothing is signed for it any more.")
-    secret = rotate_secret(sub, principal.actor, grace)
+    secret = webhooks.rotate(sub, principal.actor, grace)
     _emit(uow, events.SubscriptionSecretRotated, sub)
     return sub, secret
 
@@ -79,8 +70,6 @@ async def end(uow: ApprovalsUnitOfWork, principal: Principal, subscription_id: U
     """Nothing more is sent (pending deliveries are cancelled); the record and deliveries are kept.
     Ending an ended subscription changes nothing."""
     sub = await _locked(uow, principal, subscription_id)
-    if sub.active:
-        sub.active, sub.deactivated_at = False, models.now()
-        await uow.deliveries.cancel_pending(sub.id)
+    if await webhooks.end(uow.deliveries, sub):
         _emit(uow, events.SubscriptionEnded, sub)
     return sub

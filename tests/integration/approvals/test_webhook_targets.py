@@ -5,7 +5,7 @@ import asyncio
 import httpx
 import pytest
 
-from services.approvals.targets import TargetRefused, checked_transport
+from shared.targets import TargetRefused, checked_transport
 from tests.integration.approvals.receiver import Receiver
 
 
