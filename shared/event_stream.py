@@ -5,9 +5,10 @@ caller may see."""
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from fastapi import Header, Query
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 
@@ -16,6 +17,13 @@ from shared.outbox_reader import OutboxReader
 from shared.problems import BadRequest
 from shared.service import ServiceContext
 
+# The stream's parameters: which types, and where to start.
+EventTypes = Annotated[str | None, Query(description="Comma-separated event types; none means all.")]
+Since = Annotated[
+    int | None,
+    Query(ge=0, description="Start after this event id (0: from the beginning). Without it or Last-Event-ID, only new events."),
+]  # fmt: skip
+LastEventId = Annotated[str | None, Header()]
 # Given a session and a batch of rows, those of them the caller may see.
 Visible = Callable[[AsyncSession, list[sa.Row[Any]]], Awaitable[Iterable[sa.Row[Any]]]]
 

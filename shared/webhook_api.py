@@ -1,18 +1,22 @@
-"""What the subscription routes of every service that delivers webhooks answer alike: the
-subscription's common fields, the delivery log with every attempt, and the URL check."""
+"""What the subscription routes of every service that delivers webhooks have alike: the bodies
+(the subscription's common fields, the URL check, the delivery log with every attempt) and the
+routes on one subscription (read, end, rotate its secret, its history and deliveries)."""
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Self
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from fastapi import Query
+from fastapi import APIRouter, Query
 from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.auth import CurrentPrincipal, Principal, Role
+from shared.database import event_history
 from shared.problems import NotFound
-from shared.webhooks import S, SubscriptionFields, WebhookTables
+from shared.service import Context
+from shared.webhooks import S, SubscriptionCases, SubscriptionFields, WebhookSettings, WebhookTables
 
 DeliveryStatus = Annotated[str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")]
 DeliveryLimit = Annotated[int, Query(ge=1, le=200)]
@@ -113,3 +117,73 @@ async def delivery_log(
         )  # fmt: skip
         for d in found
     ]
+
+
+def subscription_routes(
+    router: APIRouter,
+    *,
+    tables: WebhookTables,
+    cases: SubscriptionCases[Any],
+    subscribers: tuple[Role, ...],
+    listed: Callable[[AsyncSession, Principal], Awaitable[list[Any]]],
+    visible: Callable[[AsyncSession, Principal, UUID], Awaitable[SubscriptionFields]],
+    out: type[SubscriptionOutFields],
+    created: type[SubscriptionOutFields],
+) -> None:
+    """Add to the service's `router` the list of the subscriptions of the caller (one of the
+    `subscribers` roles) and the routes on one it may see (`visible`, else 404): read it, end it,
+    rotate its secret, its history and its deliveries. `out` shows one, `created` with the new secret."""
+
+    @router.get("/subscriptions", response_model=list[out],  # type: ignore[valid-type]
+                summary="The subscriptions of the caller's authority, organisation or facilities")  # fmt: skip
+    async def list_subscriptions(principal: CurrentPrincipal, context: Context) -> Any:
+        principal.require_role(*subscribers)
+        async with context.db.sessions() as session:
+            found = await listed(session, principal)
+        return [out.of(s) for s in found]
+
+    @router.get("/subscriptions/{subscription_id}", response_model=out, summary="Read a subscription")
+    async def read_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> Any:
+        async with context.db.sessions() as session:
+            return out.of(await visible(session, principal, subscription_id))
+
+    @router.delete("/subscriptions/{subscription_id}", response_model=out,
+                   summary="End a subscription: nothing more is sent, its record and deliveries are kept")  # fmt: skip
+    async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> Any:
+        async with context.db.unit_of_work(principal.actor) as uow:
+            sub = await cases.end(uow, principal, subscription_id)  # type: ignore[arg-type]  # the service's
+            await uow.commit()
+        return out.of(sub)
+
+    @router.post("/subscriptions/{subscription_id}/rotate-secret", response_model=created,
+                 summary="Replace the signing secret; the new one is shown once, the old one keeps signing beside "
+                         "it for GMPHUB_WEBHOOK_SECRET_GRACE_SECONDS")  # fmt: skip
+    async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> Any:
+        assert isinstance(context.settings, WebhookSettings)  # the service's own (its main.py)
+        grace = timedelta(seconds=context.settings.webhook_secret_grace_seconds)
+        async with context.db.unit_of_work(principal.actor) as uow:
+            sub, secret = await cases.rotate(uow, principal, subscription_id, grace)  # type: ignore[arg-type]
+            await uow.commit()
+        return created.model_validate(out.of(sub).model_dump() | {"secret": secret})
+
+    @router.get("/subscriptions/{subscription_id}/history",
+                summary="Who subscribed, rotated the secret and ended it, when")  # fmt: skip
+    async def subscription_history(
+        subscription_id: UUID, principal: CurrentPrincipal, context: Context
+    ) -> list[dict[str, Any]]:
+        async with context.db.sessions() as session:
+            await visible(session, principal, subscription_id)
+            return await event_history(session, str(subscription_id))
+
+    @router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut],
+                summary="Deliveries to this subscription, newest first, with every attempt")  # fmt: skip
+    async def list_deliveries(
+        subscription_id: UUID,
+        principal: CurrentPrincipal,
+        context: Context,
+        delivery_status: DeliveryStatus = None,
+        limit: DeliveryLimit = 50,
+    ) -> list[DeliveryOut]:
+        async with context.db.sessions() as session:
+            await visible(session, principal, subscription_id)
+            return await delivery_log(session, tables, subscription_id, delivery_status, limit)

@@ -210,13 +210,6 @@ async def subscriptions(session: AsyncSession, principal: Principal) -> list[mod
     return list(await session.exec(query))
 
 
-async def subscription_history(
-    session: AsyncSession, principal: Principal, subscription_id: UUID
-) -> list[dict[str, Any]]:
-    await subscription(session, principal, subscription_id)
-    return await event_history(session, str(subscription_id))
-
-
 # --- the event stream ------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from shared.targets import TargetRefused, checked_transport
-from tests.integration.approvals.receiver import Receiver
+from tests.integration.receiver import Receiver
 
 
 async def test_a_subscription_to_a_private_address_is_refused_and_not_kept(approvals, tokens, monkeypatch):
