@@ -11,6 +11,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.scheduling.domain import BookingStatus, SlotFacts
+from shared import webhooks
 
 
 class Table(SQLModel, registry=registry()):
@@ -344,3 +345,30 @@ class TechnicalAgreement(Table, table=True):
 
 
 AGREEMENT_TERMS = ("title", "run_kinds", "processes", "document_url", "document_sha256", "valid_from", "valid_until")
+
+
+# --- notifications: webhooks of developers and facilities, reminders of expiring holds -----------
+
+
+class Subscription(webhooks.SubscriptionFields, Table, table=True):
+    """A webhook of a developer organisation (the events of its bookings, agreements, waitlist
+    entries) or of a facility (those of its bookings, agreements, capacity): one of the two."""
+
+    __table_args__ = (
+        sa.CheckConstraint("(org_id IS NULL) <> (facility_id IS NULL)", name="ck_subscription_subscriber"),
+    )
+    org_id: str | None = Field(default=None, index=True)
+    facility_id: uuid.UUID | None = Field(default=None, index=True)
+
+
+WEBHOOK_TABLES = webhooks.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
+
+
+class HoldReminder(Table, table=True):
+    """That a hold's developer and facility were told it expires soon: once per hold and expiry
+    (a `materials_short` booking's fresh hold time is told again)."""
+
+    __tablename__ = "hold_reminder"
+    booking_id: uuid.UUID = Field(foreign_key="booking.id", primary_key=True)
+    hold_expires_at: datetime = Field(sa_type=TZ, primary_key=True)
+    reminded_at: datetime = Field(default_factory=now, sa_type=TZ)

@@ -34,6 +34,7 @@ from services.scheduling.domain import (
     SlotStatus,
     SupplierChangeFacts,
 )
+from shared import webhooks
 from shared.database import DriverStatement, Fetch, UnitOfWork, sqlstate
 from shared.problems import Conflict
 
@@ -50,6 +51,8 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
         self.agreements = Agreements(session)
+        self.subscriptions = webhooks.Subscriptions(session, models.Subscription)
+        self.deliveries = webhooks.Deliveries(session, models.WEBHOOK_TABLES)
 
     async def commit(self) -> None:
         await self.replicas.flush()
@@ -341,6 +344,20 @@ class Bookings:
             col(models.Booking.materials_asked_at),
             limit,
         )
+
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Booking]:
+        """Holds that expire after `now` but by `before`, of which no reminder was sent for that
+        expiry, soonest first, locked; those another replica is reminding of are skipped."""
+        booking, reminder = models.Booking, models.HoldReminder
+        expires = col(booking.hold_expires_at)
+        reminded = sa.exists().where(
+            col(reminder.booking_id) == booking.id, col(reminder.hold_expires_at) == booking.hold_expires_at
+        )
+        return await self._locked_batch(sa.and_(expires <= before, expires > now, ~reminded), expires, limit)
+
+    async def remember_reminder(self, booking: models.Booking) -> None:
+        """That the booking's hold was reminded of, for its present expiry."""
+        self.session.add(models.HoldReminder(booking_id=booking.id, hold_expires_at=booking.hold_expires_at))
 
     async def _locked_batch(
         self, due: sa.ColumnElement[bool], oldest_first: sa.ColumnElement, limit: int

@@ -10,7 +10,16 @@ import pytest
 REPOSITORIES = {
     "registry": {"facilities", "suites", "certificates", "signatures", "noncompliance"},
     "materials": {"suppliers", "materials", "alternatives", "lots", "reservations", "shortages", "supplier_changes"},
-    "scheduling": {"slots", "bookings", "waitlist", "replicas", "idempotency_keys", "agreements"},
+    "scheduling": {
+        "slots",
+        "bookings",
+        "waitlist",
+        "replicas",
+        "idempotency_keys",
+        "agreements",
+        "subscriptions",
+        "deliveries",
+    },
     "approvals": {"approvals", "letters", "decisions", "notifications", "subscriptions", "deliveries"},
 }
 

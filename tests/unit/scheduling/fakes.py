@@ -30,7 +30,7 @@ from services.scheduling.domain import (
 from services.scheduling.repository import View
 from shared.auth import Principal, Role
 from shared.errors import Conflict
-from tests.unit.fakes import InMemoryUnitOfWork
+from tests.unit.fakes import FakeDeliveries, FakeSubscriptions, InMemoryUnitOfWork
 
 UNSETTLED = (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT)
 
@@ -46,6 +46,8 @@ class Store:
     answers: dict[tuple[str, str], models.IdempotencyRecord] = field(default_factory=dict)
     claims: dict[tuple[str, str], str] = field(default_factory=dict)  # keys taken, answer not yet given
     agreements: dict[uuid.UUID, models.TechnicalAgreement] = field(default_factory=dict)
+    reminded: set[tuple[uuid.UUID, datetime]] = field(default_factory=set)  # (booking, hold expiry)
+    subscriptions: FakeSubscriptions = field(default_factory=FakeSubscriptions)
 
     def put(self, *rows: models.Table) -> None:
         """Rows as the database holds them already (what a test starts from)."""
@@ -73,6 +75,8 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.replicas = FakeReplicas(self.store)
         self.idempotency_keys = FakeIdempotencyKeys(self.store)
         self.agreements = FakeAgreements(self.store)
+        self.subscriptions = self.store.subscriptions
+        self.deliveries = FakeDeliveries(self.subscriptions, models.WEBHOOK_TABLES)
 
     def next(self, actor: str | None = None) -> "FakeUnitOfWork":
         """The next transaction on the same data (by the same actor unless another is named)."""
@@ -232,6 +236,19 @@ class FakeBookings:
             and b.materials_asked_at <= asked_before
         ]
         return sorted(due, key=lambda b: b.materials_asked_at)[:limit]
+
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Booking]:
+        due = [
+            b
+            for b in self._unsettled()
+            if b.hold_expires_at is not None
+            and now < b.hold_expires_at <= before
+            and (b.id, b.hold_expires_at) not in self.store.reminded
+        ]
+        return sorted(due, key=lambda b: b.hold_expires_at)[:limit]
+
+    async def remember_reminder(self, booking: models.Booking) -> None:
+        self.store.reminded.add((booking.id, booking.hold_expires_at))
 
     async def future_open_at(self, facility_id: uuid.UUID, now: datetime) -> list[models.Booking]:
         return self._future_open(lambda b: b.facility_id == facility_id, now)
