@@ -16,7 +16,9 @@ from shared.auth import CurrentPrincipal, Principal, Role
 from shared.database import event_history
 from shared.problems import NotFound
 from shared.service import Context
-from shared.webhooks import S, SubscriptionCases, SubscriptionFields, WebhookSettings, WebhookTables
+from shared.subscriptions import SubscriptionCases
+from shared.webhook_store import S, SubscriptionFields, WebhookTables
+from shared.webhooks import WebhookSettings
 
 DeliveryStatus = Annotated[str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")]
 DeliveryLimit = Annotated[int, Query(ge=1, le=200)]

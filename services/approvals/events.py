@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.events import ChainAnchored, Event
-from shared.webhooks import subscription_events
+from shared.subscriptions import subscription_events
 
 
 class Signature(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared import webhooks
+from shared import webhook_store
 
 
 class Table(SQLModel, registry=registry()):
@@ -103,13 +103,13 @@ class LetterOfAccess(Table, table=True):
     revocation_reason: str | None = None
 
 
-class Subscription(webhooks.SubscriptionFields, Table, table=True):
+class Subscription(webhook_store.SubscriptionFields, Table, table=True):
     """A regulator's webhook: where to send which approval events of its authority."""
 
     authority: str = Field(index=True)
 
 
-WEBHOOK_TABLES = webhooks.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
+WEBHOOK_TABLES = webhook_store.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
 
 
 class ChangeNotification(Table, table=True):

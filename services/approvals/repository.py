@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.approvals import domain, models
-from shared import webhooks
+from shared import webhook_store
 from shared.database import UnitOfWork
 
 
@@ -143,5 +143,5 @@ class ApprovalsUnitOfWork(UnitOfWork):
         self.letters = Letters(session)
         self.decisions = Decisions(session)
         self.notifications = ChangeNotifications(session)
-        self.subscriptions = webhooks.Subscriptions(session, models.Subscription)
-        self.deliveries = webhooks.Deliveries(session, models.WEBHOOK_TABLES)
+        self.subscriptions = webhook_store.Subscriptions(session, models.Subscription)
+        self.deliveries = webhook_store.Deliveries(session, models.WEBHOOK_TABLES)

@@ -1,5 +1,5 @@
 """Subscription use cases: a regulator subscribes a URL to its authority's approval events,
-rotates the signing secret, ends the subscription (shared/webhooks.py SubscriptionCases). Each is
+rotates the signing secret, ends the subscription (shared/subscriptions.py). Each is
 an event too: the subscriptions' audit trail, published but never itself sent to webhooks or the
 stream. The caller commits."""
 
@@ -7,7 +7,7 @@ from services.approvals import events, models
 from services.approvals.repository import ApprovalsUnitOfWork
 from shared.auth import Principal, Role
 from shared.events import registry
-from shared.webhooks import SubscriptionCases
+from shared.subscriptions import SubscriptionCases
 
 # What a subscriber may follow: approval and letter events (subscription events are only kept and published).
 APPROVAL_EVENT_TYPES = sorted(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.scheduling.domain import BookingStatus, SlotFacts
-from shared import webhooks
+from shared import webhook_store
 
 
 class Table(SQLModel, registry=registry()):
@@ -350,7 +350,7 @@ AGREEMENT_TERMS = ("title", "run_kinds", "processes", "document_url", "document_
 # --- notifications: webhooks of developers and facilities, reminders of expiring holds -----------
 
 
-class Subscription(webhooks.SubscriptionFields, Table, table=True):
+class Subscription(webhook_store.SubscriptionFields, Table, table=True):
     """A webhook of a developer organisation (the events of its bookings, agreements, waitlist
     entries) or of a facility (those of its bookings, agreements, capacity): one of the two."""
 
@@ -361,7 +361,7 @@ class Subscription(webhooks.SubscriptionFields, Table, table=True):
     facility_id: uuid.UUID | None = Field(default=None, index=True)
 
 
-WEBHOOK_TABLES = webhooks.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
+WEBHOOK_TABLES = webhook_store.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
 
 
 class HoldReminder(Table, table=True):

@@ -34,7 +34,7 @@ from services.scheduling.domain import (
     SlotStatus,
     SupplierChangeFacts,
 )
-from shared import webhooks
+from shared import webhook_store
 from shared.database import DriverStatement, Fetch, UnitOfWork, sqlstate
 from shared.problems import Conflict
 
@@ -51,8 +51,8 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
         self.agreements = Agreements(session)
-        self.subscriptions = webhooks.Subscriptions(session, models.Subscription)
-        self.deliveries = webhooks.Deliveries(session, models.WEBHOOK_TABLES)
+        self.subscriptions = webhook_store.Subscriptions(session, models.Subscription)
+        self.deliveries = webhook_store.Deliveries(session, models.WEBHOOK_TABLES)
 
     async def commit(self) -> None:
         await self.replicas.flush()

@@ -1,6 +1,6 @@
 """Subscription use cases: a developer organisation subscribes a URL to the events of its
 bookings, agreements and waitlist entries, a facility to those of its own; either rotates the
-signing secret or ends the subscription (shared/webhooks.py SubscriptionCases). Each is an event
+signing secret or ends the subscription (shared/subscriptions.py). Each is an event
 too: the subscriptions' audit trail, published but never itself sent to webhooks or the stream.
 The caller commits."""
 
@@ -11,7 +11,7 @@ from services.scheduling import events, models
 from services.scheduling.webhooks import FOLLOWABLE
 from shared.auth import Principal, Role
 from shared.problems import Unprocessable
-from shared.webhooks import SubscriptionCases
+from shared.subscriptions import SubscriptionCases
 
 
 def may_see(principal: Principal, subscription: models.Subscription) -> bool:

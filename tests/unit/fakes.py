@@ -7,7 +7,7 @@ from uuid import UUID
 
 from shared.events import Event
 from shared.outbox_reader import OutboxReader
-from shared.webhooks import DeliveryAttemptFields, S, WebhookTables
+from shared.webhook_store import DeliveryAttemptFields, S, WebhookTables
 
 
 class InMemoryUnitOfWork:
