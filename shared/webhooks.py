@@ -91,13 +91,13 @@ def backoff(attempts: int) -> float:
 
 
 class Follows(Protocol):
-    """Whether a subscription follows an outbox row (its type is one of its types is checked already)."""
+    """Whether a subscription follows an outbox row (beside its types, which fan_out checks)."""
 
     def __call__(self, subscription: Any, row: Any, /) -> bool: ...
 
 
 async def fan_out(
-    subscriptions: Subscriptions[Any], deliveries: Deliveries, reader: OutboxReader | None, follows: Follows
+    subscriptions: Subscriptions[Any], deliveries: Deliveries, reader: OutboxReader, follows: Follows
 ) -> tuple[int, int]:
     """Create deliveries for the next settled outbox rows: one per row and active subscription
     that `follows` it, follows its type and existed when it was written. Return how many rows
@@ -105,7 +105,7 @@ async def fan_out(
     after = await deliveries.take_cursor()
     if after is None:
         return 0, 0  # another replica holds the cursor right now
-    rows = await deliveries.events_after(reader, after, BATCH)  # type: ignore[arg-type]  # the fakes read none
+    rows = await deliveries.events_after(reader, after, BATCH)
     if not rows:
         return 0, 0
     active = await subscriptions.active()

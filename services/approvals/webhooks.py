@@ -26,6 +26,6 @@ def follows(subscription: models.Subscription, row: sa.Row) -> bool:
     return subscription.authority == authority_of(row.envelope)
 
 
-async def fan_out(uow: ApprovalsUnitOfWork, reader: OutboxReader | None) -> tuple[int, int]:
+async def fan_out(uow: ApprovalsUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
     """Deliveries for the next settled outbox rows (shared/webhooks.py fan_out). The caller commits."""
     return await webhooks.fan_out(uow.subscriptions, uow.deliveries, reader, follows)

@@ -61,6 +61,6 @@ def visible_to(principal: Principal, row: sa.Row) -> bool:
     return concerns(row, org_id, facility_ids)
 
 
-async def fan_out(uow: SchedulingUnitOfWork, reader: OutboxReader | None) -> tuple[int, int]:
+async def fan_out(uow: SchedulingUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
     """Deliveries for the next settled outbox rows (shared/webhooks.py fan_out). The caller commits."""
     return await webhooks.fan_out(uow.subscriptions, uow.deliveries, reader, follows)
