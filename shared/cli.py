@@ -259,9 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     anchor.add_argument("services", nargs="*", help=f"some of {', '.join(SERVICES)}; all if omitted")
     anchor.set_defaults(func=cmd_audit_anchor)
 
-    from shared import dossier
+    from shared import dossier, webhook_receiver
 
     dossier.register(sub)
+    webhook_receiver.register(sub)
 
     for service in SERVICES:  # a service may add its own subcommands in services/<name>/cli.py
         try:

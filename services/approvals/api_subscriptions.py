@@ -1,21 +1,22 @@
 """How regulators follow approvals besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
-import json
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import Iterator
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, status
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request, status
+from sqlmodel.ext.asyncio.session import AsyncSession
 from sse_starlette import EventSourceResponse
 
-from services.approvals import queries, subscriptions
-from services.approvals.outbox_reader import OutboxReader, authority_of, holder_of
-from services.approvals.schemas import AttemptOut, DeliveryOut, SubscriptionCreated, SubscriptionIn, SubscriptionOut
+from services.approvals import models, queries, subscriptions
+from services.approvals.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from services.approvals.settings import settings_of
+from services.approvals.webhooks import authority_of, holder_of
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.problems import BadRequest, Forbidden, Unprocessable
-from shared.service import Context, ServiceContext
+from shared.event_stream import EventTypes, LastEventId, Since, outbox_events, start_after
+from shared.problems import Forbidden, Unprocessable
+from shared.service import Context
+from shared.webhook_api import subscription_routes
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
 
@@ -43,71 +44,10 @@ async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: 
     return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=sub.secret)
 
 
-@router.get(
-    "/subscriptions", response_model=list[SubscriptionOut], summary="The subscriptions of the caller's authority"
-)
-async def list_subscriptions(principal: CurrentPrincipal, context: Context) -> list[SubscriptionOut]:
-    principal.require_role(Role.REGULATOR)
-    async with context.db.sessions() as session:
-        found = await queries.subscriptions(session, principal)
-    return [SubscriptionOut.of(s) for s in found]
-
-
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, summary="Read a subscription")
-async def read_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionOut:
-    async with context.db.sessions() as session:
-        return SubscriptionOut.of(await queries.subscription(session, principal, subscription_id))
-
-
-@router.delete("/subscriptions/{subscription_id}", response_model=SubscriptionOut,
-               summary="End a subscription: nothing more is sent, its record and deliveries are kept")  # fmt: skip
-async def end_subscription(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionOut:
-    async with context.db.unit_of_work(principal.actor) as uow:
-        sub = await subscriptions.end(uow, principal, subscription_id)
-        await uow.commit()
-    return SubscriptionOut.of(sub)
-
-
-@router.post("/subscriptions/{subscription_id}/rotate-secret", response_model=SubscriptionCreated,
-             summary="Replace the signing secret (regulator); the new one is shown once, the old one keeps signing "
-                     "beside it for GMPHUB_WEBHOOK_SECRET_GRACE_SECONDS")  # fmt: skip
-async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
-    grace = timedelta(seconds=settings_of(context).webhook_secret_grace_seconds)
-    async with context.db.unit_of_work(principal.actor) as uow:
-        sub, secret = await subscriptions.rotate(uow, principal, subscription_id, grace)
-        await uow.commit()
-    return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=secret)
-
-
-@router.get("/subscriptions/{subscription_id}/history", summary="Who subscribed, rotated the secret and ended it, when")
-async def subscription_history(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> list[dict]:
-    async with context.db.sessions() as session:
-        return await queries.subscription_history(session, principal, subscription_id)
-
-
-@router.get("/subscriptions/{subscription_id}/deliveries", response_model=list[DeliveryOut],
-            summary="Deliveries to this subscription, newest first, with every attempt")  # fmt: skip
-async def list_deliveries(
-    subscription_id: UUID,
-    principal: CurrentPrincipal,
-    context: Context,
-    delivery_status: Annotated[
-        str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[DeliveryOut]:
-    async with context.db.sessions() as session:
-        await queries.subscription(session, principal, subscription_id)
-        records = await queries.deliveries(session, subscription_id, delivery_status, limit)
-    return [
-        DeliveryOut(
-            delivery_id=r.delivery.id,
-            attempt_log=[AttemptOut.model_validate(a, from_attributes=True) for a in r.attempts],
-            **r.delivery.model_dump(exclude={"id", "subscription_id", "created_at", "next_attempt_at"}),
-            next_attempt_at=r.delivery.next_attempt_at if r.delivery.status == "pending" else None,
-        )  # fmt: skip
-        for r in records
-    ]
+subscription_routes(
+    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, subscribers=(Role.REGULATOR,),
+    listed=queries.subscriptions, visible=queries.subscription, out=SubscriptionOut, created=SubscriptionCreated,
+)  # fmt: skip
 
 
 # --- the SSE stream --------------------------------------------------------------------------
@@ -120,65 +60,34 @@ async def stream_events(
     principal: CurrentPrincipal,
     context: Context,
     authority: Annotated[str | None, Query(description="Regulators: defaults to their own authority.")] = None,
-    types: Annotated[str | None, Query(description="Comma-separated event types; none means all.")] = None,
-    since: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            description="Start after this event id (0: from the beginning). "
-            "Without it or Last-Event-ID, only new events.",
-        ),
-    ] = None,  # fmt: skip
-    last_event_id: Annotated[str | None, Header()] = None,
+    types: EventTypes = None,
+    since: Since = None,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Each event's SSE `id` is its position in the approvals outbox; send it back as
-    `Last-Event-ID` to resume exactly after it. `event` is the CloudEvents type, `data` the envelope.
-    The stream opens with a block holding only the `id` it starts after: EventSource shows no event
-    for it, but a reconnection resumes from there even when no event came before the drop."""
+    `Last-Event-ID` to resume exactly after it (shared/event_stream.py)."""
     if principal.role is Role.REGULATOR:
         authority = _own_authority(principal, authority)
     elif principal.role is not Role.DEVELOPER and not principal.is_admin:
         raise Forbidden("The approval event stream is for regulators, developers and the hub operator.")
     wanted = {t for t in (types or "").split(",") if t}
     subscriptions.check_event_types(sorted(wanted))
-    if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise BadRequest("Last-Event-ID must be an event id this stream sent (a number).")
-        after = int(last_event_id)
-    elif since is not None:
-        after = since
-    else:
-        async with context.db.sessions() as session:
-            after = await queries.last_event_seq(session)
-    return EventSourceResponse(_events(request, context, principal, authority, wanted, after), ping=15)
+    after = await start_after(context, last_event_id, since)
+
+    async def visible(session: AsyncSession, rows: list[sa.Row]) -> Iterator[sa.Row]:
+        letters: set[str] = set()
+        if principal.role is Role.DEVELOPER:
+            letters = await queries.letters_held(session, principal.org_id)
+        return (row for row in rows if _shown(row, principal, authority, wanted, letters))
+
+    return EventSourceResponse(outbox_events(request, context, after, visible), ping=15)
 
 
-async def _events(
-    request: Request, context: ServiceContext, principal: Principal, authority: str | None, wanted: set[str], after: int
-) -> AsyncIterator[dict]:
-    yield {"id": str(after)}  # where it starts, without data: no event, only a place to resume from
-    reader = OutboxReader()
-    poll = min(context.settings.job_interval_seconds, 1.0)  # other replicas' commits do not ring this bell
-    bell = context.db.new_events
-    while not await request.is_disconnected():
-        ticket = bell.ticket()
-        async with context.db.sessions() as session:
-            rows = await queries.events_after(session, reader, after)
-            letters: set[str] = set()
-            if principal.role is Role.DEVELOPER and rows:
-                letters = await queries.letters_held(session, principal.org_id)
-        for row in rows:
-            after = row.seq
-            if wanted and row.type not in wanted:
-                continue
-            if authority is not None and authority_of(row.envelope) != authority:
-                continue
-            if (
-                principal.role is Role.DEVELOPER
-                and holder_of(row.envelope) != principal.org_id
-                and row.key not in letters
-            ):
-                continue
-            yield {"id": str(row.seq), "event": row.type, "data": json.dumps(row.envelope)}
-        if not rows:
-            await bell.wait(poll, ticket)
+def _shown(row: sa.Row, principal: Principal, authority: str | None, wanted: set[str], letters: set[str]) -> bool:
+    """Of the wanted types, of the authority asked for; a developer's only if it holds the
+    approval or a letter of access to it."""
+    if wanted and row.type not in wanted:
+        return False
+    if authority is not None and authority_of(row.envelope) != authority:
+        return False
+    return principal.role is not Role.DEVELOPER or holder_of(row.envelope) == principal.org_id or row.key in letters

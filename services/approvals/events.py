@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.events import ChainAnchored, Event
+from shared.subscriptions import subscription_events
 
 
 class Signature(BaseModel):
@@ -243,28 +244,9 @@ class SubscriptionState(BaseModel):
     previous_secret_expires_at: datetime | None = None
 
 
-class SubscriptionEvent(Event):
-    aggregate_field = "subscription_id"
-    subscription_id: UUID
-    subscription: SubscriptionState
-
-
-class SubscriptionCreated(SubscriptionEvent):
-    """A regulator (or the hub operator) subscribed a URL to an authority's approval events."""
-
-    type = "gmphub.approvals.subscription.created.v1"
-
-
-class SubscriptionSecretRotated(SubscriptionEvent):
-    """The signing secret was replaced; the old one signs beside it until `previous_secret_expires_at`."""
-
-    type = "gmphub.approvals.subscription.secret_rotated.v1"
-
-
-class SubscriptionEnded(SubscriptionEvent):
-    """Nothing more is sent to the subscription; its record and deliveries are kept."""
-
-    type = "gmphub.approvals.subscription.ended.v1"
+SubscriptionEvent, SubscriptionCreated, SubscriptionSecretRotated, SubscriptionEnded = subscription_events(
+    "approvals", SubscriptionState
+)
 
 
 class AuditAnchored(ChainAnchored):

@@ -9,6 +9,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared import webhook_store
+
 
 class Table(SQLModel, registry=registry()):
     pass
@@ -101,65 +103,13 @@ class LetterOfAccess(Table, table=True):
     revocation_reason: str | None = None
 
 
-class Subscription(Table, table=True):
-    """A regulator's webhook: where to send which approval events, and the HMAC secret."""
+class Subscription(webhook_store.SubscriptionFields, Table, table=True):
+    """A regulator's webhook: where to send which approval events of its authority."""
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    url: str
     authority: str = Field(index=True)
-    event_types: list[str] = Field(default_factory=list, sa_column=sa.Column(ARRAY(sa.Text), nullable=False))
-    secret: str  # `whsec_<base64>`; shown once at creation or rotation, kept to sign deliveries
-    previous_secret: str | None = None  # the one rotated out: still signs until previous_secret_expires_at
-    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
-    active: bool = True
-    created_by: str
-    created_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
-    deactivated_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
-    secret_rotated_by: str | None = None
-    secret_rotated_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
 
 
-class Delivery(Table, table=True):
-    """One event to one subscription, tried until delivered or out of attempts."""
-
-    __table_args__ = (
-        sa.UniqueConstraint("subscription_id", "outbox_seq", name="uq_delivery_event"),
-        sa.Index("ix_delivery_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
-    )
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    subscription_id: uuid.UUID = Field(foreign_key="subscription.id", index=True)
-    outbox_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    event_id: str
-    event_type: str
-    status: str = "pending"  # pending | delivered | failed
-    attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
-    last_status_code: int | None = None
-    last_error: str | None = None
-    created_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
-    delivered_at: datetime | None = Field(default=None, sa_column=_tz(nullable=True))
-
-
-class DeliveryAttempt(Table, table=True):
-    __tablename__ = "delivery_attempt"
-
-    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
-    delivery_id: uuid.UUID = Field(foreign_key="delivery.id", index=True)
-    attempt: int
-    attempted_at: datetime = Field(default_factory=now, sa_column=_tz(nullable=False))
-    status_code: int | None = None
-    error: str | None = None
-    duration_ms: int
-
-
-class WebhookCursor(Table, table=True):
-    """How far the fan-out job has read this service's outbox."""
-
-    __tablename__ = "webhook_cursor"
-
-    name: str = Field(primary_key=True)
-    last_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+WEBHOOK_TABLES = webhook_store.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
 
 
 class ChangeNotification(Table, table=True):

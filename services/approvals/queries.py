@@ -2,6 +2,7 @@
 and letters; the subscriptions a regulator sees with their deliveries; the approval event stream."""
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -10,12 +11,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.approvals import domain, models
-from services.approvals.outbox_reader import OutboxReader
 from services.approvals.repository import to_domain
 from services.approvals.subscriptions import may_see
 from shared.auth import Principal, Role
-from shared.database import event_history, get_or_404, outbox
+from shared.database import event_history, get_or_404
 from shared.problems import Forbidden, NotFound
+from shared.webhook_api import visible_subscription
 
 
 def visible(principal: Principal) -> sa.ColumnElement[bool]:
@@ -198,11 +199,7 @@ async def outstanding_notifications(session: AsyncSession, approval_ids: list[UU
 
 
 async def subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> models.Subscription:
-    """The subscription, or 404 alike for one that does not exist and one the caller may not see."""
-    sub = await session.get(models.Subscription, subscription_id)
-    if sub is None or not may_see(principal, sub):
-        raise NotFound(f"No subscription {subscription_id} that this token may see.")
-    return sub
+    return await visible_subscription(session, models.Subscription, subscription_id, partial(may_see, principal))
 
 
 async def subscriptions(session: AsyncSession, principal: Principal) -> list[models.Subscription]:
@@ -213,48 +210,7 @@ async def subscriptions(session: AsyncSession, principal: Principal) -> list[mod
     return list(await session.exec(query))
 
 
-async def subscription_history(
-    session: AsyncSession, principal: Principal, subscription_id: UUID
-) -> list[dict[str, Any]]:
-    await subscription(session, principal, subscription_id)
-    return await event_history(session, str(subscription_id))
-
-
-@dataclass
-class DeliveryRecord:
-    delivery: models.Delivery
-    attempts: list[models.DeliveryAttempt]
-
-
-async def deliveries(
-    session: AsyncSession, subscription_id: UUID, status: str | None, limit: int
-) -> list[DeliveryRecord]:
-    """The subscription's deliveries (in `status`, if given), newest first, each with its attempts."""
-    query = select(models.Delivery).where(models.Delivery.subscription_id == subscription_id)
-    if status:
-        query = query.where(models.Delivery.status == status)
-    found = list(await session.exec(query.order_by(col(models.Delivery.outbox_seq).desc()).limit(limit)))
-    attempts = await session.exec(
-        select(models.DeliveryAttempt)
-        .where(col(models.DeliveryAttempt.delivery_id).in_([d.id for d in found]))
-        .order_by(col(models.DeliveryAttempt.attempt))
-    )
-    attempts_of: dict[UUID, list[models.DeliveryAttempt]] = {}
-    for attempt in attempts:
-        attempts_of.setdefault(attempt.delivery_id, []).append(attempt)
-    return [DeliveryRecord(d, attempts_of.get(d.id, [])) for d in found]
-
-
 # --- the event stream ------------------------------------------------------------------------
-
-
-async def last_event_seq(session: AsyncSession) -> int:
-    """Where a stream that starts now begins: after the newest event."""
-    return await session.scalar(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))) or 0
-
-
-async def events_after(session: AsyncSession, reader: OutboxReader, after: int) -> list[sa.Row]:
-    return await reader.read(session, after, 200)
 
 
 async def letters_held(session: AsyncSession, org_id: str | None) -> set[str]:

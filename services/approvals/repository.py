@@ -2,20 +2,16 @@
 cases change. Rows loaded here are saved by the unit of work's commit (the session tracks them);
 new rows are added. Unit tests swap in tests/unit/approvals/fakes.py."""
 
-import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.approvals import domain, models
-from services.approvals.outbox_reader import OutboxReader
-from shared.database import UnitOfWork, outbox
-
-WEBHOOK_CURSOR = "webhooks"
+from shared import webhook_store
+from shared.database import UnitOfWork
 
 
 def to_domain(row: models.Approval) -> domain.Approval:
@@ -138,113 +134,6 @@ class ChangeNotifications:
         return list(result)
 
 
-class Subscriptions:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, subscription: models.Subscription) -> None:
-        self.session.add(subscription)
-
-    async def lock(self, subscription_id: UUID) -> models.Subscription | None:
-        return await self.session.get(models.Subscription, subscription_id, with_for_update=True)
-
-    async def active(self) -> list[models.Subscription]:
-        return list(await self.session.exec(select(models.Subscription).where(col(models.Subscription.active))))
-
-
-class Deliveries:
-    """Webhook deliveries: one per event and subscription, created from the outbox behind a cursor,
-    claimed by the senders under a lease."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def take_cursor(self) -> int | None:
-        """The outbox seq the fan-out read up to, locked; None while another replica holds it."""
-        cursor = models.WebhookCursor
-        await self.session.execute(insert(cursor).values(name=WEBHOOK_CURSOR, last_seq=0).on_conflict_do_nothing())
-        return await self.session.scalar(
-            sa.select(cursor.last_seq).where(cursor.name == WEBHOOK_CURSOR).with_for_update(skip_locked=True)
-        )
-
-    async def move_cursor(self, last_seq: int) -> None:
-        cursor = models.WebhookCursor
-        await self.session.execute(sa.update(cursor).where(cursor.name == WEBHOOK_CURSOR).values(last_seq=last_seq))
-
-    async def events_after(self, reader: OutboxReader, after: int, limit: int) -> list[sa.Row]:
-        return await reader.read(self.session, after, limit)
-
-    async def add(self, deliveries: list[dict]) -> None:
-        """New pending deliveries, due now; one already made for its event and subscription is kept."""
-        now = datetime.now(UTC)
-        values = [d | {"id": uuid.uuid4(), "next_attempt_at": now, "created_at": now} for d in deliveries]
-        await self.session.execute(insert(models.Delivery).values(values).on_conflict_do_nothing())
-
-    async def claim(self, limit: int, lease: timedelta) -> list[sa.Row]:
-        """Take due deliveries of active subscriptions (skipping those another replica holds),
-        push their `next_attempt_at` out by `lease` and count the attempt; return what sending
-        needs: the delivery, its subscription's URL and secrets, the event's envelope."""
-        delivery, subscription = models.Delivery, models.Subscription
-        due = (
-            sa.select(delivery.id)
-            .join(subscription, subscription.id == delivery.subscription_id)
-            .where(delivery.status == "pending", delivery.next_attempt_at <= sa.func.now())
-            .where(subscription.active)
-            .order_by(delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(of=delivery, skip_locked=True)
-        )
-        claimed = (
-            sa.update(delivery)
-            .where(delivery.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=sa.func.now() + lease, attempts=delivery.attempts + 1)
-            .returning(delivery.id, delivery.subscription_id, delivery.outbox_seq, delivery.event_id, delivery.attempts)
-        ).cte("claimed")
-        result = await self.session.execute(
-            sa.select(
-                claimed, subscription.url, subscription.secret, subscription.previous_secret,
-                subscription.previous_secret_expires_at, outbox.c.envelope,
-            )
-            .join(subscription, subscription.id == claimed.c.subscription_id)
-            .join(outbox, outbox.c.seq == claimed.c.outbox_seq)
-        )  # fmt: skip
-        return list(result)
-
-    async def record(self, attempt: models.DeliveryAttempt, outcome: str, *, retry_in: timedelta) -> None:
-        """The attempt, and its delivery `delivered`, `failed` (out of attempts) or due again
-        after `retry_in` (`retry`); unless the delivery is no longer pending (its subscription
-        ended meanwhile)."""
-        delivery = models.Delivery
-        values: dict = {
-            "delivered": {"status": "delivered", "delivered_at": sa.func.now()},
-            "failed": {"status": "failed"},
-            "retry": {"next_attempt_at": sa.func.now() + retry_in},
-        }[outcome]
-        updated = await self.session.execute(
-            sa.update(delivery)
-            .where(delivery.id == attempt.delivery_id, delivery.status == "pending")
-            .values(last_status_code=attempt.status_code, last_error=attempt.error, **values)
-        )
-        if updated.rowcount:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
-            self.session.add(attempt)
-
-    async def next_due_in(self) -> float | None:
-        """Seconds until the earliest pending delivery is due (negative if overdue); None if none is."""
-        due = await self.session.scalar(
-            sa.select(
-                sa.func.extract("epoch", sa.func.min(models.Delivery.next_attempt_at) - sa.func.now())
-            ).where(models.Delivery.status == "pending")
-        )  # fmt: skip
-        return None if due is None else float(due)
-
-    async def cancel_pending(self, subscription_id: UUID) -> None:
-        await self.session.execute(
-            sa.update(models.Delivery)
-            .where(models.Delivery.subscription_id == subscription_id, models.Delivery.status == "pending")
-            .values(status="cancelled")
-        )
-
-
 class ApprovalsUnitOfWork(UnitOfWork):
     """One transaction over approval trees, their letters, signed decisions and change
     notifications, and the regulators' webhook subscriptions with their deliveries."""
@@ -254,5 +143,5 @@ class ApprovalsUnitOfWork(UnitOfWork):
         self.letters = Letters(session)
         self.decisions = Decisions(session)
         self.notifications = ChangeNotifications(session)
-        self.subscriptions = Subscriptions(session)
-        self.deliveries = Deliveries(session)
+        self.subscriptions = webhook_store.Subscriptions(session, models.Subscription)
+        self.deliveries = webhook_store.Deliveries(session, models.WEBHOOK_TABLES)

@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, model_validator
 
 from services.approvals import domain, models
 from services.approvals.approvals import notification_state, state_of
 from services.approvals.events import ApprovalState, ChangeNotificationState
 from services.approvals.repository import to_domain
+from shared import webhook_api
 from shared.fields import IsoDate
 
 Part = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,79}$")]
@@ -149,7 +150,7 @@ class LetterOut(BaseModel):
     revocation_reason: str | None = None
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(webhook_api.SubscriptionInFields):
     url: AnyHttpUrl = Field(examples=["https://pei.example.eu/hooks/gmphub"])
     authority: Authority | None = Field(default=None, description="Defaults to the regulator's own authority.")
     event_types: list[str] = Field(
@@ -157,59 +158,13 @@ class SubscriptionIn(BaseModel):
         examples=[["gmphub.approvals.approval.approved.v1", "gmphub.approvals.approval.suspended.v1"]],
     )  # fmt: skip
 
-    @field_validator("url", mode="before")
-    @classmethod
-    def no_control_characters(cls, url: object) -> object:
-        """The URL parser drops a NUL or a line break silently: the regulator would be subscribed
-        to another URL than the one it sent."""
-        if isinstance(url, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-            raise ValueError("the URL contains a control character (NUL, a line break, ...)")
-        return url
 
-
-class SubscriptionOut(BaseModel):
-    subscription_id: UUID
-    url: str
+class SubscriptionOut(webhook_api.SubscriptionOutFields):
     authority: str
-    event_types: list[str]
-    active: bool
-    created_by: str
-    created_at: datetime
-    secret_rotated_by: str | None = None
-    secret_rotated_at: datetime | None = None
-    previous_secret_expires_at: datetime | None = Field(
-        default=None, description="Until then deliveries are signed by the rotated-out secret too."
-    )
-
-    @classmethod
-    def of(cls, s: models.Subscription) -> "SubscriptionOut":
-        return cls(subscription_id=s.id, **s.model_dump(include=set(cls.model_fields) - {"subscription_id"}))
 
 
 class SubscriptionCreated(SubscriptionOut):
-    secret: str = Field(description="Shown only now: verify deliveries with it (Standard Webhooks, HMAC-SHA256).")
-
-
-class AttemptOut(BaseModel):
-    attempt: int
-    attempted_at: datetime
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
-class DeliveryOut(BaseModel):
-    delivery_id: UUID
-    event_id: str
-    event_type: str
-    outbox_seq: int
-    status: str = Field(description="pending | delivered | failed (out of attempts) | cancelled (subscription ended)")
-    attempts: int
-    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
-    last_status_code: int | None
-    last_error: str | None
-    delivered_at: datetime | None
-    attempt_log: list[AttemptOut]
+    secret: str = Field(description=webhook_api.SECRET_DESCRIPTION)
 
 
 class VariationIn(BaseModel):

@@ -1,17 +1,13 @@
 """Subscription use cases: a regulator subscribes a URL to its authority's approval events,
-rotates the signing secret, ends the subscription. Each is an event too: the subscriptions'
-audit trail, published but never itself sent to webhooks or the stream. The caller commits."""
-
-from datetime import timedelta
-from uuid import UUID
+rotates the signing secret, ends the subscription (shared/subscriptions.py). Each is
+an event too: the subscriptions' audit trail, published but never itself sent to webhooks or the
+stream. The caller commits."""
 
 from services.approvals import events, models
 from services.approvals.repository import ApprovalsUnitOfWork
-from services.approvals.targets import TargetRefused, check_target
-from services.approvals.webhooks import new_secret, rotate_secret
 from shared.auth import Principal, Role
 from shared.events import registry
-from shared.problems import Conflict, NotFound, Unprocessable
+from shared.subscriptions import SubscriptionCases
 
 # What a subscriber may follow: approval and letter events (subscription events are only kept and published).
 APPROVAL_EVENT_TYPES = sorted(
@@ -19,68 +15,29 @@ APPROVAL_EVENT_TYPES = sorted(
 )
 
 
-def check_event_types(types: list[str]) -> None:
-    unknown = sorted(set(types) - set(APPROVAL_EVENT_TYPES))
-    if unknown:
-        raise Unprocessable(f"Unknown event types {', '.join(unknown)}; known: {', '.join(APPROVAL_EVENT_TYPES)}.")
-
-
 def may_see(principal: Principal, subscription: models.Subscription) -> bool:
     """The regulators of the subscription's authority and the hub operator."""
     return principal.is_admin or principal.role is Role.REGULATOR and principal.authority == subscription.authority
 
 
-def _emit(uow: ApprovalsUnitOfWork, event: type[events.SubscriptionEvent], sub: models.Subscription) -> None:
-    state = events.SubscriptionState(
+def _state(sub: models.Subscription) -> events.SubscriptionState:
+    return events.SubscriptionState(
         subscription_id=sub.id, url=sub.url, subscriber_authority=sub.authority, event_types=list(sub.event_types),
         active=sub.active, previous_secret_expires_at=sub.previous_secret_expires_at,
     )  # fmt: skip
-    uow.emit(event(subscription_id=sub.id, subscription=state))
 
 
-async def _locked(uow: ApprovalsUnitOfWork, principal: Principal, subscription_id: UUID) -> models.Subscription:
-    sub = await uow.subscriptions.lock(subscription_id)
-    if sub is None or not may_see(principal, sub):
-        raise NotFound(f"No subscription {subscription_id} that this token may see.")
-    return sub
+cases = SubscriptionCases(
+    models.Subscription, APPROVAL_EVENT_TYPES, may_see, _state,
+    (events.SubscriptionCreated, events.SubscriptionSecretRotated, events.SubscriptionEnded),
+)  # fmt: skip
+check_event_types, rotate, end = cases.check_event_types, cases.rotate, cases.end
 
 
 async def subscribe(
     uow: ApprovalsUnitOfWork, url: str, authority: str, event_types: list[str], *, allow_private_targets: bool
 ) -> models.Subscription:
-    """Subscribe `url` to `authority`'s approval events of `event_types` (none: all), with a new
-    signing secret. The URL must resolve to public addresses unless the operator allows others."""
-    check_event_types(event_types)
-    try:
-        await check_target(url, allow_private_targets)
-    except TargetRefused as exc:
-        raise Unprocessable(f"Webhooks cannot go to {url}: {exc}.") from None
-    sub = models.Subscription(
-        url=url, authority=authority, event_types=sorted(set(event_types)), secret=new_secret(), created_by=uow.actor
+    """Subscribe `url` to `authority`'s approval events of `event_types` (none: all)."""
+    return await cases.subscribe(
+        uow, url, event_types, allow_private_targets=allow_private_targets, authority=authority
     )
-    uow.subscriptions.add(sub)
-    _emit(uow, events.SubscriptionCreated, sub)
-    return sub
-
-
-async def rotate(
-    uow: ApprovalsUnitOfWork, principal: Principal, subscription_id: UUID, grace: timedelta
-) -> tuple[models.Subscription, str]:
-    """A new signing secret; the one it replaces keeps signing beside it for `grace`."""
-    sub = await _locked(uow, principal, subscription_id)
-    if not sub.active:
-        raise Conflict(f"Subscription {subscription_id} has ended; nothing is signed for it any more.")
-    secret = rotate_secret(sub, principal.actor, grace)
-    _emit(uow, events.SubscriptionSecretRotated, sub)
-    return sub, secret
-
-
-async def end(uow: ApprovalsUnitOfWork, principal: Principal, subscription_id: UUID) -> models.Subscription:
-    """Nothing more is sent (pending deliveries are cancelled); the record and deliveries are kept.
-    Ending an ended subscription changes nothing."""
-    sub = await _locked(uow, principal, subscription_id)
-    if sub.active:
-        sub.active, sub.deactivated_at = False, models.now()
-        await uow.deliveries.cancel_pending(sub.id)
-        _emit(uow, events.SubscriptionEnded, sub)
-    return sub

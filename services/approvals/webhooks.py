@@ -1,192 +1,31 @@
-"""Regulators' webhooks: what delivering an approval event to a subscription takes.
+"""Which approval events go to which regulators' webhooks; delivering them (signing, retries,
+the sender and its loops) is shared mechanism, shared/webhooks.py."""
 
-- `fan_out` reads new rows of this service's outbox (by seq, from a cursor stored in the
-  database) and creates one delivery row per matching subscription.
-- `Sender.claim` takes due deliveries (`FOR UPDATE SKIP LOCKED`, then a lease in
-  `next_attempt_at`, so replicas never send the same attempt twice and a crashed sender's claim
-  simply expires); `Sender.deliver` sends one with a short timeout and records the attempt.
-  A failure is retried with exponential backoff until `webhook_max_attempts`.
-The background jobs that run them, each delivery in its own task, are in jobs.py.
-
-Deliveries follow Standard Webhooks: `webhook-id` (the event id, the same on every retry),
-`webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256>` with the subscription's
-`whsec_` secret over `id.timestamp.body`); the body is the CloudEvents envelope. For
-`webhook_secret_grace_seconds` after a rotation the header carries a second signature, by the
-secret rotated out, space-separated as the specification allows: a receiver still on the old
-secret keeps verifying until it switches.
-"""
-
-import base64
-import json
-import logging
-import secrets
-import time
-from datetime import UTC, datetime, timedelta
-
-import httpx
 import sqlalchemy as sa
-from prometheus_client import Counter
-from standardwebhooks import Webhook
 
 from services.approvals import models
-from services.approvals.outbox_reader import OutboxReader, authority_of
 from services.approvals.repository import ApprovalsUnitOfWork
-from services.approvals.settings import ApprovalsSettings
-from services.approvals.targets import TargetRefused, checked_transport
-from shared.database import Database
+from shared import webhooks
+from shared.outbox_reader import OutboxReader
 
-log = logging.getLogger(__name__)
 ACTOR = "service:approvals-webhooks"
-BATCH = 200
-MAX_IN_FLIGHT = 50
-RETRY_BASE_SECONDS = 1.0  # attempt n waits base * 4**(n-1): 1 s, 4 s, 16 s ... about 1.5 h over 8 attempts
-RETRY_CAP_SECONDS = 6 * 3600.0
-ATTEMPTS = Counter("gmphub_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"])
 
 
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+def authority_of(envelope: dict) -> str | None:
+    """The authority an approvals event concerns, for subscribers' filters."""
+    data = envelope.get("data") or {}
+    return (data.get("approval") or {}).get("authority") or data.get("authority")
 
 
-def rotate_secret(subscription: models.Subscription, actor: str, grace: timedelta) -> str:
-    """A new secret signs from now on; the current one keeps signing beside it for `grace`. A
-    secret rotated out before that stops at once: only one old secret is ever honoured."""
-    rotated_at = datetime.now(UTC)
-    subscription.previous_secret = subscription.secret
-    subscription.previous_secret_expires_at = rotated_at + grace
-    subscription.secret = new_secret()
-    subscription.secret_rotated_at, subscription.secret_rotated_by = rotated_at, actor
-    return subscription.secret
+def holder_of(envelope: dict) -> str | None:
+    return ((envelope.get("data") or {}).get("approval") or {}).get("holder_org_id")
 
 
-def signature_header(
-    secret: str, previous: str | None, previous_expires_at: datetime | None, msg_id: str, sent_at: datetime, body: str
-) -> str:
-    """`webhook-signature`: the current secret's signature, then the previous one's while its grace lasts."""
-    signing = [secret] + ([previous] if previous and previous_expires_at and sent_at < previous_expires_at else [])
-    return " ".join(Webhook(s).sign(msg_id, sent_at, body) for s in signing)
-
-
-def backoff(attempts: int) -> float:
-    return min(RETRY_BASE_SECONDS * 4 ** (attempts - 1), RETRY_CAP_SECONDS)
-
-
-# --- fan-out: outbox rows -> delivery rows ---------------------------------------------------
+def follows(subscription: models.Subscription, row: sa.Row) -> bool:
+    """A subscription follows the events of its authority (subscription events name none)."""
+    return subscription.authority == authority_of(row.envelope)
 
 
 async def fan_out(uow: ApprovalsUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
-    """Create deliveries for the next settled outbox rows: one per row and active subscription
-    that follows its authority and type and existed when it was written. Return how many rows
-    were read and how many deliveries that made. The caller commits."""
-    after = await uow.deliveries.take_cursor()
-    if after is None:
-        return 0, 0  # another replica holds the cursor right now
-    rows = await uow.deliveries.events_after(reader, after, BATCH)
-    if not rows:
-        return 0, 0
-    subscriptions = await uow.subscriptions.active()
-    deliveries = [
-        {"subscription_id": s.id, "outbox_seq": row.seq, "event_id": row.envelope["id"], "event_type": row.type}
-        for row in rows
-        for s in subscriptions
-        if s.authority == authority_of(row.envelope)
-        and (not s.event_types or row.type in s.event_types)
-        and row.created_at >= s.created_at
-    ]
-    if deliveries:
-        await uow.deliveries.add(deliveries)
-    await uow.deliveries.move_cursor(rows[-1].seq)
-    return len(rows), len(deliveries)
-
-
-# --- sending ---------------------------------------------------------------------------------
-
-
-async def record_attempt(
-    uow: ApprovalsUnitOfWork, d: sa.Row, code: int | None, error: str | None, duration_ms: int, *, max_attempts: int
-) -> str:
-    """Record an attempt at a claimed delivery: `delivered`, `failed` once out of attempts, or else
-    `retry` after a backoff that grows with each attempt; return which. The caller commits."""
-    if error is None:
-        outcome = "delivered"
-    elif d.attempts >= max_attempts:
-        outcome = "failed"
-    else:
-        outcome = "retry"
-    attempt = models.DeliveryAttempt(
-        delivery_id=d.id, attempt=d.attempts, status_code=code, error=error, duration_ms=duration_ms
-    )
-    await uow.deliveries.record(attempt, outcome, retry_in=timedelta(seconds=backoff(d.attempts)))
-    return outcome
-
-
-class Sender:
-    """Claims due deliveries, sends each over one HTTP client, records every attempt, each step
-    in a transaction of its own (nothing is held open while a receiver answers)."""
-
-    def __init__(self, db: Database, settings: ApprovalsSettings) -> None:
-        self.db = db
-        self.settings = settings
-        self.lease = timedelta(seconds=settings.webhook_timeout_seconds + 30)
-        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=10)
-        self.client = httpx.AsyncClient(  # every connection to an address checked as it opens (targets.py)
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False,
-            transport=checked_transport(settings.webhook_allow_private_targets, limits),
-            headers={"user-agent": "gmp-hub-approvals-webhooks/1"},
-        )  # fmt: skip
-
-    async def claim(self, limit: int) -> list[sa.Row]:
-        """Take up to `limit` due deliveries for this replica, with what sending them needs."""
-        async with self.db.unit_of_work(ACTOR) as uow:
-            claimed = await uow.deliveries.claim(limit, self.lease)
-            await uow.commit()
-        return claimed
-
-    async def deliver(self, d: sa.Row) -> None:
-        try:
-            await self.send(d)
-        except Exception:  # the lease expires and the delivery is tried again
-            log.exception("webhook delivery %s failed to record", d.id)
-
-    async def send(self, d: sa.Row) -> None:
-        body = json.dumps(d.envelope, separators=(",", ":"), sort_keys=True)
-        sent_at = datetime.now(UTC)
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": d.event_id,
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": signature_header(
-                d.secret, d.previous_secret, d.previous_secret_expires_at, d.event_id, sent_at, body
-            ),
-        }
-        started = time.monotonic()
-        code: int | None = None
-        error: str | None = None
-        try:
-            response = await self.client.post(d.url, content=body.encode(), headers=headers)
-            code = response.status_code
-            if not 200 <= code < 300:
-                error = f"HTTP {code}"
-        except TargetRefused as exc:
-            error = f"target refused: {exc}"[:500]
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
-        await self.record(d, code, error, int((time.monotonic() - started) * 1000))
-
-    async def record(self, d: sa.Row, code: int | None, error: str | None, duration_ms: int) -> None:
-        async with self.db.unit_of_work(ACTOR) as uow:
-            outcome = await record_attempt(
-                uow, d, code, error, duration_ms, max_attempts=self.settings.webhook_max_attempts
-            )
-            await uow.commit()
-        ATTEMPTS.labels(outcome).inc()
-
-    async def next_due_in(self) -> float:
-        """How long until a delivery is due: at most the job interval, at least a moment."""
-        async with self.db.unit_of_work(ACTOR) as uow:
-            due = await uow.deliveries.next_due_in()
-        interval = self.settings.job_interval_seconds
-        return interval if due is None else max(0.02, min(due, interval))
-
-    async def close(self) -> None:
-        await self.client.aclose()
+    """Deliveries for the next settled outbox rows (shared/webhooks.py fan_out). The caller commits."""
+    return await webhooks.fan_out(uow.subscriptions, uow.deliveries, reader, follows)

@@ -235,6 +235,21 @@ async def ask_materials_again(
     return asked
 
 
+async def remind_expiring_holds(uow: SchedulingUnitOfWork, reminder_seconds: int, batch: int = 100) -> list[UUID]:
+    """Tell the developer and the facility of each hold expiring within `reminder_seconds`, once
+    per hold and expiry, so the developer confirms in time. The reminder changes no booking; it is
+    an event in the booking's history. Rows another replica holds are skipped."""
+    now = models.now()
+    reminded = []
+    for row in await uow.bookings.holds_expiring(now + timedelta(seconds=reminder_seconds), now, batch):
+        await uow.bookings.remember_reminder(row)
+        uow.emit(
+            events.BookingHoldExpiring(booking_id=row.id, booking=_state(row), hold_expires_at=row.hold_expires_at)
+        )
+        reminded.append(row.id)
+    return reminded
+
+
 async def _free_slots(uow: SchedulingUnitOfWork, row: models.Booking, hold_ttl_seconds: int) -> None:
     """Give back the slots the booking still claims; the waitlist is offered them first."""
     freed = await uow.slots.move(row.slot_ids, SlotStatus.OPEN, None, only_from=(SlotStatus.HELD, SlotStatus.BOOKED))

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.events import ChainAnchored, Event
+from shared.subscriptions import subscription_events
 
 
 class MaterialNeed(BaseModel):
@@ -390,6 +391,31 @@ class QuoteExpired(_QuoteEvent):
 
     type = "gmphub.scheduling.quote.expired.v1"
     reason: str
+
+
+class BookingHoldExpiring(_BookingEvent):
+    """A hold expires soon (GMPHUB_HOLD_REMINDER_SECONDS before `hold_expires_at`) unless its
+    developer confirms it: told once per hold."""
+
+    type = "gmphub.scheduling.booking.hold_expiring.v1"
+    hold_expires_at: datetime
+
+
+class SubscriptionState(BaseModel):
+    subscription_id: UUID
+    url: str
+    # Not `org_id`/`facility_id`: subscription events are the audit trail of the subscriptions
+    # themselves and are never sent to webhooks or the stream (which route on those).
+    subscriber_org_id: str | None = None
+    subscriber_facility_id: UUID | None = None
+    event_types: list[str]
+    active: bool
+    previous_secret_expires_at: datetime | None = None
+
+
+SubscriptionEvent, SubscriptionCreated, SubscriptionSecretRotated, SubscriptionEnded = subscription_events(
+    "scheduling", SubscriptionState
+)
 
 
 class AuditAnchored(ChainAnchored):

@@ -2,7 +2,8 @@
 
 from functools import partial
 
-from services.scheduling import agreements, bookings, queries, quotes
+from services.scheduling import agreements, bookings, queries, quotes, webhooks
+from shared import webhooks as delivery
 from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
 from shared.service import ServiceContext, in_batches, periodic
 
@@ -39,9 +40,17 @@ async def expire_quotes_once(context: ServiceContext) -> int:
     return await in_batches(context, "service:scheduling-quote-expiry", step)
 
 
+async def remind_expiring_holds_once(context: ServiceContext) -> int:
+    """One round: remind of every hold expiring soon that was not reminded of yet."""
+    step = partial(bookings.remind_expiring_holds, reminder_seconds=context.settings.hold_reminder_seconds)
+    return await in_batches(context, "service:scheduling-hold-reminder", step)
+
+
 expire_holds = periodic("expire_holds", expire_holds_once, "expired %d holds")
 ask_materials_again = periodic(
     "ask_materials_again", ask_materials_again_once, "asked materials again for %d bookings it has not answered"
 )
 expire_agreements = periodic("expire_agreements", expire_agreements_once, "expired %d technical agreements")
 expire_quotes = periodic("expire_quotes", expire_quotes_once, "expired %d quotes")
+remind_expiring_holds = periodic("remind_expiring_holds", remind_expiring_holds_once, "reminded of %d expiring holds")
+fan_out_webhooks, send_webhooks = delivery.webhook_jobs(webhooks.ACTOR, webhooks.fan_out)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from services.scheduling.domain import BookingStatus, SlotFacts
+from shared import webhook_store
 
 
 class Table(SQLModel, registry=registry()):
@@ -444,3 +445,30 @@ class Quote(Table, table=True):
         """Every change of a quote is a new version, attributed."""
         self.version += 1
         self.updated_at, self.updated_by = now(), actor or "unknown"
+
+
+# --- notifications: webhooks of developers and facilities, reminders of expiring holds -----------
+
+
+class Subscription(webhook_store.SubscriptionFields, Table, table=True):
+    """A webhook of a developer organisation (the events of its bookings, agreements, waitlist
+    entries) or of a facility (those of its bookings, agreements, capacity): one of the two."""
+
+    __table_args__ = (
+        sa.CheckConstraint("(org_id IS NULL) <> (facility_id IS NULL)", name="ck_subscription_subscriber"),
+    )
+    org_id: str | None = Field(default=None, index=True)
+    facility_id: uuid.UUID | None = Field(default=None, index=True)
+
+
+WEBHOOK_TABLES = webhook_store.webhook_tables(Table, Subscription)  # delivery, delivery_attempt, webhook_cursor
+
+
+class HoldReminder(Table, table=True):
+    """That a hold's developer and facility were told it expires soon: once per hold and expiry
+    (a `materials_short` booking's fresh hold time is told again)."""
+
+    __tablename__ = "hold_reminder"
+    booking_id: uuid.UUID = Field(foreign_key="booking.id", primary_key=True)
+    hold_expires_at: datetime = Field(sa_type=TZ, primary_key=True)
+    reminded_at: datetime = Field(default_factory=now, sa_type=TZ)

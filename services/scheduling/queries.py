@@ -8,7 +8,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from uuid import UUID
 
@@ -32,9 +32,11 @@ from services.scheduling.repository import (
     filter_values,
     valid_certificate_exists,
 )
-from shared.auth import Principal
+from services.scheduling.subscriptions import may_see
+from shared.auth import Principal, Role
 from shared.database import Database, DriverStatement, event_history
 from shared.problems import BadRequest, NotFound
+from shared.webhook_api import visible_subscription
 
 Booking, Slot = models.Booking, models.Slot
 
@@ -475,3 +477,21 @@ async def quotes_of(session: AsyncSession, request_ids: Sequence[UUID]) -> dict[
     for q in rows:
         found.setdefault(q.request_id, []).append(q)
     return found
+
+
+# --- subscriptions -----------------------------------------------------------------------------
+
+
+async def subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> models.Subscription:
+    return await visible_subscription(session, models.Subscription, subscription_id, partial(may_see, principal))
+
+
+async def subscriptions(session: AsyncSession, principal: Principal) -> list[models.Subscription]:
+    """The subscriptions of the caller's organisation or facilities (all for the hub operator), oldest first."""
+    s = models.Subscription
+    query = select(s).order_by(col(s.created_at))
+    if principal.role is Role.DEVELOPER:
+        query = query.where(col(s.org_id) == principal.org_id)
+    elif not principal.is_admin:
+        query = query.where(col(s.facility_id).in_([UUID(f) for f in principal.facility_ids]))
+    return list(await session.exec(query))

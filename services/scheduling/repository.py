@@ -36,6 +36,7 @@ from services.scheduling.domain import (
     SlotStatus,
     SupplierChangeFacts,
 )
+from shared import webhook_store
 from shared.database import DriverStatement, Fetch, UnitOfWork, sqlstate
 from shared.problems import Conflict
 
@@ -54,6 +55,8 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.agreements = Agreements(session)
         self.requests = Requests(session)
         self.quotes = Quotes(session)
+        self.subscriptions = webhook_store.Subscriptions(session, models.Subscription)
+        self.deliveries = webhook_store.Deliveries(session, models.WEBHOOK_TABLES)
 
     async def commit(self) -> None:
         await self.replicas.flush()
@@ -446,6 +449,20 @@ class Bookings:
             col(models.Booking.materials_asked_at),
             limit,
         )
+
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Booking]:
+        """Holds that expire after `now` but by `before`, of which no reminder was sent for that
+        expiry, soonest first, locked; those another replica is reminding of are skipped."""
+        booking, reminder = models.Booking, models.HoldReminder
+        expires = col(booking.hold_expires_at)
+        reminded = sa.exists().where(
+            col(reminder.booking_id) == booking.id, col(reminder.hold_expires_at) == booking.hold_expires_at
+        )
+        return await self._locked_batch(sa.and_(expires <= before, expires > now, ~reminded), expires, limit)
+
+    async def remember_reminder(self, booking: models.Booking) -> None:
+        """That the booking's hold was reminded of, for its present expiry."""
+        self.session.add(models.HoldReminder(booking_id=booking.id, hold_expires_at=booking.hold_expires_at))
 
     async def _locked_batch(
         self, due: sa.ColumnElement[bool], oldest_first: sa.ColumnElement, limit: int

@@ -18,6 +18,7 @@ from pydantic import (
 
 from services.scheduling import domain, events, models
 from services.scheduling.domain import RunKind
+from shared import webhook_api
 from shared.fields import IsoDate, IsoDateTime
 
 
@@ -409,3 +410,26 @@ class RequestOut(events.RequestState):
             update["facility_ids"] = [f for f in out.facility_ids if f in only]
             update["declines"] = [d for d in out.declines if d.facility_id in only]
         return out.model_copy(update=update)
+
+
+class SubscriptionIn(webhook_api.SubscriptionInFields):
+    org_id: str | None = Field(
+        default=None, description="Developers: their own organisation (the default). The hub operator names one "
+        "organisation or one facility.",
+    )  # fmt: skip
+    facility_id: UUID | None = Field(
+        default=None, description="Facility users: one of their facilities (the default when their token lists one)."
+    )
+    event_types: list[str] = Field(
+        default=[], max_length=20, description="Scheduling event types to receive; empty means all.",
+        examples=[["gmphub.scheduling.booking.held.v1", "gmphub.scheduling.booking.hold_expiring.v1"]],
+    )  # fmt: skip
+
+
+class SubscriptionOut(webhook_api.SubscriptionOutFields):
+    org_id: str | None = Field(default=None, description="The organisation whose events it follows, or")
+    facility_id: UUID | None = Field(default=None, description="the facility whose events it follows.")
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str = Field(description=webhook_api.SECRET_DESCRIPTION)

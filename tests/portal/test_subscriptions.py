@@ -8,7 +8,7 @@ import re
 from playwright.async_api import Page, expect
 from standardwebhooks import Webhook
 
-from tests.integration.approvals.receiver import Receiver
+from tests.integration.receiver import Receiver
 from tests.portal.browser import checked
 from tests.portal.journeys import sign_in_as_regulator
 from tests.portal.seeding import created

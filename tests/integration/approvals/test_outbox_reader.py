@@ -3,7 +3,7 @@
 import asyncio
 
 from services.approvals.events import LetterOfAccessGranted
-from services.approvals.outbox_reader import OutboxReader
+from shared.outbox_reader import OutboxReader
 
 
 def event(n: int) -> LetterOfAccessGranted:
@@ -39,7 +39,7 @@ async def test_a_gap_left_by_a_rollback_is_stepped_over_after_the_grace(approval
     async with db.unit_of_work("test:kept") as kept:
         kept.emit(event(2))
         await kept.commit()
-    monkeypatch.setattr("services.approvals.outbox_reader.GAP_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr("shared.outbox_reader.GAP_GRACE_SECONDS", 0.2)
     reader = OutboxReader()
     async with db.sessions() as session:
         assert await reader.read(session, 0) == []

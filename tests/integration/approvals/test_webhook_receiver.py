@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks import Webhook
 
-from services.approvals.webhooks import new_secret
+from shared.webhooks import new_secret
 
 
 def free_port() -> int:

@@ -5,8 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from services.approvals.targets import TargetRefused, checked_transport
-from tests.integration.approvals.receiver import Receiver
+from shared.targets import TargetRefused, checked_transport
+from tests.integration.receiver import Receiver
 
 
 async def test_a_subscription_to_a_private_address_is_refused_and_not_kept(approvals, tokens, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.integration.approvals.helpers import Flow
-from tests.integration.approvals.receiver import Receiver
+from tests.integration.receiver import Receiver
 from tests.support import eventually
 
 APPROVED = "gmphub.approvals.approval.approved.v1"

@@ -5,6 +5,7 @@ growing pause, or failed once out of attempts."""
 from datetime import UTC, datetime, timedelta
 
 from services.approvals import subscriptions, webhooks
+from shared import webhooks as sending
 from shared.auth import Principal, Role
 from tests.unit.approvals.fakes import FakeUnitOfWork, OutboxRow
 
@@ -58,14 +59,14 @@ async def test_a_refused_attempt_is_tried_again_later_and_failed_once_out_of_att
     first = await one_claimed_delivery(uow)
     [delivery] = uow.deliveries.rows.values()
 
-    assert await webhooks.record_attempt(uow, first, 503, "HTTP 503", 40, max_attempts=2) == "retry"
+    assert await sending.record_attempt(uow, first, 503, "HTTP 503", 40, max_attempts=2) == "retry"
     assert delivery.status == "pending" and delivery.last_status_code == 503
     assert await uow.deliveries.claim(10, LEASE) == []  # not due again yet
     delivery.next_attempt_at = datetime.now(UTC)  # the backoff passed
     [second] = await uow.deliveries.claim(10, LEASE)
     assert second.attempts == 2
 
-    assert await webhooks.record_attempt(uow, second, None, "ConnectTimeout", 5000, max_attempts=2) == "failed"
+    assert await sending.record_attempt(uow, second, None, "ConnectTimeout", 5000, max_attempts=2) == "failed"
     assert delivery.status == "failed"
     assert [(a.attempt, a.status_code, a.error) for a in uow.deliveries.attempts] == [
         (1, 503, "HTTP 503"),
@@ -78,12 +79,12 @@ async def test_an_answered_attempt_is_delivered_and_the_pause_grows_with_each_at
     uow = FakeUnitOfWork()
     claimed = await one_claimed_delivery(uow)
 
-    assert await webhooks.record_attempt(uow, claimed, 204, None, 12, max_attempts=8) == "delivered"
+    assert await sending.record_attempt(uow, claimed, 204, None, 12, max_attempts=8) == "delivered"
 
     [delivery] = uow.deliveries.rows.values()
     assert delivery.status == "delivered" and delivery.delivered_at is not None
-    assert [webhooks.backoff(n) for n in (1, 2, 3, 8)] == [1.0, 4.0, 16.0, 16384.0]
-    assert webhooks.backoff(20) == webhooks.RETRY_CAP_SECONDS
+    assert [sending.backoff(n) for n in (1, 2, 3, 8)] == [1.0, 4.0, 16.0, 16384.0]
+    assert sending.backoff(20) == sending.RETRY_CAP_SECONDS
 
 
 async def test_an_attempt_that_ends_after_its_subscription_ended_changes_nothing():
@@ -92,6 +93,6 @@ async def test_an_attempt_that_ends_after_its_subscription_ended_changes_nothing
     [sub] = uow.subscriptions.rows.values()
     await subscriptions.end(uow, REGULATOR, sub.id)  # while the receiver was still answering
 
-    await webhooks.record_attempt(uow, claimed, 204, None, 12, max_attempts=8)
+    await sending.record_attempt(uow, claimed, 204, None, 12, max_attempts=8)
 
     assert [d.status for d in uow.deliveries.rows.values()] == ["cancelled"] and uow.deliveries.attempts == []

@@ -6,7 +6,7 @@ import socket
 import httpcore
 import pytest
 
-from services.approvals.targets import CheckedBackend, TargetRefused, check_target
+from shared.targets import CheckedBackend, TargetRefused, check_target
 
 
 @pytest.mark.parametrize(

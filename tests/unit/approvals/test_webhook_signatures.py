@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.approvals import models, webhooks
+from services.approvals import models
+from shared import webhooks
 
 BODY = '{"type":"gmphub.approvals.approval.approved.v1"}'
 

@@ -32,7 +32,7 @@ from services.scheduling.domain import (
 from services.scheduling.repository import View
 from shared.auth import Principal, Role
 from shared.errors import Conflict
-from tests.unit.fakes import InMemoryUnitOfWork
+from tests.unit.fakes import FakeDeliveries, FakeSubscriptions, InMemoryUnitOfWork
 
 UNSETTLED = (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT)
 
@@ -51,6 +51,8 @@ class Store:
     requests: dict[uuid.UUID, models.ManufacturingRequest] = field(default_factory=dict)
     quotes: dict[uuid.UUID, models.Quote] = field(default_factory=dict)
     taking: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)  # a hold's slots, until its booking
+    reminded: set[tuple[uuid.UUID, datetime]] = field(default_factory=set)  # (booking, hold expiry)
+    subscriptions: FakeSubscriptions = field(default_factory=FakeSubscriptions)
 
     def put(self, *rows: models.Table) -> None:
         """Rows as the database holds them already (what a test starts from)."""
@@ -80,6 +82,8 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.agreements = FakeAgreements(self.store)
         self.requests = FakeRequests(self.store)
         self.quotes = FakeQuotes(self.store)
+        self.subscriptions = self.store.subscriptions
+        self.deliveries = FakeDeliveries(self.subscriptions, models.WEBHOOK_TABLES)
 
     def next(self, actor: str | None = None) -> "FakeUnitOfWork":
         """The next transaction on the same data (by the same actor unless another is named)."""
@@ -274,6 +278,19 @@ class FakeBookings:
             and b.materials_asked_at <= asked_before
         ]
         return sorted(due, key=lambda b: b.materials_asked_at)[:limit]
+
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Booking]:
+        due = [
+            b
+            for b in self._unsettled()
+            if b.hold_expires_at is not None
+            and now < b.hold_expires_at <= before
+            and (b.id, b.hold_expires_at) not in self.store.reminded
+        ]
+        return sorted(due, key=lambda b: b.hold_expires_at)[:limit]
+
+    async def remember_reminder(self, booking: models.Booking) -> None:
+        self.store.reminded.add((booking.id, booking.hold_expires_at))
 
     async def future_open_at(self, facility_id: uuid.UUID, now: datetime) -> list[models.Booking]:
         return self._future_open(lambda b: b.facility_id == facility_id, now)

@@ -1,4 +1,4 @@
-"""Where webhooks may go. A regulator names the URL, and the hub posts to it from inside the
+"""Where webhooks may go. A subscriber names the URL, and the hub posts to it from inside the
 operator's network: without a check, a subscription could reach internal services (SSRF). So a
 target must resolve to public addresses only, checked when subscribing and again for every
 connection the sender opens, which goes to the very address that was checked (no second look-up

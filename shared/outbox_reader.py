@@ -1,4 +1,4 @@
-"""Reading this service's own outbox in `seq` order, for webhooks and the SSE stream.
+"""Reading a service's own outbox in `seq` order, for its webhooks and its SSE stream.
 
 A sequence number is taken when a transaction writes its events, but transactions commit in
 their own order: seq 11 may be visible while seq 10 is still committing. A reader that moved
@@ -7,6 +7,7 @@ GAP_GRACE_SECONDS (a rolled-back transaction leaves one for good) is stepped ove
 """
 
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,7 +21,7 @@ class OutboxReader:
     def __init__(self) -> None:
         self._gap: tuple[int, float] | None = None  # (missing seq, first seen, monotonic)
 
-    async def read(self, session: AsyncSession, after: int, limit: int = 200) -> list[sa.Row]:
+    async def read(self, session: AsyncSession, after: int, limit: int = 200) -> list[sa.Row[Any]]:
         """Rows after `after`, oldest first, up to the first gap still within its grace."""
         result = await session.execute(
             sa.select(outbox.c.seq, outbox.c.type, outbox.c.key, outbox.c.envelope, outbox.c.created_at)
@@ -41,13 +42,3 @@ class OutboxReader:
         if self._gap is None or self._gap[0] != missing:
             self._gap = (missing, now)
         return now - self._gap[1] >= GAP_GRACE_SECONDS
-
-
-def authority_of(envelope: dict) -> str | None:
-    """The authority an approvals event concerns, for subscribers' filters."""
-    data = envelope.get("data") or {}
-    return (data.get("approval") or {}).get("authority") or data.get("authority")
-
-
-def holder_of(envelope: dict) -> str | None:
-    return ((envelope.get("data") or {}).get("approval") or {}).get("holder_org_id")

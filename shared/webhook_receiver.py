@@ -1,17 +1,25 @@
-"""`gmp-hub webhook-receiver`: a local endpoint to try approvals webhooks with. It verifies each
-delivery's Standard Webhooks signature with the subscription's secret and prints the event."""
+"""`gmp-hub webhook-receiver`: a local endpoint to try any service's webhooks with (approvals',
+scheduling's). It verifies each delivery's Standard Webhooks signature with the subscription's
+secret and prints the event, with the status of what it is about (the approval, the booking...)."""
 
 import argparse
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
 
+def status_of(event: dict[str, Any]) -> str | None:
+    """The status of the object the event carries the state of (its approval, booking, agreement)."""
+    parts = (event.get("data") or {}).values()
+    return next((part["status"] for part in parts if isinstance(part, dict) and "status" in part), None)
+
+
 def cmd_webhook_receiver(args: argparse.Namespace) -> int:
     webhook = Webhook(args.secret) if args.secret else None
-    failures_left = [args.fail_first]
+    failures_left: list[int] = [args.fail_first]
     lock = threading.Lock()  # deliveries arrive in parallel: one line at a time, one count of failures
 
     def say(line: str) -> None:
@@ -38,8 +46,7 @@ def cmd_webhook_receiver(args: argparse.Namespace) -> int:
                     say(f"REFUSED {self.headers.get('webhook-id')}: {exc}")
                     return self._answer(401)
             event = json.loads(body)
-            approval = event.get("data", {}).get("approval", {})
-            say(f"{event['type']}  {event['subject']}  status={approval.get('status')}  {verdict}")
+            say(f"{event['type']}  {event['subject']}  status={status_of(event)}  {verdict}")
             self._answer(204)
 
         def _answer(self, status: int) -> None:
@@ -65,8 +72,8 @@ def cmd_webhook_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    receiver = sub.add_parser("webhook-receiver", help="a local endpoint that verifies and prints approvals webhooks")
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    receiver = sub.add_parser("webhook-receiver", help="a local endpoint that verifies and prints webhooks")
     receiver.add_argument("--port", type=int, default=9999)
     receiver.add_argument("--host", default="127.0.0.1")
     receiver.add_argument("--secret", help="the subscription's whsec_... secret, to verify signatures")
