@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import auth
 from shared.errors import problem_response
 from shared.problems import Unauthorized
+from shared.ratelimit import SlidingWindowCounter
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ class BodyTooLarge(HTTPException):
 
 @dataclass(frozen=True)
 class RateLimits:
-    limiter: SlidingWindowCounterRateLimiter
+    limiter: SlidingWindowCounter
     per_principal: RateLimitItem
     per_address: RateLimitItem
     failed_authentication: RateLimitItem
@@ -77,7 +76,7 @@ class RequestGuard:
         """Built once per settings (a test may swap a running service's settings)."""
         if self._limits is None or self._limits[0] is not settings:
             limits = RateLimits(
-                SlidingWindowCounterRateLimiter(MemoryStorage()),  # per replica: the ingress holds hub-wide limits
+                SlidingWindowCounter(),  # per replica: the ingress holds hub-wide limits
                 parse(settings.rate_limit_per_principal),
                 parse(settings.rate_limit_per_address),
                 parse(settings.rate_limit_failed_authentication),

@@ -78,7 +78,7 @@ class Ceilings:
         suite = self.ctx.hold_suite
         conn = await asyncpg.connect(self.ctx.hub.dsn("hold_ceiling"))
         try:
-            await conn.execute("TRUNCATE slot, booking, outbox")
+            await conn.execute("TRUNCATE slot, booking, outbox CASCADE")  # and what refers to them
             await conn.execute(
                 """INSERT INTO slot (id, suite_id, facility_id, starts_at, ends_at, status, version, created_at,
                                      created_by, updated_at, updated_by)
