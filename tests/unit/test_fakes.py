@@ -10,7 +10,17 @@ import pytest
 REPOSITORIES = {
     "registry": {"facilities", "suites", "certificates", "signatures", "noncompliance"},
     "materials": {"suppliers", "materials", "alternatives", "lots", "reservations", "shortages", "supplier_changes"},
-    "scheduling": {"slots", "bookings", "waitlist", "replicas", "idempotency_keys", "agreements", "requests", "quotes"},
+    "scheduling": {
+        "slots",
+        "bookings",
+        "waitlist",
+        "replicas",
+        "idempotency_keys",
+        "agreements",
+        "requests",
+        "quotes",
+        "campaigns",
+    },
     "approvals": {"approvals", "letters", "decisions", "notifications", "subscriptions", "deliveries"},
 }
 
