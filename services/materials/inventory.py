@@ -203,7 +203,8 @@ async def reserve_for_campaign(uow: MaterialsUnitOfWork, event: inbound.Campaign
     if not event.reserve:
         return  # scheduling asks for open batches only; nothing to answer for none
     held = {b: await uow.reservations.of_booking(b) for b in sorted(x.booking_id for x in event.reserve)}  # id order
-    given = [r for r in held.values() if r is not None]
+    by_start = sorted(event.reserve, key=lambda b: (b.starts_at, b.booking_id))  # the earliest run first
+    given = [r for b in by_start if (r := held[b.booking_id]) is not None]  # an answer again, in the same order
     if (
         given
         and len(given) == len(held)
@@ -213,8 +214,7 @@ async def reserve_for_campaign(uow: MaterialsUnitOfWork, event: inbound.Campaign
         return
     today = models.today()
     batches = [
-        (b.booking_id, _needs(b.material_needs), max(today, b.starts_at.astimezone(UTC).date()))
-        for b in sorted(event.reserve, key=lambda b: (b.starts_at, b.booking_id))  # the earliest run first
+        (b.booking_id, _needs(b.material_needs), max(today, b.starts_at.astimezone(UTC).date())) for b in by_start
     ]
     material_ids = sorted({n.material_id for _, needs, _ in batches for n in needs})
     first_use = min(use_on for _, _, use_on in batches)

@@ -123,15 +123,21 @@ async def _calendar(session: AsyncSession, scope: sa.ColumnElement[bool]) -> lis
 
 
 async def overdue_sagas(session: AsyncSession) -> int:
-    """Bookings escalated because materials has not answered (the saga's partial index counts them)."""
-    overdue = await session.scalar(
-        sa.select(sa.func.count()).where(
-            # only bookings still awaiting materials can be overdue: the saga's partial index
-            col(Booking.materials_requested_at).is_not(None),
-            col(Booking.materials_overdue_since).is_not(None),
+    """Bookings and campaigns escalated because materials has not answered (the sagas' partial
+    indexes count them)."""
+    overdue = 0
+    for saga in (Booking, models.Campaign):
+        overdue += (
+            await session.scalar(
+                sa.select(sa.func.count()).where(
+                    # only those still awaiting materials can be overdue: the saga's partial index
+                    col(saga.materials_requested_at).is_not(None),
+                    col(saga.materials_overdue_since).is_not(None),
+                )
+            )
+            or 0
         )
-    )
-    return overdue or 0
+    return overdue
 
 
 # --- slots --------------------------------------------------------------------------------------

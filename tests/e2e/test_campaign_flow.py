@@ -3,9 +3,11 @@ two facilities quote a request, the developer accepts one, the campaign is confi
 reserves every batch at once; a certificate suspension flags each batch at risk, the calendar feed
 lists each batch, and cancelling the campaign releases every batch's lots."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from tests.e2e.test_key_flows import certified_facility, ok, publish_capacity, stock
 from tests.integration.shared.test_registry_to_scheduling import FACILITY
@@ -102,3 +104,84 @@ async def test_request_quotes_campaign_confirmed_reserved_flagged_per_batch_and_
         return True
 
     await eventually(released)
+
+
+async def test_a_campaigns_lost_answer_is_asked_for_again_and_silence_is_escalated(
+    certified_facility, scheduling, materials, tokens
+):
+    """The saga's deadline, as a booking's: materials' answer never reached scheduling; past the
+    deadline scheduling asks again and materials sends the answer it stored, reserving nothing
+    twice. Unanswered requests beyond the limit flag the campaign (and count in the overdue gauge)."""
+    from services.scheduling import campaigns, jobs, queries
+
+    facility_id, suite_id, _ = certified_facility
+    slot_ids = await publish_capacity(scheduling, tokens, facility_id, suite_id, days=2)
+    medium = await stock(materials, tokens, facility_id, "1000")
+    developer = tokens.developer()
+    request = await ok(await scheduling.client.post("/v1/requests", headers=developer, json={
+        "facility_ids": [facility_id], "product": "CD19 CAR-T", "atmp_type": "somatic_cell_therapy",
+        "process": "car_t", "batches": 2, "batch_days": 1, "earliest_start": str(date.today()),
+        "latest_end": str(date.today() + timedelta(days=60)), "run_kind": "development",
+        "material_needs": [{"material_id": medium, "quantity": "250", "unit": "mL"}],
+    }), 201)  # fmt: skip
+    quote = await ok(await scheduling.client.post(
+        f"/v1/requests/{request['request_id']}/quotes", headers=tokens.facility(facility_id),
+        json={"slot_ids": slot_ids, "currency": "EUR", "price_per_batch": "52000",
+              "valid_until": (datetime.now(UTC) + timedelta(days=7)).isoformat()},
+    ), 201)  # fmt: skip
+    accepted = await ok(await scheduling.client.post(
+        f"/v1/requests/{request['request_id']}/quotes/{quote['quote_id']}/accept", headers=developer
+    ))  # fmt: skip
+    campaign_id, path = accepted["campaign_id"], f"/v1/campaigns/{accepted['campaign_id']}"
+    await ok(await scheduling.client.post(f"{path}/confirm", headers=developer))
+
+    async def settled():
+        campaign = await ok(await scheduling.client.get(path, headers=developer))
+        assert (campaign["status"], campaign["awaiting_materials"]) == ("confirmed", False), campaign["status"]
+        return campaign
+
+    await eventually(settled, timeout=10)
+
+    # As if materials' answer had been lost: scheduling still awaits it, asked 31 s ago.
+    await scheduling.sql(
+        "UPDATE campaign SET status = 'held', materials_requested_at = now() - interval '31 seconds',"
+        " materials_asked_at = now() - interval '31 seconds' WHERE id = :c",
+        c=campaign_id,
+    )
+    await scheduling.sql("UPDATE booking SET status = 'held' WHERE campaign_id = :c", c=campaign_id)
+    await scheduling.sql(
+        "UPDATE slot SET status = 'held' WHERE booking_id IN (SELECT id FROM booking WHERE campaign_id = :c)",
+        c=campaign_id,
+    )
+    assert await jobs.ask_materials_again_once(scheduling.context) == 1  # past the 30 s deadline
+    await eventually(settled, timeout=10)
+    answers = [e for e in await materials.outbox_events("gmphub.materials.campaign_reservation.confirmed.v1")
+               if e["data"]["campaign_id"] == campaign_id]  # fmt: skip
+    assert len(answers) == 2 and answers[0]["data"] == answers[1]["data"] and answers[0]["id"] != answers[1]["id"]
+    [lot] = await materials.sql("SELECT reserved FROM lot")
+    assert lot.reserved == 500  # two batches' 250 mL, reserved once
+
+    # Nobody answers at all: after the last allowed request the campaign is escalated, once.
+    await scheduling.sql(
+        "UPDATE campaign SET status = 'held', materials_requested_at = now() - interval '1 hour',"
+        " materials_attempts = 5, materials_asked_at = now() - interval '1 hour' WHERE id = :c",
+        c=campaign_id,
+    )
+    await scheduling.sql("UPDATE booking SET status = 'held' WHERE campaign_id = :c", c=campaign_id)
+    async with materials.context.db.engine.connect() as busy:  # materials cannot answer while the lot is locked
+        await busy.execute(sa.text("SELECT id FROM lot FOR UPDATE"))
+        async with scheduling.context.db.unit_of_work("service:scheduling-campaign-saga") as uow:
+            assert await campaigns.ask_materials_again(uow, retry_seconds=30, max_attempts=5) == [
+                uuid.UUID(campaign_id)
+            ]
+            await uow.commit()
+        seen = await ok(await scheduling.client.get(path, headers=tokens.facility(facility_id)))
+        assert seen["awaiting_materials"] and seen["materials_overdue_since"] is not None
+        async with scheduling.context.db.sessions() as session:
+            assert await queries.overdue_sagas(session) == 1
+        [escalated] = await scheduling.outbox_events("gmphub.scheduling.campaign.escalated.v1")
+        assert escalated["data"]["attempts"] == 5 and escalated["actor"] == "service:scheduling-campaign-saga"
+        await busy.rollback()
+    # The sixth request reaches materials, whose stored answer settles the campaign and clears the flag.
+    done = await eventually(settled, timeout=10)
+    assert done["materials_overdue_since"] is None and done["materials_attempts"] == 6
