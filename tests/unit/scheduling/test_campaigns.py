@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from services.scheduling import campaigns, inbound, models, quotes, requests
+from services.scheduling.repository import BOOKING, INSERT_BOOKING
 from services.scheduling.schemas import QuoteIn, RequestIn
 from shared.auth import Principal, Role
 from tests.unit.scheduling.fakes import FakeUnitOfWork, certified_site, facility_user
@@ -88,3 +89,10 @@ async def test_the_job_expires_a_campaign_whose_hold_ran_out_and_opens_its_slots
     assert job.types() == ["booking.expired"] * 3 + ["campaign.expired"]
     assert campaign.status == "expired" and {s.status for s in slots} == {"open"}
     assert await campaigns.expire_overdue_holds(job, hold_ttl_seconds=900) == []
+
+
+def test_a_booking_of_its_own_is_inserted_by_the_statement_it_had_before_campaigns():
+    """`POST /v1/bookings` sends no `campaign_id` (NULL by default): its statement did not grow."""
+    columns = INSERT_BOOKING.sql.split("(", 1)[1].split(")", 1)[0].split(", ")
+    assert columns == [c.key for c in BOOKING.columns if c.key != "campaign_id"]
+    assert "campaign_id" in BOOKING.columns and BOOKING.columns["campaign_id"].nullable
