@@ -1,7 +1,8 @@
 """`gmp-hub seed`: a few certified facilities with suites, stock and eight weeks of capacity, a
-small GMP catalogue, an approved platform approval and an active technical agreement between ORG-1
-and the Berlin facility (its clinical runs can be confirmed), so a new user has something to search,
-book and follow. It only calls the public APIs of a running hub, as any client would."""
+small GMP catalogue, an approved platform approval, an active technical agreement between ORG-1
+and the Berlin facility (its clinical runs can be confirmed), and a manufacturing request of ORG-1
+that Berlin and Lyon have each quoted, so a new user has something to search, book, compare and
+follow. It only calls the public APIs of a running hub, as any client would."""
 
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -27,8 +28,8 @@ FACILITIES = [
     {"legal_name": "Lyon Biotherapy CDMO", "kind": "cdmo", "country": "FR", "city": "Lyon",
      "address": "7 rue Marcel Mérieux", "authority": "FR-ANSM",
      "oms_organisation_id": "ORG-100038812", "oms_location_id": "LOC-100052903",
-     "suite": {"name": "MSC line 1", "cleanroom_grade": "isolator", "atmp_types": ["somatic_cell_therapy",
-               "tissue_engineered"], "processes": ["msc_expansion"]}},
+     "suite": {"name": "Cell therapy line 1", "cleanroom_grade": "isolator", "atmp_types": ["somatic_cell_therapy",
+               "tissue_engineered"], "processes": ["msc_expansion", "car_t"]}},  # a second site for a CAR-T quote
 ]  # fmt: skip
 
 MATERIALS = [
@@ -47,6 +48,7 @@ class Seeder:
         self.settings = settings
         self.say = say
         self.client = httpx.Client(timeout=15)
+        self.slots: dict[str, list[str]] = {}  # each facility's published slots, by start
 
     def token(self, role: Role, **claims: object) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue_token(self.settings, role=role, sub=f'demo-{role.value}', **claims)}"}
@@ -69,8 +71,9 @@ class Seeder:
         facility_ids = [self.facility(spec, admin, materials) for spec in FACILITIES]
         approval_id = self.approval(facility_ids[0])
         agreement_id = self.agreement(facility_ids[0])
+        request_id = self.request([facility_ids[0], facility_ids[2]], materials)
         return {"facility": facility_ids[0], "approval": approval_id, "material": materials[0],
-                "agreement": agreement_id}  # fmt: skip
+                "agreement": agreement_id, "request": request_id}  # fmt: skip
 
     def facility(self, spec: dict, admin: dict[str, str], materials: list[str]) -> str:
         profile = {k: v for k, v in spec.items() if k not in ("authority", "suite")}
@@ -96,18 +99,19 @@ class Seeder:
         capacity = {"suite_id": suite_id, "weekly": {"starts_at": first.isoformat(),
                     "ends_at": (first + timedelta(days=4, hours=9)).isoformat(),
                     "until": str(monday.date() + timedelta(weeks=8))}}  # fmt: skip
-        slots = self.publish(facility_id, capacity, facility)
-        self.say(f"{spec['legal_name']} ({spec['country']}): suite, certificate, 3 lots, {slots} weekly slots")
+        self.slots[facility_id] = self.publish(facility_id, capacity, facility)
+        count = len(self.slots[facility_id])
+        self.say(f"{spec['legal_name']} ({spec['country']}): suite, certificate, 3 lots, {count} weekly slots")
         return facility_id
 
-    def publish(self, facility_id: str, capacity: dict, facility: dict[str, str]) -> int:
-        """Publish once scheduling has learnt of the certificate from registry's events."""
+    def publish(self, facility_id: str, capacity: dict, facility: dict[str, str]) -> list[str]:
+        """Publish once scheduling has learnt of the certificate from registry's events; the slots' ids."""
         deadline = time.monotonic() + 15
         while True:
             response = self.client.post(f"{self.settings.service_url('scheduling')}/v1/facilities/{facility_id}/capacity",
                                         json=capacity, headers=facility)  # fmt: skip
             if response.status_code == 201:
-                return len(response.json()["slots"])
+                return [slot["slot_id"] for slot in sorted(response.json()["slots"], key=lambda s: s["starts_at"])]
             if time.monotonic() > deadline:
                 raise RuntimeError(f"scheduling refused capacity: {response.status_code} {response.text}")
             time.sleep(0.2)
@@ -143,3 +147,28 @@ class Seeder:
                       "reason": "Responsibilities of Chapter 7 allocated and reviewed by QA"}, signer, expect=200)  # fmt: skip
         self.say("scheduling: an active technical agreement between ORG-1 and the Berlin facility (clinical runs)")
         return agreement["agreement_id"]
+
+    def request(self, facility_ids: list[str], materials: list[str]) -> str:
+        """ORG-1 asks two facilities for three CD19 CAR-T engineering batches; each quotes three of
+        its weekly slots (held for the quote), so the developer has two answers to compare and accept."""
+        developer = self.token(Role.DEVELOPER, org_id="ORG-1")
+        today = date.today()
+        request = self.post("scheduling", "/v1/requests",
+                            {"facility_ids": facility_ids, "product": "CD19 CAR-T (engineering runs)",
+                             "atmp_type": "somatic_cell_therapy", "process": "car_t", "batches": 3, "batch_days": 5,
+                             "earliest_start": str(today), "latest_end": str(today + timedelta(weeks=10)),
+                             "run_kind": "engineering",
+                             "material_needs": [{"material_id": materials[0], "quantity": "500", "unit": "mL"},
+                                                {"material_id": materials[1], "quantity": "2", "unit": "mL"}],
+                             "needs": "Three consecutive engineering runs before clinical supply; closed system."},
+                            developer)  # fmt: skip
+        valid_until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+        for facility_id, weeks, price in ((facility_ids[0], slice(1, 4), "52000.00"),
+                                          (facility_ids[1], slice(2, 5), "47500.00")):  # fmt: skip
+            self.post("scheduling", f"/v1/requests/{request['request_id']}/quotes",
+                      {"slot_ids": self.slots[facility_id][weeks], "currency": "EUR", "price_per_batch": price,
+                       "extras": [{"label": "Release testing (sterility, mycoplasma, endotoxin)", "amount": "6400.00"}],
+                       "conditions": "30% on acceptance, the rest per batch released", "valid_until": valid_until},
+                      self.token(Role.FACILITY, facility_ids=[facility_id]))  # fmt: skip
+        self.say("scheduling: ORG-1's request for three CD19 CAR-T engineering batches, quoted by Berlin and Lyon")
+        return request["request_id"]

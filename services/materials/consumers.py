@@ -12,4 +12,6 @@ def follows(settings: Settings) -> dict[type[InboundEvent], Handler]:
         inbound.BookingConfirmed: inventory.reserve_for_booking,
         inbound.BookingCancelled: inventory.release_for_booking,
         inbound.BookingCompleted: inventory.consume_for_booking,
+        inbound.CampaignConfirmed: inventory.reserve_for_campaign,
+        inbound.CampaignCancelled: inventory.release_for_campaign,
     }

@@ -3,7 +3,7 @@ entry is, exact unit conversion, how a booking's needs are allocated from lots, 
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
@@ -292,6 +292,27 @@ def allocate(needs: list[Need], lots: list[LotStock], use_on: date) -> Allocatio
     if result.shortfalls:
         result.takes = []
     return result
+
+
+def allocate_batches(batches: list[tuple[UUID, list[Need], date]], lots: list[LotStock]) -> dict[UUID, Allocation]:
+    """Each batch's needs (key, needs, day of use), in the order given, from the same lots: a batch
+    takes what the earlier ones left. All or nothing across the batches: if any falls short, none
+    takes anything, and each keeps its shortfalls (none for a batch that fitted)."""
+    stock = {lot.lot_id: lot for lot in lots}
+    allocations: dict[UUID, Allocation] = {}
+    for key, needs, use_on in batches:
+        try:
+            allocation = allocate(needs, list(stock.values()), use_on)
+        except Unprocessable:  # one material needed in incomparable units: nothing can be matched
+            allocation = Allocation(shortfalls=[Short(n.material_id, n.quantity, Decimal(0), n.unit) for n in needs])
+        for take in allocation.takes:
+            lot = stock[take.lot.lot_id]
+            stock[lot.lot_id] = replace(lot, available=lot.available - take.quantity)
+        allocations[key] = allocation
+    if not all(a.complete for a in allocations.values()):
+        for allocation in allocations.values():
+            allocation.takes = []
+    return allocations
 
 
 # --- lots and shortages -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.events import ChainAnchored, Event
 
@@ -201,6 +201,38 @@ class ReservationConsumed(Event):
     reservation_id: UUID
     facility_id: UUID
     lines: list[ReservedLine]
+
+
+class BatchReservation(BaseModel):
+    booking_id: UUID
+    reservation_id: UUID
+    lines: list[ReservedLine]
+
+
+class BatchShortfalls(BaseModel):
+    booking_id: UUID
+    shortfalls: list[Shortfall] = Field(description="Empty for a batch whose needs alone would have been met")
+
+
+class CampaignReservationConfirmed(Event):
+    """Every batch of a campaign is reserved from the facility's lots, in one transaction (each
+    batch's reservation is its booking's: cancelling or completing a batch releases or uses it)."""
+
+    type = "gmphub.materials.campaign_reservation.confirmed.v1"
+    aggregate_field = "campaign_id"
+    campaign_id: UUID
+    facility_id: UUID
+    batches: list[BatchReservation]
+
+
+class CampaignReservationFailed(Event):
+    """Some batch's needs could not be met: nothing was reserved for any batch (all or nothing)."""
+
+    type = "gmphub.materials.campaign_reservation.failed.v1"
+    aggregate_field = "campaign_id"
+    campaign_id: UUID
+    facility_id: UUID
+    batches: list[BatchShortfalls]
 
 
 class ShortageState(BaseModel):

@@ -47,3 +47,40 @@ class BookingCompleted(InboundEvent):
 
     type = "gmphub.scheduling.booking.completed.v1"
     booking_id: UUID
+
+
+class BatchToReserve(BaseModel):
+    booking_id: UUID
+    starts_at: datetime
+    material_needs: list[MaterialNeed] = []
+
+
+class Campaign(BaseModel):
+    version: int
+    facility_id: UUID
+
+
+class CampaignConfirmed(InboundEvent):
+    """Reserve every batch's needs in one transaction, or none (sent again while overdue)."""
+
+    type = "gmphub.scheduling.campaign.confirmed.v1"
+    campaign_id: UUID
+    campaign: Campaign
+    reserve: list[BatchToReserve]
+
+
+class CampaignBatch(BaseModel):
+    booking_id: UUID
+
+
+class CampaignBatches(BaseModel):
+    batches: list[CampaignBatch]
+
+
+class CampaignCancelled(InboundEvent):
+    """Release what the campaign's batches hold. Keyed by the campaign as its confirmation is, so it
+    comes after it: a reservation made for a campaign cancelled meanwhile is released all the same."""
+
+    type = "gmphub.scheduling.campaign.cancelled.v1"
+    campaign_id: UUID
+    campaign: CampaignBatches

@@ -20,6 +20,7 @@ from services.materials.domain import (
     ReservationStatus,
     Short,
     allocate,
+    allocate_batches,
     check_new_quantity,
     check_quantity,
     due_for_expiry,
@@ -89,10 +90,10 @@ async def count_lot(
 # --- the saga -----------------------------------------------------------------------------------
 
 
-def _needs(booking: inbound.Booking) -> list[Need]:
-    """The booking's needs in canonical units; an unknown unit stays as given and falls short."""
+def _needs(material_needs: list[inbound.MaterialNeed]) -> list[Need]:
+    """A booking's needs in canonical units; an unknown unit stays as given and falls short."""
     needs = []
-    for need in booking.material_needs:
+    for need in material_needs:
         try:
             unit = normalise_unit(need.unit)
         except Unprocessable:
@@ -124,7 +125,7 @@ async def reserve_for_booking(uow: MaterialsUnitOfWork, event: inbound.BookingCo
         # so send the answer given then once more. Released or consumed: the booking has moved on.
         await _answer_again(uow, reservation)
         return
-    needs = _needs(booking)
+    needs = _needs(booking.material_needs)
     use_on = max(models.today(), booking.starts_at.astimezone(UTC).date())  # no lot that expires before the run
     lots = await uow.lots.locked_reservable(booking.facility_id, sorted({n.material_id for n in needs}), use_on)
     stock = [
@@ -190,6 +191,105 @@ async def _answer_again(uow: MaterialsUnitOfWork, reservation: models.Reservatio
         )  # fmt: skip
 
 
+# --- a campaign's batches, all or nothing ----------------------------------------------------------
+
+
+async def reserve_for_campaign(uow: MaterialsUnitOfWork, event: inbound.CampaignConfirmed) -> None:
+    """Every batch's needs in this one transaction, or none: each batch gets its booking's
+    reservation, all confirmed, or all failed with each batch's shortfalls; one answer for the
+    campaign. Asked again for the same confirmation (the saga's deadline), the answer given is sent
+    again; a later confirmation after a failure (the campaign's `version` is higher) is tried afresh."""
+    campaign = event.campaign
+    if not event.reserve:
+        return  # scheduling asks for open batches only; nothing to answer for none
+    held = {b: await uow.reservations.of_booking(b) for b in sorted(x.booking_id for x in event.reserve)}  # id order
+    by_start = sorted(event.reserve, key=lambda b: (b.starts_at, b.booking_id))  # the earliest run first
+    given = [r for b in by_start if (r := held[b.booking_id]) is not None]  # an answer again, in the same order
+    if (
+        given
+        and len(given) == len(held)
+        and (any(r.status != ReservationStatus.FAILED for r in given) or campaign.version <= given[0].booking_version)
+    ):
+        await _answer_campaign_again(uow, event.campaign_id, campaign.facility_id, given)
+        return
+    today = models.today()
+    batches = [
+        (b.booking_id, _needs(b.material_needs), max(today, b.starts_at.astimezone(UTC).date())) for b in by_start
+    ]
+    material_ids = sorted({n.material_id for _, needs, _ in batches for n in needs})
+    first_use = min(use_on for _, _, use_on in batches)
+    lots = await uow.lots.locked_reservable(campaign.facility_id, material_ids, first_use)
+    stock = [
+        LotStock(lot.id, lot.material_id, lot.lot_number, lot.expires_on, lot.quantity - lot.reserved, lot.unit)
+        for lot in lots.values()
+    ]
+    allocations = allocate_batches(batches, stock)
+    complete = all(a.complete for a in allocations.values())
+    reserved, short = [], []
+    for booking_id, _, _ in batches:
+        reservation = held[booking_id] or models.Reservation(
+            booking_id=booking_id, booking_version=campaign.version, facility_id=campaign.facility_id,
+            status=ReservationStatus.FAILED, updated_by=uow.actor or "",
+        )  # fmt: skip
+        reservation.booking_version = campaign.version
+        reservation.updated_at, reservation.updated_by = models.now(), uow.actor or ""
+        allocation = allocations[booking_id]
+        if not complete:
+            reservation.status = ReservationStatus.FAILED
+            reservation.shortfalls = [_shortfall(s) for s in allocation.shortfalls]
+            await uow.reservations.add(reservation)
+            short.append(events.BatchShortfalls(booking_id=booking_id, shortfalls=reservation.shortfalls))
+            continue
+        reservation.status, reservation.shortfalls = ReservationStatus.CONFIRMED, []
+        lines = []
+        for take in allocation.takes:
+            lot = lots[take.lot.lot_id]
+            lot.reserved += take.quantity
+            uow.lots.add(lot)
+            lines.append(models.ReservationLine(
+                reservation_id=reservation.id, lot_id=lot.id, material_id=lot.material_id, quantity=take.quantity,
+                unit=lot.unit,
+            ))  # fmt: skip
+        await uow.reservations.add(reservation, lines)
+        reserved.append(events.BatchReservation(
+            booking_id=booking_id, reservation_id=reservation.id,
+            lines=[_reserved_line(line, lots[line.lot_id]) for line in lines],
+        ))  # fmt: skip
+    if complete:
+        uow.emit(events.CampaignReservationConfirmed(
+            campaign_id=event.campaign_id, facility_id=campaign.facility_id, batches=reserved
+        ))  # fmt: skip
+    else:
+        uow.emit(events.CampaignReservationFailed(
+            campaign_id=event.campaign_id, facility_id=campaign.facility_id, batches=short
+        ))  # fmt: skip
+
+
+async def _answer_campaign_again(
+    uow: MaterialsUnitOfWork, campaign_id: UUID, facility_id: UUID, given: list[models.Reservation]
+) -> None:
+    """The stored outcome for the whole campaign, as a new event."""
+    if any(r.status == ReservationStatus.FAILED for r in given):
+        short = [events.BatchShortfalls(booking_id=r.booking_id, shortfalls=r.shortfalls) for r in given]
+        uow.emit(events.CampaignReservationFailed(campaign_id=campaign_id, facility_id=facility_id, batches=short))
+        return
+    reserved = []
+    for reservation in given:
+        lines = await uow.reservations.lines(reservation.id)
+        lots = await uow.lots.locked([line.lot_id for line in lines])
+        reserved.append(events.BatchReservation(
+            booking_id=reservation.booking_id, reservation_id=reservation.id,
+            lines=[_reserved_line(line, lots[line.lot_id]) for line in lines],
+        ))  # fmt: skip
+    uow.emit(events.CampaignReservationConfirmed(campaign_id=campaign_id, facility_id=facility_id, batches=reserved))
+
+
+async def release_for_campaign(uow: MaterialsUnitOfWork, event: inbound.CampaignCancelled) -> None:
+    """A cancelled campaign's batches give back what they hold (those released already, nothing)."""
+    for booking_id in sorted(b.booking_id for b in event.campaign.batches):
+        await _release(uow, booking_id)
+
+
 async def _confirmed_reservation(uow: MaterialsUnitOfWork, booking_id: UUID) -> models.Reservation | None:
     reservation = await uow.reservations.of_booking(booking_id)
     return reservation if reservation is not None and reservation.status == ReservationStatus.CONFIRMED else None
@@ -197,7 +297,11 @@ async def _confirmed_reservation(uow: MaterialsUnitOfWork, booking_id: UUID) -> 
 
 async def release_for_booking(uow: MaterialsUnitOfWork, event: inbound.BookingCancelled) -> None:
     """A cancelled booking gives its reserved quantities back to their lots."""
-    reservation = await _confirmed_reservation(uow, event.booking_id)
+    await _release(uow, event.booking_id)
+
+
+async def _release(uow: MaterialsUnitOfWork, booking_id: UUID) -> None:
+    reservation = await _confirmed_reservation(uow, booking_id)
     if reservation is None:
         return  # nothing held: never reserved, failed, or released already
     lines = await uow.reservations.lines(reservation.id)
@@ -210,7 +314,7 @@ async def release_for_booking(uow: MaterialsUnitOfWork, event: inbound.BookingCa
     await uow.reservations.add(reservation)
     uow.emit(
         events.ReservationReleased(
-            booking_id=event.booking_id, reservation_id=reservation.id, facility_id=reservation.facility_id
+            booking_id=booking_id, reservation_id=reservation.id, facility_id=reservation.facility_id
         )
     )
 

@@ -51,10 +51,12 @@ async def decline_quote(
 
 
 @router.post("/{quote_id}/accept", response_model=QuoteOut,
-             summary="Accept an offered quote (developer): the others are superseded; a clinical run needs an "
-                     "active technical agreement")  # fmt: skip
+             summary="Accept an offered quote (developer): the others are superseded, and it becomes a campaign "
+                     "holding its slots (`campaign_id`); a clinical run needs an active technical agreement")  # fmt: skip
 async def accept_quote(request_id: UUID, quote_id: UUID, principal: CurrentPrincipal, context: Context) -> QuoteOut:
     async with context.db.unit_of_work(principal.actor) as uow:
         row = await quotes.accept(uow, principal, request_id, quote_id, context.settings.hold_ttl_seconds)
         await uow.commit()
-    return QuoteOut.of(row)
+    async with context.db.sessions() as session:
+        campaign_id = await queries.campaign_of_quote(session, row.id)
+    return QuoteOut.of(row).model_copy(update={"campaign_id": campaign_id})

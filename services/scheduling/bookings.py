@@ -150,6 +150,9 @@ async def _visible(uow: SchedulingUnitOfWork, principal: Principal, booking_id: 
     row = await uow.bookings.get(booking_id, lock=True)
     if row is None or not may_read(principal, row):
         raise NotFound(f"No booking {booking_id}.")  # do not reveal others' bookings
+    if row.campaign_id is not None:  # confirmed and reserved with its campaign, never alone
+        raise Conflict(f"Booking {booking_id} is a batch of campaign {row.campaign_id}: act on it under "
+                       f"/v1/campaigns/{row.campaign_id} (confirm the campaign; cancel, move or complete the batch).")  # fmt: skip
     return row
 
 

@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from services.scheduling import bookings, inbound, replicas
+from services.scheduling import bookings, campaigns, inbound, replicas
 from services.scheduling.settings import SchedulingSettings
 from shared.consumer import Handler
 from shared.events import InboundEvent
@@ -30,6 +30,10 @@ def follows(settings: SchedulingSettings) -> dict[type[InboundEvent], Handler]:
         inbound.SupplierChangeAnswered: replicas.record_supplier_change_answer,
         inbound.ReservationConfirmed: bookings.on_reservation_confirmed,
         inbound.ReservationFailed: partial(bookings.on_reservation_failed, hold_ttl_seconds=settings.hold_ttl_seconds),
+        inbound.CampaignReservationConfirmed: campaigns.on_reservation_confirmed,
+        inbound.CampaignReservationFailed: partial(
+            campaigns.on_reservation_failed, hold_ttl_seconds=settings.hold_ttl_seconds
+        ),
         # every approval event carries the approval's whole state
         **{
             cls: replicas.record_approval

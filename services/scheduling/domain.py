@@ -9,7 +9,7 @@ from enum import StrEnum
 from itertools import pairwise
 from uuid import UUID
 
-from shared.problems import Conflict, Forbidden, Unprocessable
+from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 MAX_SLOTS_PER_PUBLICATION = 5000
 
@@ -740,3 +740,205 @@ class Quote:
             raise Conflict(f"Quote {self.id} is {self.status.value}; only an offered quote can be {action}.")
         if self.valid_until <= now:  # the job may not have run yet: the time decides
             raise Conflict(f"Quote {self.id} expired at {self.valid_until.isoformat()}; it can no longer be {action}.")
+
+
+# --- campaigns: an accepted quote's batches, confirmed and reserved as a whole ----------------------
+
+
+class CampaignStatus(StrEnum):
+    HELD = "held"  # its batches hold the quote's slots until confirmed, cancelled or the hold runs out
+    CONFIRMED = "confirmed"  # materials reserved every batch's needs
+    MATERIALS_SHORT = "materials_short"  # some batch's needs could not be met: nothing reserved
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"  # by the developer or the facility, or every batch cancelled
+    COMPLETED = "completed"  # every batch ended, at least one run took place
+
+
+CAMPAIGN_UNSETTLED = (CampaignStatus.HELD, CampaignStatus.MATERIALS_SHORT)
+CAMPAIGN_OPEN = (*CAMPAIGN_UNSETTLED, CampaignStatus.CONFIRMED)
+
+
+class CampaignChange(StrEnum):
+    """What a campaign's rule did to the campaign itself; its batches' changes are BookingChanges."""
+
+    CONFIRMED = "confirmed"  # the developer confirmed: materials is asked to reserve every batch at once
+    MATERIALS_REQUESTED_AGAIN = "materials_requested_again"
+    ESCALATED = "escalated"
+    MATERIALS_RESERVED = "materials_reserved"
+    MATERIALS_SHORT = "materials_short"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    COMPLETED = "completed"
+
+
+@dataclass
+class Campaign:
+    """A campaign and its rules: held → confirmed by the developer (one materials request for every
+    batch, the saga) → confirmed (every batch confirmed) or materials_short (every batch short,
+    nothing reserved; a fresh hold to confirm again or cancel); cancelled or expired as a whole.
+    Afterwards its batches (bookings) are cancelled, moved or completed one by one; when none is
+    left open the campaign ends (completed if a run took place, else cancelled).
+
+    Each method changes the campaign and its batches in memory and returns what changed in order:
+    the batches' changes (each with the batch as it was right after it), then the campaign's."""
+
+    id: UUID
+    status: CampaignStatus
+    org_id: str
+    batches: list[Booking]
+    hold_expires_at: datetime | None = None
+    materials_requested_at: datetime | None = None
+    materials_asked_at: datetime | None = None
+    materials_attempts: int = 0
+    materials_overdue_since: datetime | None = None
+    shortfalls: list[dict[str, object]] = field(default_factory=list)  # per batch: booking_id, shortfalls
+    cancel_reason: str | None = None
+
+    @property
+    def awaiting_materials(self) -> bool:
+        return self.status in CAMPAIGN_UNSETTLED and self.materials_requested_at is not None
+
+    @property
+    def open_batches(self) -> list[Booking]:
+        return [b for b in self.batches if b.status in OPEN_BOOKING_STATUSES]
+
+    def confirm(self, now: datetime) -> "CampaignChanges":
+        """Start the saga for every open batch at once; while materials answers, the hold no longer
+        runs out. A repeat while materials answers changes nothing; a confirmed campaign is refused."""
+        if self.status not in CAMPAIGN_UNSETTLED:
+            raise Conflict(
+                f"Campaign {self.id} is {self.status}; only a held or materials_short campaign can be confirmed."
+            )
+        if self.awaiting_materials:
+            return []
+        if self.hold_expires_at is not None and hold_expired(self.hold_expires_at, now):
+            raise Conflict(f"The hold on campaign {self.id} expired at {self.hold_expires_at.isoformat()}.")
+        if not self.open_batches:
+            raise Conflict(f"Campaign {self.id} has no open batch to confirm.")
+        self.materials_requested_at, self.hold_expires_at, self.shortfalls = now, None, []
+        self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
+        changes: CampaignChanges = [self._changed(CampaignChange.CONFIRMED)]
+        if not any(b.needs_materials for b in self.open_batches):
+            changes += self.materials_reserved()
+        return changes
+
+    def ask_materials_again(self, now: datetime, retry_seconds: float, max_attempts: int) -> "CampaignChanges":
+        """The saga's deadline, as a booking's: ask again, escalating once after `max_attempts`."""
+        if not self.awaiting_materials or not materials_ask_due(self.materials_asked_at, now, retry_seconds):
+            return []
+        changes: CampaignChanges = []
+        if materials_overdue(self.materials_attempts, max_attempts, self.materials_overdue_since):
+            self.materials_overdue_since = now
+            changes.append(self._changed(CampaignChange.ESCALATED))
+        self.materials_attempts += 1
+        self.materials_asked_at = now
+        return [*changes, self._changed(CampaignChange.MATERIALS_REQUESTED_AGAIN)]
+
+    def materials_reserved(self) -> "CampaignChanges":
+        """Every open batch is confirmed (its slots booked), the campaign with them."""
+        if not self.awaiting_materials:
+            return []  # cancelled meanwhile (materials releases on the cancellation), or settled
+        changes: CampaignChanges = []
+        for batch in self.open_batches:
+            batch.status, batch.shortfalls = BookingStatus.CONFIRMED, []
+            changes.append(batch._changed(BookingChange.MATERIALS_RESERVED))
+        self.status = CampaignStatus.CONFIRMED
+        self._answered()
+        return [*changes, self._changed(CampaignChange.MATERIALS_RESERVED)]
+
+    def materials_short(
+        self, shortfalls: Sequence[tuple[UUID, list[dict[str, str]]]], now: datetime, hold_ttl_seconds: int
+    ) -> "CampaignChanges":
+        """Materials reserved nothing: every open batch is materials_short (with its own shortfalls,
+        none for a batch that alone would have fitted), and the campaign gets a fresh hold."""
+        if not self.awaiting_materials:
+            return []
+        short = dict(shortfalls)
+        changes: CampaignChanges = []
+        for batch in self.open_batches:
+            batch.status, batch.shortfalls = BookingStatus.MATERIALS_SHORT, list(short.get(batch.id, []))
+            changes.append(batch._changed(BookingChange.MATERIALS_SHORT))
+        self.status, self.materials_requested_at = CampaignStatus.MATERIALS_SHORT, None
+        self.shortfalls = [{"booking_id": str(b), "shortfalls": s} for b, s in shortfalls if s]
+        self.hold_expires_at = now + timedelta(seconds=hold_ttl_seconds)
+        self._answered()
+        return [*changes, self._changed(CampaignChange.MATERIALS_SHORT)]
+
+    def cancel(self, reason: str | None, *, by_developer: bool) -> "CampaignChanges":
+        """Every open batch cancelled (materials releases what it holds), the campaign with them."""
+        if self.status not in CAMPAIGN_OPEN:
+            raise Conflict(f"Campaign {self.id} is {self.status}; only an open campaign can be cancelled.")
+        changes: CampaignChanges = []
+        for batch in self.open_batches:
+            changes += batch.cancel(reason, by_developer=by_developer)
+        self._end(CampaignStatus.CANCELLED)
+        self.cancel_reason = reason
+        return [*changes, self._changed(CampaignChange.CANCELLED)]
+
+    def expire(self, now: datetime) -> "CampaignChanges":
+        if self.status not in CAMPAIGN_UNSETTLED or not hold_expired(self.hold_expires_at, now):
+            return []
+        changes: CampaignChanges = []
+        for batch in self.open_batches:
+            batch._close(BookingStatus.EXPIRED)
+            changes.append(batch._changed(BookingChange.EXPIRED))
+        self._end(CampaignStatus.EXPIRED)
+        return [*changes, self._changed(CampaignChange.EXPIRED)]
+
+    def batch(self, booking_id: UUID, action: str) -> Booking:
+        """One of its batches, to act on alone: not while materials answers for them all."""
+        found = next((b for b in self.batches if b.id == booking_id), None)
+        if found is None:
+            raise NotFound(f"No batch {booking_id} in campaign {self.id}.")
+        if self.awaiting_materials:
+            raise Conflict(
+                f"Campaign {self.id} awaits materials' answer for all its batches; batch {booking_id} can be "
+                f"{action} once it has answered (or cancel the whole campaign)."
+            )
+        return found
+
+    def cancel_batch(self, booking_id: UUID, reason: str | None, *, by_developer: bool) -> "CampaignChanges":
+        changes = self.batch(booking_id, "cancelled").cancel(reason, by_developer=by_developer)
+        return changes + self._ended_with_its_batches()
+
+    def complete_batch(self, booking_id: UUID, now: datetime) -> "CampaignChanges":
+        changes = self.batch(booking_id, "completed").complete(now)
+        return changes + self._ended_with_its_batches()
+
+    def _ended_with_its_batches(self) -> "CampaignChanges":
+        """No batch left open: the campaign ends, completed if any run took place."""
+        if self.open_batches or self.status not in CAMPAIGN_OPEN:
+            return []
+        if any(b.status is BookingStatus.COMPLETED for b in self.batches):
+            self._end(CampaignStatus.COMPLETED)
+            return [self._changed(CampaignChange.COMPLETED)]
+        self._end(CampaignStatus.CANCELLED)
+        self.cancel_reason = "Every batch was cancelled."
+        return [self._changed(CampaignChange.CANCELLED)]
+
+    def _answered(self) -> None:
+        self.materials_asked_at, self.materials_overdue_since = None, None
+
+    def _end(self, status: CampaignStatus) -> None:
+        self.status, self.hold_expires_at, self.materials_requested_at = status, None, None
+        self._answered()
+
+    def _changed(self, change: CampaignChange) -> tuple["Campaign", CampaignChange]:
+        return replace(self, batches=list(self.batches), shortfalls=list(self.shortfalls)), change
+
+
+CampaignChanges = list[tuple[Campaign, CampaignChange] | tuple[Booking, BookingChange]]
+
+
+def check_reschedule(batch: Booking, to: "SlotFacts", facility_id: UUID, now: datetime) -> None:
+    """A batch moves to another open, future slot of its own facility; a held, short or confirmed
+    batch only (the reserved lots stay with it)."""
+    require_status(batch.id, batch.status, OPEN_BOOKING_STATUSES, "rescheduled")
+    if to.facility_id != facility_id:
+        raise Unprocessable(
+            f"Slot {to.id} is at facility {to.facility_id}; a batch moves within its facility {facility_id} only."
+        )
+    if to.status != SlotStatus.OPEN:
+        raise Conflict(f"Slot {to.id} is {to.status}, not open.", slot_id=str(to.id))
+    if to.starts_at <= now:
+        raise Unprocessable(f"Slot {to.id} starts at {to.starts_at.isoformat()}, in the past.")

@@ -418,6 +418,129 @@ SubscriptionEvent, SubscriptionCreated, SubscriptionSecretRotated, SubscriptionE
 )
 
 
+class BookingRescheduled(_BookingEvent):
+    """A campaign's batch moved to another open slot of its facility (`booking.slot_ids` now);
+    `from_slot_ids` are open again. What materials reserved for it stays with it."""
+
+    type = "gmphub.scheduling.booking.rescheduled.v1"
+    from_slot_ids: list[UUID]
+    reason: str
+
+
+class CampaignBatch(BaseModel):
+    """One batch of a campaign: a booking of its own (its events keyed by `booking_id`)."""
+
+    batch: int = Field(description="1, 2, … in the quote's time order")
+    booking_id: UUID
+    status: str  # held | confirmed | materials_short | expired | cancelled | completed
+    suite_id: UUID
+    slot_ids: list[UUID]
+    starts_at: datetime
+    ends_at: datetime
+
+
+class Shortfall(BaseModel):
+    material_id: UUID
+    requested: Decimal
+    available: Decimal
+    unit: str
+
+
+class BatchShortfalls(BaseModel):
+    booking_id: UUID
+    shortfalls: list[Shortfall]
+
+
+class CampaignState(BaseModel):
+    """A campaign as it stands after the event: consumers keep the highest `version`."""
+
+    campaign_id: UUID
+    version: int
+    status: str  # held | confirmed | materials_short | expired | cancelled | completed
+    request_id: UUID
+    quote_id: UUID
+    org_id: str
+    facility_id: UUID
+    product: str
+    run_kind: str  # development | engineering | clinical
+    approval_id: UUID | None = None
+    batches: list[CampaignBatch]
+    hold_expires_at: datetime | None = None
+    shortfalls: list[BatchShortfalls] = Field(default=[], description="Per batch, after materials found too little")
+
+
+class _CampaignEvent(Event):
+    """Campaign events are keyed by the campaign: its saga stays in order (its batches' own events,
+    keyed by booking, tell each batch's life)."""
+
+    aggregate_field = "campaign_id"
+    campaign_id: UUID
+    campaign: CampaignState
+
+
+class CampaignHeld(_CampaignEvent):
+    """The developer accepted a quote: its slots are held for the campaign's batches, one booking each."""
+
+    type = "gmphub.scheduling.campaign.held.v1"
+
+
+class BatchToReserve(BaseModel):
+    booking_id: UUID
+    starts_at: datetime
+    material_needs: list[MaterialNeed]
+
+
+class CampaignConfirmed(_CampaignEvent):
+    """The developer confirmed the campaign: materials reserves every batch's needs in one
+    transaction, or none, and answers once for all. Sent again (`attempt` 2, 3, …) while
+    materials has not answered within the saga's deadline."""
+
+    type = "gmphub.scheduling.campaign.confirmed.v1"
+    reserve: list[BatchToReserve]
+    attempt: int = 1
+
+
+class CampaignEscalated(_CampaignEvent):
+    """Materials has not answered the campaign's reservation request after `attempts` requests."""
+
+    type = "gmphub.scheduling.campaign.escalated.v1"
+    attempts: int
+    awaiting_since: datetime
+
+
+class CampaignMaterialsReserved(_CampaignEvent):
+    """Materials reserved every batch's needs: every open batch is `confirmed`, its slots booked."""
+
+    type = "gmphub.scheduling.campaign.materials_reserved.v1"
+
+
+class CampaignMaterialsShort(_CampaignEvent):
+    """Materials could not meet some batch's needs and reserved nothing: the campaign and its open
+    batches are `materials_short` (`campaign.shortfalls` per batch), with a fresh hold."""
+
+    type = "gmphub.scheduling.campaign.materials_short.v1"
+
+
+class CampaignCancelled(_CampaignEvent):
+    """The campaign was cancelled as a whole (or its last open batch was): its slots are free, and
+    materials releases whatever its batches hold."""
+
+    type = "gmphub.scheduling.campaign.cancelled.v1"
+    reason: str | None = None
+
+
+class CampaignExpired(_CampaignEvent):
+    """The campaign's hold ran out before it was confirmed; its slots are open again."""
+
+    type = "gmphub.scheduling.campaign.expired.v1"
+
+
+class CampaignCompleted(_CampaignEvent):
+    """No batch is left open and at least one run took place."""
+
+    type = "gmphub.scheduling.campaign.completed.v1"
+
+
 class AuditAnchored(ChainAnchored):
     """The head of the scheduling service's event-history hash chain, hourly and on demand (`gmp-hub audit anchor`)."""
 

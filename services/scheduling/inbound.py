@@ -184,6 +184,26 @@ class ReservationFailed(InboundEvent):
     shortfalls: list[Shortfall]
 
 
+class BatchShortfalls(BaseModel):
+    booking_id: UUID
+    shortfalls: list[Shortfall]
+
+
+class CampaignReservationConfirmed(InboundEvent):
+    """Every batch of the campaign reserved, in one transaction."""
+
+    type = "gmphub.materials.campaign_reservation.confirmed.v1"
+    campaign_id: UUID
+
+
+class CampaignReservationFailed(InboundEvent):
+    """Some batch's needs could not be met: nothing reserved for any; shortfalls per batch."""
+
+    type = "gmphub.materials.campaign_reservation.failed.v1"
+    campaign_id: UUID
+    batches: list[BatchShortfalls]
+
+
 # --- approvals: every approval event carries the approval's whole state ---
 
 

@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from services.scheduling import agreements, bookings, queries, quotes, webhooks
+from services.scheduling import agreements, bookings, campaigns, queries, quotes, webhooks
 from shared import webhooks as delivery
 from shared.observability import SAGA_REQUESTS_RESENT, SAGAS_OVERDUE
 from shared.service import ServiceContext, in_batches, periodic
@@ -12,7 +12,10 @@ async def expire_holds_once(context: ServiceContext) -> int:
     """One round: expire every overdue hold. The expiry time lives in the database, so holds made
     before a restart expire after it all the same."""
     step = partial(bookings.expire_overdue_holds, hold_ttl_seconds=context.settings.hold_ttl_seconds)
-    return await in_batches(context, "service:scheduling-hold-expiry", step)
+    expired = await in_batches(context, "service:scheduling-campaign-hold-expiry", partial(
+        campaigns.expire_overdue_holds, hold_ttl_seconds=context.settings.hold_ttl_seconds
+    ))  # fmt: skip
+    return expired + await in_batches(context, "service:scheduling-hold-expiry", step)
 
 
 async def ask_materials_again_once(context: ServiceContext) -> int:
@@ -22,6 +25,9 @@ async def ask_materials_again_once(context: ServiceContext) -> int:
         bookings.ask_materials_again, retry_seconds=settings.saga_retry_seconds, max_attempts=settings.saga_max_attempts
     )
     asked = await in_batches(context, "service:scheduling-saga", step)
+    asked += await in_batches(context, "service:scheduling-campaign-saga", partial(
+        campaigns.ask_materials_again, retry_seconds=settings.saga_retry_seconds, max_attempts=settings.saga_max_attempts
+    ))  # fmt: skip
     async with context.db.sessions() as session:
         overdue = await queries.overdue_sagas(session)
     SAGA_REQUESTS_RESENT.labels("scheduling").inc(asked)

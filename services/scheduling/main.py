@@ -3,6 +3,7 @@
 from services.scheduling import (
     api_agreements,
     api_bookings,
+    api_campaigns,
     api_capacity,
     api_public,
     api_quotes,
@@ -31,6 +32,7 @@ spec = ServiceSpec(
         api_requests.router,
         api_quotes.router,
         api_subscriptions.router,
+        api_campaigns.router,
     ],
     consumes=consumers.follows,
     jobs=[
@@ -56,6 +58,11 @@ spec = ServiceSpec(
         {
             "name": "quotes",
             "description": "Facilities' quotes on requests (their slots held meanwhile); the developer accepts one.",
+        },
+        {
+            "name": "campaigns",
+            "description": "An accepted quote's batches (each a booking), confirmed and reserved as a whole, "
+            "then cancelled, moved or completed batch by batch.",
         },
         {"name": "calendar", "description": "iCalendar (RFC 5545) feeds of bookings."},
         {"name": "facilities", "description": "Scheduling's read model of registry facilities."},

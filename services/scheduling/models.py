@@ -174,6 +174,8 @@ class Booking(Table, table=True):
             "materials_asked_at",
             postgresql_where=sa.text("materials_requested_at IS NOT NULL"),
         ),
+        # A campaign's batches; a booking of its own (no campaign) is not in it, so costs it nothing.
+        sa.Index("ix_booking_campaign_id", "campaign_id", postgresql_where=sa.text("campaign_id IS NOT NULL")),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     version: int = 1
@@ -197,6 +199,7 @@ class Booking(Table, table=True):
     materials_overdue_since: datetime | None = Field(default=None, sa_type=TZ)  # escalated: no answer
     waitlist_entry_id: uuid.UUID | None = None
     cancel_reason: str | None = None
+    campaign_id: uuid.UUID | None = None  # a batch of this campaign; None: a booking of its own
     created_at: datetime = Field(default_factory=now, sa_type=TZ)
     created_by: str
     updated_at: datetime = Field(default_factory=now, sa_type=TZ)
@@ -472,3 +475,53 @@ class HoldReminder(Table, table=True):
     booking_id: uuid.UUID = Field(foreign_key="booking.id", primary_key=True)
     hold_expires_at: datetime = Field(sa_type=TZ, primary_key=True)
     reminded_at: datetime = Field(default_factory=now, sa_type=TZ)
+
+
+class Campaign(Table, table=True):
+    """An accepted quote become a manufacturing campaign: its batches are bookings (`campaign_id`),
+    one per quoted slot, confirmed and reserved as a whole; what the whole's saga and hold need."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        sa.Index(
+            "ix_campaign_hold_expires_at", "hold_expires_at", postgresql_where=sa.text("hold_expires_at IS NOT NULL")
+        ),
+        sa.Index(
+            "ix_campaign_materials_asked_at",
+            "materials_asked_at",
+            postgresql_where=sa.text("materials_requested_at IS NOT NULL"),
+        ),
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: int = 1
+    status: str
+    request_id: uuid.UUID
+    quote_id: uuid.UUID = Field(sa_column_kwargs={"unique": True})  # one campaign per accepted quote
+    org_id: str = Field(index=True)
+    facility_id: uuid.UUID = Field(index=True)
+    product: str
+    run_kind: str
+    approval_id: uuid.UUID | None = None
+    atmp_type: str
+    process: str
+    hold_expires_at: datetime | None = Field(default=None, sa_type=TZ)
+    materials_requested_at: datetime | None = Field(default=None, sa_type=TZ)
+    materials_asked_at: datetime | None = Field(default=None, sa_type=TZ)
+    materials_attempts: int = 0
+    materials_overdue_since: datetime | None = Field(default=None, sa_type=TZ)
+    # Per batch (booking_id, shortfalls) after materials found too little; empty otherwise.
+    shortfalls: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    cancel_reason: str | None = None
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+    @property
+    def campaign_id(self) -> uuid.UUID:
+        """The id under the name its events and the API give it."""
+        return self.id
+
+    def touch(self, actor: str | None) -> None:
+        self.version += 1
+        self.updated_at, self.updated_by = now(), actor or "unknown"

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.scheduling import agreements, models, requests
+from services.scheduling import agreements, campaigns, models, requests
 from services.scheduling.bookings import may_inspect
 from services.scheduling.domain import OPEN_BOOKING_STATUSES, SlotFilters
 from services.scheduling.repository import (
@@ -34,7 +34,7 @@ from services.scheduling.repository import (
 )
 from services.scheduling.subscriptions import may_see
 from shared.auth import Principal, Role
-from shared.database import Database, DriverStatement, event_history
+from shared.database import Database, DriverStatement, event_history, outbox
 from shared.problems import BadRequest, NotFound
 from shared.webhook_api import visible_subscription
 
@@ -125,15 +125,21 @@ async def _calendar(session: AsyncSession, scope: sa.ColumnElement[bool]) -> lis
 
 
 async def overdue_sagas(session: AsyncSession) -> int:
-    """Bookings escalated because materials has not answered (the saga's partial index counts them)."""
-    overdue = await session.scalar(
-        sa.select(sa.func.count()).where(
-            # only bookings still awaiting materials can be overdue: the saga's partial index
-            col(Booking.materials_requested_at).is_not(None),
-            col(Booking.materials_overdue_since).is_not(None),
+    """Bookings and campaigns escalated because materials has not answered (the sagas' partial
+    indexes count them)."""
+    overdue = 0
+    for saga in (Booking, models.Campaign):
+        overdue += (
+            await session.scalar(
+                sa.select(sa.func.count()).where(
+                    # only those still awaiting materials can be overdue: the saga's partial index
+                    col(saga.materials_requested_at).is_not(None),
+                    col(saga.materials_overdue_since).is_not(None),
+                )
+            )
+            or 0
         )
-    )
-    return overdue or 0
+    return overdue
 
 
 # --- slots --------------------------------------------------------------------------------------
@@ -495,3 +501,65 @@ async def subscriptions(session: AsyncSession, principal: Principal) -> list[mod
     elif not principal.is_admin:
         query = query.where(col(s.facility_id).in_([UUID(f) for f in principal.facility_ids]))
     return list(await session.exec(query))
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+
+Campaign = models.Campaign
+
+
+async def campaign(
+    session: AsyncSession, principal: Principal, campaign_id: UUID
+) -> tuple[models.Campaign, list[models.Booking]]:
+    row = await session.get(Campaign, campaign_id)
+    if row is None or not campaigns.may_inspect(principal, row):
+        raise NotFound(f"No campaign {campaign_id}.")  # do not reveal others' campaigns
+    return row, (await batches_of(session, [row.id])).get(row.id, [])
+
+
+async def campaign_of_quote(session: AsyncSession, quote_id: UUID) -> UUID | None:
+    return await session.scalar(sa.select(Campaign.id).where(Campaign.quote_id == quote_id))
+
+
+async def campaign_history(session: AsyncSession, principal: Principal, campaign_id: UUID) -> list[dict[str, Any]]:
+    """Every event of the campaign and of its batches (each a booking), oldest first."""
+    row, batches = await campaign(session, principal, campaign_id)
+    keys = [str(row.id), *(str(b.id) for b in batches)]
+    result = await session.execute(
+        sa.select(outbox.c.envelope).where(outbox.c.key.in_(keys)).order_by(outbox.c.seq).limit(2000)
+    )
+    return [r.envelope for r in result]
+
+
+async def campaigns_of(
+    session: AsyncSession,
+    *,
+    org_id: str | None = None,
+    facility_id: UUID | None = None,
+    status: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[tuple[models.Campaign, list[models.Booking]]]:
+    """An organisation's or a facility's campaigns, newest first, each with its batches."""
+    query = select(Campaign)
+    if org_id is not None:
+        query = query.where(Campaign.org_id == org_id)
+    if facility_id is not None:
+        query = query.where(Campaign.facility_id == facility_id)
+    if status is not None:
+        query = query.where(Campaign.status == status)
+    query = query.order_by(col(Campaign.created_at).desc(), col(Campaign.id)).offset(offset).limit(limit)
+    rows = list(await session.exec(query))
+    found = await batches_of(session, [r.id for r in rows])
+    return [(r, found.get(r.id, [])) for r in rows]
+
+
+async def batches_of(session: AsyncSession, campaign_ids: Sequence[UUID]) -> dict[UUID, list[models.Booking]]:
+    if not campaign_ids:
+        return {}
+    rows = await session.exec(select(Booking).where(col(Booking.campaign_id).in_(campaign_ids)))
+    found: dict[UUID, list[models.Booking]] = {}
+    for b in rows:
+        assert b.campaign_id is not None
+        found.setdefault(b.campaign_id, []).append(b)
+    return found

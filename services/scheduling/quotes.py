@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
-from services.scheduling import events, models, waitlist
+from services.scheduling import campaigns, events, models, waitlist
 from services.scheduling.domain import (
     Period,
     QuoteStatus,
@@ -123,9 +123,10 @@ async def accept(
     uow: SchedulingUnitOfWork, principal: Principal, request_id: UUID, quote_id: UUID, hold_ttl_seconds: int
 ) -> models.Quote:
     """The developer accepts an offered, unexpired quote: the request is `accepted`, every other
-    offered quote superseded (its slots released), and the accepted quote's slots stay held for the
-    campaign it becomes (`QuoteAccepted` names them per batch). A clinical run needs its approval and
-    an active technical agreement between the organisation and the facility over the batches' days."""
+    offered quote superseded (its slots released), and the accepted quote becomes a campaign whose
+    batches hold its slots (`QuoteAccepted` names them per batch; `campaigns.open_from_quote`). A
+    clinical run needs its approval and an active technical agreement between the organisation and
+    the facility over the batches' days."""
     request_row = await visible(uow, principal, request_id)
     require_developer_of(principal, request_row)
     row = await _visible_quote(uow, principal, request_row, quote_id)
@@ -150,6 +151,7 @@ async def accept(
     await uow.requests.save(request_row)
     uow.emit(events.QuoteAccepted(request_id=request_row.id, quote_id=row.id, quote=quote_state(row),
                                   request=request_state(request_row)))  # fmt: skip
+    await campaigns.open_from_quote(uow, request_row, row, hold_ttl_seconds)
     return row
 
 

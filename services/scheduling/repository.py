@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.scheduling import models
 from services.scheduling.domain import (
     AGREEMENT_ENDED,
+    CAMPAIGN_UNSETTLED,
     OPEN_BOOKING_STATUSES,
     AgreementFacts,
     ApprovalFacts,
@@ -57,6 +58,7 @@ class SchedulingUnitOfWork(UnitOfWork):
         self.quotes = Quotes(session)
         self.subscriptions = webhook_store.Subscriptions(session, models.Subscription)
         self.deliveries = webhook_store.Deliveries(session, models.WEBHOOK_TABLES)
+        self.campaigns = Campaigns(session)
 
     async def commit(self) -> None:
         await self.replicas.flush()
@@ -171,6 +173,15 @@ HOLD_FOR_QUOTE = DriverStatement.of(
         **_QUOTE_STAMP,
     )
 )
+# An accepted quote's slots, each held for its batch's booking, in one statement.
+HOLD_QUOTED_FOR_BATCHES = DriverStatement(
+    "UPDATE slot SET status = 'held', booking_id = batch.booking_id, quote_id = NULL, status_reason = NULL,"
+    " version = slot.version + 1, updated_at = now(), updated_by = $3"
+    " FROM unnest($1::uuid[], $2::uuid[]) AS batch(slot_id, booking_id)"
+    " WHERE slot.id = batch.slot_id AND slot.status = 'quoted' AND slot.quote_id = $4"
+    " RETURNING slot.id, slot.updated_at",
+    (("slot_ids", None), ("booking_ids", None), ("actor", None), ("quote", None)),
+)
 RELEASE_QUOTED = DriverStatement.of(
     _QUOTE_MOVE.where(SLOT.c.status == SlotStatus.QUOTED.value, SLOT.c.quote_id == sa.bindparam("quote")).values(
         status=SlotStatus.OPEN.value, quote_id=None, status_reason=None, **_QUOTE_STAMP
@@ -273,6 +284,21 @@ class Slots:
             RELEASE_QUOTED, slot_ids=list(slot_ids), quote=quote_id, actor=self.actor or "unknown"
         )
         return self._in_step(moved, SlotStatus.OPEN, None, None)
+
+    async def hold_quoted_for_batches(self, quote_id: UUID, batches: Sequence[tuple[UUID, UUID]]) -> list[UUID]:
+        """The quote's slots (`quoted` for it) become `held`, each for its batch's booking, given as
+        (slot_id, booking_id); return those moved."""
+        slot_ids, booking_ids = [s for s, _ in batches], [b for _, b in batches]
+        moved = await self._fetch(
+            HOLD_QUOTED_FOR_BATCHES, slot_ids=slot_ids, booking_ids=booking_ids, actor=self.actor or "unknown",
+            quote=quote_id,
+        )  # fmt: skip
+        held = self._in_step(moved, SlotStatus.HELD, None, None)
+        for slot_id, booking_id in batches:
+            slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
+            if slot is not None:
+                set_committed_value(slot, "booking_id", booking_id)
+        return held
 
     def _in_step(
         self, moved: Sequence[Any], status: SlotStatus, quote_id: UUID | None, reason: str | None
@@ -412,7 +438,11 @@ def valid_certificate_exists(facility_id: sa.ColumnElement) -> sa.ColumnElement[
 
 
 BOOKING = models.Booking.__table__
-INSERT_BOOKING = DriverStatement.of(sa.insert(BOOKING))
+# A booking of its own belongs to no campaign: its insert leaves `campaign_id` (NULL) out, the
+# statement as it was before campaigns. A campaign's batches go in with the campaign (`Campaigns.add`).
+INSERT_BOOKING = DriverStatement.of(
+    sa.insert(BOOKING).values({c.key: sa.bindparam(c.key) for c in BOOKING.columns if c.key != "campaign_id"})
+)
 BOOKING_JSON = frozenset(c.key for c in BOOKING.columns if isinstance(c.type, JSONB))  # sent as JSON text
 
 
@@ -796,3 +826,52 @@ class Quotes:
             .with_for_update(skip_locked=True)
         )
         return list(await self.session.exec(query))
+
+
+Campaign = models.Campaign
+
+
+class Campaigns:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, campaign_id: UUID, *, lock: bool = False) -> models.Campaign | None:
+        """With `lock`, every change of a campaign or of one of its batches takes the campaign first,
+        then its batches in id order, then slots: campaign changes never deadlock one another."""
+        return await self.session.get(Campaign, campaign_id, with_for_update=lock)
+
+    async def add(self, campaign: models.Campaign, batches: Sequence[models.Booking]) -> None:
+        """A new campaign and its batches (bookings with its `campaign_id`)."""
+        self.session.add(campaign)
+        self.session.add_all(batches)
+        await self.session.flush()
+
+    async def save(self, campaign: models.Campaign) -> None:
+        self.session.add(campaign)
+
+    async def batches(self, campaign_id: UUID) -> list[models.Booking]:
+        """The campaign's batches, in id order, locked (the caller holds the campaign's lock)."""
+        query = select(models.Booking).where(models.Booking.campaign_id == campaign_id)
+        return list(await self.session.exec(query.order_by(col(models.Booking.id)).with_for_update()))
+
+    async def overdue_holds(self, now: datetime, limit: int) -> list[models.Campaign]:
+        """Held or short campaigns whose hold ran out, oldest first, locked; those another replica
+        holds are skipped."""
+        return await self._locked_batch(col(Campaign.hold_expires_at) <= now, col(Campaign.hold_expires_at), limit)
+
+    async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Campaign]:
+        """Campaigns whose last request to materials went out before `asked_before`, unanswered."""
+        return await self._locked_batch(
+            sa.and_(
+                col(Campaign.materials_requested_at).is_not(None), col(Campaign.materials_asked_at) <= asked_before
+            ),
+            col(Campaign.materials_asked_at),
+            limit,
+        )
+
+    async def _locked_batch(
+        self, due: sa.ColumnElement[bool], oldest_first: sa.ColumnElement, limit: int
+    ) -> list[models.Campaign]:
+        unsettled = col(Campaign.status).in_([s.value for s in CAMPAIGN_UNSETTLED])
+        query = select(Campaign).where(due, unsettled).order_by(oldest_first).limit(limit)
+        return list(await self.session.exec(query.with_for_update(skip_locked=True)))

@@ -160,6 +160,7 @@ class BookingOut(BaseModel):
     )
     waitlist_entry_id: UUID | None
     cancel_reason: str | None
+    campaign_id: UUID | None = Field(default=None, description="The campaign it is a batch of, if any")
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -379,6 +380,7 @@ class QuoteIn(QuoteTermsIn):
 
 class QuoteOut(events.QuoteState):
     status_reason: str | None
+    campaign_id: UUID | None = Field(default=None, description="In the acceptance's answer: the campaign it became")
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -433,3 +435,40 @@ class SubscriptionOut(webhook_api.SubscriptionOutFields):
 
 class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(description=webhook_api.SECRET_DESCRIPTION)
+
+
+class CampaignBatchOut(events.CampaignBatch):
+    """A batch as the campaign shows it; `GET /v1/bookings/{booking_id}` has the whole booking."""
+
+    at_risk_reasons: list[str]
+    shortfalls: list[dict]
+    cancel_reason: str | None
+
+
+class CampaignOut(events.CampaignState):
+    batches: list[CampaignBatchOut]  # type: ignore[assignment]
+    awaiting_materials: bool = Field(description="Confirmed by the developer; materials is reserving every batch")
+    materials_attempts: int = Field(description="Reservation requests sent to materials for this confirmation")
+    materials_overdue_since: datetime | None
+    cancel_reason: str | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, row: models.Campaign, batch_rows: list[models.Booking]) -> "CampaignOut":
+        in_order = sorted(batch_rows, key=lambda b: (b.starts_at, b.id))
+        batches = [
+            CampaignBatchOut.model_validate(b.model_dump() | {"batch": n, "booking_id": b.id})
+            for n, b in enumerate(in_order, start=1)
+        ]
+        awaiting = row.status in domain.CAMPAIGN_UNSETTLED and row.materials_requested_at is not None
+        return cls.model_validate(
+            row.model_dump() | {"campaign_id": row.id, "batches": batches, "awaiting_materials": awaiting}
+        )
+
+
+class RescheduleIn(BaseModel):
+    slot_id: UUID = Field(description="An open slot of the campaign's facility")
+    reason: str = Field(min_length=3, max_length=2000, examples=["Suite 2 requalification moved to that week."])

@@ -102,9 +102,14 @@ def test_hub_up_flows_an_event_seeds_stops_cleanly_and_keeps_data(hub):
 
         subprocess.run([str(BIN / "gmp-hub"), "seed"], env=hub.env, check=True, capture_output=True)
         developer = hub.token("--role", "developer", "--org", "ORG-1")
-        for country in ("DE", "NL", "FR"):  # the demo data is there to search and book
+        # The demo data is there to search and book: nine weekly slots a facility, three each of
+        # Berlin's and Lyon's held for their quotes on ORG-1's request (out of the search).
+        for country, open_slots in (("DE", 6), ("NL", 9), ("FR", 6)):
             slots = client.get(f"{hub.url(3)}/v1/slots", params={"country": country}, headers=developer).json()
-            assert len(slots["items"]) == 9, country
+            assert len(slots["items"]) == open_slots, country
+        [request] = client.get(f"{hub.url(3)}/v1/orgs/ORG-1/requests", headers=developer).json()
+        assert (request["status"], request["batches"]) == ("quoted", 3)
+        assert sorted(q["price_per_batch"] for q in request["quotes"]) == ["47500.00", "52000.00"]
         agreements = client.get(f"{hub.url(3)}/v1/orgs/ORG-1/agreements", headers=developer).json()
         assert [a["status"] for a in agreements] == ["active"]  # ORG-1's clinical runs in Berlin can be confirmed
 

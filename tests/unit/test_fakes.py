@@ -21,6 +21,7 @@ REPOSITORIES = {
         "quotes",
         "subscriptions",
         "deliveries",
+        "campaigns",
     },
     "approvals": {"approvals", "letters", "decisions", "notifications", "subscriptions", "deliveries"},
 }

@@ -80,16 +80,16 @@ async def test_quotes_hold_their_slots_a_revision_swaps_them_and_accepting_one_s
         refused = await scheduling.client.post(f"{path}/quotes/{quote_a['quote_id']}/accept", headers=headers)
         assert refused.status_code == 403 and "Only a developer of ORG-1" in refused.json()["detail"]
 
-    # The developer accepts A's quote: B's is superseded and its slots open; A's stay held for it.
+    # The developer accepts A's quote: B's is superseded and its slots open; A's are held for the
+    # campaign it became, one booking per batch (tests/integration/scheduling/test_campaigns.py).
     accepted = await scheduling.client.post(f"{path}/quotes/{quote_a['quote_id']}/accept", headers=developer)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"] == "accepted"
     assert {s: v[0] for s, v in (await slot_states(scheduling, b_slots[:2])).items()} == dict.fromkeys(
         b_slots[:2], "open"
     )
-    assert {v[:2] for v in (await slot_states(scheduling, [a_slots[0], a_slots[3]])).values()} == {
-        ("quoted", quote_a["quote_id"])
-    }
+    assert {v[:2] for v in (await slot_states(scheduling, [a_slots[0], a_slots[3]])).values()} == {("held", None)}
+    assert accepted.json()["campaign_id"] is not None
     seen = (await scheduling.client.get(path, headers=developer)).json()
     assert (seen["status"], seen["accepted_quote_id"]) == ("accepted", quote_a["quote_id"])
     assert [(q["status"], q["status_reason"]) for q in seen["quotes"]] == [

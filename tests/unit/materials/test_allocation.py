@@ -6,7 +6,16 @@ from decimal import Decimal
 
 import pytest
 
-from services.materials.domain import LotStock, Need, allocate, check_new_quantity, check_quantity, convert
+from services.materials.domain import (
+    LotStock,
+    Need,
+    Short,
+    allocate,
+    allocate_batches,
+    check_new_quantity,
+    check_quantity,
+    convert,
+)
 from shared.errors import Conflict, Unprocessable
 
 USE_ON = date(2027, 3, 1)
@@ -79,3 +88,26 @@ def test_takes_are_rounded_up_to_six_places_never_beyond_the_lot():
     assert take.quantity == Decimal("0.000001")  # 1e-10 L needed; a lot cannot hold less than 1e-6
     [whole] = allocate([Need(MEDIUM, Decimal("2"), "µL")], [litres], USE_ON).takes
     assert whole.quantity == Decimal("0.000002")
+
+
+def test_a_campaigns_batches_take_in_turn_from_the_same_lots_all_or_nothing():
+    first, second = uuid.uuid4(), uuid.uuid4()
+    lots = [lot(MEDIUM, "L1", date(2027, 4, 1), "15"), lot(MEDIUM, "L2", date(2027, 9, 1), "10")]
+    need = [Need(MEDIUM, Decimal("10"), "mL")]
+    fits = allocate_batches([(first, need, USE_ON), (second, need, USE_ON)], lots)
+    assert [(t.lot.lot_number, t.quantity) for t in fits[first].takes] == [("L1", Decimal(10))]
+    assert [(t.lot.lot_number, t.quantity) for t in fits[second].takes] == [("L1", Decimal(5)), ("L2", Decimal(5))]
+
+    third = uuid.uuid4()
+    short = allocate_batches([(first, need, USE_ON), (second, need, USE_ON), (third, need, USE_ON)], lots)
+    assert [a.takes for a in short.values()] == [[], [], []]  # one short: none takes anything
+    assert [a.shortfalls for a in short.values()] == [[], [], [Short(MEDIUM, Decimal(10), Decimal(5), "mL")]]
+
+
+def test_a_later_batch_cannot_use_a_lot_expired_by_its_own_start():
+    early, late = uuid.uuid4(), uuid.uuid4()
+    lots = [lot(MEDIUM, "L1", date(2027, 4, 1), "20")]
+    need = [Need(MEDIUM, Decimal("10"), "mL")]
+    allocations = allocate_batches([(early, need, USE_ON), (late, need, date(2027, 5, 1))], lots)
+    assert allocations[late].shortfalls == [Short(MEDIUM, Decimal(10), Decimal(0), "mL")]
+    assert allocations[early].takes == []

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from services.scheduling import models
 from services.scheduling.domain import (
     AGREEMENT_ENDED,
+    CAMPAIGN_UNSETTLED,
     OPEN_BOOKING_STATUSES,
     AgreementFacts,
     ApprovalFacts,
@@ -53,6 +54,7 @@ class Store:
     taking: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)  # a hold's slots, until its booking
     reminded: set[tuple[uuid.UUID, datetime]] = field(default_factory=set)  # (booking, hold expiry)
     subscriptions: FakeSubscriptions = field(default_factory=FakeSubscriptions)
+    campaigns: dict[uuid.UUID, models.Campaign] = field(default_factory=dict)
 
     def put(self, *rows: models.Table) -> None:
         """Rows as the database holds them already (what a test starts from)."""
@@ -84,6 +86,7 @@ class FakeUnitOfWork(InMemoryUnitOfWork):
         self.quotes = FakeQuotes(self.store)
         self.subscriptions = self.store.subscriptions
         self.deliveries = FakeDeliveries(self.subscriptions, models.WEBHOOK_TABLES)
+        self.campaigns = FakeCampaigns(self.store)
 
     def next(self, actor: str | None = None) -> "FakeUnitOfWork":
         """The next transaction on the same data (by the same actor unless another is named)."""
@@ -155,6 +158,15 @@ class FakeSlots:
 
     async def release_quoted(self, slot_ids: Sequence[uuid.UUID], quote_id: uuid.UUID) -> list[uuid.UUID]:
         return self._quote_move(slot_ids, SlotStatus.QUOTED, quote_id, SlotStatus.OPEN, None, None)
+
+    async def hold_quoted_for_batches(
+        self, quote_id: uuid.UUID, batches: Sequence[tuple[uuid.UUID, uuid.UUID]]
+    ) -> list[uuid.UUID]:
+        held = self._quote_move([s for s, _ in batches], SlotStatus.QUOTED, quote_id, SlotStatus.HELD, None, None)
+        for slot_id, booking_id in batches:
+            if slot_id in held:
+                self.store.slots[slot_id].booking_id = booking_id
+        return held
 
     def _quote_move(
         self,
@@ -485,6 +497,40 @@ class FakeQuotes:
     async def run_out(self, now: datetime, limit: int) -> list[models.Quote]:
         rows = [q for q in self.store.quotes.values() if q.status == QuoteStatus.OFFERED and q.valid_until <= now]
         return sorted(rows, key=lambda q: (q.valid_until, q.id))[:limit]
+
+
+class FakeCampaigns:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, campaign_id: uuid.UUID, *, lock: bool = False) -> models.Campaign | None:
+        return self.store.campaigns.get(campaign_id)
+
+    async def add(self, campaign: models.Campaign, batches: Sequence[models.Booking]) -> None:
+        self.store.campaigns[campaign.id] = campaign
+        for batch in batches:
+            self.store.bookings[batch.id] = batch
+
+    async def save(self, campaign: models.Campaign) -> None:
+        self.store.campaigns[campaign.id] = campaign
+
+    async def batches(self, campaign_id: uuid.UUID) -> list[models.Booking]:
+        return sorted((b for b in self.store.bookings.values() if b.campaign_id == campaign_id), key=lambda b: b.id)
+
+    async def overdue_holds(self, now: datetime, limit: int) -> list[models.Campaign]:
+        due = [c for c in self._unsettled() if c.hold_expires_at is not None and c.hold_expires_at <= now]
+        return sorted(due, key=lambda c: c.hold_expires_at)[:limit]  # type: ignore[arg-type,return-value]
+
+    async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Campaign]:
+        due = [
+            c for c in self._unsettled()
+            if c.materials_requested_at is not None and c.materials_asked_at is not None
+            and c.materials_asked_at <= asked_before
+        ]  # fmt: skip
+        return sorted(due, key=lambda c: c.materials_asked_at)[:limit]  # type: ignore[arg-type,return-value]
+
+    def _unsettled(self) -> list[models.Campaign]:
+        return [c for c in self.store.campaigns.values() if c.status in CAMPAIGN_UNSETTLED]
 
 
 @dataclass
