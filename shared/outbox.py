@@ -21,11 +21,10 @@ order holds.
 """
 
 import asyncio
-import json
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -40,7 +39,7 @@ from shared.observability import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, OUTBOX_REPLAY
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-OutboxRow = sa.Row[tuple[int, str, str, dict[str, Any]]]  # seq, topic, key, envelope
+OutboxRow = sa.Row[tuple[int, str, str, str, UUID, str]]  # seq, topic, key, type, event id, envelope as JSON
 # Replicas' relays take turns: one woken while another sends waits for it, then publishes what the
 # other's batch left (its own process's commits among them) rather than waiting for the next poll.
 RELAY_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext('gmphub-outbox-relay'))")
@@ -134,7 +133,15 @@ class OutboxRelay:
         now = time.monotonic()
         self._held_back = {key: hold for key, hold in self._held_back.items() if hold[0] > now}
         query = (
-            sa.select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.envelope)
+            # The envelope as PostgreSQL writes it out, sent as it is: not decoded to be encoded again.
+            sa.select(
+                outbox.c.seq,
+                outbox.c.topic,
+                outbox.c.key,
+                outbox.c.type,
+                outbox.c.event_id,
+                sa.cast(outbox.c.envelope, sa.Text).label("envelope"),
+            )  # fmt: skip
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.seq)
             .limit(self.settings.outbox_batch_size)
@@ -147,11 +154,11 @@ class OutboxRelay:
         async def send(row: OutboxRow) -> None:
             ack = await producer.send(
                 row.topic,
-                value=json.dumps(row.envelope).encode(),
+                value=row.envelope.encode(),
                 key=row.key.encode(),
                 headers=[
-                    ("ce_type", row.envelope["type"].encode()),
-                    ("ce_id", row.envelope["id"].encode()),
+                    ("ce_type", row.type.encode()),
+                    ("ce_id", str(row.event_id).encode()),
                     ("content-type", b"application/cloudevents+json"),
                 ],
             )
