@@ -112,7 +112,7 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
     needed = needed_materials(booking)
     facts = RiskFacts(site.certificates, site.country, await uow.replicas.active_shortages(needed), approval)
     booking.at_risk_reasons = at_risk_reasons(facts, needed, now.date())
-    await uow.bookings.add(booking)
+    uow.bookings.add_with_events(booking)
     uow.emit(
         events.BookingHeld(booking_id=booking.id, booking=_state(booking), hold_expires_at=booking.hold_expires_at)
     )

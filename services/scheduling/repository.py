@@ -3,7 +3,7 @@ change. Unit tests swap in an in-memory fake with the same attributes and method
 (tests/unit/scheduling/fakes.py); the locking said here is proven against PostgreSQL by the
 integration tests."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -49,7 +49,7 @@ class SchedulingUnitOfWork(UnitOfWork):
 
     def attach(self, session: AsyncSession) -> None:
         self.slots = Slots(session, self.fetch, self.actor)
-        self.bookings = Bookings(session, self.fetch)
+        self.bookings = Bookings(session, self.fetch, self.write_with_events)
         self.waitlist = WaitlistEntries(session)
         self.replicas = Replicas(session)
         self.idempotency_keys = IdempotencyKeys(session)
@@ -446,9 +446,14 @@ INSERT_BOOKING = DriverStatement.of(
 BOOKING_JSON = frozenset(c.key for c in BOOKING.columns if isinstance(c.type, JSONB))  # sent as JSON text
 
 
+def _booking_values(booking: models.Booking) -> dict[str, Any]:
+    values = {c.key: getattr(booking, c.key) for c in BOOKING.columns}
+    return values | {k: to_json(values[k]).decode() for k in BOOKING_JSON}
+
+
 class Bookings:
-    def __init__(self, session: AsyncSession, fetch: Fetch) -> None:
-        self.session, self._fetch = session, fetch
+    def __init__(self, session: AsyncSession, fetch: Fetch, write_with_events: Callable[..., None]) -> None:
+        self.session, self._fetch, self._write_with_events = session, fetch, write_with_events
 
     async def get(self, booking_id: UUID, *, lock: bool = False) -> models.Booking | None:
         return await self.session.get(models.Booking, booking_id, with_for_update=lock)
@@ -456,8 +461,12 @@ class Bookings:
     async def add(self, booking: models.Booking) -> None:
         """A new booking, inserted at once as it stands (the session does not track it: change it
         through `save` only after loading it)."""
-        values = {c.key: getattr(booking, c.key) for c in BOOKING.columns}
-        await self._fetch(INSERT_BOOKING, **values | {k: to_json(values[k]).decode() for k in BOOKING_JSON})
+        await self._fetch(INSERT_BOOKING, **_booking_values(booking))
+
+    def add_with_events(self, booking: models.Booking) -> None:
+        """A new booking, inserted in the same statement as the unit's events at its commit (a
+        hold's booking: nothing reads it back before)."""
+        self._write_with_events(INSERT_BOOKING, **_booking_values(booking))
 
     async def save(self, booking: models.Booking) -> None:
         self.session.add(booking)

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared import outbox as outbox_module
-from shared.database import Database, outbox
+from shared.database import Database, DriverStatement, outbox
 from shared.kafka import BrokerLink, broker_view
 from shared.outbox import OutboxRelay
 from tests.integration.shared.events import facility_registered
@@ -216,3 +216,29 @@ async def test_a_relay_woken_while_another_publishes_waits_its_turn_then_publish
     assert await unpublished_count(db) == 0
     keys = [r.key.decode() for r in await read_topic(config.kafka_servers, TOPIC)]
     assert keys.count(str(event.facility_id)) == 1
+
+
+async def test_a_row_written_with_the_events_lands_with_them_in_their_statement_or_alone(relay_parts):
+    """`write_with_events` defers an insert to the events' statement at commit: both or neither."""
+    _, db, _, _ = relay_parts
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE noted (id int PRIMARY KEY, note text NOT NULL)"))
+    note = DriverStatement.of(sa.text("INSERT INTO noted (id, note) VALUES (:id, :note)"))
+    event = facility_registered()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.write_with_events(note, id=1, note="with an event")
+        uow.emit(event)
+        await uow.commit()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.write_with_events(note, id=2, note="without one")
+        await uow.commit()
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.write_with_events(note, id=1, note="a duplicate: its events are not written either")
+        uow.emit(facility_registered())
+        with pytest.raises(sa.exc.IntegrityError):
+            await uow.commit()
+    async with db.engine.connect() as conn:
+        notes = (await conn.execute(sa.text("SELECT id, note FROM noted ORDER BY id"))).all()
+        keys = (await conn.execute(sa.select(outbox.c.key))).scalars().all()
+    assert [tuple(n) for n in notes] == [(1, "with an event"), (2, "without one")]
+    assert keys == [str(event.facility_id)]

@@ -269,10 +269,18 @@ class FakeBookings:
 
     async def add(self, booking: models.Booking) -> None:
         self.store.bookings[booking.id] = booking
+        self._take(booking)
+
+    def _take(self, booking: models.Booking) -> None:
         for slot_id in self.store.taking.pop(booking.id, []):
             slot = self.store.slots[slot_id]
             slot.status, slot.booking_id, slot.status_reason = SlotStatus.HELD.value, booking.id, None
             slot.version += 1
+
+    def add_with_events(self, booking: models.Booking) -> None:
+        # Written at once: nothing here fails at commit as a statement can.
+        self.store.bookings[booking.id] = booking
+        self._take(booking)
 
     async def save(self, booking: models.Booking) -> None:
         self.store.bookings[booking.id] = booking
