@@ -121,8 +121,12 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     """No pre-ping: it cost every checkout three round trips (BEGIN, a ping, ROLLBACK). A pooled
     connection the server dropped fails its first statement instead: SQLAlchemy then replaces every
     connection of the pool older than that failure, and the failure is an outage (`is_outage`), so
-    that request is answered 503 with Retry-After and a consumer or job waits and retries."""
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    that request is answered 503 with Retry-After and a consumer or job waits and retries.
+
+    Up to twice `pool_size` connections, all kept once opened: an overflow connection closed on
+    its return was opened again moments later under load (a new backend, its statements prepared
+    anew), 64 times in 10 s of holds from 32 clients."""
+    engine = create_async_engine(url, pool_size=2 * pool_size, max_overflow=0)
     sa.event.listen(engine.sync_engine, "handle_error", _discard_half_sent)
     return engine
 
