@@ -155,6 +155,19 @@ async def reserve_for_booking(uow: MaterialsUnitOfWork, event: inbound.BookingCo
         return
     reservation.status = ReservationStatus.CONFIRMED
     reservation.shortfalls = []
+    lines = await _reserve_lots(uow, reservation, allocation, lots)
+    uow.emit(
+        events.ReservationConfirmed(
+            booking_id=event.booking_id, reservation_id=reservation.id, facility_id=booking.facility_id,
+            lines=[_reserved_line(line, lots[line.lot_id]) for line in lines],
+        )
+    )  # fmt: skip
+
+
+async def _reserve_lots(
+    uow: MaterialsUnitOfWork, reservation: models.Reservation, allocation: Allocation, lots: dict[UUID, models.Lot]
+) -> list[models.ReservationLine]:
+    """Take the allocation's quantities from the locked lots and store the reservation with its lines."""
     lines = []
     for take in allocation.takes:
         lot = lots[take.lot.lot_id]
@@ -165,12 +178,7 @@ async def reserve_for_booking(uow: MaterialsUnitOfWork, event: inbound.BookingCo
             unit=lot.unit,
         ))  # fmt: skip
     await uow.reservations.add(reservation, lines)
-    uow.emit(
-        events.ReservationConfirmed(
-            booking_id=event.booking_id, reservation_id=reservation.id, facility_id=booking.facility_id,
-            lines=[_reserved_line(line, lots[line.lot_id]) for line in lines],
-        )
-    )  # fmt: skip
+    return lines
 
 
 async def _answer_again(uow: MaterialsUnitOfWork, reservation: models.Reservation) -> None:
@@ -241,16 +249,7 @@ async def reserve_for_campaign(uow: MaterialsUnitOfWork, event: inbound.Campaign
             short.append(events.BatchShortfalls(booking_id=booking_id, shortfalls=reservation.shortfalls))
             continue
         reservation.status, reservation.shortfalls = ReservationStatus.CONFIRMED, []
-        lines = []
-        for take in allocation.takes:
-            lot = lots[take.lot.lot_id]
-            lot.reserved += take.quantity
-            uow.lots.add(lot)
-            lines.append(models.ReservationLine(
-                reservation_id=reservation.id, lot_id=lot.id, material_id=lot.material_id, quantity=take.quantity,
-                unit=lot.unit,
-            ))  # fmt: skip
-        await uow.reservations.add(reservation, lines)
+        lines = await _reserve_lots(uow, reservation, allocation, lots)
         reserved.append(events.BatchReservation(
             booking_id=booking_id, reservation_id=reservation.id,
             lines=[_reserved_line(line, lots[line.lot_id]) for line in lines],
