@@ -348,6 +348,10 @@ class _QuoteEvent(Event):
     request_id: UUID
     quote_id: UUID
     quote: QuoteState
+    # Optional: events published before it was added lack it.
+    org_id: str | None = Field(
+        default=None, description="The developer organisation of the request: its webhooks and stream are told"
+    )
 
 
 class QuoteSent(_QuoteEvent):

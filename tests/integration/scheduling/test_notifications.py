@@ -9,13 +9,14 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from services.scheduling import jobs
 from tests.integration.receiver import Receiver
-from tests.integration.scheduling.helpers import certified_site, hold, publish
+from tests.integration.scheduling.helpers import certified_site, hold, publish, quote_body, send_quote, send_request
 from tests.integration.sse import read_events, serving, stream
 from tests.support import eventually
 
 HELD = "gmphub.scheduling.booking.held.v1"
 CANCELLED = "gmphub.scheduling.booking.cancelled.v1"
 EXPIRING = "gmphub.scheduling.booking.hold_expiring.v1"
+REVISED, DECLINED = "gmphub.scheduling.quote.revised.v1", "gmphub.scheduling.quote.declined.v1"
 
 
 async def subscribe(scheduling, headers: dict, url: str, types: list[str] | None = None, **body) -> dict:
@@ -96,6 +97,32 @@ async def test_a_facility_users_subscription_gets_its_facilitys_events_only(regi
         await fanned_out(scheduling)
         assert [b["type"] for b in bodies] == [HELD, CANCELLED] and len(receiver.requests) == 2
         assert {b["data"]["booking"]["facility_id"] for b in bodies} == {str(site.facility_id)}
+
+
+async def test_a_developers_webhook_gets_the_revision_and_decline_of_a_quote_on_its_request(
+    registry, scheduling, tokens
+):
+    site = await certified_site(registry, scheduling)
+    slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=3)]
+    facility = tokens.facility(site.facility_id)
+    async with Receiver() as mine, Receiver() as theirs:
+        await subscribe(scheduling, tokens.developer("ORG-1"), mine.url, [REVISED, DECLINED])
+        await subscribe(scheduling, tokens.developer("ORG-2"), theirs.url, [REVISED, DECLINED])
+        request = await send_request(scheduling, tokens, site.facility_id, org="ORG-1")
+        quote = (await send_quote(scheduling, tokens, request, site.facility_id, slots[:2])).json()
+        path = f"/v1/requests/{request['request_id']}/quotes/{quote['quote_id']}"
+        revised = await scheduling.client.post(f"{path}/revisions", json=quote_body(slots[1:]), headers=facility)
+        assert revised.status_code == 200, revised.text
+        declined = await scheduling.client.post(f"{path}/decline", json={"reason": "Line down"}, headers=facility)
+        assert declined.status_code == 200, declined.text
+
+        bodies = await received(mine, 2)
+        await fanned_out(scheduling)
+        assert [(b["type"], b["data"]["quote_id"], b["data"]["org_id"]) for b in bodies] == [
+            (REVISED, quote["quote_id"], "ORG-1"), (DECLINED, quote["quote_id"], "ORG-1")
+        ]  # fmt: skip
+        assert bodies[0]["data"]["released_slot_ids"] == [slots[0]] and bodies[1]["data"]["reason"] == "Line down"
+        assert len(mine.requests) == 2 and theirs.requests == []  # another organisation is told nothing
 
 
 async def test_a_refused_delivery_is_retried_after_a_pause_and_the_log_shows_each_attempt(registry, scheduling, tokens):

@@ -173,6 +173,7 @@ async def test_a_revision_keeps_the_slots_it_still_proposes_and_releases_the_res
     assert {uow.store.slots[s].quote_id for s in site.slot_ids[1:3]} == {quote.id}
     [event] = revising.events
     assert (event.type, event.released_slot_ids) == ("gmphub.scheduling.quote.revised.v1", [site.slot_ids[0]])
+    assert event.org_id == "ORG-1"  # what routes it to the developer's webhooks and stream
 
     # Another facility's user does not see the quote; the developer does not revise it.
     stranger = Principal("qa-9", Role.FACILITY, facility_ids=frozenset({str(uuid.uuid4())}))
@@ -195,5 +196,5 @@ async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_thei
     assert await quotes.expire_run_out(job, hold_ttl_seconds=900) == [quote.id]
     assert quote.status == QuoteStatus.EXPIRED and "not accepted by then" in (quote.status_reason or "")
     assert [uow.store.slots[s].status for s in site.slot_ids] == [SlotStatus.OPEN] * 2
-    assert job.types() == ["quote.expired"]
+    assert job.types() == ["quote.expired"] and job.events[0].org_id == "ORG-1"
     assert await quotes.expire_run_out(job, hold_ttl_seconds=900) == []
