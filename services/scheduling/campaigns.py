@@ -254,6 +254,22 @@ async def expire_overdue_holds(uow: SchedulingUnitOfWork, hold_ttl_seconds: int,
     return expired
 
 
+async def remind_expiring_holds(uow: SchedulingUnitOfWork, reminder_seconds: int, batch: int = 100) -> list[UUID]:
+    """Tell the developer and the facility of each campaign whose hold expires within
+    `reminder_seconds`, once per hold and expiry, as a booking's hold is told
+    (`bookings.remind_expiring_holds`; the batches have no hold of their own). The reminder changes
+    no state; it is an event in the campaign's history."""
+    now, reminded = models.now(), []
+    for row in await uow.campaigns.holds_expiring(now + timedelta(seconds=reminder_seconds), now, batch):
+        row.hold_reminded_for = row.hold_expires_at
+        await uow.campaigns.save(row)
+        assert row.hold_expires_at is not None  # the query asks for campaigns whose hold runs
+        state = campaign_state(row, await uow.campaigns.batches(row.id))
+        uow.emit(events.CampaignHoldExpiring(campaign_id=row.id, campaign=state, hold_expires_at=row.hold_expires_at))
+        reminded.append(row.id)
+    return reminded
+
+
 async def ask_materials_again(
     uow: SchedulingUnitOfWork, retry_seconds: float, max_attempts: int, batch: int = 100
 ) -> list[UUID]:

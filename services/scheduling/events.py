@@ -488,6 +488,14 @@ class CampaignHeld(_CampaignEvent):
     type = "gmphub.scheduling.campaign.held.v1"
 
 
+class CampaignHoldExpiring(_CampaignEvent):
+    """The campaign's hold expires soon (GMPHUB_HOLD_REMINDER_SECONDS before `hold_expires_at`)
+    unless its developer confirms it: told once per hold, as a booking's."""
+
+    type = "gmphub.scheduling.campaign.hold_expiring.v1"
+    hold_expires_at: datetime
+
+
 class BatchToReserve(BaseModel):
     booking_id: UUID
     starts_at: datetime

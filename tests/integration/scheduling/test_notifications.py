@@ -16,6 +16,7 @@ from tests.support import eventually
 HELD = "gmphub.scheduling.booking.held.v1"
 CANCELLED = "gmphub.scheduling.booking.cancelled.v1"
 EXPIRING = "gmphub.scheduling.booking.hold_expiring.v1"
+CAMPAIGN_EXPIRING = "gmphub.scheduling.campaign.hold_expiring.v1"
 REVISED, DECLINED = "gmphub.scheduling.quote.revised.v1", "gmphub.scheduling.quote.declined.v1"
 
 
@@ -264,3 +265,34 @@ async def test_a_hold_expiring_soon_is_told_once_to_its_subscribers(registry, sc
         assert await jobs.remind_expiring_holds_once(scheduling.context) in (0, 1)
         reminded = {e["subject"] for e in await scheduling.outbox_events(EXPIRING)}
         assert reminded == {soon["booking_id"], later["booking_id"]}  # each once
+
+
+async def test_a_campaign_hold_expiring_soon_is_told_once_to_its_developer_and_facility(registry, scheduling, tokens):
+    site = await certified_site(registry, scheduling)
+    slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=2)]
+    async with Receiver() as developer, Receiver() as facility:
+        await subscribe(scheduling, tokens.developer("ORG-1"), developer.url, [CAMPAIGN_EXPIRING])
+        await subscribe(scheduling, tokens.facility(site.facility_id), facility.url, [CAMPAIGN_EXPIRING])
+        request = await send_request(scheduling, tokens, site.facility_id, org="ORG-1")
+        quote = (await send_quote(scheduling, tokens, request, site.facility_id, slots)).json()
+        accepted = await scheduling.client.post(
+            f"/v1/requests/{request['request_id']}/quotes/{quote['quote_id']}/accept", headers=tokens.developer("ORG-1")
+        )
+        campaign_id = accepted.json()["campaign_id"]
+        await scheduling.sql(
+            "UPDATE campaign SET hold_expires_at = now() + interval '2 minutes' WHERE id = :c", c=campaign_id
+        )  # within the default 300 s
+
+        assert await jobs.remind_expiring_holds_once(scheduling.context) in (0, 1)  # 0: the job was first
+        assert await jobs.remind_expiring_holds_once(scheduling.context) == 0
+
+        [event] = await scheduling.outbox_events(CAMPAIGN_EXPIRING)
+        assert event["subject"] == campaign_id and event["actor"] == "service:scheduling-hold-reminder"
+        assert event["data"]["campaign"]["status"] == "held" and event["data"]["hold_expires_at"]
+        for receiver in (developer, facility):
+            [body] = await received(receiver, 1)
+            assert body["id"] == event["id"]
+        history = await scheduling.client.get(f"/v1/campaigns/{campaign_id}/history", headers=tokens.developer("ORG-1"))
+        assert [e["type"] for e in history.json()][-1] == CAMPAIGN_EXPIRING
+        [row] = await scheduling.sql("SELECT version, hold_reminded_for = hold_expires_at AS told FROM campaign")
+        assert (row.version, row.told) == (1, True)  # told, and nothing else of the campaign changed
