@@ -212,11 +212,7 @@ async def reschedule_batch(
     to = claimed[0]
     now = models.now()
     check_reschedule(batch, to, row.facility_id, now)
-    suite = await uow.replicas.get(models.SuiteView, to.suite_id)
-    if suite is None or suite.retired:
-        raise Conflict(f"Suite {to.suite_id} is retired; its slots cannot be booked.")
-    if row.atmp_type not in suite.atmp_types or row.process not in suite.processes:
-        raise Unprocessable(f"Suite {suite.name} ({suite.suite_id}) does not run {row.atmp_type} by {row.process}.")
+    await check_suite_runs(uow, to.suite_id, row.atmp_type, row.process)
     if not certified(to.certificates, now.date()):
         raise Conflict(f"Facility {row.facility_id} holds no valid GMP certificate; its slots cannot be booked.")
     kind = RunKind(row.run_kind)
@@ -242,6 +238,15 @@ async def reschedule_batch(
         booking_id=batch_row.id, booking=_booking(batch_row), from_slot_ids=before, reason=reason
     ))  # fmt: skip
     return row
+
+
+async def check_suite_runs(uow: SchedulingUnitOfWork, suite_id: UUID, atmp_type: str, process: str) -> None:
+    """Where a batch may be quoted or moved: a live suite that runs its ATMP type by its process."""
+    suite = await uow.replicas.get(models.SuiteView, suite_id)
+    if suite is None or suite.retired:
+        raise Conflict(f"Suite {suite_id} is retired; a batch cannot run there.")
+    if atmp_type not in suite.atmp_types or process not in suite.processes:
+        raise Unprocessable(f"Suite {suite.name} ({suite_id}) does not run {atmp_type} by {process}.")
 
 
 async def expire_overdue_holds(uow: SchedulingUnitOfWork, hold_ttl_seconds: int, batch: int = 100) -> list[UUID]:

@@ -199,14 +199,8 @@ async def _terms(
     if len(set(body.slot_ids)) != len(body.slot_ids):
         raise Unprocessable("The same slot is listed twice.")
     slots = await _claim(uow, body.slot_ids, facility_id, held)
-    for suite_id in {s.suite_id for s in slots}:
-        suite = await uow.replicas.get(models.SuiteView, suite_id)
-        if suite is None or suite.retired:
-            raise Conflict(f"Suite {suite_id} is retired; its slots cannot be quoted.")
-        if request_row.atmp_type not in suite.atmp_types or request_row.process not in suite.processes:
-            raise Unprocessable(
-                f"Suite {suite.name} ({suite_id}) does not run {request_row.atmp_type} by {request_row.process}."
-            )
+    for suite_id in sorted({s.suite_id for s in slots}):
+        await campaigns.check_suite_runs(uow, suite_id, request_row.atmp_type, request_row.process)
     if not certified(slots[0].certificates, now.date()):
         raise Conflict(f"Facility {facility_id} holds no valid GMP certificate; it cannot quote.")
     slots = sorted(slots, key=lambda s: s.starts_at)

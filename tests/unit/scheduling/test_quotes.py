@@ -183,6 +183,22 @@ async def test_a_revision_keeps_the_slots_it_still_proposes_and_releases_the_res
         await quotes.revise(uow.next(), DEVELOPER, request.id, quote.id, terms, hold_ttl_seconds=900)
 
 
+async def test_a_quote_proposes_slots_of_a_live_suite_that_runs_the_requests_process_only():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    site = certified_site(uow.store, slots=2, processes=("car_t",))
+    request = await requests.send(uow, DEVELOPER, _request_in(site.facility_id))  # by viral_vector_production
+    quoting = uow.next("facility:qa-1")
+    with pytest.raises(Unprocessable, match="does not run gene_therapy by viral_vector_production"):
+        await quotes.send(quoting, facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids)))
+    suite = await uow.replicas.get(models.SuiteView, site.suite_id)
+    assert suite is not None
+    suite.processes, suite.retired = ["viral_vector_production"], True
+    with pytest.raises(Conflict, match="is retired"):
+        await quotes.send(quoting, facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids)))
+    assert quoting.events == [] and uow.store.quotes == {}
+    assert [uow.store.slots[s].status for s in site.slot_ids] == ["open", "open"]
+
+
 async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_their_slots():
     uow = FakeUnitOfWork(actor="developer:dev-1")
     site = certified_site(uow.store, slots=2)
