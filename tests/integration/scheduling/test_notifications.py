@@ -100,15 +100,17 @@ async def test_a_facility_users_subscription_gets_its_facilitys_events_only(regi
         assert {b["data"]["booking"]["facility_id"] for b in bodies} == {str(site.facility_id)}
 
 
-async def test_a_developers_webhook_gets_the_revision_and_decline_of_a_quote_on_its_request(
+async def test_the_revision_and_decline_of_a_quote_go_to_its_developer_and_its_facility_only(
     registry, scheduling, tokens
 ):
-    site = await certified_site(registry, scheduling)
+    site, other = await certified_site(registry, scheduling), await certified_site(registry, scheduling)
     slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=3)]
     facility = tokens.facility(site.facility_id)
-    async with Receiver() as mine, Receiver() as theirs:
+    async with Receiver() as mine, Receiver() as theirs, Receiver() as quoting, Receiver() as elsewhere:
         await subscribe(scheduling, tokens.developer("ORG-1"), mine.url, [REVISED, DECLINED])
         await subscribe(scheduling, tokens.developer("ORG-2"), theirs.url, [REVISED, DECLINED])
+        await subscribe(scheduling, facility, quoting.url, [REVISED, DECLINED])
+        await subscribe(scheduling, tokens.facility(other.facility_id), elsewhere.url, [REVISED, DECLINED])
         request = await send_request(scheduling, tokens, site.facility_id, org="ORG-1")
         quote = (await send_quote(scheduling, tokens, request, site.facility_id, slots[:2])).json()
         path = f"/v1/requests/{request['request_id']}/quotes/{quote['quote_id']}"
@@ -123,7 +125,9 @@ async def test_a_developers_webhook_gets_the_revision_and_decline_of_a_quote_on_
             (REVISED, quote["quote_id"], "ORG-1"), (DECLINED, quote["quote_id"], "ORG-1")
         ]  # fmt: skip
         assert bodies[0]["data"]["released_slot_ids"] == [slots[0]] and bodies[1]["data"]["reason"] == "Line down"
-        assert len(mine.requests) == 2 and theirs.requests == []  # another organisation is told nothing
+        assert [b["id"] for b in await received(quoting, 2)] == [b["id"] for b in bodies]  # its own quote
+        assert len(mine.requests) == 2 and len(quoting.requests) == 2
+        assert theirs.requests == [] and elsewhere.requests == []  # another organisation, another facility
 
 
 async def test_a_refused_delivery_is_retried_after_a_pause_and_the_log_shows_each_attempt(registry, scheduling, tokens):
