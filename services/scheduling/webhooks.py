@@ -1,6 +1,7 @@
 """Which scheduling events go to which developers' and facilities' webhooks and event streams:
-those of their own bookings, campaigns, agreements, waitlist entries, capacity, requests and quotes. Delivering them (signing,
-retries, the sender and its loops) is shared mechanism, shared/webhooks.py."""
+those of their own bookings, campaigns, agreements, waitlist entries, capacity, requests and
+quotes. Delivering them (signing, retries, the sender and its loops) is shared mechanism,
+shared/webhooks.py."""
 
 from typing import Any
 
