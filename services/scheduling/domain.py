@@ -724,10 +724,6 @@ class Quote:
         self._require_offered("accepted", now)
         self.status = QuoteStatus.ACCEPTED
 
-    def supersede(self) -> None:
-        """Another quote of its request was accepted, or the request withdrawn."""
-        self.status = QuoteStatus.SUPERSEDED
-
     def expire(self, now: datetime) -> bool:
         """Past valid_until an offered quote expires; say whether it did."""
         if self.status is not QuoteStatus.OFFERED or self.valid_until > now:

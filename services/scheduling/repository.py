@@ -868,6 +868,13 @@ class Campaigns:
         holds are skipped."""
         return await self._locked_batch(col(Campaign.hold_expires_at) <= now, col(Campaign.hold_expires_at), limit)
 
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Campaign]:
+        """Held or short campaigns whose hold expires after `now` but by `before`, not reminded of
+        for that expiry, soonest first, locked; those another replica holds are skipped."""
+        expires = col(Campaign.hold_expires_at)
+        not_reminded = col(Campaign.hold_reminded_for).is_distinct_from(expires)
+        return await self._locked_batch(sa.and_(expires <= before, expires > now, not_reminded), expires, limit)
+
     async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Campaign]:
         """Campaigns whose last request to materials went out before `asked_before`, unanswered."""
         return await self._locked_batch(

@@ -65,7 +65,8 @@ async def withdraw(
     await uow.requests.save(row)
     uow.emit(events.RequestWithdrawn(request_id=row.id, request=request_state(row), reason=reason))
     for quote in await uow.quotes.offered_for(row.id):
-        await end_quote(uow, quote, QuoteStatus.SUPERSEDED, f"The request was withdrawn: {reason}", hold_ttl_seconds)
+        await end_quote(uow, row, quote, QuoteStatus.SUPERSEDED, f"The request was withdrawn: {reason}",
+                        hold_ttl_seconds)  # fmt: skip
     return row
 
 
@@ -91,13 +92,18 @@ async def decline(
     uow.emit(events.RequestDeclined(request_id=row.id, request=request_state(row), facility_id=facility_id,
                                     reason=reason))  # fmt: skip
     for quote in await uow.quotes.offered_for(row.id, facility_id):
-        await end_quote(uow, quote, QuoteStatus.DECLINED, f"The facility declined the request: {reason}",
+        await end_quote(uow, row, quote, QuoteStatus.DECLINED, f"The facility declined the request: {reason}",
                         hold_ttl_seconds)  # fmt: skip
     return row
 
 
 async def end_quote(
-    uow: SchedulingUnitOfWork, row: models.Quote, status: QuoteStatus, reason: str, hold_ttl_seconds: int
+    uow: SchedulingUnitOfWork,
+    request_row: models.ManufacturingRequest,
+    row: models.Quote,
+    status: QuoteStatus,
+    reason: str,
+    hold_ttl_seconds: int,
 ) -> None:
     """An offered quote ends (declined, superseded, expired): its slots open again, through the path
     every freed slot takes (the waitlist is offered them first)."""
@@ -110,7 +116,8 @@ async def end_quote(
         QuoteStatus.SUPERSEDED: events.QuoteSuperseded,
         QuoteStatus.EXPIRED: events.QuoteExpired,
     }[status]
-    uow.emit(ended(request_id=row.request_id, quote_id=row.id, quote=quote_state(row), reason=reason))
+    uow.emit(ended(request_id=row.request_id, quote_id=row.id, quote=quote_state(row), reason=reason,
+                   org_id=request_row.org_id))  # fmt: skip
     await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
 
 

@@ -529,6 +529,14 @@ class FakeCampaigns:
         due = [c for c in self._unsettled() if c.hold_expires_at is not None and c.hold_expires_at <= now]
         return sorted(due, key=lambda c: c.hold_expires_at)[:limit]  # type: ignore[arg-type,return-value]
 
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Campaign]:
+        due = [
+            c for c in self._unsettled()
+            if c.hold_expires_at is not None and now < c.hold_expires_at <= before
+            and c.hold_reminded_for != c.hold_expires_at
+        ]  # fmt: skip
+        return sorted(due, key=lambda c: c.hold_expires_at)[:limit]  # type: ignore[arg-type,return-value]
+
     async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Campaign]:
         due = [
             c for c in self._unsettled()
