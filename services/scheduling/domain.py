@@ -578,6 +578,7 @@ class RequestStatus(StrEnum):
 
 
 REQUEST_ENDED = (RequestStatus.ACCEPTED, RequestStatus.WITHDRAWN)
+MAX_ADDRESSED_FACILITIES = 20  # a request is a shortlist's, not a broadcast to the whole directory
 
 
 class QuoteStatus(StrEnum):

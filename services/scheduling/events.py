@@ -293,6 +293,14 @@ class RequestSent(_RequestEvent):
     type = "gmphub.scheduling.request.sent.v1"
 
 
+class RequestReceived(_RequestEvent):
+    """A request was sent to this facility: one event per addressed facility, told to it alone, with
+    the request as that facility sees it (`request.facility_ids` names it only)."""
+
+    type = "gmphub.scheduling.request.received.v1"
+    facility_id: UUID
+
+
 class RequestWithdrawn(_RequestEvent):
     """The developer withdrew the request; its offered quotes are superseded and their slots released."""
 

@@ -648,6 +648,21 @@ class Replicas:
         )
         return [CertificateFacts(r.number, r.status, r.expires_on, r.reason) for r in rows]
 
+    async def facilities_fitting(self, filters: SlotFilters, limit: int) -> list[UUID]:
+        """Active facilities, certified today, with a live suite that fits the site filters (where the
+        slot search looks: `available_sites`), by id; at most `limit`."""
+        await self.flush()
+        values = filter_values(filters)
+        query = (
+            sa.select(FACILITY.c.facility_id)
+            .select_from(SITE)
+            .where(*available_sites(values))
+            .distinct()
+            .order_by(FACILITY.c.facility_id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query, values)).scalars())
+
     async def approval(self, approval_id: UUID | None) -> ApprovalFacts | None:
         """The approval a run relies on, as scheduling knows it (none for a run that relies on none)."""
         await self.flush()

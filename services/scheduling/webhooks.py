@@ -28,6 +28,9 @@ def parties(envelope: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The organisations and facilities an event concerns: the `org_id`, `facility_id` and
     `facility_ids` of its data and of the objects in it (the booking, the agreement, the entry)."""
     data = envelope.get("data") or {}
+    if envelope.get("type") == events.RequestReceived.type:
+        # One addressed facility's copy of a request: its own (the developer has `request.sent`).
+        return set(), {str(data["facility_id"])}
     orgs: set[str] = set()
     facilities: set[str] = set()
     for part in (data, *(value for value in data.values() if isinstance(value, dict))):

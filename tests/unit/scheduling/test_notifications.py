@@ -49,6 +49,13 @@ def test_an_event_concerns_the_org_and_facility_of_its_booking_agreement_or_entr
     assert webhooks.visible_to(FACILITY_USER, row(6, "gmphub.scheduling.quote.declined.v1", declined))
     theirs = declined | {"quote": {"facility_id": ELSEWHERE}}
     assert not webhooks.visible_to(FACILITY_USER, row(7, "gmphub.scheduling.quote.declined.v1", theirs))
+    # Each addressed facility is told of the request by its own copy, which it alone follows.
+    copy = {"request_id": "r", "facility_id": FACILITY, "request": {"org_id": "ORG-1", "facility_ids": [FACILITY]}}
+    received = row(8, events.RequestReceived.type, copy)
+    assert webhooks.parties(received.envelope) == (set(), {FACILITY})
+    assert webhooks.visible_to(FACILITY_USER, received) and not webhooks.visible_to(DEVELOPER, received)
+    elsewhere = row(9, events.RequestReceived.type, copy | {"facility_id": ELSEWHERE})
+    assert not webhooks.visible_to(FACILITY_USER, elsewhere)
 
     assert webhooks.visible_to(DEVELOPER, booking_event(1, "ORG-1", ELSEWHERE))
     assert not webhooks.visible_to(DEVELOPER, booking_event(1, "ORG-2", FACILITY))

@@ -152,6 +152,32 @@ def _request_in(*facility_ids, batches: int = 2) -> RequestIn:
     )  # fmt: skip
 
 
+async def test_a_match_addresses_every_facility_that_fits_and_each_is_told_of_its_own_copy():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    fits = [certified_site(uow.store, country="FR", grade=grade).facility_id for grade in ("A", "B")]
+    certified_site(uow.store, country="DE")  # another country
+    certified_site(uow.store, country="FR", processes=("car_t",))  # another process
+    asked = _request_in(uuid.uuid4()).model_dump(exclude={"facility_ids"})
+    by_match = RequestIn(**asked | {"match": {"country": "FR"}})
+    request = await requests.send(uow, DEVELOPER, by_match)
+    assert request.facility_ids == sorted(fits)
+    assert uow.types() == ["request.sent", "request.received", "request.received"]
+    told = {e.facility_id: e.request.facility_ids for e in uow.events[1:]}
+    assert told == {f: [f] for f in fits}  # not whom else it was sent to
+
+    graded = RequestIn(**asked | {"match": {"country": "FR", "cleanroom_grade": "A"}})
+    assert (await requests.send(uow.next(), DEVELOPER, graded)).facility_ids == [fits[0]]
+    nowhere = uow.next()
+    with pytest.raises(Unprocessable, match="No active, certified facility"):
+        await requests.send(nowhere, DEVELOPER, RequestIn(**asked | {"match": {"country": "IT"}}))
+    for _ in range(19):
+        certified_site(uow.store, country="FR")
+    too_many = uow.next()
+    with pytest.raises(Unprocessable, match="More than 20 facilities fit the match: narrow it"):
+        await requests.send(too_many, DEVELOPER, by_match)
+    assert nowhere.events == too_many.events == [] and len(uow.store.requests) == 2
+
+
 def _terms(slot_ids, **fields) -> dict:
     return {"slot_ids": slot_ids, "currency": "EUR", "price_per_batch": "100", "extras": [],
             "valid_until": datetime.now(UTC) + timedelta(days=7), **fields}  # fmt: skip
