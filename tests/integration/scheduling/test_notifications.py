@@ -18,6 +18,7 @@ CANCELLED = "gmphub.scheduling.booking.cancelled.v1"
 EXPIRING = "gmphub.scheduling.booking.hold_expiring.v1"
 CAMPAIGN_EXPIRING = "gmphub.scheduling.campaign.hold_expiring.v1"
 REVISED, DECLINED = "gmphub.scheduling.quote.revised.v1", "gmphub.scheduling.quote.declined.v1"
+SENT, RECEIVED = "gmphub.scheduling.request.sent.v1", "gmphub.scheduling.request.received.v1"
 
 
 async def subscribe(scheduling, headers: dict, url: str, types: list[str] | None = None, **body) -> dict:
@@ -128,6 +129,33 @@ async def test_the_revision_and_decline_of_a_quote_go_to_its_developer_and_its_f
         assert [b["id"] for b in await received(quoting, 2)] == [b["id"] for b in bodies]  # its own quote
         assert len(mine.requests) == 2 and len(quoting.requests) == 2
         assert theirs.requests == [] and elsewhere.requests == []  # another organisation, another facility
+
+
+async def test_each_addressed_facility_is_told_of_a_request_by_its_own_copy_and_the_developer_as_before(
+    registry, scheduling, tokens
+):
+    a, b, other = [await certified_site(registry, scheduling) for _ in range(3)]
+    both = [SENT, RECEIVED]
+    async with Receiver() as developer, Receiver() as at_a, Receiver() as at_b, Receiver() as elsewhere:
+        await subscribe(scheduling, tokens.developer("ORG-1"), developer.url, both)
+        await subscribe(scheduling, tokens.facility(a.facility_id), at_a.url, both)
+        await subscribe(scheduling, tokens.facility(b.facility_id), at_b.url, both)
+        await subscribe(scheduling, tokens.facility(other.facility_id), elsewhere.url, both)
+        request = await send_request(scheduling, tokens, a.facility_id, b.facility_id, org="ORG-1")
+
+        [to_a], [to_b], [to_developer] = [await received(r, 1) for r in (at_a, at_b, developer)]
+        await fanned_out(scheduling)
+        for body, site in ((to_a, a), (to_b, b)):  # its own, naming no other facility
+            data = body["data"]
+            assert (body["type"], data["request_id"], data["facility_id"]) == (
+                RECEIVED, request["request_id"], str(site.facility_id)
+            )  # fmt: skip
+            assert data["request"]["facility_ids"] == [str(site.facility_id)]
+        assert (to_developer["type"], to_developer["data"]["request"]["facility_ids"]) == (
+            SENT, [str(a.facility_id), str(b.facility_id)]
+        )  # fmt: skip
+        assert len(at_a.requests) == len(at_b.requests) == len(developer.requests) == 1
+        assert elsewhere.requests == []
 
 
 async def test_a_refused_delivery_is_retried_after_a_pause_and_the_log_shows_each_attempt(registry, scheduling, tokens):
