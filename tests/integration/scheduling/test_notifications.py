@@ -157,6 +157,11 @@ async def test_each_addressed_facility_is_told_of_a_request_by_its_own_copy_and_
         assert len(at_a.requests) == len(at_b.requests) == len(developer.requests) == 1
         assert elsewhere.requests == []
 
+    async with serving(scheduling.app) as base:  # on the stream too: b's first is its own, a's (earlier) left out
+        async with stream(base, tokens.facility(b.facility_id), since=0, types=RECEIVED) as response:
+            [event] = await read_events(response, 1)
+        assert json.loads(event["data"])["id"] == to_b["id"]
+
 
 async def test_a_refused_delivery_is_retried_after_a_pause_and_the_log_shows_each_attempt(registry, scheduling, tokens):
     site = await certified_site(registry, scheduling)
