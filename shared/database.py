@@ -433,10 +433,10 @@ async def mark_published(session: AsyncSession, seqs: list[int]) -> None:
     await session.execute(sa.update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=sa.func.now()))
 
 
-async def event_history(session: AsyncSession, key: str, limit: int = 500) -> list[dict[str, Any]]:
-    """The envelopes emitted for one aggregate, oldest first: its audit trail (who, when, what),
-    written in the same transactions as the changes themselves and never deleted."""
+async def event_history(session: AsyncSession, *keys: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The envelopes emitted for one aggregate (or a few together), oldest first: its audit trail
+    (who, when, what), written in the same transactions as the changes themselves and never deleted."""
     result = await session.execute(
-        sa.select(outbox.c.envelope).where(outbox.c.key == key).order_by(outbox.c.seq).limit(limit)
+        sa.select(outbox.c.envelope).where(outbox.c.key.in_(keys)).order_by(outbox.c.seq).limit(limit)
     )
     return [row.envelope for row in result]

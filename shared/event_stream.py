@@ -17,11 +17,12 @@ from shared.outbox_reader import OutboxReader
 from shared.problems import BadRequest
 from shared.service import ServiceContext
 
+MAX_EVENT_ID = 2**63 - 1  # the outbox's seq is a bigint: a larger id would fail in the database
 # The stream's parameters: which types, and where to start.
 EventTypes = Annotated[str | None, Query(description="Comma-separated event types; none means all.")]
 Since = Annotated[
     int | None,
-    Query(ge=0, description="Start after this event id (0: from the beginning). Without it or Last-Event-ID, only new events."),
+    Query(ge=0, le=MAX_EVENT_ID, description="Start after this event id (0: from the beginning). Without it or Last-Event-ID, only new events."),
 ]  # fmt: skip
 LastEventId = Annotated[str | None, Header()]
 # Given a session and a batch of rows, those of them the caller may see.
@@ -31,7 +32,8 @@ Visible = Callable[[AsyncSession, list[sa.Row[Any]]], Awaitable[Iterable[sa.Row[
 async def start_after(context: ServiceContext, last_event_id: str | None, since: int | None) -> int:
     """Where a stream starts: after `Last-Event-ID`, else after `since`, else after the newest event."""
     if last_event_id is not None:
-        if not last_event_id.isdigit():
+        # ASCII only: str.isdigit() also admits "²", which int() refuses
+        if not (last_event_id.isascii() and last_event_id.isdigit()) or int(last_event_id) > MAX_EVENT_ID:
             raise BadRequest("Last-Event-ID must be an event id this stream sent (a number).")
         return int(last_event_id)
     if since is not None:

@@ -30,7 +30,7 @@ def _out(principal: Principal, row: models.ManufacturingRequest, quotes: list[mo
 
 
 @router.post("/requests", status_code=status.HTTP_201_CREATED, response_model=RequestOut,
-             summary="Send a manufacturing request of one's organisation to 1–20 facilities (developer)")  # fmt: skip
+             summary="Send a manufacturing request of one's organisation to 1–20 facilities, named or matched (developer)")  # fmt: skip
 async def send_request(body: RequestIn, principal: CurrentPrincipal, context: Context) -> RequestOut:
     async with context.db.unit_of_work(principal.actor) as uow:
         row = await requests.send(uow, principal, body)

@@ -1,5 +1,5 @@
-"""How developers and facilities follow their own bookings and agreements besides the Kafka topic:
-webhook subscriptions and an SSE stream."""
+"""How developers and facilities follow their own bookings, campaigns, agreements, requests and
+quotes besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
 from collections.abc import Iterator
 
@@ -46,7 +46,8 @@ subscription_routes(
 
 
 @router.get("/events/stream", tags=["events"], response_class=EventSourceResponse,
-            summary="Server-sent events of the caller's own bookings and agreements; resumable with Last-Event-ID")  # fmt: skip
+            summary="Server-sent events of the caller's own bookings, campaigns, agreements, requests and quotes; "
+                    "resumable with Last-Event-ID")  # fmt: skip
 async def stream_events(
     request: Request,
     principal: CurrentPrincipal,

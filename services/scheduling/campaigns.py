@@ -212,11 +212,7 @@ async def reschedule_batch(
     to = claimed[0]
     now = models.now()
     check_reschedule(batch, to, row.facility_id, now)
-    suite = await uow.replicas.get(models.SuiteView, to.suite_id)
-    if suite is None or suite.retired:
-        raise Conflict(f"Suite {to.suite_id} is retired; its slots cannot be booked.")
-    if row.atmp_type not in suite.atmp_types or row.process not in suite.processes:
-        raise Unprocessable(f"Suite {suite.name} ({suite.suite_id}) does not run {row.atmp_type} by {row.process}.")
+    await check_suite_runs(uow, to.suite_id, row.atmp_type, row.process)
     if not certified(to.certificates, now.date()):
         raise Conflict(f"Facility {row.facility_id} holds no valid GMP certificate; its slots cannot be booked.")
     kind = RunKind(row.run_kind)
@@ -244,6 +240,15 @@ async def reschedule_batch(
     return row
 
 
+async def check_suite_runs(uow: SchedulingUnitOfWork, suite_id: UUID, atmp_type: str, process: str) -> None:
+    """Where a batch may be quoted or moved: a live suite that runs its ATMP type by its process."""
+    suite = await uow.replicas.get(models.SuiteView, suite_id)
+    if suite is None or suite.retired:
+        raise Conflict(f"Suite {suite_id} is retired; a batch cannot run there.")
+    if atmp_type not in suite.atmp_types or process not in suite.processes:
+        raise Unprocessable(f"Suite {suite.name} ({suite_id}) does not run {atmp_type} by {process}.")
+
+
 async def expire_overdue_holds(uow: SchedulingUnitOfWork, hold_ttl_seconds: int, batch: int = 100) -> list[UUID]:
     """Expire campaigns whose hold ran out, freeing every batch's slot (the job; replicas share it)."""
     now, expired = models.now(), []
@@ -252,6 +257,22 @@ async def expire_overdue_holds(uow: SchedulingUnitOfWork, hold_ttl_seconds: int,
         await save(uow, row, batch_rows, to_domain(row, batch_rows).expire(now), hold_ttl_seconds=hold_ttl_seconds)
         expired.append(row.id)
     return expired
+
+
+async def remind_expiring_holds(uow: SchedulingUnitOfWork, reminder_seconds: int, batch: int = 100) -> list[UUID]:
+    """Tell the developer and the facility of each campaign whose hold expires within
+    `reminder_seconds`, once per hold and expiry, as a booking's hold is told
+    (`bookings.remind_expiring_holds`; the batches have no hold of their own). The reminder changes
+    no state; it is an event in the campaign's history."""
+    now, reminded = models.now(), []
+    for row in await uow.campaigns.holds_expiring(now + timedelta(seconds=reminder_seconds), now, batch):
+        row.hold_reminded_for = row.hold_expires_at
+        await uow.campaigns.save(row)
+        assert row.hold_expires_at is not None  # the query asks for campaigns whose hold runs
+        state = campaign_state(row, await uow.campaigns.batches(row.id))
+        uow.emit(events.CampaignHoldExpiring(campaign_id=row.id, campaign=state, hold_expires_at=row.hold_expires_at))
+        reminded.append(row.id)
+    return reminded
 
 
 async def ask_materials_again(

@@ -578,6 +578,7 @@ class RequestStatus(StrEnum):
 
 
 REQUEST_ENDED = (RequestStatus.ACCEPTED, RequestStatus.WITHDRAWN)
+MAX_ADDRESSED_FACILITIES = 20  # a request is a shortlist's, not a broadcast to the whole directory
 
 
 class QuoteStatus(StrEnum):
@@ -723,10 +724,6 @@ class Quote:
     def accept(self, now: datetime) -> None:
         self._require_offered("accepted", now)
         self.status = QuoteStatus.ACCEPTED
-
-    def supersede(self) -> None:
-        """Another quote of its request was accepted, or the request withdrawn."""
-        self.status = QuoteStatus.SUPERSEDED
 
     def expire(self, now: datetime) -> bool:
         """Past valid_until an offered quote expires; say whether it did."""

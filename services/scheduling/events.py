@@ -293,6 +293,14 @@ class RequestSent(_RequestEvent):
     type = "gmphub.scheduling.request.sent.v1"
 
 
+class RequestReceived(_RequestEvent):
+    """A request was sent to this facility: one event per addressed facility, told to it alone, with
+    the request as that facility sees it (`request.facility_ids` names it only)."""
+
+    type = "gmphub.scheduling.request.received.v1"
+    facility_id: UUID
+
+
 class RequestWithdrawn(_RequestEvent):
     """The developer withdrew the request; its offered quotes are superseded and their slots released."""
 
@@ -348,6 +356,10 @@ class _QuoteEvent(Event):
     request_id: UUID
     quote_id: UUID
     quote: QuoteState
+    # Optional: events published before it was added lack it.
+    org_id: str | None = Field(
+        default=None, description="The developer organisation of the request: its webhooks and stream are told"
+    )
 
 
 class QuoteSent(_QuoteEvent):
@@ -482,6 +494,14 @@ class CampaignHeld(_CampaignEvent):
     """The developer accepted a quote: its slots are held for the campaign's batches, one booking each."""
 
     type = "gmphub.scheduling.campaign.held.v1"
+
+
+class CampaignHoldExpiring(_CampaignEvent):
+    """The campaign's hold expires soon (GMPHUB_HOLD_REMINDER_SECONDS before `hold_expires_at`)
+    unless its developer confirms it: told once per hold, as a booking's."""
+
+    type = "gmphub.scheduling.campaign.hold_expiring.v1"
+    hold_expires_at: datetime
 
 
 class BatchToReserve(BaseModel):

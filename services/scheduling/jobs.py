@@ -47,9 +47,12 @@ async def expire_quotes_once(context: ServiceContext) -> int:
 
 
 async def remind_expiring_holds_once(context: ServiceContext) -> int:
-    """One round: remind of every hold expiring soon that was not reminded of yet."""
-    step = partial(bookings.remind_expiring_holds, reminder_seconds=context.settings.hold_reminder_seconds)
-    return await in_batches(context, "service:scheduling-hold-reminder", step)
+    """One round: remind of every hold expiring soon, a booking's or a campaign's, not reminded of yet."""
+    reminder_seconds = context.settings.hold_reminder_seconds
+    step = partial(bookings.remind_expiring_holds, reminder_seconds=reminder_seconds)
+    reminded = await in_batches(context, "service:scheduling-hold-reminder", step)
+    step = partial(campaigns.remind_expiring_holds, reminder_seconds=reminder_seconds)
+    return reminded + await in_batches(context, "service:scheduling-hold-reminder", step)
 
 
 expire_holds = periodic("expire_holds", expire_holds_once, "expired %d holds")

@@ -69,10 +69,14 @@ spec = ServiceSpec(
         {"name": "public", "description": "The public directory's open capacity by month, read without a token."},
         {
             "name": "subscriptions",
-            "description": "Webhook subscriptions of developers and facilities to the events of their own bookings "
-            "and agreements, with their deliveries.",
+            "description": "Webhook subscriptions of developers and facilities to the events of their own bookings, "
+            "campaigns, agreements, requests and quotes, with their deliveries.",
         },
-        {"name": "events", "description": "Server-sent events of the caller's own bookings and agreements."},
+        {
+            "name": "events",
+            "description": "Server-sent events of the caller's own bookings, campaigns, agreements, "
+            "requests and quotes.",
+        },
     ],
     settings=SchedulingSettings,
     route_limits=route_limits,

@@ -505,6 +505,8 @@ class Campaign(Table, table=True):
     atmp_type: str
     process: str
     hold_expires_at: datetime | None = Field(default=None, sa_type=TZ)
+    # The hold expiry its developer and facility were reminded of (once per expiry, as a booking's).
+    hold_reminded_for: datetime | None = Field(default=None, sa_type=TZ)
     materials_requested_at: datetime | None = Field(default=None, sa_type=TZ)
     materials_asked_at: datetime | None = Field(default=None, sa_type=TZ)
     materials_attempts: int = 0

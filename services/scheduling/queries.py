@@ -34,7 +34,7 @@ from services.scheduling.repository import (
 )
 from services.scheduling.subscriptions import may_see
 from shared.auth import Principal, Role
-from shared.database import Database, DriverStatement, event_history, outbox
+from shared.database import Database, DriverStatement, event_history
 from shared.problems import BadRequest, NotFound
 from shared.webhook_api import visible_subscription
 
@@ -524,11 +524,7 @@ async def campaign_of_quote(session: AsyncSession, quote_id: UUID) -> UUID | Non
 async def campaign_history(session: AsyncSession, principal: Principal, campaign_id: UUID) -> list[dict[str, Any]]:
     """Every event of the campaign and of its batches (each a booking), oldest first."""
     row, batches = await campaign(session, principal, campaign_id)
-    keys = [str(row.id), *(str(b.id) for b in batches)]
-    result = await session.execute(
-        sa.select(outbox.c.envelope).where(outbox.c.key.in_(keys)).order_by(outbox.c.seq).limit(2000)
-    )
-    return [r.envelope for r in result]
+    return await event_history(session, str(row.id), *(str(b.id) for b in batches), limit=2000)
 
 
 async def campaigns_of(

@@ -67,7 +67,7 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, request_id: UUID
         request_row.touch(uow.actor)
         await uow.requests.save(request_row)
     uow.emit(events.QuoteSent(request_id=request_row.id, quote_id=row.id, quote=quote_state(row),
-                              request=request_state(request_row)))  # fmt: skip
+                              request=request_state(request_row), org_id=request_row.org_id))  # fmt: skip
     return row
 
 
@@ -97,7 +97,7 @@ async def revise(
     row.touch(uow.actor)
     await uow.quotes.save(row)
     uow.emit(events.QuoteRevised(request_id=request_row.id, quote_id=row.id, quote=quote_state(row),
-                                 released_slot_ids=released))  # fmt: skip
+                                 released_slot_ids=released, org_id=request_row.org_id))  # fmt: skip
     await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
     return row
 
@@ -115,7 +115,7 @@ async def decline(
     row = await _visible_quote(uow, principal, request_row, quote_id)
     require_user_of(principal, row.facility_id)
     quote_to_domain(row).decline(reason, models.now())
-    await end_quote(uow, row, QuoteStatus.DECLINED, reason, hold_ttl_seconds)
+    await end_quote(uow, request_row, row, QuoteStatus.DECLINED, reason, hold_ttl_seconds)
     return row
 
 
@@ -142,7 +142,8 @@ async def accept(
         check_technical_agreement(kind, agreements, request_row.org_id, row.facility_id, run, now.date())
     for other in await uow.quotes.offered_for(request_row.id):
         if other.id != row.id:
-            await end_quote(uow, other, QuoteStatus.SUPERSEDED, f"Quote {row.id} was accepted.", hold_ttl_seconds)
+            reason = f"Quote {row.id} was accepted."
+            await end_quote(uow, request_row, other, QuoteStatus.SUPERSEDED, reason, hold_ttl_seconds)
     row.status = quote.status.value
     row.touch(uow.actor)
     await uow.quotes.save(row)
@@ -150,7 +151,7 @@ async def accept(
     request_row.touch(uow.actor)
     await uow.requests.save(request_row)
     uow.emit(events.QuoteAccepted(request_id=request_row.id, quote_id=row.id, quote=quote_state(row),
-                                  request=request_state(request_row)))  # fmt: skip
+                                  request=request_state(request_row), org_id=request_row.org_id))  # fmt: skip
     await campaigns.open_from_quote(uow, request_row, row, hold_ttl_seconds)
     return row
 
@@ -161,8 +162,11 @@ async def expire_run_out(uow: SchedulingUnitOfWork, hold_ttl_seconds: int, batch
     now, expired = models.now(), []
     for row in await uow.quotes.run_out(now, batch):
         if quote_to_domain(row).expire(now):
+            # Unlocked: the job changes nothing of the request, and its organisation never changes.
+            request_row = await uow.requests.get(row.request_id)
+            assert request_row is not None  # no path deletes a request
             reason = f"Valid until {row.valid_until.isoformat()}; not accepted by then."
-            await end_quote(uow, row, QuoteStatus.EXPIRED, reason, hold_ttl_seconds)
+            await end_quote(uow, request_row, row, QuoteStatus.EXPIRED, reason, hold_ttl_seconds)
             expired.append(row.id)
     return expired
 
@@ -195,14 +199,8 @@ async def _terms(
     if len(set(body.slot_ids)) != len(body.slot_ids):
         raise Unprocessable("The same slot is listed twice.")
     slots = await _claim(uow, body.slot_ids, facility_id, held)
-    for suite_id in {s.suite_id for s in slots}:
-        suite = await uow.replicas.get(models.SuiteView, suite_id)
-        if suite is None or suite.retired:
-            raise Conflict(f"Suite {suite_id} is retired; its slots cannot be quoted.")
-        if request_row.atmp_type not in suite.atmp_types or request_row.process not in suite.processes:
-            raise Unprocessable(
-                f"Suite {suite.name} ({suite_id}) does not run {request_row.atmp_type} by {request_row.process}."
-            )
+    for suite_id in sorted({s.suite_id for s in slots}):
+        await campaigns.check_suite_runs(uow, suite_id, request_row.atmp_type, request_row.process)
     if not certified(slots[0].certificates, now.date()):
         raise Conflict(f"Facility {facility_id} holds no valid GMP certificate; it cannot quote.")
     slots = sorted(slots, key=lambda s: s.starts_at)

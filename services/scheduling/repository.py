@@ -648,6 +648,21 @@ class Replicas:
         )
         return [CertificateFacts(r.number, r.status, r.expires_on, r.reason) for r in rows]
 
+    async def facilities_fitting(self, filters: SlotFilters, limit: int) -> list[UUID]:
+        """Active facilities, certified today, with a live suite that fits the site filters (where the
+        slot search looks: `available_sites`), by id; at most `limit`."""
+        await self.flush()
+        values = filter_values(filters)
+        query = (
+            sa.select(FACILITY.c.facility_id)
+            .select_from(SITE)
+            .where(*available_sites(values))
+            .distinct()
+            .order_by(FACILITY.c.facility_id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query, values)).scalars())
+
     async def approval(self, approval_id: UUID | None) -> ApprovalFacts | None:
         """The approval a run relies on, as scheduling knows it (none for a run that relies on none)."""
         await self.flush()
@@ -867,6 +882,13 @@ class Campaigns:
         """Held or short campaigns whose hold ran out, oldest first, locked; those another replica
         holds are skipped."""
         return await self._locked_batch(col(Campaign.hold_expires_at) <= now, col(Campaign.hold_expires_at), limit)
+
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Campaign]:
+        """Held or short campaigns whose hold expires after `now` but by `before`, not reminded of
+        for that expiry, soonest first, locked; those another replica holds are skipped."""
+        expires = col(Campaign.hold_expires_at)
+        not_reminded = col(Campaign.hold_reminded_for).is_distinct_from(expires)
+        return await self._locked_batch(sa.and_(expires <= before, expires > now, not_reminded), expires, limit)
 
     async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Campaign]:
         """Campaigns whose last request to materials went out before `asked_before`, unanswered."""

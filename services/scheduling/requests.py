@@ -9,6 +9,7 @@ from uuid import UUID
 
 from services.scheduling import events, models, waitlist
 from services.scheduling.domain import (
+    MAX_ADDRESSED_FACILITIES,
     ManufacturingRequest,
     Quote,
     QuoteStatus,
@@ -29,14 +30,15 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, body: RequestIn)
         raise Forbidden("A manufacturing request is sent by a developer (a token with an org_id).")
     org_id = principal.org_id
     check_request_window(body.earliest_start, body.latest_end, models.now().date())
-    for facility_id in body.facility_ids:
+    facility_ids = await addressed(uow, body)
+    for facility_id in facility_ids:
         view = await uow.replicas.get(models.FacilityView, facility_id)
         if view is None or not view.active:
             raise Unprocessable(
                 f"Facility {facility_id} is not an active facility scheduling knows.", facility_id=str(facility_id)
             )
     approval = await uow.replicas.approval(body.approval_id)
-    for facility_id in body.facility_ids:
+    for facility_id in facility_ids:
         check_clinical_approval(body.run_kind, approval, body.approval_id, org_id, facility_id)
     actor = uow.actor or "unknown"
     row = models.ManufacturingRequest(
@@ -44,12 +46,32 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, body: RequestIn)
         process=body.process, batches=body.batches, batch_days=body.batch_days, earliest_start=body.earliest_start,
         latest_end=body.latest_end, run_kind=body.run_kind.value, approval_id=body.approval_id,
         material_needs=[n.model_dump(mode="json") for n in body.material_needs], needs=body.needs,
-        attachments=[a.model_dump(mode="json") for a in body.attachments], facility_ids=list(body.facility_ids),
+        attachments=[a.model_dump(mode="json") for a in body.attachments], facility_ids=facility_ids,
         declines=[], created_by=actor, updated_by=actor,
     )  # fmt: skip
     await uow.requests.save(row)
-    uow.emit(events.RequestSent(request_id=row.id, request=request_state(row)))
+    state = request_state(row)
+    uow.emit(events.RequestSent(request_id=row.id, request=state))
+    for facility_id in facility_ids:  # each told of it as it may see it: not whom else it was sent to
+        as_seen = state.model_copy(update={"facility_ids": [facility_id]})
+        uow.emit(events.RequestReceived(request_id=row.id, request=as_seen, facility_id=facility_id))
     return row
+
+
+async def addressed(uow: SchedulingUnitOfWork, body: RequestIn) -> list[UUID]:
+    """The facilities named, or those the match finds: at least one, at most 20."""
+    if body.match is None:
+        return list(body.facility_ids or ())
+    found = await uow.replicas.facilities_fitting(
+        body.match.filters(body.atmp_type, body.process), limit=MAX_ADDRESSED_FACILITIES + 1
+    )
+    if not found:
+        raise Unprocessable("No active, certified facility has a suite that fits the match: widen it.")
+    if len(found) > MAX_ADDRESSED_FACILITIES:
+        raise Unprocessable(
+            f"More than {MAX_ADDRESSED_FACILITIES} facilities fit the match: narrow it (country, cleanroom_grade)."
+        )
+    return found
 
 
 async def withdraw(
@@ -65,7 +87,8 @@ async def withdraw(
     await uow.requests.save(row)
     uow.emit(events.RequestWithdrawn(request_id=row.id, request=request_state(row), reason=reason))
     for quote in await uow.quotes.offered_for(row.id):
-        await end_quote(uow, quote, QuoteStatus.SUPERSEDED, f"The request was withdrawn: {reason}", hold_ttl_seconds)
+        await end_quote(uow, row, quote, QuoteStatus.SUPERSEDED, f"The request was withdrawn: {reason}",
+                        hold_ttl_seconds)  # fmt: skip
     return row
 
 
@@ -91,13 +114,18 @@ async def decline(
     uow.emit(events.RequestDeclined(request_id=row.id, request=request_state(row), facility_id=facility_id,
                                     reason=reason))  # fmt: skip
     for quote in await uow.quotes.offered_for(row.id, facility_id):
-        await end_quote(uow, quote, QuoteStatus.DECLINED, f"The facility declined the request: {reason}",
+        await end_quote(uow, row, quote, QuoteStatus.DECLINED, f"The facility declined the request: {reason}",
                         hold_ttl_seconds)  # fmt: skip
     return row
 
 
 async def end_quote(
-    uow: SchedulingUnitOfWork, row: models.Quote, status: QuoteStatus, reason: str, hold_ttl_seconds: int
+    uow: SchedulingUnitOfWork,
+    request_row: models.ManufacturingRequest,
+    row: models.Quote,
+    status: QuoteStatus,
+    reason: str,
+    hold_ttl_seconds: int,
 ) -> None:
     """An offered quote ends (declined, superseded, expired): its slots open again, through the path
     every freed slot takes (the waitlist is offered them first)."""
@@ -110,7 +138,8 @@ async def end_quote(
         QuoteStatus.SUPERSEDED: events.QuoteSuperseded,
         QuoteStatus.EXPIRED: events.QuoteExpired,
     }[status]
-    uow.emit(ended(request_id=row.request_id, quote_id=row.id, quote=quote_state(row), reason=reason))
+    uow.emit(ended(request_id=row.request_id, quote_id=row.id, quote=quote_state(row), reason=reason,
+                   org_id=request_row.org_id))  # fmt: skip
     await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
 
 

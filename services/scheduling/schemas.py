@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     HttpUrl,
     StringConstraints,
@@ -326,10 +327,35 @@ class AttachmentIn(BaseModel):
     sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="Its SHA-256 (hex)")
 
 
-class RequestIn(BaseModel):
-    """A manufacturing request of the caller's organisation, to 1–20 facilities."""
+class SiteMatch(BaseModel):
+    """The slot search's site filters (`GET /v1/slots`): a request with a match goes to every active
+    facility, certified today, with a suite that fits them and runs the request's ATMP type and process."""
 
-    facility_ids: list[UUID] = Field(min_length=1, max_length=20, description="The facilities asked to quote")
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter would ask every facility
+
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", examples=["DE"])
+    cleanroom_grade: str | None = Field(default=None, examples=["B"])
+    atmp_type: Text | None = Field(default=None, description="The request's own (the default); no other")
+    process: Text | None = Field(default=None, description="The request's own (the default); no other")
+
+    def filters(self, atmp_type: str, process: str) -> domain.SlotFilters:
+        """As the slot search's filters, for a request of this ATMP type and process."""
+        return domain.SlotFilters(
+            country=self.country, cleanroom_grade=self.cleanroom_grade, atmp_type=atmp_type, process=process
+        )
+
+
+class RequestIn(BaseModel):
+    """A manufacturing request of the caller's organisation, to 1–20 facilities: those named, or
+    those a match finds."""
+
+    facility_ids: list[UUID] | None = Field(
+        default=None, min_length=1, max_length=domain.MAX_ADDRESSED_FACILITIES,
+        description="The facilities asked to quote (or `match`)",
+    )  # fmt: skip
+    match: SiteMatch | None = Field(
+        default=None, description="Ask every facility that fits instead (or `facility_ids`): 1–20 must"
+    )
     product: str = Field(min_length=1, max_length=300, examples=["CAR-T CD19 autologous"])
     atmp_type: Text = Field(examples=["somatic_cell_therapy"])
     process: Text = Field(examples=["car_t"])
@@ -345,8 +371,14 @@ class RequestIn(BaseModel):
 
     @model_validator(mode="after")
     def _well_formed(self) -> Self:
-        if len(set(self.facility_ids)) != len(self.facility_ids):
+        if (self.facility_ids is None) == (self.match is None):
+            raise ValueError("name the facilities either by facility_ids or by a match, one of the two.")
+        if self.facility_ids is not None and len(set(self.facility_ids)) != len(self.facility_ids):
             raise ValueError("facility_ids list each facility once.")
+        if self.match is not None and (
+            self.match.atmp_type not in (None, self.atmp_type) or self.match.process not in (None, self.process)
+        ):
+            raise ValueError("a match finds facilities for the request's own atmp_type and process; name no other.")
         if self.run_kind is RunKind.CLINICAL and self.approval_id is None:
             raise ValueError("a clinical run needs approval_id: the approval it relies on.")
         return self

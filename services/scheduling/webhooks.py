@@ -1,6 +1,7 @@
 """Which scheduling events go to which developers' and facilities' webhooks and event streams:
-those of their own bookings, agreements, waitlist entries and capacity. Delivering them (signing,
-retries, the sender and its loops) is shared mechanism, shared/webhooks.py."""
+those of their own bookings, campaigns, agreements, waitlist entries, capacity, requests and
+quotes. Delivering them (signing, retries, the sender and its loops) is shared mechanism,
+shared/webhooks.py."""
 
 from typing import Any
 
@@ -27,6 +28,9 @@ def parties(envelope: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The organisations and facilities an event concerns: the `org_id`, `facility_id` and
     `facility_ids` of its data and of the objects in it (the booking, the agreement, the entry)."""
     data = envelope.get("data") or {}
+    if envelope.get("type") == events.RequestReceived.type:
+        # One addressed facility's copy of a request: its own (the developer has `request.sent`).
+        return set(), {str(data["facility_id"])}
     orgs: set[str] = set()
     facilities: set[str] = set()
     for part in (data, *(value for value in data.values() if isinstance(value, dict))):
@@ -35,10 +39,10 @@ def parties(envelope: dict[str, Any]) -> tuple[set[str], set[str]]:
         if part.get("facility_id"):
             facilities.add(str(part["facility_id"]))
         facilities.update(str(f) for f in part.get("facility_ids") or ())
-    if "request_id" in data:
-        # A request's and its quotes' events carry the request as sent to every facility, and one
-        # facility's quote (its price): the API shows a facility only its own part, so they go to
-        # the developer's organisation alone.
+    if "request" in data:
+        # A request's events, and a quote's sending and acceptance, carry the request as sent to
+        # every facility: the API shows a facility only its own part, so they go to the developer's
+        # organisation alone. A quote's other events name only its own facility's quote.
         facilities.clear()
     return orgs, facilities
 

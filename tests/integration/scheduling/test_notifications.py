@@ -9,13 +9,16 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from services.scheduling import jobs
 from tests.integration.receiver import Receiver
-from tests.integration.scheduling.helpers import certified_site, hold, publish
+from tests.integration.scheduling.helpers import certified_site, hold, publish, quote_body, send_quote, send_request
 from tests.integration.sse import read_events, serving, stream
 from tests.support import eventually
 
 HELD = "gmphub.scheduling.booking.held.v1"
 CANCELLED = "gmphub.scheduling.booking.cancelled.v1"
 EXPIRING = "gmphub.scheduling.booking.hold_expiring.v1"
+CAMPAIGN_EXPIRING = "gmphub.scheduling.campaign.hold_expiring.v1"
+REVISED, DECLINED = "gmphub.scheduling.quote.revised.v1", "gmphub.scheduling.quote.declined.v1"
+SENT, RECEIVED = "gmphub.scheduling.request.sent.v1", "gmphub.scheduling.request.received.v1"
 
 
 async def subscribe(scheduling, headers: dict, url: str, types: list[str] | None = None, **body) -> dict:
@@ -96,6 +99,68 @@ async def test_a_facility_users_subscription_gets_its_facilitys_events_only(regi
         await fanned_out(scheduling)
         assert [b["type"] for b in bodies] == [HELD, CANCELLED] and len(receiver.requests) == 2
         assert {b["data"]["booking"]["facility_id"] for b in bodies} == {str(site.facility_id)}
+
+
+async def test_the_revision_and_decline_of_a_quote_go_to_its_developer_and_its_facility_only(
+    registry, scheduling, tokens
+):
+    site, other = await certified_site(registry, scheduling), await certified_site(registry, scheduling)
+    slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=3)]
+    facility = tokens.facility(site.facility_id)
+    async with Receiver() as mine, Receiver() as theirs, Receiver() as quoting, Receiver() as elsewhere:
+        await subscribe(scheduling, tokens.developer("ORG-1"), mine.url, [REVISED, DECLINED])
+        await subscribe(scheduling, tokens.developer("ORG-2"), theirs.url, [REVISED, DECLINED])
+        await subscribe(scheduling, facility, quoting.url, [REVISED, DECLINED])
+        await subscribe(scheduling, tokens.facility(other.facility_id), elsewhere.url, [REVISED, DECLINED])
+        request = await send_request(scheduling, tokens, site.facility_id, org="ORG-1")
+        quote = (await send_quote(scheduling, tokens, request, site.facility_id, slots[:2])).json()
+        path = f"/v1/requests/{request['request_id']}/quotes/{quote['quote_id']}"
+        revised = await scheduling.client.post(f"{path}/revisions", json=quote_body(slots[1:]), headers=facility)
+        assert revised.status_code == 200, revised.text
+        declined = await scheduling.client.post(f"{path}/decline", json={"reason": "Line down"}, headers=facility)
+        assert declined.status_code == 200, declined.text
+
+        bodies = await received(mine, 2)
+        await fanned_out(scheduling)
+        assert [(b["type"], b["data"]["quote_id"], b["data"]["org_id"]) for b in bodies] == [
+            (REVISED, quote["quote_id"], "ORG-1"), (DECLINED, quote["quote_id"], "ORG-1")
+        ]  # fmt: skip
+        assert bodies[0]["data"]["released_slot_ids"] == [slots[0]] and bodies[1]["data"]["reason"] == "Line down"
+        assert [b["id"] for b in await received(quoting, 2)] == [b["id"] for b in bodies]  # its own quote
+        assert len(mine.requests) == 2 and len(quoting.requests) == 2
+        assert theirs.requests == [] and elsewhere.requests == []  # another organisation, another facility
+
+
+async def test_each_addressed_facility_is_told_of_a_request_by_its_own_copy_and_the_developer_as_before(
+    registry, scheduling, tokens
+):
+    a, b, other = [await certified_site(registry, scheduling) for _ in range(3)]
+    both = [SENT, RECEIVED]
+    async with Receiver() as developer, Receiver() as at_a, Receiver() as at_b, Receiver() as elsewhere:
+        await subscribe(scheduling, tokens.developer("ORG-1"), developer.url, both)
+        await subscribe(scheduling, tokens.facility(a.facility_id), at_a.url, both)
+        await subscribe(scheduling, tokens.facility(b.facility_id), at_b.url, both)
+        await subscribe(scheduling, tokens.facility(other.facility_id), elsewhere.url, both)
+        request = await send_request(scheduling, tokens, a.facility_id, b.facility_id, org="ORG-1")
+
+        [to_a], [to_b], [to_developer] = [await received(r, 1) for r in (at_a, at_b, developer)]
+        await fanned_out(scheduling)
+        for body, site in ((to_a, a), (to_b, b)):  # its own, naming no other facility
+            data = body["data"]
+            assert (body["type"], data["request_id"], data["facility_id"]) == (
+                RECEIVED, request["request_id"], str(site.facility_id)
+            )  # fmt: skip
+            assert data["request"]["facility_ids"] == [str(site.facility_id)]
+        assert (to_developer["type"], to_developer["data"]["request"]["facility_ids"]) == (
+            SENT, [str(a.facility_id), str(b.facility_id)]
+        )  # fmt: skip
+        assert len(at_a.requests) == len(at_b.requests) == len(developer.requests) == 1
+        assert elsewhere.requests == []
+
+    async with serving(scheduling.app) as base:  # on the stream too: b's first is its own, a's (earlier) left out
+        async with stream(base, tokens.facility(b.facility_id), since=0, types=RECEIVED) as response:
+            [event] = await read_events(response, 1)
+        assert json.loads(event["data"])["id"] == to_b["id"]
 
 
 async def test_a_refused_delivery_is_retried_after_a_pause_and_the_log_shows_each_attempt(registry, scheduling, tokens):
@@ -237,3 +302,34 @@ async def test_a_hold_expiring_soon_is_told_once_to_its_subscribers(registry, sc
         assert await jobs.remind_expiring_holds_once(scheduling.context) in (0, 1)
         reminded = {e["subject"] for e in await scheduling.outbox_events(EXPIRING)}
         assert reminded == {soon["booking_id"], later["booking_id"]}  # each once
+
+
+async def test_a_campaign_hold_expiring_soon_is_told_once_to_its_developer_and_facility(registry, scheduling, tokens):
+    site = await certified_site(registry, scheduling)
+    slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=2)]
+    async with Receiver() as developer, Receiver() as facility:
+        await subscribe(scheduling, tokens.developer("ORG-1"), developer.url, [CAMPAIGN_EXPIRING])
+        await subscribe(scheduling, tokens.facility(site.facility_id), facility.url, [CAMPAIGN_EXPIRING])
+        request = await send_request(scheduling, tokens, site.facility_id, org="ORG-1")
+        quote = (await send_quote(scheduling, tokens, request, site.facility_id, slots)).json()
+        accepted = await scheduling.client.post(
+            f"/v1/requests/{request['request_id']}/quotes/{quote['quote_id']}/accept", headers=tokens.developer("ORG-1")
+        )
+        campaign_id = accepted.json()["campaign_id"]
+        await scheduling.sql(
+            "UPDATE campaign SET hold_expires_at = now() + interval '2 minutes' WHERE id = :c", c=campaign_id
+        )  # within the default 300 s
+
+        assert await jobs.remind_expiring_holds_once(scheduling.context) in (0, 1)  # 0: the job was first
+        assert await jobs.remind_expiring_holds_once(scheduling.context) == 0
+
+        [event] = await scheduling.outbox_events(CAMPAIGN_EXPIRING)
+        assert event["subject"] == campaign_id and event["actor"] == "service:scheduling-hold-reminder"
+        assert event["data"]["campaign"]["status"] == "held" and event["data"]["hold_expires_at"]
+        for receiver in (developer, facility):
+            [body] = await received(receiver, 1)
+            assert body["id"] == event["id"]
+        history = await scheduling.client.get(f"/v1/campaigns/{campaign_id}/history", headers=tokens.developer("ORG-1"))
+        assert [e["type"] for e in history.json()][-1] == CAMPAIGN_EXPIRING
+        [row] = await scheduling.sql("SELECT version, hold_reminded_for = hold_expires_at AS told FROM campaign")
+        assert (row.version, row.told) == (1, True)  # told, and nothing else of the campaign changed

@@ -105,16 +105,18 @@ async def test_quotes_hold_their_slots_a_revision_swaps_them_and_accepting_one_s
     # Every step, with its actor, in the request's history; B's user sees its own quote's only.
     history = (await scheduling.client.get(f"{path}/history", headers=developer)).json()
     assert [(e["type"].split(".")[2:4], e["actor"]) for e in history] == [
-        (["request", "sent"], "developer:dev-1"), (["quote", "sent"], "facility:facility-user-1"),
+        (["request", "sent"], "developer:dev-1"), (["request", "received"], "developer:dev-1"),
+        (["request", "received"], "developer:dev-1"), (["quote", "sent"], "facility:facility-user-1"),
         (["quote", "sent"], "facility:facility-user-1"), (["quote", "revised"], "facility:facility-user-1"),
         (["quote", "superseded"], "developer:dev-1"), (["quote", "accepted"], "developer:dev-1"),
     ]  # fmt: skip
     accepted_event = history[-1]["data"]
     assert accepted_event["request"]["status"] == "accepted"
     assert [b["slot_id"] for b in accepted_event["quote"]["batches"]] == [a_slots[0], a_slots[3]]  # the hook
-    assert history[3]["data"]["released_slot_ids"] == [a_slots[1]]
+    assert history[5]["data"]["released_slot_ids"] == [a_slots[1]]
     b_history = (await scheduling.client.get(f"{path}/history", headers=tokens.facility(b.facility_id))).json()
-    assert [e["data"].get("quote_id") for e in b_history] == [None, quote_b["quote_id"], quote_b["quote_id"]]
+    assert [e["data"].get("quote_id") for e in b_history] == [None, None, quote_b["quote_id"], quote_b["quote_id"]]
+    assert b_history[1]["data"]["facility_id"] == str(b.facility_id)  # its own request.received only
 
 
 async def test_bad_quotes_are_refused_as_problems_and_change_nothing(registry, scheduling, tokens):

@@ -8,6 +8,7 @@ import json
 import uuid
 
 from services.registry import events as reg
+from services.scheduling import requests
 from tests.integration.scheduling.helpers import (
     certified_site,
     feed,
@@ -21,6 +22,7 @@ from tests.integration.scheduling.test_relying import approved
 from tests.support import eventually, read_topic
 
 TOPIC = "gmphub.scheduling.v1"
+SENT, RECEIVED = "gmphub.scheduling.request.sent.v1", "gmphub.scheduling.request.received.v1"
 
 
 async def test_a_request_is_sent_to_facilities_who_see_it_and_nobody_else_does(registry, scheduling, tokens, settings):
@@ -66,13 +68,20 @@ async def test_a_request_is_sent_to_facilities_who_see_it_and_nobody_else_does(r
     assert foreign.status_code == 403
 
     history = (await scheduling.client.get(f"{path}/history", headers=developer)).json()
-    assert [(e["type"], e["actor"]) for e in history] == [("gmphub.scheduling.request.sent.v1", "developer:dev-1")]
+    assert [(e["type"], e["actor"], e["data"].get("facility_id")) for e in history] == [
+        (SENT, "developer:dev-1", None), (RECEIVED, "developer:dev-1", str(a.facility_id)),
+        (RECEIVED, "developer:dev-1", str(b.facility_id)),
+    ]  # fmt: skip
     assert history[0]["data"]["request"]["needs"] == "Closed-system processing; QP release on site."
+    # Each facility is told of it as it sees it: addressed to it alone.
+    assert [e["data"]["request"]["facility_ids"] for e in history[1:]] == [[str(a.facility_id)], [str(b.facility_id)]]
+    a_told = [(e["type"], e["data"].get("facility_id")) for e in a_history]
+    assert a_told == [(SENT, None), (RECEIVED, str(a.facility_id))]
 
     async def on_the_topic():
         records = await read_topic(settings.kafka_bootstrap_servers, TOPIC)
         types = [json.loads(r.value)["type"] for r in records if r.key == request["request_id"].encode()]
-        assert types == ["gmphub.scheduling.request.sent.v1"], types
+        assert types == [SENT, RECEIVED, RECEIVED], types
         return types
 
     await eventually(on_the_topic, timeout=10.0)
@@ -129,6 +138,60 @@ async def test_bad_requests_are_refused_as_problems_and_change_nothing(registry,
     assert await scheduling.outbox_events("gmphub.scheduling.request.sent.v1") == []
 
 
+def matched(**match) -> dict:
+    """A request to the facilities the match finds, instead of named ones."""
+    return {k: v for k, v in request_body().items() if k != "facility_ids"} | {"match": match}
+
+
+async def test_a_match_sends_the_request_to_every_facility_that_fits_and_to_no_other(registry, scheduling, tokens):
+    fr_a = await certified_site(registry, scheduling, country="FR", grade="A")
+    fr_b = await certified_site(registry, scheduling, country="FR", grade="B")
+    await certified_site(registry, scheduling, country="DE")  # another country
+    await certified_site(registry, scheduling, country="FR", processes=("car_t",))  # not the request's process
+    await certified_site(registry, scheduling, country="FR", atmp_types=("tissue_engineered",))  # nor its ATMP type
+    developer = tokens.developer("ORG-1")
+
+    for match, fitting in (
+        ({"country": "FR"}, [fr_a, fr_b]),
+        ({"country": "FR", "cleanroom_grade": "A"}, [fr_a]),
+        ({"country": "FR", "atmp_type": "gene_therapy", "process": "viral_vector_production"}, [fr_a, fr_b]),
+    ):
+        response = await scheduling.client.post("/v1/requests", json=matched(**match), headers=developer)
+        assert response.status_code == 201, response.text
+        assert response.json()["facility_ids"] == sorted(str(s.facility_id) for s in fitting), match
+    for site, count in ((fr_a, 3), (fr_b, 2)):  # each reads the requests addressed to it
+        listed = await scheduling.client.get(
+            f"/v1/facilities/{site.facility_id}/requests", headers=tokens.facility(site.facility_id)
+        )
+        assert len(listed.json()) == count
+        assert {tuple(r["facility_ids"]) for r in listed.json()} == {(str(site.facility_id),)}
+
+
+async def test_a_match_that_finds_none_or_too_many_or_is_ill_formed_is_refused_and_stores_nothing(
+    registry, scheduling, tokens, monkeypatch
+):
+    site = await certified_site(registry, scheduling, country="FR")
+    await certified_site(registry, scheduling, country="FR")
+    monkeypatch.setattr(requests, "MAX_ADDRESSED_FACILITIES", 1)  # two fit: too many, as 21 would be
+    named = request_body(site.facility_id)
+    cases = [
+        (matched(country="IT"), "No active, certified facility has a suite that fits the match"),
+        (matched(country="FR"), "More than 1 facilities fit the match: narrow it"),
+        (named | {"match": {"country": "FR"}}, "either by facility_ids or by a match"),
+        ({k: v for k, v in named.items() if k != "facility_ids"}, "either by facility_ids or by a match"),
+        (matched(country="FR", process="car_t"), "the request's own atmp_type and process"),
+        (matched(country="FR", atmp_type="somatic_cell_therapy"), "the request's own atmp_type and process"),
+        (matched(country="fr"), "should match pattern"),
+        (matched(suite_id=str(uuid.uuid4())), "Extra inputs are not permitted"),
+    ]
+    for body, said in cases:
+        response = await scheduling.client.post("/v1/requests", json=body, headers=tokens.developer())
+        assert response.status_code == 422 and said in response.text, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert await scheduling.sql("SELECT id FROM manufacturing_request") == []
+    assert await scheduling.outbox_events(SENT) == [] and await scheduling.outbox_events(RECEIVED) == []
+
+
 async def test_withdrawing_a_request_supersedes_its_quotes_and_releases_their_slots(registry, scheduling, tokens):
     site = await certified_site(registry, scheduling)
     slots = [s["slot_id"] for s in await publish(scheduling, tokens, site, count=2)]
@@ -166,10 +229,11 @@ async def test_withdrawing_a_request_supersedes_its_quotes_and_releases_their_sl
 
     history = (await scheduling.client.get(f"{path}/history", headers=facility)).json()
     assert [(e["type"].split(".")[2:4], e["actor"]) for e in history] == [
-        (["request", "sent"], "developer:dev-1"), (["quote", "sent"], "facility:facility-user-1"),
-        (["request", "withdrawn"], "developer:dev-1"), (["quote", "superseded"], "developer:dev-1"),
+        (["request", "sent"], "developer:dev-1"), (["request", "received"], "developer:dev-1"),
+        (["quote", "sent"], "facility:facility-user-1"), (["request", "withdrawn"], "developer:dev-1"),
+        (["quote", "superseded"], "developer:dev-1"),
     ]  # fmt: skip
-    assert history[2]["data"]["reason"] == "Programme paused after interim analysis"
+    assert history[3]["data"]["reason"] == "Programme paused after interim analysis"
 
 
 async def test_a_facility_declines_a_request_for_itself_and_its_quote_with_it(registry, scheduling, tokens):
@@ -211,11 +275,13 @@ async def test_a_facility_declines_a_request_for_itself_and_its_quote_with_it(re
     by_b = (await scheduling.client.get(path, headers=tokens.facility(b.facility_id))).json()
     assert (by_b["facility_ids"], by_b["declines"], len(by_b["quotes"])) == ([str(b.facility_id)], [], 1)
     b_history = (await scheduling.client.get(f"{path}/history", headers=tokens.facility(b.facility_id))).json()
-    assert [e["type"].split(".")[2:4] for e in b_history] == [["request", "sent"], ["quote", "sent"]]
+    assert [e["type"].split(".")[2:4] for e in b_history] == [["request", "sent"], ["request", "received"],
+                                                              ["quote", "sent"]]  # fmt: skip
     history = (await scheduling.client.get(f"{path}/history", headers=tokens.developer())).json()
     assert [e["type"].split(".")[2:4] for e in history] == [
-        ["request", "sent"], ["quote", "sent"], ["request", "declined"], ["quote", "declined"], ["quote", "sent"]
+        ["request", "sent"], ["request", "received"], ["request", "received"], ["quote", "sent"],
+        ["request", "declined"], ["quote", "declined"], ["quote", "sent"],
     ]  # fmt: skip
-    assert (history[2]["data"]["facility_id"], history[2]["data"]["reason"]) == (
+    assert (history[4]["data"]["facility_id"], history[4]["data"]["reason"]) == (
         str(a.facility_id), "Suite closed for refurbishment"
     )  # fmt: skip

@@ -238,12 +238,18 @@ def _matches(f: SlotFilters, slot: models.Slot, suite: models.SuiteView, facilit
     checks = [
         (f.starts_from, lambda v: slot.starts_at >= v),
         (f.ends_before, lambda v: slot.ends_at <= v),
+    ]
+    return all(check(value) for value, check in checks if value is not None) and _site_matches(f, suite, facility)
+
+
+def _site_matches(f: SlotFilters, suite: models.SuiteView, facility: models.FacilityView) -> bool:
+    checks = [
         (f.country, lambda v: facility.country == v),
         (f.atmp_type, lambda v: v in suite.atmp_types),
         (f.process, lambda v: v in suite.processes),
         (f.cleanroom_grade, lambda v: suite.cleanroom_grade == v),
-        (f.facility_id, lambda v: slot.facility_id == v),
-        (f.suite_id, lambda v: slot.suite_id == v),
+        (f.facility_id, lambda v: suite.facility_id == v),
+        (f.suite_id, lambda v: suite.suite_id == v),
     ]
     return all(check(value) for value, check in checks if value is not None)
 
@@ -379,6 +385,16 @@ class FakeReplicas:
 
     async def certificates(self, facility_id: uuid.UUID) -> list[CertificateFacts]:
         return _certificates(self.store, facility_id)
+
+    async def facilities_fitting(self, filters: SlotFilters, limit: int) -> list[uuid.UUID]:
+        fitting = set()
+        for suite in _views(self.store, models.SuiteView):
+            facility = self.store.views.get((models.FacilityView, suite.facility_id))
+            if suite.retired or not isinstance(facility, models.FacilityView) or not facility.active:
+                continue
+            if _certified(self.store, suite.facility_id) and _site_matches(filters, suite, facility):
+                fitting.add(suite.facility_id)
+        return sorted(fitting)[:limit]
 
     async def risk_facts(
         self, facility_id: uuid.UUID, material_ids: Sequence[uuid.UUID], approval_id: uuid.UUID | None
@@ -527,6 +543,14 @@ class FakeCampaigns:
 
     async def overdue_holds(self, now: datetime, limit: int) -> list[models.Campaign]:
         due = [c for c in self._unsettled() if c.hold_expires_at is not None and c.hold_expires_at <= now]
+        return sorted(due, key=lambda c: c.hold_expires_at)[:limit]  # type: ignore[arg-type,return-value]
+
+    async def holds_expiring(self, before: datetime, now: datetime, limit: int) -> list[models.Campaign]:
+        due = [
+            c for c in self._unsettled()
+            if c.hold_expires_at is not None and now < c.hold_expires_at <= before
+            and c.hold_reminded_for != c.hold_expires_at
+        ]  # fmt: skip
         return sorted(due, key=lambda c: c.hold_expires_at)[:limit]  # type: ignore[arg-type,return-value]
 
     async def unanswered(self, asked_before: datetime, limit: int) -> list[models.Campaign]:

@@ -91,6 +91,26 @@ async def test_the_job_expires_a_campaign_whose_hold_ran_out_and_opens_its_slots
     assert await campaigns.expire_overdue_holds(job, hold_ttl_seconds=900) == []
 
 
+async def test_a_campaign_hold_expiring_soon_is_told_once_per_expiry():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    campaign, _ = await opened(uow)  # held for 900 s
+    job = uow.next("service:scheduling-hold-reminder")
+    assert await campaigns.remind_expiring_holds(job, reminder_seconds=300) == []  # not yet
+    assert await campaigns.remind_expiring_holds(job, reminder_seconds=1000) == [campaign.id]
+    assert await campaigns.remind_expiring_holds(job, reminder_seconds=1000) == []  # told once
+    [told] = job.events
+    assert (told.type, told.hold_expires_at) == (
+        "gmphub.scheduling.campaign.hold_expiring.v1",
+        campaign.hold_expires_at,
+    )
+    assert (told.campaign.org_id, told.campaign.status, len(told.campaign.batches)) == ("ORG-1", "held", 3)
+    assert campaign.version == 1  # the reminder changes nothing of the campaign
+    campaign.hold_expires_at = models.now() + timedelta(seconds=60)  # a fresh hold (after a shortfall)
+    assert await campaigns.remind_expiring_holds(job, reminder_seconds=300) == [campaign.id]
+    campaign.hold_expires_at = models.now() - timedelta(seconds=1)
+    assert await campaigns.remind_expiring_holds(job, reminder_seconds=300) == []  # expired: nothing to tell
+
+
 def test_a_booking_of_its_own_is_inserted_by_the_statement_it_had_before_campaigns():
     """`POST /v1/bookings` sends no `campaign_id` (NULL by default): its statement did not grow."""
     columns = INSERT_BOOKING.sql.split("(", 1)[1].split(")", 1)[0].split(", ")

@@ -35,13 +35,27 @@ def test_an_event_concerns_the_org_and_facility_of_its_booking_agreement_or_entr
     assert webhooks.parties(capacity.envelope) == (set(), {FACILITY})
     entry = row(3, "gmphub.scheduling.waitlist.joined.v1", {"entry": {"org_id": "ORG-1", "criteria": {"facility_id": FACILITY}}})  # fmt: skip
     assert webhooks.parties(entry.envelope) == ({"ORG-1"}, set())  # what it waits for is not the facility's business
-    # A request's and its quotes' events name every addressed facility and one facility's price:
-    # only the developer's organisation is told of them (a facility reads its own part by the API).
+    # A request's events, and a quote's sending and acceptance, carry the request as sent to every
+    # addressed facility: only the developer's organisation is told of them (a facility reads its
+    # own part by the API).
     sent = {"request_id": "r", "request": {"org_id": "ORG-1", "facility_ids": [FACILITY, ELSEWHERE]}}
     assert webhooks.parties({"data": sent}) == ({"ORG-1"}, set())
     quoted = {"request_id": "r", "quote_id": "q", "quote": {"facility_id": ELSEWHERE}} | sent
     assert webhooks.parties({"data": quoted}) == ({"ORG-1"}, set())
     assert not webhooks.visible_to(FACILITY_USER, row(5, "gmphub.scheduling.quote.sent.v1", quoted))
+    # A quote's revision, decline, supersession or expiry names its own facility's quote alone.
+    declined = {"request_id": "r", "quote_id": "q", "quote": {"facility_id": FACILITY}, "org_id": "ORG-1"}
+    assert webhooks.parties({"data": declined}) == ({"ORG-1"}, {FACILITY})
+    assert webhooks.visible_to(FACILITY_USER, row(6, "gmphub.scheduling.quote.declined.v1", declined))
+    theirs = declined | {"quote": {"facility_id": ELSEWHERE}}
+    assert not webhooks.visible_to(FACILITY_USER, row(7, "gmphub.scheduling.quote.declined.v1", theirs))
+    # Each addressed facility is told of the request by its own copy, which it alone follows.
+    copy = {"request_id": "r", "facility_id": FACILITY, "request": {"org_id": "ORG-1", "facility_ids": [FACILITY]}}
+    received = row(8, events.RequestReceived.type, copy)
+    assert webhooks.parties(received.envelope) == (set(), {FACILITY})
+    assert webhooks.visible_to(FACILITY_USER, received) and not webhooks.visible_to(DEVELOPER, received)
+    elsewhere = row(9, events.RequestReceived.type, copy | {"facility_id": ELSEWHERE})
+    assert not webhooks.visible_to(FACILITY_USER, elsewhere)
 
     assert webhooks.visible_to(DEVELOPER, booking_event(1, "ORG-1", ELSEWHERE))
     assert not webhooks.visible_to(DEVELOPER, booking_event(1, "ORG-2", FACILITY))

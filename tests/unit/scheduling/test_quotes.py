@@ -152,6 +152,32 @@ def _request_in(*facility_ids, batches: int = 2) -> RequestIn:
     )  # fmt: skip
 
 
+async def test_a_match_addresses_every_facility_that_fits_and_each_is_told_of_its_own_copy():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    fits = [certified_site(uow.store, country="FR", grade=grade).facility_id for grade in ("A", "B")]
+    certified_site(uow.store, country="DE")  # another country
+    certified_site(uow.store, country="FR", processes=("car_t",))  # another process
+    asked = _request_in(uuid.uuid4()).model_dump(exclude={"facility_ids"})
+    by_match = RequestIn(**asked | {"match": {"country": "FR"}})
+    request = await requests.send(uow, DEVELOPER, by_match)
+    assert request.facility_ids == sorted(fits)
+    assert uow.types() == ["request.sent", "request.received", "request.received"]
+    told = {e.facility_id: e.request.facility_ids for e in uow.events[1:]}
+    assert told == {f: [f] for f in fits}  # not whom else it was sent to
+
+    graded = RequestIn(**asked | {"match": {"country": "FR", "cleanroom_grade": "A"}})
+    assert (await requests.send(uow.next(), DEVELOPER, graded)).facility_ids == [fits[0]]
+    nowhere = uow.next()
+    with pytest.raises(Unprocessable, match="No active, certified facility"):
+        await requests.send(nowhere, DEVELOPER, RequestIn(**asked | {"match": {"country": "IT"}}))
+    for _ in range(19):
+        certified_site(uow.store, country="FR")
+    too_many = uow.next()
+    with pytest.raises(Unprocessable, match="More than 20 facilities fit the match: narrow it"):
+        await requests.send(too_many, DEVELOPER, by_match)
+    assert nowhere.events == too_many.events == [] and len(uow.store.requests) == 2
+
+
 def _terms(slot_ids, **fields) -> dict:
     return {"slot_ids": slot_ids, "currency": "EUR", "price_per_batch": "100", "extras": [],
             "valid_until": datetime.now(UTC) + timedelta(days=7), **fields}  # fmt: skip
@@ -173,6 +199,7 @@ async def test_a_revision_keeps_the_slots_it_still_proposes_and_releases_the_res
     assert {uow.store.slots[s].quote_id for s in site.slot_ids[1:3]} == {quote.id}
     [event] = revising.events
     assert (event.type, event.released_slot_ids) == ("gmphub.scheduling.quote.revised.v1", [site.slot_ids[0]])
+    assert event.org_id == "ORG-1"  # what routes it to the developer's webhooks and stream
 
     # Another facility's user does not see the quote; the developer does not revise it.
     stranger = Principal("qa-9", Role.FACILITY, facility_ids=frozenset({str(uuid.uuid4())}))
@@ -180,6 +207,22 @@ async def test_a_revision_keeps_the_slots_it_still_proposes_and_releases_the_res
         await quotes.revise(uow.next(), stranger, request.id, quote.id, terms, hold_ttl_seconds=900)
     with pytest.raises(Forbidden):
         await quotes.revise(uow.next(), DEVELOPER, request.id, quote.id, terms, hold_ttl_seconds=900)
+
+
+async def test_a_quote_proposes_slots_of_a_live_suite_that_runs_the_requests_process_only():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    site = certified_site(uow.store, slots=2, processes=("car_t",))
+    request = await requests.send(uow, DEVELOPER, _request_in(site.facility_id))  # by viral_vector_production
+    quoting = uow.next("facility:qa-1")
+    with pytest.raises(Unprocessable, match="does not run gene_therapy by viral_vector_production"):
+        await quotes.send(quoting, facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids)))
+    suite = await uow.replicas.get(models.SuiteView, site.suite_id)
+    assert suite is not None
+    suite.processes, suite.retired = ["viral_vector_production"], True
+    with pytest.raises(Conflict, match="is retired"):
+        await quotes.send(quoting, facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids)))
+    assert quoting.events == [] and uow.store.quotes == {}
+    assert [uow.store.slots[s].status for s in site.slot_ids] == ["open", "open"]
 
 
 async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_their_slots():
@@ -195,5 +238,5 @@ async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_thei
     assert await quotes.expire_run_out(job, hold_ttl_seconds=900) == [quote.id]
     assert quote.status == QuoteStatus.EXPIRED and "not accepted by then" in (quote.status_reason or "")
     assert [uow.store.slots[s].status for s in site.slot_ids] == [SlotStatus.OPEN] * 2
-    assert job.types() == ["quote.expired"]
+    assert job.types() == ["quote.expired"] and job.events[0].org_id == "ORG-1"
     assert await quotes.expire_run_out(job, hold_ttl_seconds=900) == []
