@@ -21,10 +21,14 @@ class OutboxReader:
     def __init__(self) -> None:
         self._gap: tuple[int, float] | None = None  # (missing seq, first seen, monotonic)
 
-    async def read(self, session: AsyncSession, after: int, limit: int = 200) -> list[sa.Row[Any]]:
-        """Rows after `after`, oldest first, up to the first gap still within its grace."""
+    async def read(
+        self, session: AsyncSession, after: int, limit: int = 200, *, envelopes: bool = True
+    ) -> list[sa.Row[Any]]:
+        """Rows after `after`, oldest first, up to the first gap still within its grace; without
+        `envelopes`, their envelope is None (not read)."""
+        envelope = outbox.c.envelope if envelopes else sa.null().label("envelope")
         result = await session.execute(
-            sa.select(outbox.c.seq, outbox.c.type, outbox.c.key, outbox.c.envelope, outbox.c.created_at)
+            sa.select(outbox.c.seq, outbox.c.type, outbox.c.key, envelope, outbox.c.created_at)
             .where(outbox.c.seq > after)
             .order_by(outbox.c.seq)
             .limit(limit)

@@ -151,8 +151,10 @@ class Deliveries:
         cursor = self.tables.cursor
         await self.session.execute(sa.update(cursor).where(col(cursor.name) == CURSOR).values(last_seq=last_seq))
 
-    async def events_after(self, reader: OutboxReader, after: int, limit: int) -> list[sa.Row[Any]]:
-        return await reader.read(self.session, after, limit)
+    async def events_after(
+        self, reader: OutboxReader, after: int, limit: int, *, envelopes: bool = True
+    ) -> list[sa.Row[Any]]:
+        return await reader.read(self.session, after, limit, envelopes=envelopes)
 
     async def add(self, deliveries: list[dict[str, Any]]) -> None:
         """New pending deliveries, due now; one already made for its event and subscription is kept."""

@@ -57,7 +57,7 @@ class OutboxRow(NamedTuple):
     seq: int
     type: str
     key: str
-    envelope: dict[str, Any]
+    envelope: dict[str, Any] | None
     created_at: datetime
 
 
@@ -93,8 +93,11 @@ class FakeDeliveries:
     async def move_cursor(self, last_seq: int) -> None:
         self.cursor = last_seq
 
-    async def events_after(self, reader: OutboxReader, after: int, limit: int) -> list[OutboxRow]:
-        return [row for row in self.outbox if row.seq > after][:limit]
+    async def events_after(
+        self, reader: OutboxReader, after: int, limit: int, *, envelopes: bool = True
+    ) -> list[OutboxRow]:
+        rows = [row for row in self.outbox if row.seq > after][:limit]
+        return rows if envelopes else [row._replace(envelope=None) for row in rows]
 
     async def add(self, deliveries: list[dict[str, Any]]) -> None:
         made = {(d.subscription_id, d.outbox_seq) for d in self.rows.values()}

@@ -112,6 +112,16 @@ async def test_each_event_goes_to_the_subscriptions_of_its_org_or_facility_that_
     assert [type(e).__name__ for e in uow.events] == ["SubscriptionCreated", "SubscriptionCreated"]
 
 
+async def test_without_a_subscription_the_fan_out_moves_on_and_a_later_one_gets_only_later_events():
+    uow = FakeUnitOfWork(DEVELOPER.actor)
+    uow.deliveries.outbox += [booking_event(1, "ORG-1", FACILITY), booking_event(2, "ORG-1", FACILITY)]
+    assert await webhooks.fan_out(uow, reader=None) == (2, 0) and uow.deliveries.cursor == 2
+    later = await subscriptions.subscribe(uow, "https://r.example.eu/h", [], allow_private_targets=True, org_id="ORG-1")
+    uow.deliveries.outbox.append(booking_event(3, "ORG-1", FACILITY)._replace(created_at=datetime.now(UTC)))
+    assert await webhooks.fan_out(uow, reader=None) == (1, 1)
+    assert [(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()] == [(3, later.id)]
+
+
 async def test_subscriptions_are_rotated_and_ended_only_by_their_subscribers_and_each_is_an_event():
     uow = FakeUnitOfWork(FACILITY_USER.actor)
     sub = await subscriptions.subscribe(
