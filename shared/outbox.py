@@ -141,7 +141,7 @@ class OutboxRelay:
                 outbox.c.type,
                 outbox.c.event_id,
                 sa.cast(outbox.c.envelope, sa.Text).label("envelope"),
-            )  # fmt: skip
+            )
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.seq)
             .limit(self.settings.outbox_batch_size)
