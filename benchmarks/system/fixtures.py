@@ -10,21 +10,25 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from benchmarks.system.http import Api
+from shared.authorities import competent_authorities
 
 COUNTRIES = ["DE", "FR", "NL", "IT", "ES", "BE", "AT", "SE", "DK", "PL"]
-# Each country's GMP certificates come from its own authority (the registry's competent-authority rule).
-AUTHORITY = {"DE": "DE-PEI", "FR": "FR-ANSM", "NL": "NL-IGJ", "IT": "IT-AIFA", "ES": "ES-AEMPS", "BE": "BE-FAMHP",
-             "AT": "AT-BASG", "SE": "SE-MPA", "DK": "DK-DKMA", "PL": "PL-GIF"}  # fmt: skip
 GRADES = ["A", "B", "C", "D"]
 ATMP_TYPES = ["gene_therapy", "somatic_cell_therapy", "tissue_engineered", "combined"]
 PROCESSES = ["car_t", "aav", "lentiviral_vector", "msc_expansion", "fill_finish"]
 MAX_SLOTS_PER_PUBLICATION = 5000  # scheduling refuses more in one request
 
 
+def authority(country: str) -> str:
+    """The first of the country's own authorities: GMP certificates come from the state's own
+    (the registry's competent-authority rule)."""
+    return competent_authorities(country)[0]
+
+
 async def facility(registry: Api, name: str, country: str) -> str:
     body = {"legal_name": name, "kind": "cdmo", "country": country, "city": "Benchville", "address": "1 Bench Road",
             "contact_email": "qa@gmp.example.org", "authorisation_number": f"{country}-MIA-{name}",
-            "authorisation_authority": AUTHORITY.get(country, f"{country}-NCA")}  # fmt: skip
+            "authorisation_authority": authority(country)}  # fmt: skip
     return (await registry.call("POST", "/v1/facilities", body, expect=201)).json()["facility_id"]
 
 
@@ -43,7 +47,7 @@ async def certify(registry: Api, facility_id: str, country: str) -> None:
     today = datetime.now(UTC).date()
     body = {"number": f"GMP-{facility_id[:8]}", "issued_on": str(today - timedelta(days=30)),
             "expires_on": str(today + timedelta(days=3 * 365)), "atmp_types": ATMP_TYPES,
-            "operations": ["aseptic_manufacture"], "authority": AUTHORITY[country]}  # fmt: skip
+            "operations": ["aseptic_manufacture"], "authority": authority(country)}  # fmt: skip
     await registry.call("POST", f"/v1/facilities/{facility_id}/certificates", body, expect=201)
 
 

@@ -314,10 +314,12 @@ async def shortages(
     uow: UnitOfWork, material_id: UUID | None, status: str | None, region: str | None,
     q: str | None = None, limit: int = 100, offset: int = 0,
 ) -> list[models.Shortage]:  # fmt: skip
-    """A page of shortages, newest first; `q` keeps those whose material's name or reason contains it."""
+    """A page of shortages, newest first; `q` keeps those whose material's name (or synonyms) or
+    reason contains it. The materials are found by the catalogue search's trigram-indexed text."""
     query = select(models.Shortage)
     if q:
-        named = select(models.Material.id).where(col(models.Material.name).icontains(q, autoescape=True))
+        needle = " ".join(q.lower().split())
+        named = select(models.Material.id).where(col(models.Material.search_text).contains(needle, autoescape=True))
         query = query.where(
             col(models.Shortage.material_id).in_(named) | col(models.Shortage.reason).icontains(q, autoescape=True)
         )

@@ -182,10 +182,13 @@ def check_known_authority(code: str, *, field_name: str = "authority") -> Author
 
 def may_change_certificate(issuer: str, acting: str | None, country: str) -> bool:
     """Whether authority `acting` may suspend, reinstate or revoke a certificate `issuer` issued for a
-    site in `country`: its issuer; in an EU/EEA state also that state's own authorities, so that a
-    certificate another state's authority issued before the competent-authority rule is not left in
-    no one's hands. Either must also be competent (`check_competent`)."""
-    return acting == issuer or (country in EEA_STATES and acting in competent_authorities(country))
+    site in `country`: its issuer; and when the issuer is not competent for the site (another
+    state's authority, before the competent-authority rule), that state's own authorities, so that
+    the certificate is not left in no one's hands. Either must also be competent (`check_competent`)."""
+    if acting == issuer:
+        return True
+    competent = competent_authorities(country)
+    return country in EEA_STATES and issuer not in competent and acting in competent
 
 
 def check_competent(code: str, country: str, *, act: str) -> None:
@@ -238,6 +241,7 @@ class FacilityProfile:
         object.__setattr__(self, "oms_organisation_id", organisation)
         location = oms_id(self.oms_location_id, "LOC", field_name="oms_location_id")
         object.__setattr__(self, "oms_location_id", location)
+        object.__setattr__(self, "eudragmdp_ref", eudragmdp_reference(self.eudragmdp_ref))  # as searches trim it
         if self.country not in COUNTRIES:
             raise Unprocessable(
                 f"Unknown country code {self.country!r}; use ISO 3166-1 alpha-2, e.g. DE.",

@@ -64,6 +64,11 @@ def test_profile_checks_kind_and_country():
         replace(PROFILE, country="XX")
 
 
+def test_a_facility_eudragmdp_reference_is_kept_trimmed_as_searches_trim_it():
+    assert replace(PROFILE, eudragmdp_ref=" DE_BE_01 ").eudragmdp_ref == "DE_BE_01"
+    assert replace(PROFILE, eudragmdp_ref="  ").eudragmdp_ref is None
+
+
 def test_a_facility_user_cannot_change_its_authorisation_but_admin_can():
     with pytest.raises(Unprocessable, match="authorisation_number"):
         check_profile_change({"authorisation_number": "X", "city": "Bonn"}, by_admin=False)
@@ -226,6 +231,7 @@ def test_the_competent_authority_rule(authority, country, allowed):
     [
         ("DE-PEI", "DE-PEI", "DE", True),  # its issuer
         ("FR-ANSM", "DE-PEI", "DE", True),  # the site's own authority, for one issued before the rule
+        ("DE-PEI", "DE-RPF", "DE", False),  # another competent authority: the issuer still holds it
         ("FR-ANSM", "NL-IGJ", "DE", False),  # neither
         ("FR-ANSM", "NL-IGJ", "US", False),  # a third-country site's certificate stays its issuer's
         ("FR-ANSM", "", "DE", False),  # no authority at all
