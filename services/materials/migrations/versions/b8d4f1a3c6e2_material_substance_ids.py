@@ -1,7 +1,7 @@
 """A material's substance identifiers: EMA SPOR SMS id and FDA UNII (opaque, optional)
 
 Revision ID: b8d4f1a3c6e2
-Revises: a7c3e9f1b202
+Revises: c4e8a2f6b913
 Create Date: 2026-11-29 19:45:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "b8d4f1a3c6e2"
-down_revision: str | None = "a7c3e9f1b202"
+down_revision: str | None = "c4e8a2f6b913"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

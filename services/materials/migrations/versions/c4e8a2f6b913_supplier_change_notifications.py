@@ -1,7 +1,7 @@
 """supplier change notifications, the lots they touch, each facility's answer; quarantined lots
 
 Revision ID: c4e8a2f6b913
-Revises: b8d4f1a3c6e2
+Revises: a7c3e9f1b202
 Create Date: 2026-11-29 19:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "c4e8a2f6b913"
-down_revision: str | None = "b8d4f1a3c6e2"
+down_revision: str | None = "a7c3e9f1b202"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """technical_agreement: agreements between a developer organisation and a facility (EU GMP Chapter 7)
 
 Revision ID: b4d8f2a6c1e3
-Revises: e7a1c3b5d9f2
+Revises: c6f3b8e1d4a9
 Create Date: 2026-11-29 20:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "b4d8f2a6c1e3"
-down_revision: str | None = "e7a1c3b5d9f2"
+down_revision: str | None = "c6f3b8e1d4a9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

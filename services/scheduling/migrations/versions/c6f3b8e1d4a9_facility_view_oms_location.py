@@ -1,7 +1,7 @@
 """facility_view keeps the facility's EMA OMS location id from registry's events
 
 Revision ID: c6f3b8e1d4a9
-Revises: a7c3e9f1b203
+Revises: e7a1c3b5d9f2
 Create Date: 2026-11-29 19:50:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "c6f3b8e1d4a9"
-down_revision: str | None = "a7c3e9f1b203"
+down_revision: str | None = "e7a1c3b5d9f2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """supplier_change_view: supplier changes touching lots reserved for bookings (from materials)
 
 Revision ID: e7a1c3b5d9f2
-Revises: c6f3b8e1d4a9
+Revises: a7c3e9f1b203
 Create Date: 2026-11-29 19:45:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "e7a1c3b5d9f2"
-down_revision: str | None = "c6f3b8e1d4a9"
+down_revision: str | None = "a7c3e9f1b203"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
