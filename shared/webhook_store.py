@@ -128,7 +128,10 @@ class Subscriptions(Generic[S]):
         return await self.session.get(self.model, subscription_id, with_for_update=True)
 
     async def active(self) -> list[S]:
-        return list(await self.session.exec(select(self.model).where(col(self.model.active))))
+        """The active subscriptions, share-locked: ending one (which locks it) waits for the fan-out
+        reading it, then cancels what that fan-out made for it too."""
+        query = select(self.model).where(col(self.model.active)).with_for_update(read=True)
+        return list(await self.session.exec(query))
 
 
 class Deliveries:
@@ -212,12 +215,13 @@ class Deliveries:
             self.session.add(attempt)
 
     async def next_due_in(self) -> float | None:
-        """Seconds until the earliest pending delivery is due (negative if overdue); None if none is."""
-        delivery = self.tables.delivery
+        """Seconds until the earliest pending delivery of an active subscription is due (negative if
+        overdue); None if none is. Those of ended subscriptions are never claimed, so not counted."""
+        delivery, subscription = self.tables.delivery, self.tables.subscription
         due = await self.session.scalar(
-            sa.select(sa.func.extract("epoch", sa.func.min(col(delivery.next_attempt_at)) - sa.func.now())).where(
-                col(delivery.status) == "pending"
-            )
+            sa.select(sa.func.extract("epoch", sa.func.min(col(delivery.next_attempt_at)) - sa.func.now()))
+            .join(subscription, col(subscription.id) == col(delivery.subscription_id))
+            .where(col(delivery.status) == "pending", col(subscription.active))
         )
         return None if due is None else float(due)
 

@@ -35,7 +35,7 @@ from standardwebhooks import Webhook
 
 from shared.database import Bell, Database
 from shared.outbox_reader import OutboxReader
-from shared.service import ServiceContext
+from shared.service import BackgroundJob, ServiceContext
 from shared.settings import Settings
 from shared.targets import TargetRefused, checked_transport
 from shared.webhook_store import Deliveries, SubscriptionFields, Subscriptions, WebhookUnitOfWork, now
@@ -115,7 +115,7 @@ async def fan_out(
         {"subscription_id": s.id, "outbox_seq": row.seq, "event_id": row.envelope["id"], "event_type": row.type}
         for row in rows
         for s in active
-        if follows(s, row) and (not s.event_types or row.type in s.event_types) and row.created_at >= s.created_at
+        if (not s.event_types or row.type in s.event_types) and row.created_at >= s.created_at and follows(s, row)
     ]
     if made:
         await deliveries.add(made)
@@ -196,7 +196,7 @@ class Sender:
         except TargetRefused as exc:
             error = f"target refused: {exc}"[:500]
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+            error = f"{type(exc).__name__}: {exc}"[:500]
         await self.record(d, code, error, int((time.monotonic() - started) * 1000))
 
     async def record(self, d: sa.Row[Any], code: int | None, error: str | None, duration_ms: int) -> None:
@@ -222,12 +222,10 @@ class Sender:
 
 # --- the background loops --------------------------------------------------------------------
 
-Job = Callable[[ServiceContext], Awaitable[None]]
-
 
 def webhook_jobs(
     actor: str, fan_out_once: Callable[[Any, OutboxReader], Awaitable[tuple[int, int]]]
-) -> tuple[Job, Job]:
+) -> tuple[BackgroundJob, BackgroundJob]:
     """The service's two webhook loops (run by every replica; safe side by side): `fan_out_webhooks`
     keeps delivery rows up with the outbox, `send_webhooks` sends them. A bell of their own rings
     when the fan-out made deliveries and when a delivery is done (a retry is scheduled, or room

@@ -333,3 +333,20 @@ async def test_a_campaign_hold_expiring_soon_is_told_once_to_its_developer_and_f
         assert [e["type"] for e in history.json()][-1] == CAMPAIGN_EXPIRING
         [row] = await scheduling.sql("SELECT version, hold_reminded_for = hold_expires_at AS told FROM campaign")
         assert (row.version, row.told) == (1, True)  # told, and nothing else of the campaign changed
+
+
+async def test_a_pending_delivery_of_an_ended_subscription_is_not_waited_for(scheduling, tokens):
+    """A fan-out that read a subscription just before it ended may leave a pending delivery for it
+    (ending share-locks against that, but one made earlier and missed is the same): the senders
+    never claim it, so they must not count it as due either, or they would poll every 20 ms."""
+    developer = tokens.developer("ORG-1")
+    sub = await subscribe(scheduling, developer, "https://receiver.example.eu/hooks", [HELD])
+    assert (await scheduling.client.delete(f"/v1/subscriptions/{sub['subscription_id']}", headers=developer)).is_success
+    await scheduling.sql(
+        "INSERT INTO delivery (id, subscription_id, outbox_seq, event_id, event_type, status, attempts,"
+        " next_attempt_at, created_at) VALUES (gen_random_uuid(), :s, 1, 'e-1', :t, 'pending', 0,"
+        " now() - interval '1 minute', now())",
+        s=sub["subscription_id"], t=HELD,
+    )  # fmt: skip
+    async with scheduling.context.db.unit_of_work("test:senders") as uow:
+        assert await uow.deliveries.next_due_in() is None
