@@ -186,17 +186,20 @@ async def _answer_again(uow: MaterialsUnitOfWork, reservation: models.Reservatio
     if reservation.status == ReservationStatus.FAILED:
         uow.emit(events.ReservationFailed.model_validate(reservation, from_attributes=True))
     elif reservation.status == ReservationStatus.CONFIRMED:
-        lines = await uow.reservations.lines(reservation.id)
-        lots = await uow.lots.locked([line.lot_id for line in lines])
-        in_allocation_order = sorted(
-            lines, key=lambda line: (lots[line.lot_id].expires_on, lots[line.lot_id].lot_number)
-        )
         uow.emit(
             events.ReservationConfirmed(
                 booking_id=reservation.booking_id, reservation_id=reservation.id, facility_id=reservation.facility_id,
-                lines=[_reserved_line(line, lots[line.lot_id]) for line in in_allocation_order],
+                lines=await _reserved_lines(uow, reservation),
             )
         )  # fmt: skip
+
+
+async def _reserved_lines(uow: MaterialsUnitOfWork, reservation: models.Reservation) -> list[events.ReservedLine]:
+    """A confirmed reservation's lines as its first answer gave them: in allocation order."""
+    lines = await uow.reservations.lines(reservation.id)
+    lots = await uow.lots.locked([line.lot_id for line in lines])
+    in_allocation_order = sorted(lines, key=lambda line: (lots[line.lot_id].expires_on, lots[line.lot_id].lot_number))
+    return [_reserved_line(line, lots[line.lot_id]) for line in in_allocation_order]
 
 
 # --- a campaign's batches, all or nothing ----------------------------------------------------------
@@ -272,14 +275,10 @@ async def _answer_campaign_again(
         short = [events.BatchShortfalls(booking_id=r.booking_id, shortfalls=r.shortfalls) for r in given]
         uow.emit(events.CampaignReservationFailed(campaign_id=campaign_id, facility_id=facility_id, batches=short))
         return
-    reserved = []
-    for reservation in given:
-        lines = await uow.reservations.lines(reservation.id)
-        lots = await uow.lots.locked([line.lot_id for line in lines])
-        reserved.append(events.BatchReservation(
-            booking_id=reservation.booking_id, reservation_id=reservation.id,
-            lines=[_reserved_line(line, lots[line.lot_id]) for line in lines],
-        ))  # fmt: skip
+    reserved = [
+        events.BatchReservation(booking_id=r.booking_id, reservation_id=r.id, lines=await _reserved_lines(uow, r))
+        for r in given
+    ]
     uow.emit(events.CampaignReservationConfirmed(campaign_id=campaign_id, facility_id=facility_id, batches=reserved))
 
 

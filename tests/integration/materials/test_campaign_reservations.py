@@ -97,6 +97,25 @@ async def test_every_batch_is_reserved_at_once_answered_again_alike_and_released
     await scheduling_caught_up(materials, scheduling)
 
 
+async def test_a_batch_drawing_on_several_lots_is_answered_again_with_its_lines_in_the_same_order(
+    materials, scheduling, tokens
+):
+    facility = uuid.uuid4()
+    medium = await material(materials, tokens)
+    for quantity, days in (("12", 100), ("3", 200), ("3", 300), ("10", 400)):  # the second batch takes from all four
+        await lot(materials, tokens, facility, medium, quantity, expires_in_days=days)
+    state, reserve = campaign(facility, medium, 2)
+    await publish(scheduling, CampaignConfirmed(campaign_id=state.campaign_id, campaign=state, reserve=reserve))
+    [first] = await answers(materials, CONFIRMED, state.campaign_id)
+    assert [len(b["lines"]) for b in first["data"]["batches"]] == [1, 4]
+    await publish(
+        scheduling, CampaignConfirmed(campaign_id=state.campaign_id, campaign=state, reserve=reserve, attempt=2)
+    )
+    _, second = await answers(materials, CONFIRMED, state.campaign_id, count=2)
+    assert second["data"] == first["data"]  # the lines as allocated (earliest expiry first), not as stored
+    await scheduling_caught_up(materials, scheduling)
+
+
 async def test_one_batch_short_reserves_nothing_and_a_newer_version_after_restocking_reserves_all(
     materials, scheduling, tokens
 ):
