@@ -12,8 +12,11 @@ from services.scheduling.domain import (
     Agreement,
     AgreementChange,
     AgreementStatus,
+    Period,
+    RunKind,
     Side,
     check_agreement_terms,
+    check_technical_agreement,
 )
 from services.scheduling.repository import SchedulingUnitOfWork
 from services.scheduling.schemas import AgreementIn, AgreementSignatureIn
@@ -161,3 +164,13 @@ def state_of(row: models.TechnicalAgreement) -> events.AgreementState:
 
 def _today() -> date:
     return models.now().date()
+
+
+async def require_agreement(
+    uow: SchedulingUnitOfWork, run_kind: RunKind, org_id: str, facility_id: UUID, run: Period, today: date
+) -> None:
+    """EU GMP Chapter 7: a clinical run needs an active technical agreement between the organisation
+    and the facility covering it (409 naming the rule); other runs need none, and nothing is read."""
+    if run_kind is RunKind.CLINICAL:
+        between = await uow.agreements.between(org_id, facility_id)
+        check_technical_agreement(run_kind, between, org_id, facility_id, run, today)

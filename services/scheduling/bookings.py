@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
-from services.scheduling import events, inbound, models, waitlist
+from services.scheduling import agreements, events, inbound, models, waitlist
 from services.scheduling.domain import (
     Booking,
     BookingChange,
@@ -30,7 +30,6 @@ from services.scheduling.domain import (
     at_risk_reasons,
     certified,
     check_clinical_approval,
-    check_technical_agreement,
 )
 from services.scheduling.replicas import needed_materials
 from services.scheduling.repository import SchedulingUnitOfWork
@@ -114,7 +113,7 @@ async def _hold(uow: SchedulingUnitOfWork, org_id: str, request: BookingIn, hold
     booking.at_risk_reasons = at_risk_reasons(facts, needed, now.date())
     uow.bookings.add_with_events(booking)
     uow.emit(
-        events.BookingHeld(booking_id=booking.id, booking=_state(booking), hold_expires_at=booking.hold_expires_at)
+        events.BookingHeld(booking_id=booking.id, booking=state_of(booking), hold_expires_at=booking.hold_expires_at)
     )
     return booking
 
@@ -169,10 +168,8 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, booking_id: U
         run_kind = RunKind(row.run_kind)
         approval = await uow.replicas.approval(row.approval_id)
         check_clinical_approval(run_kind, approval, row.approval_id, row.org_id, row.facility_id)
-        if run_kind is RunKind.CLINICAL:  # EU GMP Chapter 7: a written contract before outsourced manufacture
-            agreements = await uow.agreements.between(row.org_id, row.facility_id)
-            run = Period(row.starts_at, row.ends_at)
-            check_technical_agreement(run_kind, agreements, row.org_id, row.facility_id, run, now.date())
+        run = Period(row.starts_at, row.ends_at)
+        await agreements.require_agreement(uow, run_kind, row.org_id, row.facility_id, run, now.date())
     await save(uow, row, changes)
     return row
 
@@ -200,7 +197,7 @@ async def cancel(
     if by_developer:
         principal.require_org(row.org_id)
     await save(uow, row, to_domain(row).cancel(reason, by_developer=by_developer))
-    await _free_slots(uow, row, hold_ttl_seconds)
+    await free_slots(uow, row.slot_ids, hold_ttl_seconds)
     return row
 
 
@@ -219,7 +216,7 @@ async def expire_overdue_holds(uow: SchedulingUnitOfWork, hold_ttl_seconds: int,
     expired = []
     for row in await uow.bookings.overdue_holds(now, batch):
         await save(uow, row, to_domain(row).expire(now))
-        await _free_slots(uow, row, hold_ttl_seconds)
+        await free_slots(uow, row.slot_ids, hold_ttl_seconds)
         expired.append(row.id)
     return expired
 
@@ -247,15 +244,16 @@ async def remind_expiring_holds(uow: SchedulingUnitOfWork, reminder_seconds: int
     for row in await uow.bookings.holds_expiring(now + timedelta(seconds=reminder_seconds), now, batch):
         await uow.bookings.remember_reminder(row)
         uow.emit(
-            events.BookingHoldExpiring(booking_id=row.id, booking=_state(row), hold_expires_at=row.hold_expires_at)
+            events.BookingHoldExpiring(booking_id=row.id, booking=state_of(row), hold_expires_at=row.hold_expires_at)
         )
         reminded.append(row.id)
     return reminded
 
 
-async def _free_slots(uow: SchedulingUnitOfWork, row: models.Booking, hold_ttl_seconds: int) -> None:
-    """Give back the slots the booking still claims; the waitlist is offered them first."""
-    freed = await uow.slots.move(row.slot_ids, SlotStatus.OPEN, None, only_from=(SlotStatus.HELD, SlotStatus.BOOKED))
+async def free_slots(uow: SchedulingUnitOfWork, slot_ids: Sequence[UUID], hold_ttl_seconds: int) -> None:
+    """Give back the slots among these a booking still claims, in one statement; the waitlist is
+    offered them first."""
+    freed = await uow.slots.move(slot_ids, SlotStatus.OPEN, None, only_from=(SlotStatus.HELD, SlotStatus.BOOKED))
     await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
 
 
@@ -291,12 +289,12 @@ async def save(uow: SchedulingUnitOfWork, row: models.Booking, changes: BookingC
     await uow.bookings.save(row)
 
 
-def _state(row: models.Booking) -> events.BookingState:
+def state_of(row: models.Booking) -> events.BookingState:
     return events.BookingState.model_validate(row, from_attributes=True)
 
 
 def _event(change: BookingChange, row: models.Booking) -> events.Event:
-    state = _state(row)
+    state = state_of(row)
     match change:
         case BookingChange.CONFIRMED | BookingChange.MATERIALS_REQUESTED_AGAIN:
             return events.BookingConfirmed(booking_id=row.id, booking=state, attempt=row.materials_attempts)

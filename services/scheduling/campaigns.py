@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from services.scheduling import bookings, events, inbound, models, waitlist
+from services.scheduling import agreements, bookings, events, inbound, models
 from services.scheduling.domain import (
     Booking,
     BookingChange,
@@ -30,7 +30,6 @@ from services.scheduling.domain import (
     certified,
     check_clinical_approval,
     check_reschedule,
-    check_technical_agreement,
 )
 from services.scheduling.repository import SchedulingUnitOfWork
 from shared.auth import Principal, Role
@@ -79,7 +78,11 @@ async def open_from_quote(
     if len(held) != len(batches):  # the quote's slots are its own while offered; the guard keeps it so
         raise Conflict(f"A slot of quote {quote.id} is no longer held for it.")
     for batch in batches:
-        uow.emit(events.BookingHeld(booking_id=batch.id, booking=_booking(batch), hold_expires_at=row.hold_expires_at))
+        uow.emit(
+            events.BookingHeld(
+                booking_id=batch.id, booking=bookings.state_of(batch), hold_expires_at=row.hold_expires_at
+            )
+        )
     uow.emit(events.CampaignHeld(campaign_id=row.id, campaign=campaign_state(row, batches)))
     return row
 
@@ -123,11 +126,9 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, campaign_id: 
         kind = RunKind(row.run_kind)
         approval = await uow.replicas.approval(row.approval_id)
         check_clinical_approval(kind, approval, row.approval_id, row.org_id, row.facility_id)
-        if kind is RunKind.CLINICAL:
-            runs = [b for b in batch_rows if b.id in {o.id for o in campaign.open_batches}]
-            period = Period(min(b.starts_at for b in runs), max(b.ends_at for b in runs))
-            agreements = await uow.agreements.between(row.org_id, row.facility_id)
-            check_technical_agreement(kind, agreements, row.org_id, row.facility_id, period, now.date())
+        runs = [b for b in batch_rows if b.id in {o.id for o in campaign.open_batches}]
+        period = Period(min(b.starts_at for b in runs), max(b.ends_at for b in runs))
+        await agreements.require_agreement(uow, kind, row.org_id, row.facility_id, period, now.date())
     await save(uow, row, batch_rows, changes)
     return row
 
@@ -183,8 +184,7 @@ async def complete_batch(
 ) -> models.Campaign:
     """The facility says one batch's run took place (materials uses up what it reserved for it)."""
     row, batch_rows = await _visible(uow, principal, campaign_id)
-    if principal.role is not Role.ADMIN:
-        principal.require_facility(str(row.facility_id))
+    principal.require_facility(str(row.facility_id))  # the admin too
     await save(uow, row, batch_rows, to_domain(row, batch_rows).complete_batch(booking_id, models.now()))
     return row
 
@@ -215,17 +215,14 @@ async def reschedule_batch(
     await check_suite_runs(uow, to.suite_id, row.atmp_type, row.process)
     if not certified(to.certificates, now.date()):
         raise Conflict(f"Facility {row.facility_id} holds no valid GMP certificate; its slots cannot be booked.")
-    kind = RunKind(row.run_kind)
-    if kind is RunKind.CLINICAL:
-        agreements = await uow.agreements.between(row.org_id, row.facility_id)
-        run = Period(to.starts_at, to.ends_at)
-        check_technical_agreement(kind, agreements, row.org_id, row.facility_id, run, now.date())
+    run = Period(to.starts_at, to.ends_at)
+    await agreements.require_agreement(uow, RunKind(row.run_kind), row.org_id, row.facility_id, run, now.date())
     status = SlotStatus.BOOKED if batch.status is BookingStatus.CONFIRMED else SlotStatus.HELD
     moved = await uow.slots.move([to.id], status, batch_row.id, only_from=(SlotStatus.OPEN,))
     if len(moved) != 1:  # cannot happen under the claim's lock; the guard keeps it so
         raise Conflict("The slot was taken concurrently.")
     before = batch_row.slot_ids
-    await _free(uow, before, hold_ttl_seconds)
+    await bookings.free_slots(uow, before, hold_ttl_seconds)
     batch_row.slot_ids, batch_row.suite_id, batch_row.starts_at, batch_row.ends_at = (
         [to.id],
         to.suite_id,
@@ -235,7 +232,7 @@ async def reschedule_batch(
     batch_row.touch(uow.actor)
     await uow.bookings.save(batch_row)
     uow.emit(events.BookingRescheduled(
-        booking_id=batch_row.id, booking=_booking(batch_row), from_slot_ids=before, reason=reason
+        booking_id=batch_row.id, booking=bookings.state_of(batch_row), from_slot_ids=before, reason=reason
     ))  # fmt: skip
     return row
 
@@ -297,12 +294,6 @@ def _acting_developer(principal: Principal, row: models.Campaign) -> bool:
     return False
 
 
-async def _free(uow: SchedulingUnitOfWork, slot_ids: Sequence[UUID], hold_ttl_seconds: int) -> None:
-    """Give back slots the batches claim, in one statement; the waitlist is offered them first."""
-    freed = await uow.slots.move(slot_ids, SlotStatus.OPEN, None, only_from=(SlotStatus.HELD, SlotStatus.BOOKED))
-    await waitlist.offer_opened_slots(uow, freed, hold_ttl_seconds)
-
-
 # --- the aggregate and its rows -------------------------------------------------------------------
 
 _AGGREGATE_STATE = (
@@ -346,7 +337,7 @@ async def save(
             uow.emit(_event(change, row, batch_rows))
     await uow.campaigns.save(row)
     if ended:
-        await _free(uow, ended, hold_ttl_seconds)
+        await bookings.free_slots(uow, ended, hold_ttl_seconds)
 
 
 def campaign_state(row: models.Campaign, batch_rows: Sequence[models.Booking]) -> events.CampaignState:
@@ -364,10 +355,6 @@ def campaign_state(row: models.Campaign, batch_rows: Sequence[models.Booking]) -
         for n, b in enumerate(in_order, start=1)
     ]
     return events.CampaignState.model_validate(row.model_dump() | {"campaign_id": row.id, "batches": batches})
-
-
-def _booking(row: models.Booking) -> events.BookingState:
-    return events.BookingState.model_validate(row, from_attributes=True)
 
 
 def _event(change: CampaignChange, row: models.Campaign, batch_rows: Sequence[models.Booking]) -> events.Event:

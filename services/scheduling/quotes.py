@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
-from services.scheduling import campaigns, events, models, waitlist
+from services.scheduling import agreements, campaigns, events, models, waitlist
 from services.scheduling.domain import (
     Period,
     QuoteStatus,
@@ -24,7 +24,6 @@ from services.scheduling.domain import (
     check_clinical_approval,
     check_currency,
     check_quoted_slots,
-    check_technical_agreement,
     check_validity,
     money,
 )
@@ -137,9 +136,8 @@ async def accept(
     if kind is RunKind.CLINICAL:
         approval = await uow.replicas.approval(request_row.approval_id)
         check_clinical_approval(kind, approval, request_row.approval_id, request_row.org_id, row.facility_id)
-        agreements = await uow.agreements.between(request_row.org_id, row.facility_id)
         run = Period(row.starts_at, row.ends_at)
-        check_technical_agreement(kind, agreements, request_row.org_id, row.facility_id, run, now.date())
+        await agreements.require_agreement(uow, kind, request_row.org_id, row.facility_id, run, now.date())
     for other in await uow.quotes.offered_for(request_row.id):
         if other.id != row.id:
             reason = f"Quote {row.id} was accepted."
