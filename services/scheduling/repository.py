@@ -80,32 +80,6 @@ def _rows_of(*columns: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.array_agg(sa.tuple_(*columns), type_=sa.types.NullType())
 
 
-CLAIM = DriverStatement.of(
-    sa.select(
-        SLOT.c.id,
-        SLOT.c.suite_id,
-        SLOT.c.facility_id,
-        SLOT.c.starts_at,
-        SLOT.c.ends_at,
-        SLOT.c.status,
-        SUITE.c.retired,
-        FACILITY.c.country,
-        sa.select(_rows_of(CERTIFICATE.c.number, CERTIFICATE.c.status, CERTIFICATE.c.expires_on, CERTIFICATE.c.reason))
-        .where(CERTIFICATE.c.facility_id == SLOT.c.facility_id)
-        .scalar_subquery()
-        .label("certificates"),
-    )
-    .select_from(
-        SLOT.outerjoin(SUITE, SUITE.c.suite_id == SLOT.c.suite_id).outerjoin(
-            FACILITY, FACILITY.c.facility_id == SLOT.c.facility_id
-        )
-    )
-    .where(SLOT.c.id == sa.any_(SLOT_IDS))
-    .order_by(SLOT.c.id)
-    .with_for_update(of=SLOT, nowait=True)
-)
-
-
 def _facts_of_slot() -> tuple[sa.ColumnElement, ...]:
     """What the booking rules ask of a slot's suite and facility, for the slot in the statement."""
     return (
@@ -144,6 +118,23 @@ TAKE = DriverStatement.of(
         SLOT.c.status,
         *_facts_of_slot(),
     )  # fmt: skip
+)
+
+# The slots as they are, locked the same way, with the same facts: why a hold took fewer than asked,
+# and what a quote's proposed slots are.
+CLAIM = DriverStatement.of(
+    sa.select(
+        SLOT.c.id,
+        SLOT.c.suite_id,
+        SLOT.c.facility_id,
+        SLOT.c.starts_at,
+        SLOT.c.ends_at,
+        SLOT.c.status,
+        *_facts_of_slot(),
+    )  # fmt: skip
+    .where(SLOT.c.id == sa.any_(SLOT_IDS))
+    .order_by(SLOT.c.id)
+    .with_for_update(of=SLOT, nowait=True)
 )
 
 _MOVE = (
