@@ -125,6 +125,20 @@ class SupplierChangeView(Table, table=True):
 # --- scheduling's own aggregates -----------------------------------------------------------------
 
 
+class _Versioned(SQLModel):
+    """An aggregate's version and who made and last changed it: every change a new version, attributed."""
+
+    version: int = 1
+    created_at: datetime = Field(default_factory=now, sa_type=TZ)
+    created_by: str
+    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
+    updated_by: str
+
+    def touch(self, actor: str | None) -> None:
+        self.version += 1
+        self.updated_at, self.updated_by = now(), actor or "unknown"
+
+
 class Slot(Table, table=True):
     """A bookable period on one suite. The exclusion constraint keeps a suite's live slots apart
     whatever code runs; withdrawn slots stay for history and no longer count."""
@@ -159,7 +173,7 @@ class Slot(Table, table=True):
     updated_by: str
 
 
-class Booking(Table, table=True):
+class Booking(_Versioned, Table, table=True):
     """A developer's claim on slots of one suite, from hold to completion or cancellation."""
 
     __tablename__ = "booking"
@@ -178,7 +192,6 @@ class Booking(Table, table=True):
         sa.Index("ix_booking_campaign_id", "campaign_id", postgresql_where=sa.text("campaign_id IS NOT NULL")),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    version: int = 1
     status: str = Field(index=True)
     org_id: str = Field(index=True)
     facility_id: uuid.UUID = Field(index=True)
@@ -200,10 +213,6 @@ class Booking(Table, table=True):
     waitlist_entry_id: uuid.UUID | None = None
     cancel_reason: str | None = None
     campaign_id: uuid.UUID | None = None  # a batch of this campaign; None: a booking of its own
-    created_at: datetime = Field(default_factory=now, sa_type=TZ)
-    created_by: str
-    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
-    updated_by: str
 
     @classmethod
     def new_hold(
@@ -238,11 +247,6 @@ class Booking(Table, table=True):
     def booking_id(self) -> uuid.UUID:
         """The id under the name its events and the API give it."""
         return self.id
-
-    def touch(self, actor: str | None) -> None:
-        """Every change of a booking is a new version, attributed."""
-        self.version += 1
-        self.updated_at, self.updated_by = now(), actor or "unknown"
 
 
 class IdempotencyRecord(Table, table=True):
@@ -303,7 +307,7 @@ WAITLIST_CRITERIA = (
 )  # fmt: skip
 
 
-class TechnicalAgreement(Table, table=True):
+class TechnicalAgreement(_Versioned, Table, table=True):
     """A technical (quality) agreement between a developer organisation (contract giver) and a
     facility (contract acceptor), EU GMP Chapter 7: its terms, the signatures of both sides, and
     how it ended."""
@@ -315,7 +319,6 @@ class TechnicalAgreement(Table, table=True):
         sa.CheckConstraint("valid_until > valid_from", name="technical_agreement_period"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    version: int = 1
     status: str
     org_id: str
     facility_id: uuid.UUID = Field(index=True)
@@ -329,10 +332,6 @@ class TechnicalAgreement(Table, table=True):
     # Each side's electronic signature (side, signer, meaning, reason, time, hash of the signed terms).
     signatures: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
     terminated_reason: str | None = None
-    created_at: datetime = Field(default_factory=now, sa_type=TZ)
-    created_by: str
-    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
-    updated_by: str
 
     @property
     def agreement_id(self) -> uuid.UUID:
@@ -344,16 +343,11 @@ class TechnicalAgreement(Table, table=True):
         """What both sides sign (its hash is in each signature)."""
         return {name: getattr(self, name) for name in AGREEMENT_TERMS}
 
-    def touch(self, actor: str | None) -> None:
-        """Every change of an agreement is a new version, attributed."""
-        self.version += 1
-        self.updated_at, self.updated_by = now(), actor or "unknown"
-
 
 AGREEMENT_TERMS = ("title", "run_kinds", "processes", "document_url", "document_sha256", "valid_from", "valid_until")
 
 
-class ManufacturingRequest(Table, table=True):
+class ManufacturingRequest(_Versioned, Table, table=True):
     """A developer organisation's request for a manufacturing campaign, sent to 1–20 facilities:
     what to make, how many batches over which time frame, and what the facilities' quotes answer."""
 
@@ -364,7 +358,6 @@ class ManufacturingRequest(Table, table=True):
         sa.CheckConstraint("latest_end > earliest_start", name="manufacturing_request_window"),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    version: int = 1
     status: str
     org_id: str = Field(index=True)
     product: str
@@ -384,23 +377,14 @@ class ManufacturingRequest(Table, table=True):
     declines: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
     accepted_quote_id: uuid.UUID | None = None
     withdrawn_reason: str | None = None
-    created_at: datetime = Field(default_factory=now, sa_type=TZ)
-    created_by: str
-    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
-    updated_by: str
 
     @property
     def request_id(self) -> uuid.UUID:
         """The id under the name its events and the API give it."""
         return self.id
 
-    def touch(self, actor: str | None) -> None:
-        """Every change of a request is a new version, attributed."""
-        self.version += 1
-        self.updated_at, self.updated_by = now(), actor or "unknown"
 
-
-class Quote(Table, table=True):
+class Quote(_Versioned, Table, table=True):
     """A facility's answer to a request: one proposed slot per batch (held for the quote while it is
     offered), a price per batch and extras in one currency, conditions, how long it is valid."""
 
@@ -410,7 +394,6 @@ class Quote(Table, table=True):
         sa.Index("ix_quote_offered_valid_until", "valid_until", postgresql_where=sa.text("status = 'offered'")),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    version: int = 1
     revision: int = 1
     status: str
     request_id: uuid.UUID = Field(index=True)
@@ -425,10 +408,6 @@ class Quote(Table, table=True):
     conditions: str | None = None
     valid_until: datetime = Field(sa_type=TZ)
     status_reason: str | None = None  # why it was declined, superseded or expired
-    created_at: datetime = Field(default_factory=now, sa_type=TZ)
-    created_by: str
-    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
-    updated_by: str
 
     @property
     def quote_id(self) -> uuid.UUID:
@@ -443,11 +422,6 @@ class Quote(Table, table=True):
     def total(self) -> Decimal:
         """Every batch at its price, and the extras."""
         return self.price_per_batch * len(self.batches) + sum((Decimal(e["amount"]) for e in self.extras), Decimal(0))
-
-    def touch(self, actor: str | None) -> None:
-        """Every change of a quote is a new version, attributed."""
-        self.version += 1
-        self.updated_at, self.updated_by = now(), actor or "unknown"
 
 
 # --- notifications: webhooks of developers and facilities, reminders of expiring holds -----------
@@ -477,7 +451,7 @@ class HoldReminder(Table, table=True):
     reminded_at: datetime = Field(default_factory=now, sa_type=TZ)
 
 
-class Campaign(Table, table=True):
+class Campaign(_Versioned, Table, table=True):
     """An accepted quote become a manufacturing campaign: its batches are bookings (`campaign_id`),
     one per quoted slot, confirmed and reserved as a whole; what the whole's saga and hold need."""
 
@@ -493,7 +467,6 @@ class Campaign(Table, table=True):
         ),
     )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    version: int = 1
     status: str
     request_id: uuid.UUID
     quote_id: uuid.UUID = Field(sa_column_kwargs={"unique": True})  # one campaign per accepted quote
@@ -514,16 +487,8 @@ class Campaign(Table, table=True):
     # Per batch (booking_id, shortfalls) after materials found too little; empty otherwise.
     shortfalls: list[dict] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
     cancel_reason: str | None = None
-    created_at: datetime = Field(default_factory=now, sa_type=TZ)
-    created_by: str
-    updated_at: datetime = Field(default_factory=now, sa_type=TZ)
-    updated_by: str
 
     @property
     def campaign_id(self) -> uuid.UUID:
         """The id under the name its events and the API give it."""
         return self.id
-
-    def touch(self, actor: str | None) -> None:
-        self.version += 1
-        self.updated_at, self.updated_by = now(), actor or "unknown"
