@@ -45,3 +45,19 @@ async def test_a_gap_left_by_a_rollback_is_stepped_over_after_the_grace(approval
         assert await reader.read(session, 0) == []
         await asyncio.sleep(0.25)
         assert [r.seq for r in await reader.read(session, 0)] == [2]
+
+
+async def test_a_reader_starting_late_steps_over_an_old_gap_at_once(approvals, monkeypatch):
+    """A stream resumed from an old id does not wait out the grace at every gap of the past."""
+    db = approvals.context.db
+    async with db.unit_of_work("test:rolled-back") as lost:
+        lost.emit(event(1))
+        await lost.flush_events()
+    async with db.unit_of_work("test:kept") as kept:
+        kept.emit(event(2))
+        await kept.commit()
+    async with db.sessions() as session:
+        assert await OutboxReader().read(session, 0) == []  # a fresh gap: waited for
+    monkeypatch.setattr("shared.outbox_reader.OLD_GAP_SECONDS", 0.0)  # as if seq 2 was written long ago
+    async with db.sessions() as session:
+        assert [r.seq for r in await OutboxReader().read(session, 0)] == [2]
