@@ -143,12 +143,15 @@ class Deliveries:
         self.tables = tables
 
     async def take_cursor(self) -> int | None:
-        """The outbox seq the fan-out read up to, locked; None while another replica holds it."""
+        """The outbox seq the fan-out read up to, locked; None while another replica holds it. The
+        row is made by the first fan-out (then read again), not offered anew after every commit."""
         cursor = self.tables.cursor
-        await self.session.execute(insert(cursor).values(name=CURSOR, last_seq=0).on_conflict_do_nothing())
-        return await self.session.scalar(
-            sa.select(col(cursor.last_seq)).where(col(cursor.name) == CURSOR).with_for_update(skip_locked=True)
-        )
+        taken = sa.select(col(cursor.last_seq)).where(col(cursor.name) == CURSOR).with_for_update(skip_locked=True)
+        last_seq = await self.session.scalar(taken)
+        if last_seq is None:  # no row yet, or another replica's lock
+            await self.session.execute(insert(cursor).values(name=CURSOR, last_seq=0).on_conflict_do_nothing())
+            last_seq = await self.session.scalar(taken)
+        return last_seq
 
     async def move_cursor(self, last_seq: int) -> None:
         cursor = self.tables.cursor
