@@ -55,8 +55,6 @@ async def decline_quote(
                      "holding its slots (`campaign_id`); a clinical run needs an active technical agreement")  # fmt: skip
 async def accept_quote(request_id: UUID, quote_id: UUID, principal: CurrentPrincipal, context: Context) -> QuoteOut:
     async with context.db.unit_of_work(principal.actor) as uow:
-        row = await quotes.accept(uow, principal, request_id, quote_id, context.settings.hold_ttl_seconds)
+        row, campaign = await quotes.accept(uow, principal, request_id, quote_id, context.settings.hold_ttl_seconds)
         await uow.commit()
-    async with context.db.sessions() as session:
-        campaign_id = await queries.campaign_of_quote(session, row.id)
-    return QuoteOut.of(row).model_copy(update={"campaign_id": campaign_id})
+    return QuoteOut.of(row).model_copy(update={"campaign_id": campaign.id})

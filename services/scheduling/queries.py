@@ -517,10 +517,6 @@ async def campaign(
     return row, (await batches_of(session, [row.id])).get(row.id, [])
 
 
-async def campaign_of_quote(session: AsyncSession, quote_id: UUID) -> UUID | None:
-    return await session.scalar(sa.select(Campaign.id).where(Campaign.quote_id == quote_id))
-
-
 async def campaign_history(session: AsyncSession, principal: Principal, campaign_id: UUID) -> list[dict[str, Any]]:
     """Every event of the campaign and of its batches (each a booking), oldest first."""
     row, batches = await campaign(session, principal, campaign_id)

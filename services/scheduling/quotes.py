@@ -120,7 +120,7 @@ async def decline(
 
 async def accept(
     uow: SchedulingUnitOfWork, principal: Principal, request_id: UUID, quote_id: UUID, hold_ttl_seconds: int
-) -> models.Quote:
+) -> tuple[models.Quote, models.Campaign]:
     """The developer accepts an offered, unexpired quote: the request is `accepted`, every other
     offered quote superseded (its slots released), and the accepted quote becomes a campaign whose
     batches hold its slots (`QuoteAccepted` names them per batch; `campaigns.open_from_quote`). A
@@ -150,8 +150,7 @@ async def accept(
     await uow.requests.save(request_row)
     uow.emit(events.QuoteAccepted(request_id=request_row.id, quote_id=row.id, quote=quote_state(row),
                                   request=request_state(request_row), org_id=request_row.org_id))  # fmt: skip
-    await campaigns.open_from_quote(uow, request_row, row, hold_ttl_seconds)
-    return row
+    return row, await campaigns.open_from_quote(uow, request_row, row, hold_ttl_seconds)
 
 
 async def expire_run_out(uow: SchedulingUnitOfWork, hold_ttl_seconds: int, batch: int = 100) -> list[UUID]:
