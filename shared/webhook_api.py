@@ -4,6 +4,7 @@ routes on one subscription (read, end, rotate its secret, its history and delive
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Self
 from uuid import UUID
 
@@ -128,13 +129,15 @@ def subscription_routes(
     cases: SubscriptionCases[Any],
     subscribers: tuple[Role, ...],
     listed: Callable[[AsyncSession, Principal], Awaitable[list[Any]]],
-    visible: Callable[[AsyncSession, Principal, UUID], Awaitable[SubscriptionFields]],
     out: type[SubscriptionOutFields],
     created: type[SubscriptionOutFields],
 ) -> None:
     """Add to the service's `router` the list of the subscriptions of the caller (one of the
-    `subscribers` roles) and the routes on one it may see (`visible`, else 404): read it, end it,
-    rotate its secret, its history and its deliveries. `out` shows one, `created` with the new secret."""
+    `subscribers` roles) and the routes on one it may see (the `cases`' rule, else 404): read it, end
+    it, rotate its secret, its history and its deliveries. `out` shows one, `created` with the new secret."""
+
+    async def visible(session: AsyncSession, principal: Principal, subscription_id: UUID) -> SubscriptionFields:
+        return await visible_subscription(session, cases.model, subscription_id, partial(cases.may_see, principal))
 
     @router.get("/subscriptions", response_model=list[out],  # type: ignore[valid-type]
                 summary="The subscriptions of the caller's authority, organisation or facilities")  # fmt: skip

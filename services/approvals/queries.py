@@ -2,7 +2,6 @@
 and letters; the subscriptions a regulator sees with their deliveries; the approval event stream."""
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -12,11 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.approvals import domain, models
 from services.approvals.repository import to_domain
-from services.approvals.subscriptions import may_see
 from shared.auth import Principal, Role
 from shared.database import event_history, get_or_404
 from shared.problems import Forbidden, NotFound
-from shared.webhook_api import visible_subscription
 
 
 def visible(principal: Principal) -> sa.ColumnElement[bool]:
@@ -196,10 +193,6 @@ async def outstanding_notifications(session: AsyncSession, approval_ids: list[UU
 
 
 # --- subscriptions ---------------------------------------------------------------------------
-
-
-async def subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> models.Subscription:
-    return await visible_subscription(session, models.Subscription, subscription_id, partial(may_see, principal))
 
 
 async def subscriptions(session: AsyncSession, principal: Principal) -> list[models.Subscription]:

@@ -41,7 +41,7 @@ async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: 
 
 subscription_routes(
     router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, subscribers=(Role.DEVELOPER, Role.FACILITY),
-    listed=queries.subscriptions, visible=queries.subscription, out=SubscriptionOut, created=SubscriptionCreated,
+    listed=queries.subscriptions, out=SubscriptionOut, created=SubscriptionCreated,
 )  # fmt: skip
 
 

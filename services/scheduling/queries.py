@@ -8,7 +8,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -32,11 +32,9 @@ from services.scheduling.repository import (
     filter_values,
     valid_certificate_exists,
 )
-from services.scheduling.subscriptions import may_see
 from shared.auth import Principal, Role
 from shared.database import Database, DriverStatement, event_history
 from shared.problems import BadRequest, NotFound
-from shared.webhook_api import visible_subscription
 
 Booking, Slot = models.Booking, models.Slot
 
@@ -486,10 +484,6 @@ async def quotes_of(session: AsyncSession, request_ids: Sequence[UUID]) -> dict[
 
 
 # --- subscriptions -----------------------------------------------------------------------------
-
-
-async def subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> models.Subscription:
-    return await visible_subscription(session, models.Subscription, subscription_id, partial(may_see, principal))
 
 
 async def subscriptions(session: AsyncSession, principal: Principal) -> list[models.Subscription]:
