@@ -40,17 +40,23 @@ def spawn(args: list[str], *, user: str | None = None, **kwargs) -> subprocess.P
     return subprocess.Popen(args, preexec_fn=_die_with_parent, user=user, start_new_session=True, **kwargs)  # noqa: PLW1509
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections: a port chosen among them can be taken by
+    any client's connection between our check and the server's bind."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
 
 
 def free_port_block(size: int) -> int:
     """A port base such that base (the portal) and base+1 … base+size are free on loopback: a hub of
-    its own for a test or a benchmark (`GMPHUB_PORT_BASE`)."""
-    for _ in range(100):
-        base = random.randrange(20000, 40000, 10)
+    its own for a test or a benchmark (`GMPHUB_PORT_BASE`). Chosen outside the ephemeral range."""
+    ephemeral = _ephemeral_ports()
+    low, high = (10000, ephemeral.start) if ephemeral.start > 20000 else (ephemeral.stop, 65536)
+    for _ in range(200):
+        base = random.randrange(low, high - size)
         try:
             for port in range(base, base + size + 1):
                 with socket.socket() as s:
@@ -59,6 +65,10 @@ def free_port_block(size: int) -> int:
         except OSError:
             continue
     raise RuntimeError("no free block of ports")
+
+
+def free_port() -> int:
+    return free_port_block(0)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:

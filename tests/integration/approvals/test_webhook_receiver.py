@@ -3,7 +3,6 @@ parallel it fails exactly the first N on purpose, refuses bad signatures, and pr
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -12,13 +11,8 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks import Webhook
 
+from devtools.stack import free_port
 from shared.webhooks import new_secret
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def delivery(webhook: Webhook, n: int) -> tuple[bytes, dict[str, str]]:
