@@ -10,7 +10,7 @@ import asyncpg
 from benchmarks.system import fixtures
 from benchmarks.system.checks import Checks
 from benchmarks.system.http import Api
-from benchmarks.system.hub import Hub
+from benchmarks.system.hub import Hub, hub_quiet
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class Context:
     async def open_slots(self, count: int) -> list[str]:
         """`count` new open slots on the suite every hold load books on."""
         return await self.hold_suite.publish(self.scheduling, count)
+
+    async def settled(self) -> None:
+        """Before a timed run of R1, R2 or R8: the hub quiet again after whatever ran before, and a
+        checkpoint, so no run pays for the one before it (its events still relayed, its pages
+        still to be written) and the hub and its ceilings start alike."""
+        await hub_quiet(self.hub)
+        await self.db["scheduling"].execute("CHECKPOINT")
 
     async def close(self) -> None:
         for api in (self.registry, self.scheduling, self.developer, self.health):

@@ -40,6 +40,7 @@ async def spread(ctx: Context) -> SpreadHolds:
         held += ctx.checks.expect("R1 hold", answer.status, 201)
         return True
 
+    await ctx.settled()
     before, client_before = ctx.hub.cpu_seconds(), time.process_time()
     seconds = await closed_loop(ctx.developer, SPREAD_CLIENTS, ctx.options.seconds, hold)
     after, client = ctx.hub.cpu_seconds(), time.process_time() - client_before

@@ -2,6 +2,7 @@
 it, and what the benchmark needs of it: its URLs, tokens from `gmp-hub token`, plain DSNs for SQL,
 and the CPU time of all its processes (PostgreSQL and the broker included)."""
 
+import asyncio
 import os
 import shutil
 import signal
@@ -129,6 +130,23 @@ class Hub:
                 continue
             seconds[name] = seconds.get(name, 0.0) + t.user + t.system + t.children_user + t.children_system
         return seconds
+
+
+QUIET_CPU_SHARE = 0.1  # of a core, all the hub's processes together
+
+
+async def hub_quiet(hub: "Hub", most_seconds: float = 30.0) -> None:
+    """Wait until the hub's processes together use under a tenth of a core (or `most_seconds` have
+    passed): the work a load leaves behind (the relay publishing its events, consumers reading
+    them, the hash chain) done before the next timed run starts."""
+    deadline = time.monotonic() + most_seconds
+    before = sum(hub.cpu_seconds().values())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = sum(hub.cpu_seconds().values())
+        if now - before < QUIET_CPU_SHARE * 0.5:
+            return
+        before = now
 
 
 def replicas(hub: "Hub", service: str) -> int:

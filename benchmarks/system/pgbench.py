@@ -118,8 +118,10 @@ class Ceilings:
 
     async def hold_sql(self) -> Pgbench:
         await self._fresh_slots()
+        await self.ctx.settled()
         args = ("-D", "n=0", "-D", f"envelope={self.envelope}", "-f", str(HOLD_SQL), "hold_ceiling")
         return await asyncio.to_thread(self._timed, *args)
 
     async def simple_update(self) -> Pgbench:
+        await self.ctx.settled()
         return await asyncio.to_thread(self._timed, "-N", "simple_update")
