@@ -124,17 +124,10 @@ def _service_command(settings: Settings, service: str, replicas: int) -> list[st
             *(["--reuse-port"] if replicas > 1 else [])]  # fmt: skip
 
 
-# Scheduling carries the hold path, the hub's busiest writes: one process per core (up to four) by
-# default. On two cores, two did 16–21% more holds than one for 8% more CPU per hold
-# (benchmarks/README.md); the others run one unless GMPHUB_REPLICAS says more.
-MOST_SCHEDULING_PROCESSES = 4
-
-
 def _replicas(settings: Settings) -> dict[str, int]:
     if unknown := set(settings.replicas) - set(SERVICES):
         raise SystemExit(f"GMPHUB_REPLICAS names no such service: {', '.join(sorted(unknown))}")
-    defaults = {"scheduling": max(1, min(os.cpu_count() or 1, MOST_SCHEDULING_PROCESSES))}
-    replicas = {service: settings.replicas.get(service, defaults.get(service, 1)) for service in SERVICES}
+    replicas = {service: settings.replicas.get(service, 1) for service in SERVICES}
     if any(count < 1 for count in replicas.values()) or replicas["approvals"] > 1:
         raise SystemExit("GMPHUB_REPLICAS: at least 1 of each service, and 1 of approvals (see shared/settings.py)")
     return replicas

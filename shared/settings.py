@@ -18,9 +18,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port_base: int = 8000  # registry 8001, materials 8002, scheduling 8003, approvals 8004
     # Processes `gmp-hub up` runs of a service, sharing its port (`gmp-hub serve --reuse-port`), e.g.
-    # GMPHUB_REPLICAS='{"registry": 2}'; unnamed services run their default: scheduling one per core
-    # (up to four; devtools/cli.py says why), the others one, and approvals one only (its event
-    # stream and webhook sender are woken by commits within their process).
+    # GMPHUB_REPLICAS='{"scheduling": 2}'; unnamed services run one, and approvals runs one only (its
+    # event stream and webhook sender are woken by commits within their process). One each by
+    # default: on two cores, two of scheduling did 3% more holds for 21% more CPU each
+    # (benchmarks/README.md).
     replicas: dict[str, int] = {}
 
     embedded_postgres_port: int = 54329
