@@ -20,8 +20,8 @@ class Settings(BaseSettings):
     # Processes `gmp-hub up` runs of a service, sharing its port (`gmp-hub serve --reuse-port`), e.g.
     # GMPHUB_REPLICAS='{"scheduling": 2}'; unnamed services run one, and approvals runs one only (its
     # event stream and webhook sender are woken by commits within their process). One each by
-    # default: on two cores, two of scheduling did 3% more holds for 21% more CPU each
-    # (benchmarks/README.md).
+    # default: on two cores, two of scheduling made 16–21% more holds, but slot searches' p99 rose
+    # from about 86 to 117 ms and events/s fell by a third (benchmarks/README.md).
     replicas: dict[str, int] = {}
 
     embedded_postgres_port: int = 54329
