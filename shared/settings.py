@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     # GMPHUB_REPLICAS='{"scheduling": 2}'; unnamed services run one, and approvals runs one only (its
     # event stream and webhook sender are woken by commits within their process). One each by
     # default: on two cores, two of scheduling made 16–21% more holds, but slot searches' p99 rose
-    # from about 86 to 117 ms and events/s fell by a third (benchmarks/README.md).
+    # from about 60–90 to 117 ms (benchmarks/README.md).
     replicas: dict[str, int] = {}
 
     embedded_postgres_port: int = 54329
