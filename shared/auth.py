@@ -94,6 +94,16 @@ class Principal:
         if self.role is not Role.DEVELOPER or self.org_id != org_id:
             raise Forbidden(f"This token may not act for organisation {org_id}.")
 
+    def require_org_reader(self, org_id: str) -> None:
+        """To read an organisation's records: the organisation, admin, or any regulator (inspection)."""
+        if self.role is not Role.REGULATOR:
+            self.require_org(org_id)
+
+    def require_facility_reader(self, facility_id: str) -> None:
+        """To read a facility's records: its users, admin, or any regulator (inspection)."""
+        if self.role is not Role.REGULATOR:
+            self.require_facility(facility_id)
+
     def require_authority(self, authority: str) -> None:
         if self.is_admin:
             return

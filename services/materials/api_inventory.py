@@ -20,7 +20,7 @@ from services.materials.schemas import (
     ReservationSupplierChange,
     StockOut,
 )
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
@@ -36,8 +36,7 @@ def lot_out(lot: Lot) -> LotOut:
 
 def may_read_facility(principal: Principal, facility_id: UUID) -> None:
     """A facility reads its own inventory; regulators (inspection) and the operator read any."""
-    if principal.role is not Role.REGULATOR:
-        principal.require_facility(str(facility_id))
+    principal.require_facility_reader(str(facility_id))
 
 
 def may_count(principal: Principal, lot: Lot) -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from services.scheduling import agreements, queries
 from services.scheduling.domain import AgreementStatus
 from services.scheduling.schemas import AgreementIn, AgreementOut, AgreementSignatureIn, TerminationIn
-from shared.auth import CurrentPrincipal, Role, SigningPrincipal
+from shared.auth import CurrentPrincipal, SigningPrincipal
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["agreements"])
@@ -66,8 +66,7 @@ async def agreement_history(agreement_id: UUID, principal: CurrentPrincipal, con
 async def org_agreements(
     org_id: str, principal: CurrentPrincipal, context: Context, status: ByStatus = None
 ) -> list[AgreementOut]:
-    if principal.role is not Role.REGULATOR:  # a regulator reads any (inspection)
-        principal.require_org(org_id)
+    principal.require_org_reader(org_id)
     async with context.db.sessions() as session:
         rows = await queries.agreements_of(session, org_id=org_id, status=status)
     return [AgreementOut.of(r) for r in rows]
@@ -78,8 +77,7 @@ async def org_agreements(
 async def facility_agreements(
     facility_id: UUID, principal: CurrentPrincipal, context: Context, status: ByStatus = None
 ) -> list[AgreementOut]:
-    if principal.role is not Role.REGULATOR:
-        principal.require_facility(str(facility_id))
+    principal.require_facility_reader(str(facility_id))
     async with context.db.sessions() as session:
         rows = await queries.agreements_of(session, facility_id=facility_id, status=status)
     return [AgreementOut.of(r) for r in rows]

@@ -106,8 +106,7 @@ async def org_bookings(
 async def facility_bookings(
     facility_id: UUID, principal: CurrentPrincipal, context: Context, listing: Listing
 ) -> list[BookingOut]:
-    if principal.role is not Role.REGULATOR:  # a regulator reads any facility's (inspection)
-        principal.require_facility(str(facility_id))
+    principal.require_facility_reader(str(facility_id))
     async with context.db.sessions() as session:
         return [BookingOut.of(b) for b in await queries.facility_bookings(session, [facility_id], listing)]
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from services.scheduling import campaigns, queries
 from services.scheduling.domain import CampaignStatus
 from services.scheduling.schemas import CampaignOut, CancelIn, RescheduleIn
-from shared.auth import CurrentPrincipal, Role
+from shared.auth import CurrentPrincipal
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -105,8 +105,7 @@ async def org_campaigns(
     org_id: str, principal: CurrentPrincipal, context: Context, status: ByStatus = None, limit: Limit = 200,
     offset: Offset = 0,
 ) -> list[CampaignOut]:  # fmt: skip
-    if principal.role is not Role.REGULATOR:  # a regulator reads any (inspection)
-        principal.require_org(org_id)
+    principal.require_org_reader(org_id)
     async with context.db.sessions() as session:
         rows = await queries.campaigns_of(session, org_id=org_id, status=status, limit=limit, offset=offset)
     return [CampaignOut.of(r, b) for r, b in rows]
@@ -118,8 +117,7 @@ async def facility_campaigns(
     facility_id: UUID, principal: CurrentPrincipal, context: Context, status: ByStatus = None, limit: Limit = 200,
     offset: Offset = 0,
 ) -> list[CampaignOut]:  # fmt: skip
-    if principal.role is not Role.REGULATOR:
-        principal.require_facility(str(facility_id))
+    principal.require_facility_reader(str(facility_id))
     async with context.db.sessions() as session:
         rows = await queries.campaigns_of(session, facility_id=facility_id, status=status, limit=limit, offset=offset)
     return [CampaignOut.of(r, b) for r, b in rows]

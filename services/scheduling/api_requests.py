@@ -10,7 +10,7 @@ from pydantic import Field
 from services.scheduling import models, queries, requests
 from services.scheduling.domain import RequestStatus
 from services.scheduling.schemas import ReasonIn, RequestIn, RequestOut
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["requests"])
@@ -84,8 +84,7 @@ async def org_requests(
     org_id: str, principal: CurrentPrincipal, context: Context, status: ByStatus = None, limit: Limit = 200,
     offset: Offset = 0,
 ) -> list[RequestOut]:  # fmt: skip
-    if principal.role is not Role.REGULATOR:  # a regulator reads any (inspection)
-        principal.require_org(org_id)
+    principal.require_org_reader(org_id)
     async with context.db.sessions() as session:
         rows = await queries.requests_of(session, principal, org_id=org_id, status=status, limit=limit, offset=offset)
     return [_out(principal, r, q) for r, q in rows]
@@ -97,8 +96,7 @@ async def facility_requests(
     facility_id: UUID, principal: CurrentPrincipal, context: Context, status: ByStatus = None, limit: Limit = 200,
     offset: Offset = 0,
 ) -> list[RequestOut]:  # fmt: skip
-    if principal.role is not Role.REGULATOR:
-        principal.require_facility(str(facility_id))
+    principal.require_facility_reader(str(facility_id))
     async with context.db.sessions() as session:
         rows = await queries.requests_of(
             session, principal, facility_id=facility_id, status=status, limit=limit, offset=offset

@@ -94,6 +94,20 @@ def test_scopes_confine_each_role():
     admin.require_role(Role.REGULATOR)
 
 
+def test_any_regulator_reads_an_org_or_facility_others_outside_it_may_not():
+    regulator = Principal(sub="r", role=Role.REGULATOR, authority="DE-PEI")
+    developer = Principal(sub="d", role=Role.DEVELOPER, org_id="ORG-1")
+    facility = Principal(sub="u", role=Role.FACILITY, facility_ids=frozenset({"F-1"}))
+    regulator.require_org_reader("ORG-2")  # inspection reaches every organisation and facility
+    regulator.require_facility_reader("F-2")
+    developer.require_org_reader("ORG-1")
+    facility.require_facility_reader("F-1")
+    for refused in (lambda: developer.require_org_reader("ORG-2"), lambda: facility.require_facility_reader("F-2"),
+                    lambda: developer.require_facility_reader("F-1"), lambda: facility.require_org_reader("ORG-1")):  # fmt: skip
+        with pytest.raises(Forbidden):
+            refused()
+
+
 def test_a_token_verified_once_is_not_decoded_again_until_it_expires(settings, monkeypatch):
     verifier = TokenVerifier(settings)
     token = issue_token(settings, role=Role.DEVELOPER, sub="d1", org_id="ORG-1", ttl_seconds=1, auth_time=None)
