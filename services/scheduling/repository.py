@@ -6,7 +6,7 @@ integration tests."""
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -528,15 +528,28 @@ class Bookings:
         return list(await self.session.exec(query.with_for_update()))
 
 
-class WaitlistEntries:
+Aggregate = TypeVar("Aggregate", bound=models.Table)
+
+
+class _Aggregates(Generic[Aggregate]):
+    """An aggregate's table: fetched by id (with `lock`, FOR UPDATE) and saved. The subclasses add
+    the queries their use cases need."""
+
+    model: type[Aggregate]
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, entry_id: UUID, *, lock: bool = False) -> models.WaitlistEntry | None:
-        return await self.session.get(models.WaitlistEntry, entry_id, with_for_update=lock)
+    async def get(self, aggregate_id: UUID, *, lock: bool = False) -> Aggregate | None:
+        return await self.session.get(self.model, aggregate_id, with_for_update=lock)
 
-    async def save(self, entry: models.WaitlistEntry) -> None:
-        self.session.add(entry)
+    async def save(self, aggregate: Aggregate) -> None:
+        self.session.add(aggregate)
+        await self.session.flush()
+
+
+class WaitlistEntries(_Aggregates[models.WaitlistEntry]):
+    model = models.WaitlistEntry
 
     async def waiting(self) -> list[models.WaitlistEntry]:
         """The line, oldest entry first (then by id, as positions count), locked; entries another
@@ -751,16 +764,8 @@ class IdempotencyKeys:
 Agreement = models.TechnicalAgreement
 
 
-class Agreements:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, agreement_id: UUID, *, lock: bool = False) -> models.TechnicalAgreement | None:
-        return await self.session.get(Agreement, agreement_id, with_for_update=lock)
-
-    async def save(self, agreement: models.TechnicalAgreement) -> None:
-        self.session.add(agreement)
-        await self.session.flush()
+class Agreements(_Aggregates[models.TechnicalAgreement]):
+    model = models.TechnicalAgreement
 
     async def between(self, org_id: str, facility_id: UUID) -> list[AgreementFacts]:
         """The agreements between an organisation and a facility not ended (by status), oldest first,
@@ -798,30 +803,15 @@ Request, Quote = models.ManufacturingRequest, models.Quote
 OFFERED = sa.literal_column(f"'{QuoteStatus.OFFERED.value}'")
 
 
-class Requests:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class Requests(_Aggregates[models.ManufacturingRequest]):
+    """With `lock`, every change of a request and its quotes takes the request first: racing
+    acceptances of two of its quotes run one after the other, and the second finds it accepted."""
 
-    async def get(self, request_id: UUID, *, lock: bool = False) -> models.ManufacturingRequest | None:
-        """With `lock`, every change of a request and its quotes takes the request first: racing
-        acceptances of two of its quotes run one after the other, and the second finds it accepted."""
-        return await self.session.get(Request, request_id, with_for_update=lock)
-
-    async def save(self, request: models.ManufacturingRequest) -> None:
-        self.session.add(request)
-        await self.session.flush()
+    model = models.ManufacturingRequest
 
 
-class Quotes:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, quote_id: UUID, *, lock: bool = False) -> models.Quote | None:
-        return await self.session.get(Quote, quote_id, with_for_update=lock)
-
-    async def save(self, quote: models.Quote) -> None:
-        self.session.add(quote)
-        await self.session.flush()
+class Quotes(_Aggregates[models.Quote]):
+    model = models.Quote
 
     async def offered_for(self, request_id: UUID, facility_id: UUID | None = None) -> list[models.Quote]:
         """The request's offered quotes (of one facility, if named), in id order, locked."""
@@ -846,23 +836,17 @@ class Quotes:
 Campaign = models.Campaign
 
 
-class Campaigns:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class Campaigns(_Aggregates[models.Campaign]):
+    """With `lock`, every change of a campaign or of one of its batches takes the campaign first,
+    then its batches in id order, then slots: campaign changes never deadlock one another."""
 
-    async def get(self, campaign_id: UUID, *, lock: bool = False) -> models.Campaign | None:
-        """With `lock`, every change of a campaign or of one of its batches takes the campaign first,
-        then its batches in id order, then slots: campaign changes never deadlock one another."""
-        return await self.session.get(Campaign, campaign_id, with_for_update=lock)
+    model = models.Campaign
 
     async def add(self, campaign: models.Campaign, batches: Sequence[models.Booking]) -> None:
         """A new campaign and its batches (bookings with its `campaign_id`)."""
         self.session.add(campaign)
         self.session.add_all(batches)
         await self.session.flush()
-
-    async def save(self, campaign: models.Campaign) -> None:
-        self.session.add(campaign)
 
     async def batches(self, campaign_id: UUID) -> list[models.Booking]:
         """The campaign's batches, in id order, locked (the caller holds the campaign's lock)."""

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic
 
 import sqlalchemy as sa
 
@@ -30,7 +30,7 @@ from services.scheduling.domain import (
     SlotStatus,
     SupplierChangeFacts,
 )
-from services.scheduling.repository import View
+from services.scheduling.repository import Aggregate, View
 from shared.auth import Principal, Role
 from shared.errors import Conflict
 from tests.unit.fakes import FakeDeliveries, FakeSubscriptions, InMemoryUnitOfWork
@@ -342,15 +342,23 @@ class FakeBookings:
         return sorted(found, key=lambda b: b.starts_at)
 
 
-class FakeWaitlistEntries:
+class _FakeAggregates(Generic[Aggregate]):
+    """An aggregate's rows in the store (its dict named `rows`), fetched by id and saved."""
+
+    rows: str
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def get(self, entry_id: uuid.UUID, *, lock: bool = False) -> models.WaitlistEntry | None:
-        return self.store.entries.get(entry_id)
+    async def get(self, aggregate_id: uuid.UUID, *, lock: bool = False) -> Aggregate | None:
+        return getattr(self.store, self.rows).get(aggregate_id)
 
-    async def save(self, entry: models.WaitlistEntry) -> None:
-        self.store.entries[entry.id] = entry
+    async def save(self, aggregate: Aggregate) -> None:
+        getattr(self.store, self.rows)[aggregate.id] = aggregate
+
+
+class FakeWaitlistEntries(_FakeAggregates[models.WaitlistEntry]):
+    rows = "entries"
 
     async def waiting(self) -> list[models.WaitlistEntry]:
         return sorted(
@@ -466,15 +474,8 @@ class FakeIdempotencyKeys:
 # --- what a test starts from --------------------------------------------------------------------
 
 
-class FakeAgreements:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def get(self, agreement_id: uuid.UUID, *, lock: bool = False) -> models.TechnicalAgreement | None:
-        return self.store.agreements.get(agreement_id)
-
-    async def save(self, agreement: models.TechnicalAgreement) -> None:
-        self.store.agreements[agreement.id] = agreement
+class FakeAgreements(_FakeAggregates[models.TechnicalAgreement]):
+    rows = "agreements"
 
     async def between(self, org_id: str, facility_id: uuid.UUID) -> list[AgreementFacts]:
         rows = sorted(
@@ -489,26 +490,12 @@ class FakeAgreements:
         return sorted(rows, key=lambda a: (a.valid_until, a.id))[:limit]
 
 
-class FakeRequests:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def get(self, request_id: uuid.UUID, *, lock: bool = False) -> models.ManufacturingRequest | None:
-        return self.store.requests.get(request_id)
-
-    async def save(self, request: models.ManufacturingRequest) -> None:
-        self.store.requests[request.id] = request
+class FakeRequests(_FakeAggregates[models.ManufacturingRequest]):
+    rows = "requests"
 
 
-class FakeQuotes:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def get(self, quote_id: uuid.UUID, *, lock: bool = False) -> models.Quote | None:
-        return self.store.quotes.get(quote_id)
-
-    async def save(self, quote: models.Quote) -> None:
-        self.store.quotes[quote.id] = quote
+class FakeQuotes(_FakeAggregates[models.Quote]):
+    rows = "quotes"
 
     async def offered_for(self, request_id: uuid.UUID, facility_id: uuid.UUID | None = None) -> list[models.Quote]:
         rows = [
@@ -523,20 +510,13 @@ class FakeQuotes:
         return sorted(rows, key=lambda q: (q.valid_until, q.id))[:limit]
 
 
-class FakeCampaigns:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def get(self, campaign_id: uuid.UUID, *, lock: bool = False) -> models.Campaign | None:
-        return self.store.campaigns.get(campaign_id)
+class FakeCampaigns(_FakeAggregates[models.Campaign]):
+    rows = "campaigns"
 
     async def add(self, campaign: models.Campaign, batches: Sequence[models.Booking]) -> None:
         self.store.campaigns[campaign.id] = campaign
         for batch in batches:
             self.store.bookings[batch.id] = batch
-
-    async def save(self, campaign: models.Campaign) -> None:
-        self.store.campaigns[campaign.id] = campaign
 
     async def batches(self, campaign_id: uuid.UUID) -> list[models.Booking]:
         return sorted((b for b in self.store.bookings.values() if b.campaign_id == campaign_id), key=lambda b: b.id)
