@@ -856,7 +856,9 @@ class Campaign:
             batch.status, batch.shortfalls = BookingStatus.MATERIALS_SHORT, list(short.get(batch.id, []))
             changes.append(batch._changed(BookingChange.MATERIALS_SHORT))
         self.status, self.materials_requested_at = CampaignStatus.MATERIALS_SHORT, None
-        self.shortfalls = [{"booking_id": str(b), "shortfalls": s} for b, s in shortfalls if s]
+        self.shortfalls = [
+            {"booking_id": str(b.id), "shortfalls": b.shortfalls} for b in self.open_batches if b.shortfalls
+        ]
         self.hold_expires_at = now + timedelta(seconds=hold_ttl_seconds)
         self._answered()
         return [*changes, self._changed(CampaignChange.MATERIALS_SHORT)]

@@ -85,6 +85,14 @@ def test_one_batch_short_leaves_every_batch_short_with_its_own_shortfalls_and_a_
     assert c.shortfalls == []
 
 
+def test_shortfalls_named_for_a_booking_outside_the_campaign_are_not_kept():
+    c = campaign()
+    c.confirm(NOW)
+    shortfall = {"material_id": str(uuid.uuid4()), "requested": "10", "available": "5", "unit": "mL"}
+    c.materials_short([(uuid.uuid4(), [shortfall])], NOW, hold_ttl_seconds=900)
+    assert c.shortfalls == [] and all(b.shortfalls == [] for b in c.batches)
+
+
 def test_the_saga_deadline_asks_again_and_escalates_once():
     c = campaign()
     c.confirm(NOW)

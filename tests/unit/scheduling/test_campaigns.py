@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from services.scheduling import campaigns, inbound, models, quotes, requests
-from services.scheduling.repository import BOOKING, INSERT_BOOKING
 from services.scheduling.schemas import QuoteIn, RequestIn
 from shared.auth import Principal, Role
 from tests.unit.scheduling.fakes import FakeUnitOfWork, certified_site, facility_user
@@ -109,10 +108,3 @@ async def test_a_campaign_hold_expiring_soon_is_told_once_per_expiry():
     assert await campaigns.remind_expiring_holds(job, reminder_seconds=300) == [campaign.id]
     campaign.hold_expires_at = models.now() - timedelta(seconds=1)
     assert await campaigns.remind_expiring_holds(job, reminder_seconds=300) == []  # expired: nothing to tell
-
-
-def test_a_booking_of_its_own_is_inserted_by_the_statement_it_had_before_campaigns():
-    """`POST /v1/bookings` sends no `campaign_id` (NULL by default): its statement did not grow."""
-    columns = INSERT_BOOKING.sql.split("(", 1)[1].split(")", 1)[0].split(", ")
-    assert columns == [c.key for c in BOOKING.columns if c.key != "campaign_id"]
-    assert "campaign_id" in BOOKING.columns and BOOKING.columns["campaign_id"].nullable
