@@ -223,6 +223,10 @@ async def reserve_for_campaign(uow: MaterialsUnitOfWork, event: inbound.Campaign
     ):
         await _answer_campaign_again(uow, event.campaign_id, campaign.facility_id, given)
         return
+    if any(r.status != ReservationStatus.FAILED for r in given):
+        # Some batches hold (or held) lots and others none: scheduling never asks so. Trying again
+        # would reserve a batch twice; refused, the event is retried and then dead-lettered.
+        raise Conflict(f"Campaign {event.campaign_id} asks to reserve batches of which only some have reservations.")
     today = models.today()
     batches = [
         (b.booking_id, _needs(b.material_needs), max(today, b.starts_at.astimezone(UTC).date())) for b in by_start

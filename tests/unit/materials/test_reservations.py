@@ -6,8 +6,11 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from services.materials import catalogue, events, inbound, inventory, models
 from services.materials.domain import Category, Grade, MaterialEntry, Origin, QualityAttributes, ReservationStatus
+from shared.problems import Conflict
 from tests.unit.materials.fakes import FakeUnitOfWork
 
 FACILITY = uuid.uuid4()
@@ -171,3 +174,24 @@ async def test_a_completed_booking_uses_its_reserved_stock_up():
     )  # fmt: skip
     assert (await uow.reservations.of_booking(booking.booking_id)).status == "consumed"
     assert await answers(uow, inventory.consume_for_booking, completed) == []
+
+
+def campaign_confirmed(material, *booking_ids, version=2) -> inbound.CampaignConfirmed:
+    need = [inbound.MaterialNeed(material_id=material.id, quantity=Decimal(10), unit="mL")]
+    return inbound.CampaignConfirmed(
+        campaign_id=uuid.uuid4(), campaign=inbound.Campaign(version=version, facility_id=FACILITY),
+        reserve=[inbound.BatchToReserve(booking_id=b, starts_at=models.now() + timedelta(days=30), material_needs=need)
+                 for b in booking_ids],
+    )  # fmt: skip
+
+
+async def test_a_campaign_asking_for_a_reserved_batch_beside_a_new_one_reserves_nothing_twice():
+    uow, medium, _ = await stocked()
+    medium_lot = await lot(uow, medium, "100", "M1")
+    first, second = uuid.uuid4(), uuid.uuid4()
+    [answer] = await answers(uow, inventory.reserve_for_campaign, campaign_confirmed(medium, first))
+    assert answer.type == "gmphub.materials.campaign_reservation.confirmed.v1" and medium_lot.reserved == 10
+
+    with pytest.raises(Conflict, match="only some have reservations"):
+        await inventory.reserve_for_campaign(uow, campaign_confirmed(medium, first, second, version=3))
+    assert medium_lot.reserved == 10 and await uow.reservations.of_booking(second) is None
