@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from services.scheduling import bookings, ical, models, queries
 from services.scheduling.domain import BookingStatus
-from services.scheduling.schemas import BookingIn, BookingOut, CancelIn, RelyingBookingOut
+from services.scheduling.schemas import BookingIn, BookingOut, CancelIn, Limit, Offset, RelyingBookingOut
 from shared.auth import CurrentPrincipal, Principal, Role, authenticate
 from shared.problems import Forbidden, Unauthorized
 from shared.service import Context
@@ -22,8 +22,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 async def _listing(
     status: Annotated[BookingStatus | None, Query(description="Only bookings in this state")] = None,
     at_risk: Annotated[bool | None, Query(description="Only flagged (true) or unflagged (false) bookings")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 200,
+    offset: Offset = 0,
 ) -> queries.BookingListing:
     """The query parameters every list of bookings takes."""
     return queries.BookingListing(status and status.value, at_risk, limit, offset)

@@ -9,14 +9,12 @@ from fastapi import APIRouter, Query
 
 from services.scheduling import campaigns, queries
 from services.scheduling.domain import CampaignStatus
-from services.scheduling.schemas import CampaignOut, CancelIn, RescheduleIn
+from services.scheduling.schemas import CampaignOut, CancelIn, Limit, Offset, RescheduleIn
 from shared.auth import CurrentPrincipal
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 ByStatus = Annotated[CampaignStatus | None, Query(description="Only campaigns in this state")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 async def _answer(context: Context, principal: CurrentPrincipal, campaign_id: UUID) -> CampaignOut:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from services.scheduling import capacity, queries
 from services.scheduling.domain import Period, SlotStatus, weekly_slots, window_slots
-from services.scheduling.schemas import CapacityIn, CapacityOut, SlotChange, SlotOut
+from services.scheduling.schemas import CapacityIn, CapacityOut, Limit, Offset, SlotChange, SlotOut
 from shared.auth import CurrentPrincipal
 from shared.fields import IsoDateTime
 from shared.service import Context
@@ -81,8 +81,8 @@ async def facility_slots(
     context: Context,
     starts_from: IsoDateTime | None = None,
     slot_status: Annotated[SlotStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 200,
+    offset: Offset = 0,
 ) -> list[SlotOut]:
     principal.require_facility(str(facility_id))
     async with context.db.sessions() as session:

@@ -9,14 +9,12 @@ from pydantic import Field
 
 from services.scheduling import models, queries, requests
 from services.scheduling.domain import RequestStatus
-from services.scheduling.schemas import ReasonIn, RequestIn, RequestOut
+from services.scheduling.schemas import Limit, Offset, ReasonIn, RequestIn, RequestOut
 from shared.auth import CurrentPrincipal, Principal
 from shared.service import Context
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 ByStatus = Annotated[RequestStatus | None, Query(description="Only requests in this state")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 class DeclineIn(ReasonIn):

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Self
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -21,6 +22,10 @@ from services.scheduling import domain, events, models
 from services.scheduling.domain import RunKind
 from shared import webhook_api
 from shared.fields import IsoDate, IsoDateTime
+
+# The paging every list of scheduling's takes (?limit=&offset=).
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
 
 
 class Window(BaseModel):
