@@ -132,21 +132,22 @@ class Hub:
         return seconds
 
 
-QUIET_CPU_SHARE = 0.1  # of a core, all the hub's processes together
+QUIET_CPU_SHARE, QUIET_POLL_SECONDS = 0.1, 0.5  # under a tenth of a core, all the hub's processes together
 
 
-async def hub_quiet(hub: "Hub", most_seconds: float = 30.0) -> None:
-    """Wait until the hub's processes together use under a tenth of a core (or `most_seconds` have
-    passed): the work a load leaves behind (the relay publishing its events, consumers reading
-    them, the hash chain) done before the next timed run starts."""
+async def hub_quiet(hub: "Hub", most_seconds: float = 30.0) -> bool:
+    """Wait until the hub's processes together use under a tenth of a core (False if they still do
+    after `most_seconds`): the work a load leaves behind (the relay publishing its events,
+    consumers reading them, the hash chain) done before the next timed run starts."""
     deadline = time.monotonic() + most_seconds
-    before = sum(hub.cpu_seconds().values())
+    before, since = sum(hub.cpu_seconds().values()), time.monotonic()
     while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        now = sum(hub.cpu_seconds().values())
-        if now - before < QUIET_CPU_SHARE * 0.5:
-            return
-        before = now
+        await asyncio.sleep(QUIET_POLL_SECONDS)
+        now, at = sum(hub.cpu_seconds().values()), time.monotonic()
+        if now - before < QUIET_CPU_SHARE * (at - since):
+            return True
+        before, since = now, at
+    return False
 
 
 def replicas(hub: "Hub", service: str) -> int:
