@@ -322,17 +322,16 @@ class UnitOfWork:
         pydantic, never through the standard library's encoder. The row to write with them, if
         any, goes in the same statement."""
         written, self._written_with_events = self._written_with_events, None
+        if written is not None and not 0 < len(self._pending) < COPIED_EVENTS:
+            await self.fetch(written[0], **written[1])  # alone: no events to ride with, or theirs go by COPY
+            written = None
         if not self._pending:
-            if written is not None:
-                await self.fetch(written[0], **written[1])
             return
         rows = [
             (uuid.UUID(env.id), event.topic(), event.aggregate_id, env.type, env.model_dump_json())
             for env, event in self._pending
         ]
         if len(rows) >= COPIED_EVENTS:
-            if written is not None:
-                await self.fetch(written[0], **written[1])
             await self.copy_rows(outbox.name, list(OUTBOX_COLUMNS), rows)
         else:
             arrays = dict(zip(OUTBOX_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared import outbox as outbox_module
-from shared.database import Database, DriverStatement, outbox
+from shared.database import COPIED_EVENTS, Database, DriverStatement, outbox
 from shared.kafka import BrokerLink, broker_view
 from shared.outbox import OutboxRelay
 from tests.integration.shared.events import facility_registered
@@ -232,6 +232,14 @@ async def test_a_row_written_with_the_events_lands_with_them_in_their_statement_
     async with db.unit_of_work("test:outbox") as uow:
         uow.write_with_events(note, id=2, note="without one")
         await uow.commit()
+    many = [facility_registered() for _ in range(COPIED_EVENTS)]
+    async with db.unit_of_work("test:outbox") as uow:
+        uow.write_with_events(note, id=3, note="with events written by COPY")
+        with pytest.raises(RuntimeError, match="one row"):
+            uow.write_with_events(note, id=4, note="a second row")
+        for each in many:
+            uow.emit(each)
+        await uow.commit()
     async with db.unit_of_work("test:outbox") as uow:
         uow.write_with_events(note, id=1, note="a duplicate: its events are not written either")
         uow.emit(facility_registered())
@@ -239,6 +247,6 @@ async def test_a_row_written_with_the_events_lands_with_them_in_their_statement_
             await uow.commit()
     async with db.engine.connect() as conn:
         notes = (await conn.execute(sa.text("SELECT id, note FROM noted ORDER BY id"))).all()
-        keys = (await conn.execute(sa.select(outbox.c.key))).scalars().all()
-    assert [tuple(n) for n in notes] == [(1, "with an event"), (2, "without one")]
-    assert keys == [str(event.facility_id)]
+        keys = (await conn.execute(sa.select(outbox.c.key).order_by(outbox.c.seq))).scalars().all()
+    assert [tuple(n) for n in notes] == [(1, "with an event"), (2, "without one"), (3, "with events written by COPY")]
+    assert keys == [str(e.facility_id) for e in [event, *many]]
