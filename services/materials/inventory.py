@@ -213,7 +213,7 @@ async def reserve_for_campaign(uow: MaterialsUnitOfWork, event: inbound.Campaign
     campaign = event.campaign
     if not event.reserve:
         return  # scheduling asks for open batches only; nothing to answer for none
-    held = {b: await uow.reservations.of_booking(b) for b in sorted(x.booking_id for x in event.reserve)}  # id order
+    held = await uow.reservations.of_bookings([b.booking_id for b in event.reserve])
     by_start = sorted(event.reserve, key=lambda b: (b.starts_at, b.booking_id))  # the earliest run first
     given = [r for b in by_start if (r := held[b.booking_id]) is not None]  # an answer again, in the same order
     if (

@@ -170,6 +170,18 @@ class Reservations:
         query = select(models.Reservation).where(models.Reservation.booking_id == booking_id).with_for_update()
         return (await self.session.exec(query)).first()
 
+    async def of_bookings(self, booking_ids: list[UUID]) -> dict[UUID, models.Reservation | None]:
+        """Each booking's reservation (None for one without), locked in booking order: a campaign's
+        batches in one statement."""
+        query = (
+            select(models.Reservation)
+            .where(col(models.Reservation.booking_id).in_(booking_ids))
+            .order_by(col(models.Reservation.booking_id))
+            .with_for_update()
+        )
+        found = {r.booking_id: r for r in await self.session.exec(query)}
+        return {booking_id: found.get(booking_id) for booking_id in sorted(booking_ids)}
+
     async def lines(self, reservation_id: UUID) -> list[models.ReservationLine]:
         query = select(models.ReservationLine).where(models.ReservationLine.reservation_id == reservation_id)
         return list((await self.session.exec(query.order_by(col(models.ReservationLine.id)))).all())

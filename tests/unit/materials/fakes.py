@@ -137,6 +137,9 @@ class FakeReservations:
     async def of_booking(self, booking_id: UUID) -> models.Reservation | None:
         return next((r for r in self.rows.values() if r.booking_id == booking_id), None)
 
+    async def of_bookings(self, booking_ids: list[UUID]) -> dict[UUID, models.Reservation | None]:
+        return {booking_id: await self.of_booking(booking_id) for booking_id in sorted(booking_ids)}
+
     async def lines(self, reservation_id: UUID) -> list[models.ReservationLine]:
         return sorted(
             (line for line in self.line_rows.values() if line.reservation_id == reservation_id),
