@@ -623,6 +623,13 @@ class Replicas:
         await self.flush()
         return await self.session.get(view_class, key, with_for_update=lock)
 
+    async def active_facilities(self, facility_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of these facilities scheduling knows as active, in one statement."""
+        await self.flush()
+        view = models.FacilityView
+        query = sa.select(view.facility_id).where(col(view.facility_id).in_(facility_ids), col(view.active))
+        return set((await self.session.execute(query)).scalars())
+
     async def record(self, view_class: type[View], state: dict[str, Any]) -> bool:
         """Hold `state` (with its `version`) unless the replica holds that version or a newer one;
         say whether it was held. One statement: an event's state is written without being read."""

@@ -31,9 +31,9 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, body: RequestIn)
     org_id = principal.org_id
     check_request_window(body.earliest_start, body.latest_end, models.now().date())
     facility_ids = await addressed(uow, body)
+    active = await uow.replicas.active_facilities(facility_ids)
     for facility_id in facility_ids:
-        view = await uow.replicas.get(models.FacilityView, facility_id)
-        if view is None or not view.active:
+        if facility_id not in active:
             raise Unprocessable(
                 f"Facility {facility_id} is not an active facility scheduling knows.", facility_id=str(facility_id)
             )

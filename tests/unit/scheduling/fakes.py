@@ -373,6 +373,10 @@ class FakeReplicas:
     async def get(self, view_class: type[View], key: uuid.UUID, *, lock: bool = False) -> View | None:
         return self.store.views.get((view_class, key))  # type: ignore[return-value]
 
+    async def active_facilities(self, facility_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        views = (self.store.views.get((models.FacilityView, f)) for f in facility_ids)
+        return {v.facility_id for v in views if v is not None and v.active}  # type: ignore[attr-defined]
+
     async def record(self, view_class: type[View], state: dict[str, Any]) -> bool:
         return self._hold(view_class, state)
 
