@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     materials_database_url: str | None = None
     scheduling_database_url: str | None = None
     approvals_database_url: str | None = None
-    database_pool_size: int = 10
+    database_pool_size: int = 20  # connections a process keeps open at most
 
     kafka_bootstrap_servers: str | None = None
     # How long the broker may hold a fetch that finds nothing. Tansu holds it this long even when a
