@@ -43,3 +43,16 @@ def test_keys_whose_windows_have_passed_are_forgotten():
     for _ in range(SWEEP_EVERY):
         counter.hit(limit, "principal", "busy")
     assert [key[1:] for key in counter._windows] == [("principal", "busy")]
+
+
+def test_at_a_window_boundary_the_previous_window_still_counts_whole_and_reads_count_nothing():
+    clock = Clock(6059.999)  # the last moment of a minute
+    counter, limit = SlidingWindowCounter(clock), parse("3/minute")
+    assert all(counter.hit(limit, "principal", "dev-1") for _ in range(3))
+    clock.now = 6060.0  # the next minute begins: the last one overlaps the sliding window whole
+    for _ in range(5):
+        assert not counter.test(limit, "principal", "dev-1")
+        assert counter.get_window_stats(limit, "principal", "dev-1").remaining == 0
+    assert not counter.hit(limit, "principal", "dev-1")
+    clock.now = 6080.0  # a third in: 3 x 2/3 = 2 count, so one more passes, and only one
+    assert counter.hit(limit, "principal", "dev-1") and not counter.hit(limit, "principal", "dev-1")
