@@ -251,30 +251,21 @@ class Slots:
         else:
             only = [s.value for s in only_from]
             moved = await self._fetch(MOVE_FROM, slot_ids=list(slot_ids), only_from=only, **changes)
-        ids = []
-        for slot_id, updated_at in moved:
-            ids.append(slot_id)
-            slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
-            if slot is not None:  # a Core statement leaves loaded objects be: bring them in step
-                for name, value in (("status", status.value), ("booking_id", booking_id), ("status_reason", reason),
-                                    ("version", slot.version + 1), ("updated_at", updated_at),
-                                    ("updated_by", changes["actor"])):  # fmt: skip
-                    set_committed_value(slot, name, value)
-        return ids
+        return self._in_step(moved, status=status.value, booking_id=booking_id, status_reason=reason)
 
     async def hold_for_quote(self, slot_ids: Sequence[UUID], quote_id: UUID, reason: str) -> list[UUID]:
         """Open slots (claimed by the caller) become `quoted` for the quote; return those moved."""
         moved = await self._fetch(
             HOLD_FOR_QUOTE, slot_ids=list(slot_ids), quote=quote_id, reason=reason, actor=self.actor or "unknown"
         )
-        return self._in_step(moved, SlotStatus.QUOTED, quote_id, reason)
+        return self._in_step(moved, status=SlotStatus.QUOTED.value, quote_id=quote_id, status_reason=reason)
 
     async def release_quoted(self, slot_ids: Sequence[UUID], quote_id: UUID) -> list[UUID]:
         """The quote's slots among these (`quoted` for it, none other) open again; return those moved."""
         moved = await self._fetch(
             RELEASE_QUOTED, slot_ids=list(slot_ids), quote=quote_id, actor=self.actor or "unknown"
         )
-        return self._in_step(moved, SlotStatus.OPEN, None, None)
+        return self._in_step(moved, status=SlotStatus.OPEN.value, quote_id=None, status_reason=None)
 
     async def hold_quoted_for_batches(self, quote_id: UUID, batches: Sequence[tuple[UUID, UUID]]) -> list[UUID]:
         """The quote's slots (`quoted` for it) become `held`, each for its batch's booking, given as
@@ -284,25 +275,22 @@ class Slots:
             HOLD_QUOTED_FOR_BATCHES, slot_ids=slot_ids, booking_ids=booking_ids, actor=self.actor or "unknown",
             quote=quote_id,
         )  # fmt: skip
-        held = self._in_step(moved, SlotStatus.HELD, None, None)
-        for slot_id, booking_id in batches:
-            slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
-            if slot is not None:
-                set_committed_value(slot, "booking_id", booking_id)
-        return held
+        return self._in_step(
+            moved, status=SlotStatus.HELD.value, quote_id=None, status_reason=None, booking_id=dict(batches)
+        )
 
-    def _in_step(
-        self, moved: Sequence[Any], status: SlotStatus, quote_id: UUID | None, reason: str | None
-    ) -> list[UUID]:
-        """Slot objects already loaded in the session see what a Core statement changed."""
+    def _in_step(self, moved: Sequence[Any], **changed: Any) -> list[UUID]:
+        """Return the ids moved. A Core statement leaves loaded objects be: slot objects already in
+        the session are brought in step with `changed` (column: value, or a dict of values by slot
+        id), a new version, when and by whom."""
         ids = []
         for slot_id, updated_at in moved:
             ids.append(slot_id)
             slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
             if slot is not None:
-                for name, value in (("status", status.value), ("quote_id", quote_id), ("status_reason", reason),
-                                    ("version", slot.version + 1), ("updated_at", updated_at),
-                                    ("updated_by", self.actor or "unknown")):  # fmt: skip
+                values = {name: v[slot_id] if isinstance(v, dict) else v for name, v in changed.items()}
+                values |= {"version": slot.version + 1, "updated_at": updated_at, "updated_by": self.actor or "unknown"}
+                for name, value in values.items():
                     set_committed_value(slot, name, value)
         return ids
 
