@@ -12,7 +12,7 @@ again (after restocking) or cancel, else its slots are freed."""
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
@@ -160,18 +160,35 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, booking_id: U
     principal.require_org(row.org_id)
     booking, now = to_domain(row), models.now()
     changes = booking.confirm(now)
-    if changes:  # the facility and the approval must still allow the run (scheduling's replicas)
-        if not certified(await uow.replicas.certificates(row.facility_id), now.date()):
-            raise Conflict(
-                f"Facility {row.facility_id} holds no valid GMP certificate now; the run cannot be confirmed."
-            )
-        run_kind = RunKind(row.run_kind)
-        approval = await uow.replicas.approval(row.approval_id)
-        check_clinical_approval(run_kind, approval, row.approval_id, row.org_id, row.facility_id)
-        run = Period(row.starts_at, row.ends_at)
-        await agreements.require_agreement(uow, run_kind, row.org_id, row.facility_id, run, now.date())
+    if changes:
+        await check_run_allowed(
+            uow, org_id=row.org_id, facility_id=row.facility_id, run_kind=RunKind(row.run_kind),
+            approval_id=row.approval_id, run=Period(row.starts_at, row.ends_at), now=now, confirming="the run",
+        )  # fmt: skip
     await save(uow, row, changes)
     return row
+
+
+async def check_run_allowed(
+    uow: SchedulingUnitOfWork,
+    *,
+    org_id: str,
+    facility_id: UUID,
+    run_kind: RunKind,
+    approval_id: UUID | None,
+    run: Period,
+    now: datetime,
+    confirming: str | None,
+) -> None:
+    """Scheduling's replicas must still allow a run (or a campaign's runs, over `run`): confirming
+    it (`confirming` names it in the refusal), the facility holds a valid GMP certificate now; a
+    clinical run relies on its approval and on an active technical agreement. Accepting a quote
+    (`confirming` None) leaves the certificate to the campaign's confirmation."""
+    if confirming is not None and not certified(await uow.replicas.certificates(facility_id), now.date()):
+        raise Conflict(f"Facility {facility_id} holds no valid GMP certificate now; {confirming} cannot be confirmed.")
+    approval = await uow.replicas.approval(approval_id) if run_kind is RunKind.CLINICAL else None
+    check_clinical_approval(run_kind, approval, approval_id, org_id, facility_id)
+    await agreements.require_agreement(uow, run_kind, org_id, facility_id, run, now.date())
 
 
 async def on_reservation_confirmed(uow: SchedulingUnitOfWork, event: inbound.ReservationConfirmed) -> None:

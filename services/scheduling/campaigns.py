@@ -28,7 +28,6 @@ from services.scheduling.domain import (
     SlotStatus,
     at_risk_reasons,
     certified,
-    check_clinical_approval,
     check_reschedule,
 )
 from services.scheduling.repository import SchedulingUnitOfWork
@@ -119,16 +118,12 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, campaign_id: 
     campaign, now = to_domain(row, batch_rows), models.now()
     changes = campaign.confirm(now)
     if changes:
-        if not certified(await uow.replicas.certificates(row.facility_id), now.date()):
-            raise Conflict(
-                f"Facility {row.facility_id} holds no valid GMP certificate now; the campaign cannot be confirmed."
-            )
-        kind = RunKind(row.run_kind)
-        approval = await uow.replicas.approval(row.approval_id)
-        check_clinical_approval(kind, approval, row.approval_id, row.org_id, row.facility_id)
         runs = [b for b in batch_rows if b.id in {o.id for o in campaign.open_batches}]
-        period = Period(min(b.starts_at for b in runs), max(b.ends_at for b in runs))
-        await agreements.require_agreement(uow, kind, row.org_id, row.facility_id, period, now.date())
+        await bookings.check_run_allowed(
+            uow, org_id=row.org_id, facility_id=row.facility_id, run_kind=RunKind(row.run_kind),
+            approval_id=row.approval_id, run=Period(min(b.starts_at for b in runs), max(b.ends_at for b in runs)),
+            now=now, confirming="the campaign",
+        )  # fmt: skip
     await save(uow, row, batch_rows, changes)
     return row
 

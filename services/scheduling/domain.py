@@ -1,12 +1,13 @@
 """Scheduling rules, free of frameworks and I/O: how capacity becomes slots, how a booking moves
 between its states, and why a booking is at risk."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
+from typing import TypeVar
 from uuid import UUID
 
 from shared.problems import Conflict, Forbidden, NotFound, Unprocessable
@@ -148,7 +149,8 @@ def require_status(booking_id: UUID, status: str, allowed: Iterable[BookingStatu
 
 
 def awaiting_materials(status: str, materials_requested_at: datetime | None) -> bool:
-    """Confirmed by the developer, and materials has not answered yet."""
+    """Confirmed by the developer, and materials has not answered yet (a booking's or a campaign's
+    status: both say held and materials_short alike)."""
     return status in (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT) and materials_requested_at is not None
 
 
@@ -160,6 +162,51 @@ def materials_ask_due(asked_at: datetime | None, now: datetime, retry_seconds: f
 def materials_overdue(attempts: int, max_attempts: int, overdue_since: datetime | None) -> bool:
     """Escalate once: every allowed request went unanswered, and nobody was told yet."""
     return attempts >= max_attempts and overdue_since is None
+
+
+Change = TypeVar("Change")
+
+
+@dataclass(kw_only=True)  # keyword-only: its defaulted fields come before each aggregate's required ones
+class _MaterialsSaga:
+    """The materials saga a booking and a campaign each run: the developer confirms, materials is
+    asked to reserve (the hold no longer runs out meanwhile), asked again past the deadline, and
+    escalated once when every allowed request went unanswered, until it answers. Each aggregate
+    keeps its own status checks and announces each step as its own change."""
+
+    hold_expires_at: datetime | None = None
+    materials_requested_at: datetime | None = None
+    materials_asked_at: datetime | None = None
+    materials_attempts: int = 0
+    materials_overdue_since: datetime | None = None
+
+    def _require_hold_running(self, now: datetime, name: str) -> None:
+        if self.hold_expires_at is not None and hold_expired(self.hold_expires_at, now):
+            raise Conflict(f"The hold on {name} expired at {self.hold_expires_at.isoformat()}.")
+
+    def _start_saga(self, now: datetime) -> None:
+        """Materials is asked a first time, and the hold stops: the developer has committed."""
+        self.materials_requested_at, self.hold_expires_at = now, None
+        self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
+
+    def _ask_again(
+        self, now: datetime, retry_seconds: float, max_attempts: int, escalated: Change, asked: Change
+    ) -> Iterator[Change]:
+        """Unanswered for `retry_seconds`: ask again; after `max_attempts` unanswered requests,
+        escalate first (once). Yields each change made, right after making it, so the caller
+        records the state as it was then (an escalation counts the requests before this one)."""
+        if not materials_ask_due(self.materials_asked_at, now, retry_seconds):
+            return
+        if materials_overdue(self.materials_attempts, max_attempts, self.materials_overdue_since):
+            self.materials_overdue_since = now
+            yield escalated
+        self.materials_attempts += 1
+        self.materials_asked_at = now
+        yield asked
+
+    def _answered(self) -> None:
+        """The saga step is over: no deadline runs, and no escalation stands."""
+        self.materials_asked_at, self.materials_overdue_since = None, None
 
 
 class BookingChange(StrEnum):
@@ -176,7 +223,7 @@ class BookingChange(StrEnum):
 
 
 @dataclass
-class Booking:
+class Booking(_MaterialsSaga):
     """A booking and its rules: held → confirmed (materials asked, the saga) → confirmed or
     materials_short; confirmed → completed; any open booking → cancelled; a hold runs out. Each
     method changes the booking in memory and returns what changed, each change with the booking as
@@ -187,11 +234,6 @@ class Booking:
     org_id: str
     starts_at: datetime
     needs_materials: bool
-    hold_expires_at: datetime | None = None
-    materials_requested_at: datetime | None = None
-    materials_asked_at: datetime | None = None
-    materials_attempts: int = 0
-    materials_overdue_since: datetime | None = None
     shortfalls: list[dict[str, str]] = field(default_factory=list)
     at_risk_reasons: list[str] = field(default_factory=list)
     cancel_reason: str | None = None
@@ -206,10 +248,9 @@ class Booking:
         require_status(self.id, self.status, (BookingStatus.HELD, BookingStatus.MATERIALS_SHORT), "confirmed")
         if self.awaiting_materials:
             return []  # confirmed already, awaiting materials: a repeat changes nothing
-        if self.hold_expires_at is not None and hold_expired(self.hold_expires_at, now):
-            raise Conflict(f"The hold on booking {self.id} expired at {self.hold_expires_at.isoformat()}.")
-        self.materials_requested_at, self.hold_expires_at, self.shortfalls = now, None, []
-        self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
+        self._require_hold_running(now, f"booking {self.id}")
+        self._start_saga(now)
+        self.shortfalls = []
         changes = [self._changed(BookingChange.CONFIRMED)]
         if not self.needs_materials:
             changes += self.materials_reserved()
@@ -218,15 +259,12 @@ class Booking:
     def ask_materials_again(self, now: datetime, retry_seconds: float, max_attempts: int) -> "BookingChanges":
         """The saga's deadline: unanswered for `retry_seconds`, ask again; after `max_attempts`
         unanswered requests, escalate first (once), and keep asking."""
-        if not self.awaiting_materials or not materials_ask_due(self.materials_asked_at, now, retry_seconds):
+        if not self.awaiting_materials:
             return []
-        changes = []
-        if materials_overdue(self.materials_attempts, max_attempts, self.materials_overdue_since):
-            self.materials_overdue_since = now
-            changes.append(self._changed(BookingChange.ESCALATED))
-        self.materials_attempts += 1
-        self.materials_asked_at = now
-        return [*changes, self._changed(BookingChange.MATERIALS_REQUESTED_AGAIN)]
+        asked = self._ask_again(
+            now, retry_seconds, max_attempts, BookingChange.ESCALATED, BookingChange.MATERIALS_REQUESTED_AGAIN
+        )
+        return [self._changed(change) for change in asked]
 
     def materials_reserved(self) -> "BookingChanges":
         if not self.awaiting_materials:
@@ -268,10 +306,6 @@ class Booking:
             return []
         self._close(BookingStatus.EXPIRED)
         return [self._changed(BookingChange.EXPIRED)]
-
-    def _answered(self) -> None:
-        """The saga step is over: no deadline runs, and no escalation stands."""
-        self.materials_asked_at, self.materials_overdue_since = None, None
 
     def _close(self, status: BookingStatus) -> None:
         """End the booking: no hold runs on, and at-risk flags (about a run still to come) no longer apply."""
@@ -769,7 +803,7 @@ class CampaignChange(StrEnum):
 
 
 @dataclass
-class Campaign:
+class Campaign(_MaterialsSaga):
     """A campaign and its rules: held → confirmed by the developer (one materials request for every
     batch, the saga) → confirmed (every batch confirmed) or materials_short (every batch short,
     nothing reserved; a fresh hold to confirm again or cancel); cancelled or expired as a whole.
@@ -783,17 +817,12 @@ class Campaign:
     status: CampaignStatus
     org_id: str
     batches: list[Booking]
-    hold_expires_at: datetime | None = None
-    materials_requested_at: datetime | None = None
-    materials_asked_at: datetime | None = None
-    materials_attempts: int = 0
-    materials_overdue_since: datetime | None = None
     shortfalls: list[dict[str, object]] = field(default_factory=list)  # per batch: booking_id, shortfalls
     cancel_reason: str | None = None
 
     @property
     def awaiting_materials(self) -> bool:
-        return self.status in CAMPAIGN_UNSETTLED and self.materials_requested_at is not None
+        return awaiting_materials(self.status, self.materials_requested_at)
 
     @property
     def open_batches(self) -> list[Booking]:
@@ -808,12 +837,11 @@ class Campaign:
             )
         if self.awaiting_materials:
             return []
-        if self.hold_expires_at is not None and hold_expired(self.hold_expires_at, now):
-            raise Conflict(f"The hold on campaign {self.id} expired at {self.hold_expires_at.isoformat()}.")
+        self._require_hold_running(now, f"campaign {self.id}")
         if not self.open_batches:
             raise Conflict(f"Campaign {self.id} has no open batch to confirm.")
-        self.materials_requested_at, self.hold_expires_at, self.shortfalls = now, None, []
-        self.materials_asked_at, self.materials_attempts, self.materials_overdue_since = now, 1, None
+        self._start_saga(now)
+        self.shortfalls = []
         changes: CampaignChanges = [self._changed(CampaignChange.CONFIRMED)]
         if not any(b.needs_materials for b in self.open_batches):
             changes += self.materials_reserved()
@@ -821,15 +849,12 @@ class Campaign:
 
     def ask_materials_again(self, now: datetime, retry_seconds: float, max_attempts: int) -> "CampaignChanges":
         """The saga's deadline, as a booking's: ask again, escalating once after `max_attempts`."""
-        if not self.awaiting_materials or not materials_ask_due(self.materials_asked_at, now, retry_seconds):
+        if not self.awaiting_materials:
             return []
-        changes: CampaignChanges = []
-        if materials_overdue(self.materials_attempts, max_attempts, self.materials_overdue_since):
-            self.materials_overdue_since = now
-            changes.append(self._changed(CampaignChange.ESCALATED))
-        self.materials_attempts += 1
-        self.materials_asked_at = now
-        return [*changes, self._changed(CampaignChange.MATERIALS_REQUESTED_AGAIN)]
+        asked = self._ask_again(
+            now, retry_seconds, max_attempts, CampaignChange.ESCALATED, CampaignChange.MATERIALS_REQUESTED_AGAIN
+        )
+        return [self._changed(change) for change in asked]
 
     def materials_reserved(self) -> "CampaignChanges":
         """Every open batch is confirmed (its slots booked), the campaign with them."""
@@ -914,9 +939,6 @@ class Campaign:
         self._end(CampaignStatus.CANCELLED)
         self.cancel_reason = "Every batch was cancelled."
         return [self._changed(CampaignChange.CANCELLED)]
-
-    def _answered(self) -> None:
-        self.materials_asked_at, self.materials_overdue_since = None, None
 
     def _end(self, status: CampaignStatus) -> None:
         self.status, self.hold_expires_at, self.materials_requested_at = status, None, None

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
-from services.scheduling import agreements, campaigns, events, models, waitlist
+from services.scheduling import bookings, campaigns, events, models, waitlist
 from services.scheduling.domain import (
     Period,
     QuoteStatus,
@@ -21,7 +21,6 @@ from services.scheduling.domain import (
     SlotFacts,
     SlotStatus,
     certified,
-    check_clinical_approval,
     check_currency,
     check_quoted_slots,
     check_validity,
@@ -132,12 +131,10 @@ async def accept(
     now, request, quote = models.now(), to_domain(request_row), quote_to_domain(row)
     quote.accept(now)
     request.accept()
-    kind = RunKind(request_row.run_kind)
-    if kind is RunKind.CLINICAL:
-        approval = await uow.replicas.approval(request_row.approval_id)
-        check_clinical_approval(kind, approval, request_row.approval_id, request_row.org_id, row.facility_id)
-        run = Period(row.starts_at, row.ends_at)
-        await agreements.require_agreement(uow, kind, request_row.org_id, row.facility_id, run, now.date())
+    await bookings.check_run_allowed(
+        uow, org_id=request_row.org_id, facility_id=row.facility_id, run_kind=RunKind(request_row.run_kind),
+        approval_id=request_row.approval_id, run=Period(row.starts_at, row.ends_at), now=now, confirming=None,
+    )  # fmt: skip
     for other in await uow.quotes.offered_for(request_row.id):
         if other.id != row.id:
             reason = f"Quote {row.id} was accepted."

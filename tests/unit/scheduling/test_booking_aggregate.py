@@ -73,8 +73,11 @@ def test_past_the_deadline_materials_is_asked_again_and_escalated_after_the_last
         assert kinds(booking.ask_materials_again(later, 30, 3)) == [C.MATERIALS_REQUESTED_AGAIN]
         assert booking.materials_attempts == attempt
     later += timedelta(seconds=30)
-    assert kinds(booking.ask_materials_again(later, 30, 3)) == [C.ESCALATED, C.MATERIALS_REQUESTED_AGAIN]
-    assert booking.materials_overdue_since == later
+    (escalated, change), (asked, change_again) = booking.ask_materials_again(later, 30, 3)
+    assert [change, change_again] == [C.ESCALATED, C.MATERIALS_REQUESTED_AGAIN]
+    # each change with the booking as it was right after it: the escalation counts the requests before this one
+    assert (escalated.materials_attempts, asked.materials_attempts) == (3, 4)
+    assert booking.materials_overdue_since == escalated.materials_overdue_since == later
     later += timedelta(seconds=30)
     assert kinds(booking.ask_materials_again(later, 30, 3)) == [C.MATERIALS_REQUESTED_AGAIN]  # escalated once
     assert kinds(booking.materials_reserved()) == [C.MATERIALS_RESERVED]

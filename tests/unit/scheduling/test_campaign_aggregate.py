@@ -99,7 +99,9 @@ def test_the_saga_deadline_asks_again_and_escalates_once():
     assert c.ask_materials_again(NOW + timedelta(seconds=10), 30, 2) == []  # not due yet
     assert kinds(c.ask_materials_again(NOW + timedelta(seconds=30), 30, 2)) == [C.MATERIALS_REQUESTED_AGAIN]
     later = NOW + timedelta(seconds=60)
-    assert kinds(c.ask_materials_again(later, 30, 2)) == [C.ESCALATED, C.MATERIALS_REQUESTED_AGAIN]
+    changes = c.ask_materials_again(later, 30, 2)
+    assert kinds(changes) == [C.ESCALATED, C.MATERIALS_REQUESTED_AGAIN]
+    assert [state.materials_attempts for state, _ in changes] == [2, 3]  # each as it was right after it
     assert (c.materials_attempts, c.materials_overdue_since) == (3, later)
     assert kinds(c.ask_materials_again(NOW + timedelta(seconds=90), 30, 2)) == [C.MATERIALS_REQUESTED_AGAIN]
 

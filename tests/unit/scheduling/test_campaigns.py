@@ -5,9 +5,12 @@ real materials answering are for tests/integration/scheduling/test_campaigns.py.
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from services.scheduling import campaigns, inbound, models, quotes, requests
 from services.scheduling.schemas import QuoteIn, RequestIn
 from shared.auth import Principal, Role
+from shared.problems import Conflict
 from tests.unit.scheduling.fakes import FakeUnitOfWork, certified_site, facility_user
 
 DEVELOPER = Principal("dev-1", Role.DEVELOPER, org_id="ORG-1")
@@ -59,6 +62,17 @@ async def test_confirming_asks_once_for_every_batch_and_the_deadline_asks_again_
     assert [e.attempt for e in job.events if e.type.endswith("confirmed.v1")] == [2, 3]
     # confirmed (2), escalated (3): asking again is the same request, no new version
     assert campaign.materials_overdue_since is not None and campaign.version == 3
+
+
+async def test_a_campaign_is_confirmed_only_while_its_facility_is_certified():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    campaign, _ = await opened(uow)
+    [certificate] = [v for v in uow.store.views.values() if isinstance(v, models.CertificateView)]
+    certificate.status = "revoked"
+    refused = uow.next()
+    with pytest.raises(Conflict, match="no valid GMP certificate now; the campaign cannot be confirmed"):
+        await campaigns.confirm(refused, DEVELOPER, campaign.id)
+    assert refused.events == [] and (campaign.status, campaign.materials_requested_at) == ("held", None)
 
 
 async def test_a_redelivered_answer_changes_nothing():
