@@ -500,7 +500,7 @@ class CampaignOut(events.CampaignState):
             CampaignBatchOut.model_validate(b.model_dump() | {"batch": n, "booking_id": b.id})
             for n, b in enumerate(in_order, start=1)
         ]
-        awaiting = row.status in domain.CAMPAIGN_UNSETTLED and row.materials_requested_at is not None
+        awaiting = domain.awaiting_materials(row.status, row.materials_requested_at)
         return cls.model_validate(
             row.model_dump() | {"campaign_id": row.id, "batches": batches, "awaiting_materials": awaiting}
         )
