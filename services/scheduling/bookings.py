@@ -163,7 +163,7 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, booking_id: U
     if changes:
         await check_run_allowed(
             uow, org_id=row.org_id, facility_id=row.facility_id, run_kind=RunKind(row.run_kind),
-            approval_id=row.approval_id, run=Period(row.starts_at, row.ends_at), now=now, confirming="the run",
+            approval_id=row.approval_id, run=Period(row.starts_at, row.ends_at), now=now, refused="the run cannot be confirmed",
         )  # fmt: skip
     await save(uow, row, changes)
     return row
@@ -178,14 +178,14 @@ async def check_run_allowed(
     approval_id: UUID | None,
     run: Period,
     now: datetime,
-    confirming: str | None,
+    refused: str,
 ) -> None:
-    """Scheduling's replicas must still allow a run (or a campaign's runs, over `run`): confirming
-    it (`confirming` names it in the refusal), the facility holds a valid GMP certificate now; a
-    clinical run relies on its approval and on an active technical agreement. Accepting a quote
-    (`confirming` None) leaves the certificate to the campaign's confirmation."""
-    if confirming is not None and not certified(await uow.replicas.certificates(facility_id), now.date()):
-        raise Conflict(f"Facility {facility_id} holds no valid GMP certificate now; {confirming} cannot be confirmed.")
+    """Scheduling's replicas must still allow a run (or a campaign's runs, over `run`) when it is
+    confirmed or its quote accepted: the facility holds a valid GMP certificate now (else the
+    refusal ends with `refused`); a clinical run relies on its approval and on an active technical
+    agreement."""
+    if not certified(await uow.replicas.certificates(facility_id), now.date()):
+        raise Conflict(f"Facility {facility_id} holds no valid GMP certificate now; {refused}.")
     approval = await uow.replicas.approval(approval_id) if run_kind is RunKind.CLINICAL else None
     check_clinical_approval(run_kind, approval, approval_id, org_id, facility_id)
     await agreements.require_agreement(uow, run_kind, org_id, facility_id, run, now.date())

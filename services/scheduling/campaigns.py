@@ -122,7 +122,7 @@ async def confirm(uow: SchedulingUnitOfWork, principal: Principal, campaign_id: 
         await bookings.check_run_allowed(
             uow, org_id=row.org_id, facility_id=row.facility_id, run_kind=RunKind(row.run_kind),
             approval_id=row.approval_id, run=Period(min(b.starts_at for b in runs), max(b.ends_at for b in runs)),
-            now=now, confirming="the campaign",
+            now=now, refused="the campaign cannot be confirmed",
         )  # fmt: skip
     await save(uow, row, batch_rows, changes)
     return row

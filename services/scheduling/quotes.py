@@ -133,7 +133,7 @@ async def accept(
     request.accept()
     await bookings.check_run_allowed(
         uow, org_id=request_row.org_id, facility_id=row.facility_id, run_kind=RunKind(request_row.run_kind),
-        approval_id=request_row.approval_id, run=Period(row.starts_at, row.ends_at), now=now, confirming=None,
+        approval_id=request_row.approval_id, run=Period(row.starts_at, row.ends_at), now=now, refused="the quote cannot be accepted",
     )  # fmt: skip
     for other in await uow.quotes.offered_for(request_row.id):
         if other.id != row.id:

@@ -240,3 +240,19 @@ async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_thei
     assert [uow.store.slots[s].status for s in site.slot_ids] == [SlotStatus.OPEN] * 2
     assert job.types() == ["quote.expired"] and job.events[0].org_id == "ORG-1"
     assert await quotes.expire_run_out(job, hold_ttl_seconds=900) == []
+
+
+async def test_a_quote_is_accepted_only_while_its_facility_is_certified():
+    uow = FakeUnitOfWork(actor="developer:dev-1")
+    site = certified_site(uow.store, slots=2)
+    request = await requests.send(uow, DEVELOPER, _request_in(site.facility_id))
+    quote = await quotes.send(
+        uow.next("facility:qa-1"), facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids))
+    )
+    [certificate] = [v for v in uow.store.views.values() if isinstance(v, models.CertificateView)]
+    certificate.status = "suspended"
+    accepting = uow.next()
+    with pytest.raises(Conflict, match="no valid GMP certificate now; the quote cannot be accepted"):
+        await quotes.accept(accepting, DEVELOPER, request.id, quote.id, hold_ttl_seconds=900)
+    assert accepting.events == [] and uow.store.campaigns == {}
+    assert [uow.store.slots[s].status for s in site.slot_ids] == [SlotStatus.QUOTED] * 2
