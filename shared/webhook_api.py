@@ -19,7 +19,7 @@ from shared.problems import NotFound
 from shared.service import Context
 from shared.subscriptions import SubscriptionCases
 from shared.webhook_store import S, SubscriptionFields, WebhookTables
-from shared.webhooks import WebhookSettings
+from shared.webhooks import webhook_settings
 
 DeliveryStatus = Annotated[str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")]
 DeliveryLimit = Annotated[int, Query(ge=1, le=200)]
@@ -164,8 +164,7 @@ def subscription_routes(
                  summary="Replace the signing secret; the new one is shown once, the old one keeps signing beside "
                          "it for GMPHUB_WEBHOOK_SECRET_GRACE_SECONDS")  # fmt: skip
     async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> Any:
-        assert isinstance(context.settings, WebhookSettings)  # the service's own (its main.py)
-        grace = timedelta(seconds=context.settings.webhook_secret_grace_seconds)
+        grace = timedelta(seconds=webhook_settings(context).webhook_secret_grace_seconds)
         async with context.db.unit_of_work(principal.actor) as uow:
             sub, secret = await cases.rotate(uow, principal, subscription_id, grace)  # type: ignore[arg-type]
             await uow.commit()

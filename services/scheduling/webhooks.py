@@ -8,11 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.scheduling import events, models
-from services.scheduling.repository import SchedulingUnitOfWork
-from shared import webhooks
 from shared.auth import Principal, Role
 from shared.events import ChainAnchored, registry
-from shared.outbox_reader import OutboxReader
 
 ACTOR = "service:scheduling-webhooks"
 # What a subscriber may follow: the events about bookings, agreements, waitlist entries and
@@ -68,8 +65,3 @@ def visible_to(principal: Principal, row: sa.Row) -> bool:
     org_id = principal.org_id if principal.role is Role.DEVELOPER else None
     facility_ids = set(principal.facility_ids) if principal.role is Role.FACILITY else set()
     return concerns(row, org_id, facility_ids)
-
-
-async def fan_out(uow: SchedulingUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
-    """Deliveries for the next settled outbox rows (shared/webhooks.py fan_out). The caller commits."""
-    return await webhooks.fan_out(uow.subscriptions, uow.deliveries, reader, follows)

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.approvals import events, subscriptions, webhooks
+from shared import webhooks as sending
 from shared.auth import Principal, Role
 from shared.problems import Conflict, NotFound, Unprocessable
 from tests.unit.approvals.fakes import FakeUnitOfWork
@@ -78,7 +79,7 @@ async def test_ending_cancels_what_is_pending_once_and_an_ended_subscription_sig
     uow = FakeUnitOfWork(actor=REGULATOR.actor)
     sub = await subscribed(uow)
     uow.deliveries.outbox.append(outbox_row(1, APPROVED, "DE-PEI"))
-    await webhooks.fan_out(uow, reader=None)
+    await sending.fan_out(uow, None, webhooks.follows)
 
     await subscriptions.end(uow, REGULATOR, sub.id)
     await subscriptions.end(uow, REGULATOR, sub.id)  # changes nothing

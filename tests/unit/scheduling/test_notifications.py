@@ -104,7 +104,7 @@ async def test_each_event_goes_to_the_subscriptions_of_its_org_or_facility_that_
         row(5, "gmphub.scheduling.subscription.created.v1", {"subscription": {"subscriber_org_id": "ORG-1"}}),
     ]
 
-    assert await webhooks.fan_out(uow, reader=None) == (5, 3)
+    assert await sending.fan_out(uow, None, webhooks.follows) == (5, 3)
     made = {(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()}
     assert made == {(1, org_held.id), (2, facility_all.id), (3, facility_all.id)} and uow.deliveries.cursor == 5
     [claimed, *_] = await uow.deliveries.claim(10, timedelta(seconds=35))
@@ -115,10 +115,10 @@ async def test_each_event_goes_to_the_subscriptions_of_its_org_or_facility_that_
 async def test_without_a_subscription_the_fan_out_moves_on_and_a_later_one_gets_only_later_events():
     uow = FakeUnitOfWork(DEVELOPER.actor)
     uow.deliveries.outbox += [booking_event(1, "ORG-1", FACILITY), booking_event(2, "ORG-1", FACILITY)]
-    assert await webhooks.fan_out(uow, reader=None) == (2, 0) and uow.deliveries.cursor == 2
+    assert await sending.fan_out(uow, None, webhooks.follows) == (2, 0) and uow.deliveries.cursor == 2
     later = await subscriptions.subscribe(uow, "https://r.example.eu/h", [], allow_private_targets=True, org_id="ORG-1")
     uow.deliveries.outbox.append(booking_event(3, "ORG-1", FACILITY)._replace(created_at=datetime.now(UTC)))
-    assert await webhooks.fan_out(uow, reader=None) == (1, 1)
+    assert await sending.fan_out(uow, None, webhooks.follows) == (1, 1)
     assert [(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()] == [(3, later.id)]
 
 
