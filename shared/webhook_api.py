@@ -1,6 +1,7 @@
 """What the subscription routes of every service that delivers webhooks have alike: the bodies
 (the subscription's common fields, the URL check, the delivery log with every attempt) and the
-routes on one subscription (read, end, rotate its secret, its history and deliveries)."""
+routes: subscribing, and on one subscription (read, end, rotate its secret, its history and
+deliveries)."""
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -8,7 +9,7 @@ from functools import partial
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -127,17 +128,36 @@ def subscription_routes(
     *,
     tables: WebhookTables,
     cases: SubscriptionCases[Any],
+    body: type[SubscriptionInFields],
+    subscriber: Callable[[Principal, Any], dict[str, Any]],
     subscribers: tuple[Role, ...],
     listed: Callable[[AsyncSession, Principal], Awaitable[list[Any]]],
     out: type[SubscriptionOutFields],
     created: type[SubscriptionOutFields],
 ) -> None:
-    """Add to the service's `router` the list of the subscriptions of the caller (one of the
-    `subscribers` roles) and the routes on one it may see (the `cases`' rule, else 404): read it, end
-    it, rotate its secret, its history and its deliveries. `out` shows one, `created` with the new secret."""
+    """Add to the service's `router` the subscribing (a `body`; `subscriber` checks the caller and
+    answers whose events the subscription follows, as its fields), the list of the subscriptions of
+    the caller (one of the `subscribers` roles) and the routes on one it may see (the `cases`' rule,
+    else 404): read it, end it, rotate its secret, its history and its deliveries. `out` shows one,
+    `created` with the new secret."""
 
     async def visible(session: AsyncSession, principal: Principal, subscription_id: UUID) -> SubscriptionFields:
         return await visible_subscription(session, cases.model, subscription_id, partial(cases.may_see, principal))
+
+    @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=created,
+                 summary="Subscribe a URL to the events of the caller's authority, organisation or facility; the "
+                         "secret is shown once")  # fmt: skip
+    async def subscribe(subscription: body, principal: CurrentPrincipal, context: Context) -> Any:  # type: ignore[valid-type]
+        asked: Any = subscription  # the service's body: url, event_types and whose events
+        whose = subscriber(principal, asked)
+        allow_private = webhook_settings(context).webhook_allow_private_targets
+        async with context.db.unit_of_work(principal.actor) as uow:
+            sub = await cases.subscribe(
+                uow,  # type: ignore[arg-type]  # the service's
+                str(asked.url), asked.event_types, allow_private_targets=allow_private, **whose,
+            )  # fmt: skip
+            await uow.commit()
+        return created.model_validate(out.of(sub).model_dump() | {"secret": sub.secret})
 
     @router.get("/subscriptions", response_model=list[out],  # type: ignore[valid-type]
                 summary="The subscriptions of the caller's authority, organisation or facilities")  # fmt: skip

@@ -1,16 +1,15 @@
 """How regulators follow approvals besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sse_starlette import EventSourceResponse
 
 from services.approvals import models, queries, subscriptions
 from services.approvals.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut
-from services.approvals.settings import settings_of
 from services.approvals.webhooks import authority_of, holder_of
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.event_stream import EventTypes, LastEventId, Since, outbox_events, start_after
@@ -31,22 +30,14 @@ def _own_authority(principal: Principal, asked: str | None) -> str:
     return authority
 
 
-@router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
-             summary="Subscribe a URL to approval events of an authority (regulator); the secret is shown once")  # fmt: skip
-async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
-    authority = _own_authority(principal, body.authority)
-    allow_private = settings_of(context).webhook_allow_private_targets
-    async with context.db.unit_of_work(principal.actor) as uow:
-        sub = await subscriptions.subscribe(
-            uow, str(body.url), authority, body.event_types, allow_private_targets=allow_private
-        )
-        await uow.commit()
-    return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=sub.secret)
+def _subscriber(principal: Principal, body: SubscriptionIn) -> dict[str, Any]:
+    """A new subscription follows the approval events of one authority."""
+    return {"authority": _own_authority(principal, body.authority)}
 
 
 subscription_routes(
-    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, subscribers=(Role.REGULATOR,),
-    listed=queries.subscriptions, out=SubscriptionOut, created=SubscriptionCreated,
+    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, body=SubscriptionIn, subscriber=_subscriber,
+    subscribers=(Role.REGULATOR,), listed=queries.subscriptions, out=SubscriptionOut, created=SubscriptionCreated,
 )  # fmt: skip
 
 

@@ -21,9 +21,8 @@ def outbox_row(seq: int, type_: str, authority: str, written_at: datetime | None
 
 
 async def subscribed(uow: FakeUnitOfWork, authority: str, *event_types: str):
-    return await subscriptions.subscribe(
-        uow, f"https://{authority.lower()}.example.eu/hooks", authority, list(event_types), allow_private_targets=True
-    )
+    url = f"https://{authority.lower()}.example.eu/hooks"
+    return await subscriptions.subscribe(uow, url, list(event_types), allow_private_targets=True, authority=authority)
 
 
 async def test_each_event_goes_to_the_subscriptions_of_its_authority_that_follow_its_type():
