@@ -13,7 +13,7 @@ from services.scheduling import models, queries, subscriptions
 from services.scheduling.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut
 from services.scheduling.webhooks import visible_to
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.event_stream import EventTypes, LastEventId, Since, outbox_events, start_after
+from shared.event_stream import EventTypes, LastEventId, Since, event_stream
 from shared.service import Context
 from shared.webhook_api import subscription_routes
 
@@ -46,11 +46,11 @@ async def stream_events(
     `Last-Event-ID` to resume exactly after it (shared/event_stream.py). A developer sees its
     organisation's events, a facility user those of its facilities."""
     principal.require_role(Role.DEVELOPER, Role.FACILITY)
-    wanted = {t for t in (types or "").split(",") if t}
-    subscriptions.check_event_types(sorted(wanted))
-    after = await start_after(context, last_event_id, since)
 
     async def visible(session: AsyncSession, rows: list[sa.Row]) -> Iterator[sa.Row]:
-        return (row for row in rows if (not wanted or row.type in wanted) and visible_to(principal, row))
+        return (row for row in rows if visible_to(principal, row))
 
-    return EventSourceResponse(outbox_events(request, context, after, visible), ping=15)
+    return await event_stream(
+        request, context, types=types, since=since, last_event_id=last_event_id,
+        check_event_types=subscriptions.check_event_types, visible=visible,
+    )  # fmt: skip
