@@ -1,7 +1,7 @@
 """A service's server-sent event stream (`GET /v1/events/stream`) of its own outbox: each event's SSE
 `id` is its position in the outbox; a client sends it back as `Last-Event-ID` to resume exactly
 after it. `event` is the CloudEvents type, `data` the envelope. The service says which rows a
-caller may see."""
+caller may see and which types may be asked for (`event_stream`)."""
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Header, Query
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 
 from shared.database import outbox
@@ -62,3 +63,26 @@ async def outbox_events(
             after = rows[-1].seq
         else:
             await bell.wait(poll, ticket)
+
+
+async def event_stream(
+    request: Request,
+    context: ServiceContext,
+    *,
+    types: str | None,
+    since: int | None,
+    last_event_id: str | None,
+    check_event_types: Callable[[Iterable[str]], None],
+    visible: Visible,
+) -> EventSourceResponse:
+    """The stream of the rows of `types` (comma-separated, each one `check_event_types` knows; none:
+    all) that the caller may see (`visible`), from where `last_event_id` or `since` says."""
+    wanted = {t for t in (types or "").split(",") if t}
+    check_event_types(sorted(wanted))
+    after = await start_after(context, last_event_id, since)
+
+    async def shown(session: AsyncSession, rows: list[sa.Row[Any]]) -> Iterable[sa.Row[Any]]:
+        rows = [row for row in rows if not wanted or row.type in wanted]
+        return await visible(session, rows) if rows else []
+
+    return EventSourceResponse(outbox_events(request, context, after, shown), ping=15)

@@ -16,7 +16,7 @@ from shared.auth import Principal
 from shared.events import Event
 from shared.problems import Conflict, NotFound, Unprocessable
 from shared.targets import TargetRefused, check_target
-from shared.webhook_store import S, Subscriptions, WebhookUnitOfWork, now
+from shared.webhook_store import S, WebhookUnitOfWork, now
 from shared.webhooks import new_secret, rotate_secret
 
 
@@ -46,8 +46,6 @@ def subscription_events(service: str, state: type[BaseModel]) -> tuple[type[Even
 
 
 class SubscriberUnitOfWork(WebhookUnitOfWork, Protocol):
-    subscriptions: Subscriptions[Any]
-
     def emit(self, *events: Event) -> None: ...
 
 

@@ -1,6 +1,7 @@
 """What the subscription routes of every service that delivers webhooks have alike: the bodies
 (the subscription's common fields, the URL check, the delivery log with every attempt) and the
-routes on one subscription (read, end, rotate its secret, its history and deliveries)."""
+routes: subscribing, and on one subscription (read, end, rotate its secret, its history and
+deliveries)."""
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -8,7 +9,7 @@ from functools import partial
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,7 +20,7 @@ from shared.problems import NotFound
 from shared.service import Context
 from shared.subscriptions import SubscriptionCases
 from shared.webhook_store import S, SubscriptionFields, WebhookTables
-from shared.webhooks import WebhookSettings
+from shared.webhooks import webhook_settings
 
 DeliveryStatus = Annotated[str | None, Query(alias="status", pattern="^(pending|delivered|failed|cancelled)$")]
 DeliveryLimit = Annotated[int, Query(ge=1, le=200)]
@@ -127,17 +128,36 @@ def subscription_routes(
     *,
     tables: WebhookTables,
     cases: SubscriptionCases[Any],
+    body: type[SubscriptionInFields],
+    subscriber: Callable[[Principal, Any], dict[str, Any]],
     subscribers: tuple[Role, ...],
     listed: Callable[[AsyncSession, Principal], Awaitable[list[Any]]],
     out: type[SubscriptionOutFields],
     created: type[SubscriptionOutFields],
 ) -> None:
-    """Add to the service's `router` the list of the subscriptions of the caller (one of the
-    `subscribers` roles) and the routes on one it may see (the `cases`' rule, else 404): read it, end
-    it, rotate its secret, its history and its deliveries. `out` shows one, `created` with the new secret."""
+    """Add to the service's `router` the subscribing (a `body`; `subscriber` checks the caller and
+    answers whose events the subscription follows, as its fields), the list of the subscriptions of
+    the caller (one of the `subscribers` roles) and the routes on one it may see (the `cases`' rule,
+    else 404): read it, end it, rotate its secret, its history and its deliveries. `out` shows one,
+    `created` with the new secret."""
 
     async def visible(session: AsyncSession, principal: Principal, subscription_id: UUID) -> SubscriptionFields:
         return await visible_subscription(session, cases.model, subscription_id, partial(cases.may_see, principal))
+
+    @router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=created,
+                 summary="Subscribe a URL to the events of the caller's authority, organisation or facility; the "
+                         "secret is shown once")  # fmt: skip
+    async def subscribe(subscription: body, principal: CurrentPrincipal, context: Context) -> Any:  # type: ignore[valid-type]
+        asked: Any = subscription  # the service's body: url, event_types and whose events
+        whose = subscriber(principal, asked)
+        allow_private = webhook_settings(context).webhook_allow_private_targets
+        async with context.db.unit_of_work(principal.actor) as uow:
+            sub = await cases.subscribe(
+                uow,  # type: ignore[arg-type]  # the service's
+                str(asked.url), asked.event_types, allow_private_targets=allow_private, **whose,
+            )  # fmt: skip
+            await uow.commit()
+        return created.model_validate(out.of(sub).model_dump() | {"secret": sub.secret})
 
     @router.get("/subscriptions", response_model=list[out],  # type: ignore[valid-type]
                 summary="The subscriptions of the caller's authority, organisation or facilities")  # fmt: skip
@@ -164,8 +184,7 @@ def subscription_routes(
                  summary="Replace the signing secret; the new one is shown once, the old one keeps signing beside "
                          "it for GMPHUB_WEBHOOK_SECRET_GRACE_SECONDS")  # fmt: skip
     async def rotate_secret(subscription_id: UUID, principal: CurrentPrincipal, context: Context) -> Any:
-        assert isinstance(context.settings, WebhookSettings)  # the service's own (its main.py)
-        grace = timedelta(seconds=context.settings.webhook_secret_grace_seconds)
+        grace = timedelta(seconds=webhook_settings(context).webhook_secret_grace_seconds)
         async with context.db.unit_of_work(principal.actor) as uow:
             sub, secret = await cases.rotate(uow, principal, subscription_id, grace)  # type: ignore[arg-type]
             await uow.commit()

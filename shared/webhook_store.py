@@ -241,6 +241,7 @@ class WebhookUnitOfWork(Protocol):
     """What the mechanism needs of a service's unit of work."""
 
     actor: str | None
+    subscriptions: Subscriptions[Any]
     deliveries: Deliveries
 
     async def commit(self) -> None: ...

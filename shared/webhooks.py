@@ -24,7 +24,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -38,7 +37,7 @@ from shared.outbox_reader import OutboxReader
 from shared.service import BackgroundJob, ServiceContext
 from shared.settings import Settings
 from shared.targets import TargetRefused, checked_transport
-from shared.webhook_store import Deliveries, SubscriptionFields, Subscriptions, WebhookUnitOfWork, now
+from shared.webhook_store import SubscriptionFields, WebhookUnitOfWork, now
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -55,6 +54,12 @@ class WebhookSettings(Settings):
     webhook_max_attempts: int = 8
     webhook_secret_grace_seconds: int = 86400  # a rotated-out secret keeps signing this long
     webhook_allow_private_targets: bool = False  # `gmp-hub up` allows them: receivers on this machine
+
+
+def webhook_settings(context: ServiceContext) -> WebhookSettings:
+    """The running service's webhook settings: its own settings extend these (its main.py)."""
+    assert isinstance(context.settings, WebhookSettings)
+    return context.settings
 
 
 # --- secrets and signatures ------------------------------------------------------------------
@@ -96,16 +101,15 @@ class Follows(Protocol):
     def __call__(self, subscription: Any, row: Any, /) -> bool: ...
 
 
-async def fan_out(
-    subscriptions: Subscriptions[Any], deliveries: Deliveries, reader: OutboxReader, follows: Follows
-) -> tuple[int, int]:
+async def fan_out(uow: WebhookUnitOfWork, reader: OutboxReader, follows: Follows) -> tuple[int, int]:
     """Create deliveries for the next settled outbox rows: one per row and active subscription
     that `follows` it, follows its type and existed when it was written. Return how many rows
     were read and how many deliveries that made. The caller commits."""
+    deliveries = uow.deliveries
     after = await deliveries.take_cursor()
     if after is None:
         return 0, 0  # another replica holds the cursor right now
-    active = await subscriptions.active()
+    active = await uow.subscriptions.active()
     # With no subscription, the rows only move the cursor on: their envelopes are not read (a
     # scheduling replica fans out after every hold's commit).
     rows = await deliveries.events_after(reader, after, BATCH, envelopes=bool(active))
@@ -223,11 +227,10 @@ class Sender:
 # --- the background loops --------------------------------------------------------------------
 
 
-def webhook_jobs(
-    actor: str, fan_out_once: Callable[[Any, OutboxReader], Awaitable[tuple[int, int]]]
-) -> tuple[BackgroundJob, BackgroundJob]:
+def webhook_jobs(actor: str, follows: Follows) -> tuple[BackgroundJob, BackgroundJob]:
     """The service's two webhook loops (run by every replica; safe side by side): `fan_out_webhooks`
-    keeps delivery rows up with the outbox, `send_webhooks` sends them. A bell of their own rings
+    keeps delivery rows up with the outbox for the subscriptions that `follow` its rows,
+    `send_webhooks` sends them. A bell of their own rings
     when the fan-out made deliveries and when a delivery is done (a retry is scheduled, or room
     freed): this replica's senders look at once. Other replicas find them when due."""  # fmt: skip
     new_deliveries = Bell()
@@ -238,7 +241,7 @@ def webhook_jobs(
         while True:
             ticket = context.db.new_events.ticket()
             async with context.db.unit_of_work(actor) as uow:
-                read, made = await fan_out_once(uow, reader)
+                read, made = await fan_out(cast(WebhookUnitOfWork, uow), reader, follows)
                 await uow.commit()
             if made:
                 new_deliveries.ring()
@@ -248,8 +251,7 @@ def webhook_jobs(
     async def send_webhooks(context: ServiceContext) -> None:
         """Send due deliveries, each in its own task, up to MAX_IN_FLIGHT at once: a dead endpoint
         only ever occupies its own tasks, and others keep being claimed and sent meanwhile."""
-        assert isinstance(context.settings, WebhookSettings)  # the service's own (its main.py)
-        sender = Sender(context.db, context.settings, actor)
+        sender = Sender(context.db, webhook_settings(context), actor)
         in_flight: set[asyncio.Task[None]] = set()
 
         def done(task: asyncio.Task[None]) -> None:

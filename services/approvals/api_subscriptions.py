@@ -1,19 +1,18 @@
 """How regulators follow approvals besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sse_starlette import EventSourceResponse
 
 from services.approvals import models, queries, subscriptions
 from services.approvals.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut
-from services.approvals.settings import settings_of
 from services.approvals.webhooks import authority_of, holder_of
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.event_stream import EventTypes, LastEventId, Since, outbox_events, start_after
+from shared.event_stream import EventTypes, LastEventId, Since, event_stream
 from shared.problems import Forbidden, Unprocessable
 from shared.service import Context
 from shared.webhook_api import subscription_routes
@@ -31,22 +30,14 @@ def _own_authority(principal: Principal, asked: str | None) -> str:
     return authority
 
 
-@router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
-             summary="Subscribe a URL to approval events of an authority (regulator); the secret is shown once")  # fmt: skip
-async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
-    authority = _own_authority(principal, body.authority)
-    allow_private = settings_of(context).webhook_allow_private_targets
-    async with context.db.unit_of_work(principal.actor) as uow:
-        sub = await subscriptions.subscribe(
-            uow, str(body.url), authority, body.event_types, allow_private_targets=allow_private
-        )
-        await uow.commit()
-    return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=sub.secret)
+def _subscriber(principal: Principal, body: SubscriptionIn) -> dict[str, Any]:
+    """A new subscription follows the approval events of one authority."""
+    return {"authority": _own_authority(principal, body.authority)}
 
 
 subscription_routes(
-    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, subscribers=(Role.REGULATOR,),
-    listed=queries.subscriptions, out=SubscriptionOut, created=SubscriptionCreated,
+    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, body=SubscriptionIn, subscriber=_subscriber,
+    subscribers=(Role.REGULATOR,), listed=queries.subscriptions, out=SubscriptionOut, created=SubscriptionCreated,
 )  # fmt: skip
 
 
@@ -70,24 +61,22 @@ async def stream_events(
         authority = _own_authority(principal, authority)
     elif principal.role is not Role.DEVELOPER and not principal.is_admin:
         raise Forbidden("The approval event stream is for regulators, developers and the hub operator.")
-    wanted = {t for t in (types or "").split(",") if t}
-    subscriptions.check_event_types(sorted(wanted))
-    after = await start_after(context, last_event_id, since)
 
     async def visible(session: AsyncSession, rows: list[sa.Row]) -> Iterator[sa.Row]:
         letters: set[str] = set()
         if principal.role is Role.DEVELOPER:
             letters = await queries.letters_held(session, principal.org_id)
-        return (row for row in rows if _shown(row, principal, authority, wanted, letters))
+        return (row for row in rows if _shown(row, principal, authority, letters))
 
-    return EventSourceResponse(outbox_events(request, context, after, visible), ping=15)
+    return await event_stream(
+        request, context, types=types, since=since, last_event_id=last_event_id,
+        check_event_types=subscriptions.check_event_types, visible=visible,
+    )  # fmt: skip
 
 
-def _shown(row: sa.Row, principal: Principal, authority: str | None, wanted: set[str], letters: set[str]) -> bool:
-    """Of the wanted types, of the authority asked for; a developer's only if it holds the
-    approval or a letter of access to it."""
-    if wanted and row.type not in wanted:
-        return False
+def _shown(row: sa.Row, principal: Principal, authority: str | None, letters: set[str]) -> bool:
+    """Of the authority asked for; a developer's only if it holds the approval or a letter of
+    access to it."""
     if authority is not None and authority_of(row.envelope) != authority:
         return False
     return principal.role is not Role.DEVELOPER or holder_of(row.envelope) == principal.org_id or row.key in letters

@@ -38,4 +38,4 @@ expire_approvals = periodic("expire_approvals", expire_due, "expired %d approval
 flag_overdue_notifications = periodic(
     "flag_overdue_notifications", flag_overdue_once, "%d change notifications overdue"
 )
-fan_out_webhooks, send_webhooks = delivery.webhook_jobs(webhooks.ACTOR, webhooks.fan_out)
+fan_out_webhooks, send_webhooks = delivery.webhook_jobs(webhooks.ACTOR, webhooks.follows)

@@ -1,10 +1,9 @@
-"""Subscription use cases: a regulator subscribes a URL to its authority's approval events,
-rotates the signing secret, ends the subscription (shared/subscriptions.py). Each is
-an event too: the subscriptions' audit trail, published but never itself sent to webhooks or the
-stream. The caller commits."""
+"""Subscription use cases: a regulator subscribes a URL to its authority's approval events
+(`subscribe(..., authority=...)`), rotates the signing secret, ends the subscription
+(shared/subscriptions.py). Each is an event too: the subscriptions' audit trail, published but
+never itself sent to webhooks or the stream. The caller commits."""
 
 from services.approvals import events, models
-from services.approvals.repository import ApprovalsUnitOfWork
 from shared.auth import Principal, Role
 from shared.events import registry
 from shared.subscriptions import SubscriptionCases
@@ -31,13 +30,4 @@ cases = SubscriptionCases(
     models.Subscription, APPROVAL_EVENT_TYPES, may_see, _state,
     (events.SubscriptionCreated, events.SubscriptionSecretRotated, events.SubscriptionEnded),
 )  # fmt: skip
-check_event_types, rotate, end = cases.check_event_types, cases.rotate, cases.end
-
-
-async def subscribe(
-    uow: ApprovalsUnitOfWork, url: str, authority: str, event_types: list[str], *, allow_private_targets: bool
-) -> models.Subscription:
-    """Subscribe `url` to `authority`'s approval events of `event_types` (none: all)."""
-    return await cases.subscribe(
-        uow, url, event_types, allow_private_targets=allow_private_targets, authority=authority
-    )
+check_event_types, subscribe, rotate, end = cases.check_event_types, cases.subscribe, cases.rotate, cases.end

@@ -4,9 +4,6 @@ the sender and its loops) is shared mechanism, shared/webhooks.py."""
 import sqlalchemy as sa
 
 from services.approvals import models
-from services.approvals.repository import ApprovalsUnitOfWork
-from shared import webhooks
-from shared.outbox_reader import OutboxReader
 
 ACTOR = "service:approvals-webhooks"
 
@@ -24,8 +21,3 @@ def holder_of(envelope: dict) -> str | None:
 def follows(subscription: models.Subscription, row: sa.Row) -> bool:
     """A subscription follows the events of its authority (subscription events name none)."""
     return subscription.authority == authority_of(row.envelope)
-
-
-async def fan_out(uow: ApprovalsUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
-    """Deliveries for the next settled outbox rows (shared/webhooks.py fan_out). The caller commits."""
-    return await webhooks.fan_out(uow.subscriptions, uow.deliveries, reader, follows)

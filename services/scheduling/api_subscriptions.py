@@ -2,46 +2,32 @@
 quotes besides the Kafka topic: webhook subscriptions and an SSE stream."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sse_starlette import EventSourceResponse
 
 from services.scheduling import models, queries, subscriptions
 from services.scheduling.schemas import SubscriptionCreated, SubscriptionIn, SubscriptionOut
-from services.scheduling.settings import SchedulingSettings
 from services.scheduling.webhooks import visible_to
-from shared.auth import CurrentPrincipal, Role
-from shared.event_stream import EventTypes, LastEventId, Since, outbox_events, start_after
-from shared.service import Context, ServiceContext
+from shared.auth import CurrentPrincipal, Principal, Role
+from shared.event_stream import EventTypes, LastEventId, Since, event_stream
+from shared.service import Context
 from shared.webhook_api import subscription_routes
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
 
 
-def _settings(context: ServiceContext) -> SchedulingSettings:
-    assert isinstance(context.settings, SchedulingSettings)  # the service's own (main.py)
-    return context.settings
-
-
-@router.post("/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreated,
-             summary="Subscribe a URL to the events of the caller's organisation or facility; the secret is "
-                     "shown once")  # fmt: skip
-async def subscribe(body: SubscriptionIn, principal: CurrentPrincipal, context: Context) -> SubscriptionCreated:
-    subscriber = subscriptions.subscriber(principal, body.org_id, body.facility_id)
-    allow_private = _settings(context).webhook_allow_private_targets
-    async with context.db.unit_of_work(principal.actor) as uow:
-        sub = await subscriptions.subscribe(
-            uow, str(body.url), body.event_types, allow_private_targets=allow_private, **subscriber
-        )
-        await uow.commit()
-    return SubscriptionCreated(**SubscriptionOut.of(sub).model_dump(), secret=sub.secret)
+def _subscriber(principal: Principal, body: SubscriptionIn) -> dict[str, Any]:
+    return subscriptions.subscriber(principal, body.org_id, body.facility_id)
 
 
 subscription_routes(
-    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, subscribers=(Role.DEVELOPER, Role.FACILITY),
-    listed=queries.subscriptions, out=SubscriptionOut, created=SubscriptionCreated,
+    router, tables=models.WEBHOOK_TABLES, cases=subscriptions.cases, body=SubscriptionIn, subscriber=_subscriber,
+    subscribers=(Role.DEVELOPER, Role.FACILITY), listed=queries.subscriptions, out=SubscriptionOut,
+    created=SubscriptionCreated,
 )  # fmt: skip
 
 
@@ -60,11 +46,11 @@ async def stream_events(
     `Last-Event-ID` to resume exactly after it (shared/event_stream.py). A developer sees its
     organisation's events, a facility user those of its facilities."""
     principal.require_role(Role.DEVELOPER, Role.FACILITY)
-    wanted = {t for t in (types or "").split(",") if t}
-    subscriptions.check_event_types(sorted(wanted))
-    after = await start_after(context, last_event_id, since)
 
     async def visible(session: AsyncSession, rows: list[sa.Row]) -> Iterator[sa.Row]:
-        return (row for row in rows if (not wanted or row.type in wanted) and visible_to(principal, row))
+        return (row for row in rows if visible_to(principal, row))
 
-    return EventSourceResponse(outbox_events(request, context, after, visible), ping=15)
+    return await event_stream(
+        request, context, types=types, since=since, last_event_id=last_event_id,
+        check_event_types=subscriptions.check_event_types, visible=visible,
+    )  # fmt: skip

@@ -4,12 +4,17 @@ requests and their quotes), so one booking's life stays in order."""
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from shared.events import ChainAnchored, Event
 from shared.subscriptions import subscription_events
+
+# Whom of the parties an event's data names (organisations, facilities) its webhooks and the event
+# stream tell (webhooks.py): all of them unless the event class says otherwise.
+Audience = Literal["parties", "developer", "addressed facility"]
 
 
 class MaterialNeed(BaseModel):
@@ -282,6 +287,8 @@ class RequestState(BaseModel):
 
 
 class _RequestEvent(Event):
+    # The request as sent names every addressed facility; the API shows a facility only its own part.
+    audience: ClassVar[Audience] = "developer"
     aggregate_field = "request_id"
     request_id: UUID
     request: RequestState
@@ -298,6 +305,7 @@ class RequestReceived(_RequestEvent):
     the request as that facility sees it (`request.facility_ids` names it only)."""
 
     type = "gmphub.scheduling.request.received.v1"
+    audience: ClassVar[Audience] = "addressed facility"  # its own copy (the developer has `request.sent`)
     facility_id: UUID
 
 
@@ -366,6 +374,7 @@ class QuoteSent(_QuoteEvent):
     """A facility answered a request with a quote; its slots are held for it. The request is `quoted`."""
 
     type = "gmphub.scheduling.quote.sent.v1"
+    audience: ClassVar[Audience] = "developer"  # `request` as sent to every addressed facility
     request: RequestState
 
 
@@ -388,6 +397,7 @@ class QuoteAccepted(_QuoteEvent):
     for it, one per batch (`quote.batches`), for the campaign it becomes."""
 
     type = "gmphub.scheduling.quote.accepted.v1"
+    audience: ClassVar[Audience] = "developer"  # `request` as sent to every addressed facility
     request: RequestState
 
 

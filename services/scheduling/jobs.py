@@ -62,4 +62,4 @@ ask_materials_again = periodic(
 expire_agreements = periodic("expire_agreements", expire_agreements_once, "expired %d technical agreements")
 expire_quotes = periodic("expire_quotes", expire_quotes_once, "expired %d quotes")
 remind_expiring_holds = periodic("remind_expiring_holds", remind_expiring_holds_once, "reminded of %d expiring holds")
-fan_out_webhooks, send_webhooks = delivery.webhook_jobs(webhooks.ACTOR, webhooks.fan_out)
+fan_out_webhooks, send_webhooks = delivery.webhook_jobs(webhooks.ACTOR, webhooks.follows)

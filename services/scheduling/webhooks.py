@@ -8,11 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.scheduling import events, models
-from services.scheduling.repository import SchedulingUnitOfWork
-from shared import webhooks
 from shared.auth import Principal, Role
 from shared.events import ChainAnchored, registry
-from shared.outbox_reader import OutboxReader
 
 ACTOR = "service:scheduling-webhooks"
 # What a subscriber may follow: the events about bookings, agreements, waitlist entries and
@@ -26,10 +23,11 @@ FOLLOWABLE = sorted(
 
 def parties(envelope: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The organisations and facilities an event concerns: the `org_id`, `facility_id` and
-    `facility_ids` of its data and of the objects in it (the booking, the agreement, the entry)."""
+    `facility_ids` of its data and of the objects in it (the booking, the agreement, the entry),
+    of whom its class's `audience` says (events.py)."""
     data = envelope.get("data") or {}
-    if envelope.get("type") == events.RequestReceived.type:
-        # One addressed facility's copy of a request: its own (the developer has `request.sent`).
+    audience: events.Audience = getattr(registry.get(envelope.get("type", "")), "audience", "parties")
+    if audience == "addressed facility":
         return set(), {str(data["facility_id"])}
     orgs: set[str] = set()
     facilities: set[str] = set()
@@ -39,12 +37,7 @@ def parties(envelope: dict[str, Any]) -> tuple[set[str], set[str]]:
         if part.get("facility_id"):
             facilities.add(str(part["facility_id"]))
         facilities.update(str(f) for f in part.get("facility_ids") or ())
-    if "request" in data:
-        # A request's events, and a quote's sending and acceptance, carry the request as sent to
-        # every facility: the API shows a facility only its own part, so they go to the developer's
-        # organisation alone. A quote's other events name only its own facility's quote.
-        facilities.clear()
-    return orgs, facilities
+    return orgs, set() if audience == "developer" else facilities
 
 
 def concerns(row: sa.Row, org_id: str | None, facility_ids: set[str]) -> bool:
@@ -68,8 +61,3 @@ def visible_to(principal: Principal, row: sa.Row) -> bool:
     org_id = principal.org_id if principal.role is Role.DEVELOPER else None
     facility_ids = set(principal.facility_ids) if principal.role is Role.FACILITY else set()
     return concerns(row, org_id, facility_ids)
-
-
-async def fan_out(uow: SchedulingUnitOfWork, reader: OutboxReader) -> tuple[int, int]:
-    """Deliveries for the next settled outbox rows (shared/webhooks.py fan_out). The caller commits."""
-    return await webhooks.fan_out(uow.subscriptions, uow.deliveries, reader, follows)

@@ -21,9 +21,8 @@ def outbox_row(seq: int, type_: str, authority: str, written_at: datetime | None
 
 
 async def subscribed(uow: FakeUnitOfWork, authority: str, *event_types: str):
-    return await subscriptions.subscribe(
-        uow, f"https://{authority.lower()}.example.eu/hooks", authority, list(event_types), allow_private_targets=True
-    )
+    url = f"https://{authority.lower()}.example.eu/hooks"
+    return await subscriptions.subscribe(uow, url, list(event_types), allow_private_targets=True, authority=authority)
 
 
 async def test_each_event_goes_to_the_subscriptions_of_its_authority_that_follow_its_type():
@@ -38,18 +37,18 @@ async def test_each_event_goes_to_the_subscriptions_of_its_authority_that_follow
         outbox_row(4, APPROVED, "DE-PEI", written_at=datetime.now(UTC) - timedelta(hours=1)),  # before them all
     ]
 
-    assert await webhooks.fan_out(uow, reader=None) == (4, 4)
+    assert await sending.fan_out(uow, None, webhooks.follows) == (4, 4)
 
     made = {(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()}
     assert made == {(1, pei_approved.id), (1, pei_all.id), (2, pei_all.id), (3, ansm_all.id)}
     assert uow.deliveries.cursor == 4
-    assert await webhooks.fan_out(uow, reader=None) == (0, 0)  # nothing new behind the cursor
+    assert await sending.fan_out(uow, None, webhooks.follows) == (0, 0)  # nothing new behind the cursor
 
 
 async def one_claimed_delivery(uow: FakeUnitOfWork):
     await subscribed(uow, "DE-PEI")
     uow.deliveries.outbox.append(outbox_row(1, APPROVED, "DE-PEI"))
-    await webhooks.fan_out(uow, reader=None)
+    await sending.fan_out(uow, None, webhooks.follows)
     [claimed] = await uow.deliveries.claim(10, LEASE)
     return claimed
 

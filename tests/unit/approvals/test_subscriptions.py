@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.approvals import events, subscriptions, webhooks
+from shared import webhooks as sending
 from shared.auth import Principal, Role
 from shared.problems import Conflict, NotFound, Unprocessable
 from tests.unit.approvals.fakes import FakeUnitOfWork
@@ -19,7 +20,7 @@ GRACE = timedelta(hours=24)
 
 async def subscribed(uow: FakeUnitOfWork, authority: str = "DE-PEI", event_types: tuple[str, ...] = (APPROVED,)):
     sub = await subscriptions.subscribe(  # private targets allowed: no name is resolved
-        uow, "https://pei.example.eu/hooks", authority, list(event_types), allow_private_targets=True
+        uow, "https://pei.example.eu/hooks", list(event_types), allow_private_targets=True, authority=authority
     )
     await uow.commit()
     return sub
@@ -44,7 +45,7 @@ async def test_unknown_event_types_and_urls_into_the_operators_network_are_refus
     with pytest.raises(Unprocessable, match="Unknown event types gmphub.approvals.subscription.created.v1"):
         await subscribed(uow, event_types=("gmphub.approvals.subscription.created.v1",))
     with pytest.raises(Unprocessable, match="private or reserved address"):
-        await subscriptions.subscribe(uow, "http://10.0.0.5/hooks", "DE-PEI", [], allow_private_targets=False)
+        await subscriptions.subscribe(uow, "http://10.0.0.5/hooks", [], allow_private_targets=False, authority="DE-PEI")
     assert uow.subscriptions.rows == {} and uow.pending == []
 
 
@@ -78,7 +79,7 @@ async def test_ending_cancels_what_is_pending_once_and_an_ended_subscription_sig
     uow = FakeUnitOfWork(actor=REGULATOR.actor)
     sub = await subscribed(uow)
     uow.deliveries.outbox.append(outbox_row(1, APPROVED, "DE-PEI"))
-    await webhooks.fan_out(uow, reader=None)
+    await sending.fan_out(uow, None, webhooks.follows)
 
     await subscriptions.end(uow, REGULATOR, sub.id)
     await subscriptions.end(uow, REGULATOR, sub.id)  # changes nothing

@@ -11,6 +11,7 @@ from services.scheduling import bookings, events, subscriptions, webhooks
 from shared import webhooks as sending
 from shared.auth import Principal, Role
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.events import registry
 from tests.unit.fakes import OutboxRow
 from tests.unit.scheduling.fakes import FakeUnitOfWork, certified_site
 from tests.unit.scheduling.test_bookings import asked
@@ -39,13 +40,13 @@ def test_an_event_concerns_the_org_and_facility_of_its_booking_agreement_or_entr
     # addressed facility: only the developer's organisation is told of them (a facility reads its
     # own part by the API).
     sent = {"request_id": "r", "request": {"org_id": "ORG-1", "facility_ids": [FACILITY, ELSEWHERE]}}
-    assert webhooks.parties({"data": sent}) == ({"ORG-1"}, set())
+    assert webhooks.parties({"type": events.RequestSent.type, "data": sent}) == ({"ORG-1"}, set())
     quoted = {"request_id": "r", "quote_id": "q", "quote": {"facility_id": ELSEWHERE}} | sent
-    assert webhooks.parties({"data": quoted}) == ({"ORG-1"}, set())
+    assert webhooks.parties({"type": events.QuoteSent.type, "data": quoted}) == ({"ORG-1"}, set())
     assert not webhooks.visible_to(FACILITY_USER, row(5, "gmphub.scheduling.quote.sent.v1", quoted))
     # A quote's revision, decline, supersession or expiry names its own facility's quote alone.
     declined = {"request_id": "r", "quote_id": "q", "quote": {"facility_id": FACILITY}, "org_id": "ORG-1"}
-    assert webhooks.parties({"data": declined}) == ({"ORG-1"}, {FACILITY})
+    assert webhooks.parties({"type": events.QuoteDeclined.type, "data": declined}) == ({"ORG-1"}, {FACILITY})
     assert webhooks.visible_to(FACILITY_USER, row(6, "gmphub.scheduling.quote.declined.v1", declined))
     theirs = declined | {"quote": {"facility_id": ELSEWHERE}}
     assert not webhooks.visible_to(FACILITY_USER, row(7, "gmphub.scheduling.quote.declined.v1", theirs))
@@ -67,6 +68,12 @@ def test_an_event_concerns_the_org_and_facility_of_its_booking_agreement_or_entr
     assert webhooks.visible_to(admin, capacity) and not webhooks.visible_to(admin, created)
     assert not any(t.split(".")[2] in ("subscription", "audit") for t in webhooks.FOLLOWABLE)
     assert {HELD, "gmphub.scheduling.booking.hold_expiring.v1"} <= set(webhooks.FOLLOWABLE)
+
+
+def test_no_event_carrying_a_request_as_sent_tells_every_facility_it_names():
+    carrying = [registry[t] for t in webhooks.FOLLOWABLE if "request" in registry[t].model_fields]
+    assert events.RequestSent in carrying and events.QuoteAccepted in carrying
+    assert all(getattr(cls, "audience", "parties") != "parties" for cls in carrying)
 
 
 def test_who_subscribes_for_whom():
@@ -104,7 +111,7 @@ async def test_each_event_goes_to_the_subscriptions_of_its_org_or_facility_that_
         row(5, "gmphub.scheduling.subscription.created.v1", {"subscription": {"subscriber_org_id": "ORG-1"}}),
     ]
 
-    assert await webhooks.fan_out(uow, reader=None) == (5, 3)
+    assert await sending.fan_out(uow, None, webhooks.follows) == (5, 3)
     made = {(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()}
     assert made == {(1, org_held.id), (2, facility_all.id), (3, facility_all.id)} and uow.deliveries.cursor == 5
     [claimed, *_] = await uow.deliveries.claim(10, timedelta(seconds=35))
@@ -115,10 +122,10 @@ async def test_each_event_goes_to_the_subscriptions_of_its_org_or_facility_that_
 async def test_without_a_subscription_the_fan_out_moves_on_and_a_later_one_gets_only_later_events():
     uow = FakeUnitOfWork(DEVELOPER.actor)
     uow.deliveries.outbox += [booking_event(1, "ORG-1", FACILITY), booking_event(2, "ORG-1", FACILITY)]
-    assert await webhooks.fan_out(uow, reader=None) == (2, 0) and uow.deliveries.cursor == 2
+    assert await sending.fan_out(uow, None, webhooks.follows) == (2, 0) and uow.deliveries.cursor == 2
     later = await subscriptions.subscribe(uow, "https://r.example.eu/h", [], allow_private_targets=True, org_id="ORG-1")
     uow.deliveries.outbox.append(booking_event(3, "ORG-1", FACILITY)._replace(created_at=datetime.now(UTC)))
-    assert await webhooks.fan_out(uow, reader=None) == (1, 1)
+    assert await sending.fan_out(uow, None, webhooks.follows) == (1, 1)
     assert [(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()] == [(3, later.id)]
 
 
