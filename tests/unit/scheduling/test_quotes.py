@@ -27,7 +27,7 @@ from services.scheduling.domain import (
 from services.scheduling.schemas import QuoteIn, QuoteTermsIn, RequestIn
 from shared.auth import Principal, Role
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from tests.unit.scheduling.fakes import FakeUnitOfWork, certified_site, facility_user
+from tests.unit.scheduling.fakes import FakeUnitOfWork, Site, certified_site, facility_user
 
 TODAY = date(2027, 3, 1)
 NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -225,13 +225,19 @@ async def test_a_quote_proposes_slots_of_a_live_suite_that_runs_the_requests_pro
     assert [uow.store.slots[s].status for s in site.slot_ids] == ["open", "open"]
 
 
-async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_their_slots():
+async def _quoted() -> tuple[FakeUnitOfWork, Site, models.ManufacturingRequest, models.Quote]:
+    """A request to a certified site with two open slots, quoted on both."""
     uow = FakeUnitOfWork(actor="developer:dev-1")
     site = certified_site(uow.store, slots=2)
     request = await requests.send(uow, DEVELOPER, _request_in(site.facility_id))
     quote = await quotes.send(
         uow.next("facility:qa-1"), facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids))
     )
+    return uow, site, request, quote
+
+
+async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_their_slots():
+    uow, site, request, quote = await _quoted()
     job = uow.next("service:scheduling-quote-expiry")
     assert await quotes.expire_run_out(job, hold_ttl_seconds=900) == []
     quote.valid_until = models.now() - timedelta(seconds=1)
@@ -243,12 +249,7 @@ async def test_the_job_expires_offered_quotes_past_their_validity_and_opens_thei
 
 
 async def test_a_quote_is_accepted_only_while_its_facility_is_certified():
-    uow = FakeUnitOfWork(actor="developer:dev-1")
-    site = certified_site(uow.store, slots=2)
-    request = await requests.send(uow, DEVELOPER, _request_in(site.facility_id))
-    quote = await quotes.send(
-        uow.next("facility:qa-1"), facility_user(site), request.id, QuoteIn(**_terms(site.slot_ids))
-    )
+    uow, site, request, quote = await _quoted()
     [certificate] = [v for v in uow.store.views.values() if isinstance(v, models.CertificateView)]
     certificate.status = "suspended"
     accepting = uow.next()
