@@ -85,7 +85,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 supervisor.add(
                     service if replica == 1 else f"{service} #{replica}",
                     Command(
-                        _service_command(settings, service, replicas[service]), env=env | metrics_dirs.get(service, {})
+                        _service_command(settings, service, replicas[service]),
+                        env=env | metrics_dirs.get(service, {}) | _shares(settings, replicas[service]),
                     ),
                 )
                 for replica in range(1, replicas[service] + 1)
@@ -124,13 +125,26 @@ def _service_command(settings: Settings, service: str, replicas: int) -> list[st
             *(["--reuse-port"] if replicas > 1 else [])]  # fmt: skip
 
 
+# Scheduling carries the hold path, the hub's busiest writes: one process per core (up to four) by
+# default. On two cores, two made 16–21% more holds than one for 4–8% more CPU per hold, and with
+# the database's searches shared between them (`_shares`) slot searches kept their p99
+# (benchmarks/README.md); the others run one unless GMPHUB_REPLICAS says more.
+MOST_SCHEDULING_PROCESSES = 4
+
+
 def _replicas(settings: Settings) -> dict[str, int]:
     if unknown := set(settings.replicas) - set(SERVICES):
         raise SystemExit(f"GMPHUB_REPLICAS names no such service: {', '.join(sorted(unknown))}")
-    replicas = {service: settings.replicas.get(service, 1) for service in SERVICES}
+    defaults = {"scheduling": max(1, min(os.cpu_count() or 1, MOST_SCHEDULING_PROCESSES))}
+    replicas = {service: settings.replicas.get(service, defaults.get(service, 1)) for service in SERVICES}
     if any(count < 1 for count in replicas.values()) or replicas["approvals"] > 1:
         raise SystemExit("GMPHUB_REPLICAS: at least 1 of each service, and 1 of approvals (see shared/settings.py)")
     return replicas
+
+
+def _shares(settings: Settings, replicas: int) -> dict[str, str]:
+    """What replicas of one service on one database split between them: its searches at once."""
+    return {"GMPHUB_SEARCH_CONNECTIONS": str(max(1, settings.search_connections // replicas))} if replicas > 1 else {}
 
 
 def _metrics_dirs(settings: Settings, replicas: dict[str, int]) -> dict[str, dict[str, str]]:

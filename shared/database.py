@@ -159,7 +159,9 @@ COPIED_EVENTS = 100  # from this many events on, a flush writes them by COPY
 # others barged in (R7: p50 20 ms, p99 310–420 ms); with 8, 710–860 searches/s at p99 180–220 ms.
 # The barging is the pool's own queue: a newcomer takes the connection a woken waiter was handed,
 # and the waiter goes to the back of the line. Searches now queue first-come first-served on a gate
-# of as many turns as connections (R7: p99 283–310 → 139 ms, 560–625 → 762 searches/s).
+# of as many turns as connections (R7: p99 283–310 → 139 ms, 560–625 → 762 searches/s). The number
+# is the database's, not the process's: two scheduling processes of 8 each put R7's p99 at 113 ms,
+# of 4 each at 87 ms (one process of 8: 86 ms), so replicas share it (`Settings.search_connections`).
 SEARCH_CONNECTIONS = 8
 
 
@@ -355,13 +357,20 @@ class Database:
     commit with events rings: it wakes the outbox relay and whatever else in the process reads
     the outbox (approvals' webhooks and event stream)."""
 
-    def __init__(self, url: str, pool_size: int = 20, unit_of_work: type[UnitOfWork] = UnitOfWork) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 20,
+        unit_of_work: type[UnitOfWork] = UnitOfWork,
+        search_connections: int = SEARCH_CONNECTIONS,
+    ) -> None:
         self._unit_of_work = unit_of_work
         self.engine = create_engine(url, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.new_events = Bell()
         self._search_pool: asyncpg.Pool | None = None
-        self._search_turns = asyncio.Semaphore(SEARCH_CONNECTIONS)
+        self._search_connections = search_connections
+        self._search_turns = asyncio.Semaphore(search_connections)
         self._searches_lock = asyncio.Lock()
 
     def unit_of_work(self, actor: str | None, causation_id: str | None = None) -> UnitOfWork:
@@ -397,7 +406,7 @@ class Database:
                     self._search_pool = await asyncpg.create_pool(
                         driver_dsn(self.engine.url),
                         min_size=1,
-                        max_size=SEARCH_CONNECTIONS,
+                        max_size=self._search_connections,
                         reset=_after_search,
                         server_settings={"plan_cache_mode": "force_generic_plan"},
                     )

@@ -137,7 +137,9 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = _service_settings(spec, settings or get_settings())
         configure_logging(current.log_level, current.log_json, spec.name)
-        db = Database(current.database_url(spec.name), current.database_pool_size, spec.unit_of_work)
+        db = Database(
+            current.database_url(spec.name), current.database_pool_size, spec.unit_of_work, current.search_connections
+        )
         configure_tracing(spec.name, current.otel_exporter_otlp_endpoint, db.engine)
         broker = BrokerLink(current)
         context = ServiceContext(spec.name, current, db, broker)

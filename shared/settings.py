@@ -18,10 +18,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port_base: int = 8000  # registry 8001, materials 8002, scheduling 8003, approvals 8004
     # Processes `gmp-hub up` runs of a service, sharing its port (`gmp-hub serve --reuse-port`), e.g.
-    # GMPHUB_REPLICAS='{"scheduling": 2}'; unnamed services run one, and approvals runs one only (its
-    # event stream and webhook sender are woken by commits within their process). One each by
-    # default: on two cores, two of scheduling made 16–21% more holds, but slot searches' p99 rose
-    # from about 60–90 to 117 ms (benchmarks/README.md).
+    # GMPHUB_REPLICAS='{"registry": 2}'; unnamed services run their default: scheduling one per core
+    # (up to four; devtools/cli.py says why), the others one, and approvals one only (its event
+    # stream and webhook sender are woken by commits within their process).
     replicas: dict[str, int] = {}
 
     embedded_postgres_port: int = 54329
@@ -33,6 +32,10 @@ class Settings(BaseSettings):
     scheduling_database_url: str | None = None
     approvals_database_url: str | None = None
     database_pool_size: int = 20  # connections a process keeps open at most
+    # Searches a process runs at once, each on a connection of its own search pool (shared/database.py).
+    # Replicas on one database share what it can search at once: `gmp-hub up` gives each of n
+    # replicas 8 // n, and deploy/ sets it beside the replica count.
+    search_connections: int = 8
 
     kafka_bootstrap_servers: str | None = None
     # How long the broker may hold a fetch that finds nothing. Tansu holds it this long even when a

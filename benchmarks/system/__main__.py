@@ -26,7 +26,9 @@ def arguments() -> tuple[Options, list[Row], str | None, int | None]:
     parser.add_argument("--slots", type=int, help="slots R7 searches (default 450,000)")
     parser.add_argument("--seconds", type=float, help="length of each throughput load (default 10)")
     parser.add_argument("--commit", help="measure this commit's code (e.g. HEAD) instead of the working tree's")
-    parser.add_argument("--replicas", type=int, help="processes of scheduling (default 1, as gmp-hub up runs it)")
+    parser.add_argument(
+        "--replicas", type=int, help="processes of scheduling (default: as gmp-hub up runs it, one per core up to 4)"
+    )
     args = parser.parse_args()
     base = QUICK if args.quick else FULL
     options = Options(

@@ -64,3 +64,18 @@ def test_token_refuses_an_auth_time_that_is_no_time(tmp_path, monkeypatch, capsy
     with pytest.raises(SystemExit):
         cli.main(["token", "--role", "admin", "--auth-time", "yesterday"])
     assert "neither seconds since the epoch nor an age" in capsys.readouterr().err
+
+
+def test_up_runs_scheduling_once_per_core_up_to_four_and_the_others_once(monkeypatch):
+    monkeypatch.setattr(devtools_cli.os, "cpu_count", lambda: 2)
+    assert devtools_cli._replicas(Settings()) == {"registry": 1, "materials": 1, "scheduling": 2, "approvals": 1}
+    monkeypatch.setattr(devtools_cli.os, "cpu_count", lambda: 16)
+    assert devtools_cli._replicas(Settings(replicas={"registry": 2}))["scheduling"] == 4
+    assert devtools_cli._replicas(Settings(replicas={"scheduling": 1}))["scheduling"] == 1
+
+
+def test_replicas_of_a_service_split_its_database_searches_between_them():
+    settings = Settings(search_connections=8)
+    assert devtools_cli._shares(settings, 1) == {}  # one process keeps the setting as it is
+    assert devtools_cli._shares(settings, 2) == {"GMPHUB_SEARCH_CONNECTIONS": "4"}
+    assert devtools_cli._shares(settings, 16) == {"GMPHUB_SEARCH_CONNECTIONS": "1"}
