@@ -303,14 +303,11 @@ class Slots:
 
     async def live_periods_within(self, suite_id: UUID, span: Period) -> list[Period]:
         """The periods of the suite's slots (withdrawn ones aside) that overlap `span`."""
-        overlapping = sa.func.tstzrange(models.Slot.starts_at, models.Slot.ends_at).op("&&")(
-            sa.func.tstzrange(span.starts_at, span.ends_at)
-        )
+        period = col(models.SlotPeriod.period)
         rows = await self.session.execute(
-            sa.select(models.Slot.starts_at, models.Slot.ends_at).where(
-                col(models.Slot.suite_id) == suite_id,
-                col(models.Slot.status) != SlotStatus.WITHDRAWN.value,
-                overlapping,
+            sa.select(sa.func.lower(period), sa.func.upper(period)).where(
+                col(models.SlotPeriod.suite_id) == suite_id,
+                period.op("&&")(sa.func.tstzrange(span.starts_at, span.ends_at)),
             )
         )
         return [Period(start, end) for start, end in rows]

@@ -1,7 +1,7 @@
 """Publishing capacity: the three shapes, the certificate and suite rules, no overlaps (also in
 the database itself), and blocking, withdrawing and reopening slots."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -125,6 +125,28 @@ async def test_only_a_certified_facility_with_a_live_suite_publishes(registry, s
     )
     assert response.status_code == 409 and "retired" in response.json()["detail"]
     assert await scheduling.sql("SELECT count(*) AS n FROM slot") == [(0,)]
+
+
+async def test_a_held_slot_keeps_its_period_and_a_withdrawn_one_gives_it_up(registry, scheduling, tokens):
+    site = await certified_site(registry, scheduling)
+    held, withdrawn = await publish(scheduling, tokens, site, count=2)
+    assert (await hold(scheduling, tokens, [held["slot_id"]])).status_code == 201
+    response = await scheduling.client.post(
+        f"/v1/facilities/{site.facility_id}/slots/withdraw",
+        json={"slot_ids": [withdrawn["slot_id"]]},
+        headers=tokens.facility(site.facility_id),
+    )
+    assert response.status_code == 200, response.text
+    assert await scheduling.sql("SELECT slot_id::text FROM slot_period") == [(held["slot_id"],)]
+    with pytest.raises(sa.exc.IntegrityError, match="slot_no_overlap"):  # holding changed the status alone
+        await scheduling.sql(
+            "INSERT INTO slot (id, suite_id, facility_id, starts_at, ends_at, status, version, created_at, created_by,"
+            " updated_at, updated_by) VALUES (gen_random_uuid(), :s, :f, :a, :b, 'open', 1, now(), 't', now(), 't')",
+            s=site.suite_id,
+            f=site.facility_id,
+            a=datetime.fromisoformat(held["starts_at"]),
+            b=datetime.fromisoformat(held["ends_at"]),
+        )
 
 
 async def test_block_withdraw_reopen_and_a_booked_slot_stays(registry, scheduling, tokens):
