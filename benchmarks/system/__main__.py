@@ -6,10 +6,11 @@ with 409 for every loser), whatever the figures."""
 import argparse
 import asyncio
 import sys
+import time
 
 from benchmarks.system import search
 from benchmarks.system.context import Context, Options
-from benchmarks.system.hub import Hub, replicas
+from benchmarks.system.hub import Hub, cpu_share, replicas
 from benchmarks.system.pgbench import Ceilings
 from benchmarks.system.report import Machine, table
 from benchmarks.system.rows import ROWS, Figures, Row, Run
@@ -71,14 +72,19 @@ async def bench(hub: Hub, options: Options, rows: list[Row], machine: Machine) -
         await ctx.close()
 
 
+IDLE_AFTER_READY_SECONDS, IDLE_SECONDS = 5.0, 5.0  # the hub standing idle, measured once after it is ready
+
+
 def main() -> int:
     options, rows, commit, scheduling_replicas = arguments()
     machine = Machine()
     hub = Hub(commit, scheduling_replicas=scheduling_replicas)
     try:
         ready_in = hub.up()
-        print(f"gmp-hub up ready in {ready_in:.1f}s, {replicas(hub, 'scheduling')} scheduling processes "
-              f"(data in {hub.data_dir})", flush=True)  # fmt: skip
+        time.sleep(IDLE_AFTER_READY_SECONDS)  # the consumers join their groups
+        hub.idle = cpu_share(hub, IDLE_SECONDS)
+        print(f"gmp-hub up ready in {ready_in:.1f}s, {replicas(hub, 'scheduling')} scheduling processes, "
+              f"{hub.idle:.2f} of a core idle (data in {hub.data_dir})", flush=True)  # fmt: skip
         return asyncio.run(bench(hub, options, rows, machine))
     finally:
         hub.down()

@@ -31,6 +31,7 @@ class Hub:
         self.data_dir = Path(tempfile.mkdtemp(prefix="gmphub-bench-"))
         self.base = free_port_block(6)
         self.pg_port, self.kafka_port = self.base + 5, self.base + 6
+        self.idle = 0.0  # cores its processes use standing idle, once measured
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GMPHUB_")} | {
             "GMPHUB_DATA_DIR": str(self.data_dir),
             "GMPHUB_PORT_BASE": str(self.base),
@@ -132,19 +133,27 @@ class Hub:
         return seconds
 
 
-QUIET_CPU_SHARE, QUIET_POLL_SECONDS = 0.1, 0.5  # under a tenth of a core, all the hub's processes together
+QUIET_CPU_SHARE, QUIET_POLL_SECONDS = 0.1, 0.5  # a tenth of a core over idle, all the hub's processes together
 
 
-async def hub_quiet(hub: "Hub", most_seconds: float = 30.0) -> bool:
-    """Wait until the hub's processes together use under a tenth of a core (False if they still do
-    after `most_seconds`): the work a load leaves behind (the relay publishing its events,
-    consumers reading them, the hash chain) done before the next timed run starts."""
+def cpu_share(hub: "Hub", seconds: float) -> float:
+    """The cores the hub's processes together use over the next `seconds`."""
+    before, since = sum(hub.cpu_seconds().values()), time.monotonic()
+    time.sleep(seconds)
+    return (sum(hub.cpu_seconds().values()) - before) / (time.monotonic() - since)
+
+
+async def hub_quiet(hub: "Hub", idle: float, most_seconds: float = 30.0) -> bool:
+    """Wait until the hub's processes together use under a tenth of a core more than when it stood
+    `idle` (its consumers' empty fetches; False if they still do after `most_seconds`): the work a
+    load leaves behind (the relay publishing its events, consumers reading them, the hash chain)
+    done before the next timed run starts."""
     deadline = time.monotonic() + most_seconds
     before, since = sum(hub.cpu_seconds().values()), time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(QUIET_POLL_SECONDS)
         now, at = sum(hub.cpu_seconds().values()), time.monotonic()
-        if now - before < QUIET_CPU_SHARE * (at - since):
+        if now - before < (idle + QUIET_CPU_SHARE) * (at - since):
             return True
         before, since = now, at
     return False
