@@ -117,6 +117,22 @@ class Bell:
                 await (ticket or self._rung).wait()
 
 
+class Pace:
+    """At most one round every `seconds` while work keeps coming: a loop a bell wakes after every
+    commit gathers a burst of commits into one round instead of one round each, and a loop that
+    stood idle starts at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last = -seconds
+
+    async def round(self) -> None:
+        loop = asyncio.get_running_loop()
+        if (pause := self._last + self.seconds - loop.time()) > 0:
+            await asyncio.sleep(pause)
+        self._last = loop.time()
+
+
 def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     """No pre-ping: it cost every checkout three round trips (BEGIN, a ping, ROLLBACK). A pooled
     connection the server dropped fails its first statement instead: SQLAlchemy then replaces every

@@ -30,11 +30,12 @@ async def subscribe(scheduling, headers: dict, url: str, types: list[str] | None
 
 
 async def received(receiver: Receiver, count: int) -> list[dict]:
-    """Wait for `count` requests; their bodies."""
+    """Wait for `count` requests; their bodies, in the order the events happened (deliveries go
+    out side by side, so they may arrive in another)."""
 
     async def arrived():
         assert len(receiver.requests) >= count, receiver.requests
-        return [json.loads(body) for _, _, body in receiver.requests]
+        return sorted((json.loads(body) for _, _, body in receiver.requests), key=lambda b: b["time"])
 
     return await eventually(arrived, timeout=8)
 
