@@ -120,7 +120,7 @@ class Bell:
 class Pace:
     """At most one round every `seconds` while work keeps coming: a loop a bell wakes after every
     commit gathers a burst of commits into one round instead of one round each, and a loop that
-    stood idle starts at once."""
+    stood idle starts at once. `round()` returns when the next round may start."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds

@@ -242,15 +242,15 @@ def webhook_jobs(actor: str, follows: Follows) -> tuple[BackgroundJob, Backgroun
         """Woken by every commit of this replica that wrote events, at most FAN_OUT_PACE apart."""
         reader, pace = OutboxReader(), Pace(FAN_OUT_PACE)
         while True:
-            await pace.round()
             ticket = context.db.new_events.ticket()
             async with context.db.unit_of_work(actor) as uow:
                 read, made = await fan_out(cast(WebhookUnitOfWork, uow), reader, follows)
                 await uow.commit()
             if made:
                 new_deliveries.ring()
-            if read < BATCH:
+            if read < BATCH:  # caught up: wait for commits (a backlog is read batch after batch)
                 await context.db.new_events.wait(context.settings.job_interval_seconds, ticket)
+                await pace.round()
 
     async def send_webhooks(context: ServiceContext) -> None:
         """Send due deliveries, each in its own task, up to MAX_IN_FLIGHT at once: a dead endpoint
