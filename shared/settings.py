@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     database_pool_size: int = 20  # connections a process keeps open at most
     # Searches a process runs at once, each on a connection of its own search pool (shared/database.py).
     # Replicas on one database share what it can search at once: `gmp-hub up` gives each of n
-    # replicas 8 // n, and deploy/ sets it beside the replica count.
+    # replicas this ÷ n, and deploy/ sets it beside the replica count.
     search_connections: int = 8
 
     kafka_bootstrap_servers: str | None = None

@@ -50,7 +50,7 @@ class Context:
         """Before a timed run of R1, R2 or R8: the hub quiet again after whatever ran before, and a
         checkpoint, so no run pays for the one before it (its events still relayed, its pages
         still to be written) and the hub and its ceilings start alike."""
-        if not await hub_quiet(self.hub, self.hub.idle):
+        if not await hub_quiet(self.hub):
             print("note: the hub was still busy after 30 s; this run starts anyway", file=sys.stderr)
         await self.db["scheduling"].execute("CHECKPOINT")
 

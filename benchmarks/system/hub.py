@@ -143,17 +143,17 @@ def cpu_share(hub: "Hub", seconds: float) -> float:
     return (sum(hub.cpu_seconds().values()) - before) / (time.monotonic() - since)
 
 
-async def hub_quiet(hub: "Hub", idle: float, most_seconds: float = 30.0) -> bool:
+async def hub_quiet(hub: "Hub", most_seconds: float = 30.0) -> bool:
     """Wait until the hub's processes together use under a tenth of a core more than when it stood
-    `idle` (its consumers' empty fetches; False if they still do after `most_seconds`): the work a
-    load leaves behind (the relay publishing its events, consumers reading them, the hash chain)
-    done before the next timed run starts."""
+    idle (`Hub.idle`: its consumers' empty fetches; False if they still do after `most_seconds`):
+    the work a load leaves behind (the relay publishing its events, consumers reading them, the
+    hash chain) done before the next timed run starts."""
     deadline = time.monotonic() + most_seconds
     before, since = sum(hub.cpu_seconds().values()), time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(QUIET_POLL_SECONDS)
         now, at = sum(hub.cpu_seconds().values()), time.monotonic()
-        if now - before < (idle + QUIET_CPU_SHARE) * (at - since):
+        if now - before < (hub.idle + QUIET_CPU_SHARE) * (at - since):
             return True
         before, since = now, at
     return False

@@ -1,6 +1,7 @@
 """Publishing capacity: the three shapes, the certificate and suite rules, no overlaps (also in
 the database itself), and blocking, withdrawing and reopening slots."""
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -125,6 +126,19 @@ async def test_only_a_certified_facility_with_a_live_suite_publishes(registry, s
     )
     assert response.status_code == 409 and "retired" in response.json()["detail"]
     assert await scheduling.sql("SELECT count(*) AS n FROM slot") == [(0,)]
+
+
+async def test_two_publications_of_one_period_at_once_leave_one_slot_and_a_409(registry, scheduling, tokens):
+    site = await certified_site(registry, scheduling)
+    first = start(7)
+    body = {"suite_id": str(site.suite_id), "slots": [{"starts_at": first.isoformat(), "ends_at": (first + timedelta(hours=8)).isoformat()}]}  # fmt: skip
+    url, headers = f"/v1/facilities/{site.facility_id}/capacity", tokens.facility(site.facility_id)
+    # Both may find the period free before either inserts (seen so: "published at the same moment"):
+    # then the constraint on slot_period, reached through the trigger, decides.
+    answers = await asyncio.gather(*(scheduling.client.post(url, json=body, headers=headers) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    assert await scheduling.sql("SELECT count(*) FROM slot") == [(1,)]
+    assert await scheduling.sql("SELECT count(*) FROM slot_period") == [(1,)]
 
 
 async def test_a_held_slot_keeps_its_period_and_a_withdrawn_one_gives_it_up(registry, scheduling, tokens):
