@@ -31,12 +31,6 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, body: RequestIn)
     org_id = principal.org_id
     check_request_window(body.earliest_start, body.latest_end, models.now().date())
     facility_ids = await addressed(uow, body)
-    active = await uow.replicas.active_facilities(facility_ids)
-    for facility_id in facility_ids:
-        if facility_id not in active:
-            raise Unprocessable(
-                f"Facility {facility_id} is not an active facility scheduling knows.", facility_id=str(facility_id)
-            )
     approval = await uow.replicas.approval(body.approval_id)
     for facility_id in facility_ids:
         check_clinical_approval(body.run_kind, approval, body.approval_id, org_id, facility_id)
@@ -59,9 +53,17 @@ async def send(uow: SchedulingUnitOfWork, principal: Principal, body: RequestIn)
 
 
 async def addressed(uow: SchedulingUnitOfWork, body: RequestIn) -> list[UUID]:
-    """The facilities named, or those the match finds: at least one, at most 20."""
+    """The facilities named (each active and known to scheduling), or those the match finds (its
+    query finds only those): at least one, at most 20."""
     if body.match is None:
-        return list(body.facility_ids or ())
+        named = list(body.facility_ids or ())
+        active = await uow.replicas.active_facilities(named)
+        for facility_id in named:
+            if facility_id not in active:
+                raise Unprocessable(
+                    f"Facility {facility_id} is not an active facility scheduling knows.", facility_id=str(facility_id)
+                )
+        return named
     found = await uow.replicas.facilities_fitting(
         body.match.filters(body.atmp_type, body.process), limit=MAX_ADDRESSED_FACILITIES + 1
     )
