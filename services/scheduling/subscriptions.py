@@ -56,4 +56,4 @@ cases = SubscriptionCases(
     models.Subscription, FOLLOWABLE, may_see, _state,
     (events.SubscriptionCreated, events.SubscriptionSecretRotated, events.SubscriptionEnded),
 )  # fmt: skip
-check_event_types, subscribe, rotate, end = cases.check_event_types, cases.subscribe, cases.rotate, cases.end
+check_event_types = cases.check_event_types  # the event-stream routes check the types asked for

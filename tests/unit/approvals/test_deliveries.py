@@ -22,7 +22,9 @@ def outbox_row(seq: int, type_: str, authority: str, written_at: datetime | None
 
 async def subscribed(uow: FakeUnitOfWork, authority: str, *event_types: str):
     url = f"https://{authority.lower()}.example.eu/hooks"
-    return await subscriptions.subscribe(uow, url, list(event_types), allow_private_targets=True, authority=authority)
+    return await subscriptions.cases.subscribe(
+        uow, url, list(event_types), allow_private_targets=True, authority=authority
+    )
 
 
 async def test_each_event_goes_to_the_subscriptions_of_its_authority_that_follow_its_type():
@@ -90,7 +92,7 @@ async def test_an_attempt_that_ends_after_its_subscription_ended_changes_nothing
     uow = FakeUnitOfWork(actor=REGULATOR.actor)
     claimed = await one_claimed_delivery(uow)
     [sub] = uow.subscriptions.rows.values()
-    await subscriptions.end(uow, REGULATOR, sub.id)  # while the receiver was still answering
+    await subscriptions.cases.end(uow, REGULATOR, sub.id)  # while the receiver was still answering
 
     await sending.record_attempt(uow, claimed, 204, None, 12, max_attempts=8)
 

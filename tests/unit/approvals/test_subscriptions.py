@@ -19,7 +19,7 @@ GRACE = timedelta(hours=24)
 
 
 async def subscribed(uow: FakeUnitOfWork, authority: str = "DE-PEI", event_types: tuple[str, ...] = (APPROVED,)):
-    sub = await subscriptions.subscribe(  # private targets allowed: no name is resolved
+    sub = await subscriptions.cases.subscribe(  # private targets allowed: no name is resolved
         uow, "https://pei.example.eu/hooks", list(event_types), allow_private_targets=True, authority=authority
     )
     await uow.commit()
@@ -45,7 +45,9 @@ async def test_unknown_event_types_and_urls_into_the_operators_network_are_refus
     with pytest.raises(Unprocessable, match="Unknown event types gmphub.approvals.subscription.created.v1"):
         await subscribed(uow, event_types=("gmphub.approvals.subscription.created.v1",))
     with pytest.raises(Unprocessable, match="private or reserved address"):
-        await subscriptions.subscribe(uow, "http://10.0.0.5/hooks", [], allow_private_targets=False, authority="DE-PEI")
+        await subscriptions.cases.subscribe(
+            uow, "http://10.0.0.5/hooks", [], allow_private_targets=False, authority="DE-PEI"
+        )
     assert uow.subscriptions.rows == {} and uow.pending == []
 
 
@@ -54,7 +56,7 @@ async def test_a_rotated_secret_signs_beside_the_new_one_for_the_grace():
     sub = await subscribed(uow)
     first = sub.secret
 
-    _, secret = await subscriptions.rotate(uow, REGULATOR, sub.id, GRACE)
+    _, secret = await subscriptions.cases.rotate(uow, REGULATOR, sub.id, GRACE)
     await uow.commit()
 
     assert secret == sub.secret != first and sub.previous_secret == first
@@ -69,9 +71,9 @@ async def test_another_authority_finds_no_such_subscription():
     sub = await subscribed(uow)
 
     with pytest.raises(NotFound, match="that this token may see"):
-        await subscriptions.rotate(uow, OTHER_REGULATOR, sub.id, GRACE)
+        await subscriptions.cases.rotate(uow, OTHER_REGULATOR, sub.id, GRACE)
     with pytest.raises(NotFound):
-        await subscriptions.end(uow, OTHER_REGULATOR, sub.id)
+        await subscriptions.cases.end(uow, OTHER_REGULATOR, sub.id)
     assert sub.active and uow.pending == []
 
 
@@ -81,12 +83,12 @@ async def test_ending_cancels_what_is_pending_once_and_an_ended_subscription_sig
     uow.deliveries.outbox.append(outbox_row(1, APPROVED, "DE-PEI"))
     await sending.fan_out(uow, None, webhooks.follows)
 
-    await subscriptions.end(uow, REGULATOR, sub.id)
-    await subscriptions.end(uow, REGULATOR, sub.id)  # changes nothing
+    await subscriptions.cases.end(uow, REGULATOR, sub.id)
+    await subscriptions.cases.end(uow, REGULATOR, sub.id)  # changes nothing
     await uow.commit()
 
     assert not sub.active and sub.deactivated_at is not None
     assert [d.status for d in uow.deliveries.rows.values()] == ["cancelled"]
     assert [type(e) for e in uow.published] == [events.SubscriptionCreated, events.SubscriptionEnded]
     with pytest.raises(Conflict, match="has ended"):
-        await subscriptions.rotate(uow, REGULATOR, sub.id, GRACE)
+        await subscriptions.cases.rotate(uow, REGULATOR, sub.id, GRACE)

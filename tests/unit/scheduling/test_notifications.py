@@ -99,8 +99,8 @@ def test_who_subscribes_for_whom():
 async def test_each_event_goes_to_the_subscriptions_of_its_org_or_facility_that_follow_its_type():
     uow = FakeUnitOfWork(DEVELOPER.actor)
     url = "https://receiver.example.eu/hooks"
-    org_held = await subscriptions.subscribe(uow, url, [HELD], allow_private_targets=True, org_id="ORG-1")
-    facility_all = await subscriptions.subscribe(
+    org_held = await subscriptions.cases.subscribe(uow, url, [HELD], allow_private_targets=True, org_id="ORG-1")
+    facility_all = await subscriptions.cases.subscribe(
         uow, url, [], allow_private_targets=True, facility_id=uuid.UUID(FACILITY)
     )
     uow.deliveries.outbox += [
@@ -123,7 +123,9 @@ async def test_without_a_subscription_the_fan_out_moves_on_and_a_later_one_gets_
     uow = FakeUnitOfWork(DEVELOPER.actor)
     uow.deliveries.outbox += [booking_event(1, "ORG-1", FACILITY), booking_event(2, "ORG-1", FACILITY)]
     assert await sending.fan_out(uow, None, webhooks.follows) == (2, 0) and uow.deliveries.cursor == 2
-    later = await subscriptions.subscribe(uow, "https://r.example.eu/h", [], allow_private_targets=True, org_id="ORG-1")
+    later = await subscriptions.cases.subscribe(
+        uow, "https://r.example.eu/h", [], allow_private_targets=True, org_id="ORG-1"
+    )
     uow.deliveries.outbox.append(booking_event(3, "ORG-1", FACILITY)._replace(created_at=datetime.now(UTC)))
     assert await sending.fan_out(uow, None, webhooks.follows) == (1, 1)
     assert [(d.outbox_seq, d.subscription_id) for d in uow.deliveries.rows.values()] == [(3, later.id)]
@@ -131,18 +133,18 @@ async def test_without_a_subscription_the_fan_out_moves_on_and_a_later_one_gets_
 
 async def test_subscriptions_are_rotated_and_ended_only_by_their_subscribers_and_each_is_an_event():
     uow = FakeUnitOfWork(FACILITY_USER.actor)
-    sub = await subscriptions.subscribe(
+    sub = await subscriptions.cases.subscribe(
         uow, "https://qa.example.eu/h", [], allow_private_targets=True, facility_id=uuid.UUID(FACILITY)
     )
     with pytest.raises(NotFound):
-        await subscriptions.rotate(uow, DEVELOPER, sub.id, timedelta(hours=1))
+        await subscriptions.cases.rotate(uow, DEVELOPER, sub.id, timedelta(hours=1))
     old = sub.secret
-    _, new = await subscriptions.rotate(uow, FACILITY_USER, sub.id, timedelta(hours=1))
+    _, new = await subscriptions.cases.rotate(uow, FACILITY_USER, sub.id, timedelta(hours=1))
     assert new != old and sub.previous_secret == old
-    await subscriptions.end(uow, FACILITY_USER, sub.id)
-    await subscriptions.end(uow, FACILITY_USER, sub.id)  # again: nothing more
+    await subscriptions.cases.end(uow, FACILITY_USER, sub.id)
+    await subscriptions.cases.end(uow, FACILITY_USER, sub.id)  # again: nothing more
     with pytest.raises(Conflict):
-        await subscriptions.rotate(uow, FACILITY_USER, sub.id, timedelta(hours=1))
+        await subscriptions.cases.rotate(uow, FACILITY_USER, sub.id, timedelta(hours=1))
     assert [type(e).__name__ for e in uow.events] == ["SubscriptionCreated", "SubscriptionSecretRotated", "SubscriptionEnded"]  # fmt: skip
     assert uow.events[0].subscription.subscriber_facility_id == uuid.UUID(FACILITY)
 
