@@ -3,7 +3,7 @@ change. Unit tests swap in an in-memory fake with the same attributes and method
 (tests/unit/scheduling/fakes.py); the locking said here is proven against PostgreSQL by the
 integration tests."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -276,19 +276,21 @@ class Slots:
             quote=quote_id,
         )  # fmt: skip
         return self._in_step(
-            moved, status=SlotStatus.HELD.value, quote_id=None, status_reason=None, booking_id=dict(batches)
+            moved, status=SlotStatus.HELD.value, quote_id=None, status_reason=None, booking_ids=dict(batches)
         )
 
-    def _in_step(self, moved: Sequence[Any], **changed: Any) -> list[UUID]:
+    def _in_step(
+        self, moved: Sequence[Any], *, booking_ids: Mapping[UUID, UUID] | None = None, **changed: Any
+    ) -> list[UUID]:
         """Return the ids moved. A Core statement leaves loaded objects be: slot objects already in
-        the session are brought in step with `changed` (column: value, or a dict of values by slot
-        id), a new version, when and by whom."""
+        the session are brought in step with `changed` (column: value), each with its booking if
+        `booking_ids` gives one per slot, a new version, when and by whom."""
         ids = []
         for slot_id, updated_at in moved:
             ids.append(slot_id)
             slot = self.session.identity_map.get(identity_key(models.Slot, slot_id))
             if slot is not None:
-                values = {name: v[slot_id] if isinstance(v, dict) else v for name, v in changed.items()}
+                values = changed | ({"booking_id": booking_ids[slot_id]} if booking_ids is not None else {})
                 values |= {"version": slot.version + 1, "updated_at": updated_at, "updated_by": self.actor or "unknown"}
                 for name, value in values.items():
                     set_committed_value(slot, name, value)
