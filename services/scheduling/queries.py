@@ -172,7 +172,7 @@ AFTER = sa.tuple_(
     sa.bindparam("after_starts_at", type_=SLOT.c.starts_at.type), sa.bindparam("after_id", type_=SLOT.c.id.type)
 )
 # Up to this many matching suites, each one's first slots come from its own index (at most a page
-# each) and are merged; from more on, the open slots are walked in time order for those of a
+# each) and are merged; from more on, the slots are walked in time order for open ones of a
 # matching suite, which ends soon when many match (and reads at most a page × all suites ÷ this
 # many where few slots match).
 PER_SUITE_UP_TO = 16
@@ -238,7 +238,7 @@ def _search(given: tuple[str, ...], *, paged: bool, limit: int) -> DriverStateme
     suite_by_suite = sa.select(each).select_from(wanted.join(each, sa.true()))
     # A set PostgreSQL hashes once (an array parameter it searches element by element, 12 ms against
     # 0.65 for a date range), asked through `IS TRUE`: a condition no index serves, so the walk stays a
-    # walk along the open slots in time order, whatever a kept plan would guess of the suites' share.
+    # walk along the slots in time order, whatever a kept plan would guess of the suites' share.
     of_sites = SLOT.c.suite_id.in_(sa.select(sa.func.unnest(sites_cte.c.ids)))
     walk = first_open(sa.and_(sa.not_(few), of_sites.is_(sa.true())))
     page = sa.union_all(suite_by_suite.order_by(each.c.starts_at, each.c.id).limit(top), walk).subquery("page")

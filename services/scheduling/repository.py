@@ -377,8 +377,9 @@ def available_sites(given: Iterable[str]) -> list[sa.ColumnElement[bool]]:
     ]
 
 
-# A literal, not a parameter: the partial indexes on open slots serve only a condition they can
-# see, and PostgreSQL may keep a prepared statement's plan made without the parameters' values.
+# A literal, not a parameter, as every status a partial index names must be (waiting entries,
+# offered quotes): an index serves only a condition it can see, and PostgreSQL may keep a prepared
+# statement's plan made without the parameters' values.
 OPEN = sa.literal_column(f"'{SlotStatus.OPEN.value}'")
 
 # What a developer may ask of a slot's site and of its period (`SlotFilters`), each value bound
