@@ -424,7 +424,14 @@ class Database:
                         min_size=1,
                         max_size=self._search_connections,
                         reset=_after_search,
-                        server_settings={"plan_cache_mode": "force_generic_plan"},
+                        server_settings={
+                            "plan_cache_mode": "force_generic_plan",
+                            # What a search reads is in memory, where a page read at random costs
+                            # about what one read in order does (the default, 4, prices a disk's
+                            # seek): the slot search then joins its page to 51 suites by key, not
+                            # by reading all 5,000 (its PostgreSQL time 0.87 → 0.67 ms).
+                            "random_page_cost": "1.1",
+                        },
                     )
             return self._search_pool
 
