@@ -43,6 +43,9 @@ CHAIN_ROWS = (
 )
 UNCHAINED_COUNT = "SELECT count(*) FROM outbox WHERE chain_seq IS NULL"
 ANCHOR_CHECK_SECONDS = 60.0  # how often a service looks whether an anchor is due
+# The chain is extended at most this often (at once again while a round's worth waits): four
+# statements a round, once a second instead of for every few events (holds: 22 % of their throughput).
+CHAIN_EVERY_SECONDS = 1.0
 
 
 def anchor_type(service: str) -> str:
@@ -89,6 +92,16 @@ async def _due(session: AsyncSession, interval: float) -> bool:
     return since is not None and datetime.now(UTC) - since >= timedelta(seconds=interval)
 
 
+async def chain_job(db: Database, settings: Settings) -> None:
+    """Every service's loop: chain what has committed, up to `outbox_batch_size` rows a round. Apart
+    from the relay, so publishing never waits for the hashing (in a burst it had taken 40% of each
+    relay batch), and the history is chained while the broker is away."""
+    while True:
+        async with db.sessions() as session, session.begin():
+            chained = await extend_chain(session, settings.outbox_batch_size)
+        await asyncio.sleep(0 if chained == settings.outbox_batch_size else CHAIN_EVERY_SECONDS)
+
+
 async def anchor_job(db: Database, service: str, settings: Settings) -> None:
     """Every service's loop: publish the chain head every `audit_anchor_interval_seconds`."""
     interval = settings.audit_anchor_interval_seconds
@@ -105,7 +118,7 @@ async def anchor_job(db: Database, service: str, settings: Settings) -> None:
 class Verification:
     service: str
     checked: int  # chained rows found sound
-    unchained: int  # rows the relay has not chained yet (not an error)
+    unchained: int  # rows not chained yet (not an error)
     anchors_checked: int
     broken: Break | None
 

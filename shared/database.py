@@ -35,7 +35,7 @@ outbox = sa.Table(
     sa.Column("envelope", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("published_at", sa.DateTime(timezone=True)),
-    # The hash chain (shared/chain.py): set once by the relay after commit, never by the writer.
+    # The hash chain (shared/chain.py): set once by the chain job after commit, never by the writer.
     sa.Column("chain_seq", sa.BigInteger),
     sa.Column("chain_hash", sa.LargeBinary),
     sa.Index("ix_outbox_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL")),

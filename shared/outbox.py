@@ -13,11 +13,9 @@ order holds.
   id than the one last published to (a memory broker that restarted empty, a replaced cluster)
   gets every row the old one held published again, from `broker_epoch.first_seq` on and no older
   than `outbox_replay_horizon_hours`, in seq order.
-- After its sends, in the same transaction, the relay extends the outbox's hash chain
-  (shared/chain.py) over every row committed since: the writers never wait for the chain, and
-  publishing never waits for it either (a row is published whether chained yet or not; it is
-  chained by the batch that first sends it, or an earlier one). While the broker is away, each
-  retry chains what committed meanwhile in a transaction of its own.
+- The relay does not chain: the outbox's hash chain (shared/chain.py) is extended by a loop of its
+  own (`shared.audit.chain_job`), so publishing never waits for the hashing, and the history is
+  chained whatever the broker does.
 """
 
 import asyncio
@@ -31,7 +29,6 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.chain import extend_chain
 from shared.database import Database, broker_epoch, mark_published, outbox
 from shared.events import topic_of
 from shared.kafka import BrokerLink, broker_view, ensure_topics
@@ -44,9 +41,6 @@ OutboxRow = sa.Row[tuple[int, str, str, str, UUID, str]]  # seq, topic, key, typ
 # other's batch left (its own process's commits among them) rather than waiting for the next poll.
 RELAY_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext('gmphub-outbox-relay'))")
 HOLD_BACK_SECONDS = (1.0, 60.0)  # a failing aggregate waits 1 s, doubling up to a minute
-# The chain is extended at most this often (at once while a batch's worth waits): four statements
-# a batch, once a second instead of for every few events (holds: 22 % of their throughput).
-CHAIN_EVERY_SECONDS = 1.0
 
 
 class OutboxRelay:
@@ -58,8 +52,6 @@ class OutboxRelay:
         self.topics = [topic_of(service)]
         self._cluster_id: str | None = None  # the broker this relay last published to
         self._held_back: dict[str, tuple[float, float]] = {}  # key -> (retry at, current pause)
-        self.chained = 0  # rows the last batch chained
-        self._chain_due = 0.0  # when the next batch chains (monotonic time)
 
     async def run(self) -> None:
         backoff = 0.2
@@ -71,17 +63,14 @@ class OutboxRelay:
             except Exception as exc:  # broker away, database restarting: wait and retry, lose nothing
                 log.warning("outbox relay paused: %s", exc, extra=log_fields(retry_in=backoff))
                 await self.broker.reset()
-                await self._chain_alone()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
-            if max(published, self.chained) < self.settings.outbox_batch_size:
+            if published < self.settings.outbox_batch_size:
                 await self.db.new_events.wait(self.settings.outbox_poll_seconds, ticket)
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unpublished rows of the aggregates not held back, then chain what has
-        committed (up to a batch, counted in `chained`); return how many it published."""
-        self.chained = 0
+        """Publish the oldest unpublished rows of the aggregates not held back; return how many."""
         async with self.db.sessions() as session, session.begin():
             await session.execute(RELAY_LOCK)
             async with asyncio.timeout(self.settings.kafka_request_timeout_seconds):
@@ -90,25 +79,11 @@ class OutboxRelay:
             # Each send times out on its own; this bounds the batch should the client itself hang.
             async with asyncio.timeout(2 * self.settings.kafka_request_timeout_seconds):
                 published = await self._send(session, await self.broker.producer(), rows)
-            if time.monotonic() >= self._chain_due:
-                self.chained = await extend_chain(session, self.settings.outbox_batch_size)
-                full = self.chained == self.settings.outbox_batch_size
-                self._chain_due = time.monotonic() + (0.0 if full else CHAIN_EVERY_SECONDS)
             backlog = await session.scalar(
                 sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
             OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)
         return published
-
-    async def _chain_alone(self) -> None:
-        """While no batch gets through (the broker away), the history is still chained, if the
-        database answers."""
-        try:
-            async with self.db.sessions() as session, session.begin():
-                await session.execute(RELAY_LOCK)
-                await extend_chain(session, self.settings.outbox_batch_size)
-        except Exception as exc:
-            log.warning("outbox chaining paused: %s", exc)
 
     async def _check_broker(self, session: AsyncSession) -> None:
         view = await broker_view((await self.broker.producer()).client)

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from shared import openapi
 from shared.asyncapi import asyncapi_document
-from shared.audit import anchor_job
+from shared.audit import anchor_job, chain_job
 from shared.auth import Principal, Role, require_roles
 from shared.consumer import EventConsumer, Followed, Handler
 from shared.database import Database, UnitOfWork, is_outage
@@ -150,6 +150,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         loops: dict[str, Callable[[], Awaitable[None]]] = {
             "outbox-relay": relay.run,
             "consumer": consumer.run,
+            "audit-chain": partial(chain_job, db, current),
             "audit-anchor": partial(anchor_job, db, spec.name, current),
         }
         loops |= {job.__name__: partial(job, context) for job in spec.jobs}

@@ -152,7 +152,7 @@ async def test_anchors_read_back_from_the_topics_check_the_chains_and_catch_a_re
     )
     assert f"registry: anchored chain_seq {head.n}, hash " in out
 
-    async def published():  # the relays send the anchors (and chain them)
+    async def published():  # the relays send the anchors, the chain jobs chain them
         for name in SERVICES:
             [row] = await clean_hub[name].sql(
                 "SELECT count(*) AS n FROM outbox WHERE type LIKE '%.audit.anchored.v1' AND published_at IS NOT NULL"

@@ -215,7 +215,7 @@ async def test_an_inspector_reads_a_service_s_chain_checked_over_http_and_a_deve
     async def chained() -> dict:
         answer = await registry.client.get("/ops/audit", headers=tokens.regulator())
         assert answer.status_code == 200, answer.text
-        assert answer.json()["unchained"] == 0  # the relay chains after commit
+        assert answer.json()["unchained"] == 0  # the chain job chains after commit
         return answer.json()
 
     report = await eventually(chained, timeout=5.0)

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared import outbox as outbox_module
+from shared.audit import chain_job
 from shared.database import COPIED_EVENTS, Database, DriverStatement, outbox
 from shared.kafka import BrokerLink, broker_view
 from shared.outbox import OutboxRelay
@@ -56,7 +57,7 @@ async def test_event_of_a_rolled_back_transaction_is_never_published(relay_parts
 
 async def test_broker_outage_delays_events_and_keeps_their_order(relay_parts, private_broker):
     config, db, _, relay = relay_parts
-    running = asyncio.create_task(relay.run())
+    running = [asyncio.create_task(relay.run()), asyncio.create_task(chain_job(db, config))]  # as a service runs them
     try:
         private_broker.stop()
         facility = facility_registered()
@@ -81,7 +82,8 @@ async def test_broker_outage_delays_events_and_keeps_their_order(relay_parts, pr
 
         await eventually(all_published, timeout=30)
     finally:
-        running.cancel()
+        for task in running:
+            task.cancel()
     records = await read_topic(config.kafka_servers, TOPIC)
     versions = [json.loads(r.value)["data"]["version"] for r in records if r.key == facility.aggregate_id.encode()]
     assert versions == [1, 2, 3, 4, 5]
