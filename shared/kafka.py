@@ -18,6 +18,10 @@ from aiokafka.protocol.metadata import MetadataRequest
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+# What the producer sends of one partition in one request, at most (aiokafka's default is 16 KiB):
+# envelopes are about 1 KiB, so a relay batch of 200 went out as some five requests per partition,
+# each waiting for the one before (R4's burst: 4,519 → 5,516 events/s with 1 MiB).
+PRODUCER_BATCH_BYTES = 1_048_576
 
 
 def dlq_of(topic: str) -> str:
@@ -104,6 +108,7 @@ class BrokerLink:
                     acks="all",
                     enable_idempotence=False,
                     linger_ms=0,
+                    max_batch_size=PRODUCER_BATCH_BYTES,
                     request_timeout_ms=10000,
                 )
                 try:

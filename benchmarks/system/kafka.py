@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shared.kafka import PRODUCER_BATCH_BYTES
 from shared.settings import Settings
 
 PARTITIONS = 3
@@ -27,7 +28,13 @@ async def _pipe(bootstrap: str) -> AsyncIterator[tuple[str, AIOKafkaProducer, AI
         await admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=0,
+        enable_idempotence=False,
+        max_batch_size=PRODUCER_BATCH_BYTES,
+    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=f"bench-{topic}",
