@@ -6,7 +6,7 @@ Issuing, suspending, reinstating and revoking are signatures: they need a recent
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from services.registry import certificates, queries
 from services.registry.domain import CertificateTerms, check_known_authority
@@ -66,16 +66,25 @@ async def issue_certificate(
 
 
 @router.get("/certificates", response_model=list[CertificateState],
-            summary="Find certificates by their EudraGMDP reference and/or issuing authority")  # fmt: skip
+            summary="Find certificates by their EudraGMDP reference and/or issuing authority, newest first, a page "
+                    "at a time (a `Link` header with `rel=\"next\"` names the next page while there is one)")  # fmt: skip
 async def find_certificates(
     principal: CurrentPrincipal,
     context: Context,
+    request: Request,
+    response: Response,
     eudragmdp_ref: Annotated[str | None, Query(max_length=100, description="As EudraGMDP issued it")] = None,
     authority: Annotated[str | None, Query(max_length=40, examples=["DE-PEI"])] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> list[CertificateState]:
     async with context.db.sessions() as session:
-        found = await queries.certificates(session, eudragmdp_ref=eudragmdp_ref, authority=authority)
-    return [certificates.certificate_state(c) for c in found]
+        found = await queries.certificates(
+            session, eudragmdp_ref=eudragmdp_ref, authority=authority, offset=(page - 1) * page_size, limit=page_size + 1
+        )
+    if len(found) > page_size:  # the list stays a list: the next page is a link (RFC 8288)
+        response.headers["Link"] = f'<{request.url.include_query_params(page=page + 1)}>; rel="next"'
+    return [certificates.certificate_state(c) for c in found[:page_size]]
 
 
 @router.get("/certificates/{certificate_id}", response_model=CertificateRecord,

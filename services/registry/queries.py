@@ -150,9 +150,10 @@ async def certificate(session: AsyncSession, certificate_id: UUID) -> models.Cer
 
 
 async def certificates(
-    session: AsyncSession, *, eudragmdp_ref: str | None, authority: str | None
+    session: AsyncSession, *, eudragmdp_ref: str | None, authority: str | None, offset: int, limit: int
 ) -> list[models.Certificate]:
-    """The certificates with this EudraGMDP reference and/or of this authority, newest first (at most 100)."""
+    """The certificates with this EudraGMDP reference and/or of this authority, newest first: `limit`
+    of them after the first `offset`."""
     where = []
     if ref := eudragmdp_reference(eudragmdp_ref):
         where.append(models.Certificate.eudragmdp_ref == ref)
@@ -163,8 +164,9 @@ async def certificates(
     found = await session.scalars(
         sa.select(models.Certificate)
         .where(*where)
-        .order_by(models.Certificate.issued_on.desc(), models.Certificate.created_at.desc())
-        .limit(100)
+        .order_by(models.Certificate.issued_on.desc(), models.Certificate.created_at.desc(), models.Certificate.id)
+        .offset(offset)
+        .limit(limit)
     )
     return list(found)
 

@@ -132,3 +132,26 @@ async def test_the_openapi_document_still_describes_a_certificates_fields(regist
     documented = {name: set(s.get("properties", {})) for name, s in schemas.items() if name.startswith("Certificate")}
     assert {"number", "authority", "eudragmdp_ref", "signatures"} <= documented["CertificateRecord"]
     assert {"oms_organisation_id", "oms_location_id"} <= set(schemas["FacilityDetail"]["properties"])
+
+
+async def test_certificates_are_found_a_page_at_a_time_each_page_linking_the_next(registry, tokens):
+    numbers = [f"DE-PEI-GMP-2026-{n:04d}" for n in range(1, 6)]
+    for number in numbers:
+        fid = (await create_facility(registry, tokens, legal_name=f"Site {number}"))["facility_id"]
+        await issue_certificate(registry, tokens, fid, number=number)
+    seen, url, params = [], "/v1/certificates", {"authority": "DE-PEI", "page_size": 2}
+    while url:
+        page = await registry.client.get(url, params=params, headers=tokens.developer())
+        assert page.status_code == 200, page.text
+        assert len(page.json()) <= 2
+        seen += [c["number"] for c in page.json()]
+        link = page.headers.get("link")
+        url, params = (link.split(">")[0].lstrip("<"), None) if link else (None, None)
+        assert link is None or link.endswith('; rel="next"')
+    assert sorted(seen) == numbers  # every one once, over three pages
+    beyond = await registry.client.get("/v1/certificates", params={"authority": "DE-PEI", "page": 9},
+                                       headers=tokens.developer())  # fmt: skip
+    assert beyond.json() == [] and "link" not in beyond.headers
+    too_big = await registry.client.get("/v1/certificates", params={"authority": "DE-PEI", "page_size": 101},
+                                        headers=tokens.developer())  # fmt: skip
+    assert too_big.status_code == 422 and too_big.headers["content-type"] == "application/problem+json"
