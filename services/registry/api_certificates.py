@@ -80,7 +80,11 @@ async def find_certificates(
 ) -> list[CertificateState]:
     async with context.db.sessions() as session:
         found = await queries.certificates(
-            session, eudragmdp_ref=eudragmdp_ref, authority=authority, offset=(page - 1) * page_size, limit=page_size + 1
+            session,
+            eudragmdp_ref=eudragmdp_ref,
+            authority=authority,
+            offset=(page - 1) * page_size,
+            limit=page_size + 1,
         )
     if len(found) > page_size:  # the list stays a list: the next page is a link (RFC 8288)
         response.headers["Link"] = f'<{request.url.include_query_params(page=page + 1)}>; rel="next"'
