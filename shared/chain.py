@@ -14,10 +14,11 @@ separators=(",", ":"), ensure_ascii=False).encode()`.
 Rows are inserted unchained (a writer takes no lock for the chain); the chain job
 (shared/audit.py) then chains what has committed, in the order it sees the rows committed: a row's
 `chain_seq` is that order, not its `seq` (a lower seq can commit later). Whoever extends the chain
-holds `CHAIN_LOCK` for its transaction, so replicas take turns. A trigger (shared/migrations.py `chain_outbox`) refuses to
-change a row's envelope or identity, to rechain a chained row, and to delete one; what a superuser
-does with the trigger set aside, `ChainWalk` finds, and a chain rewritten whole (every hash
-recomputed) is caught by the anchors published outside the database (shared/audit.py).
+holds `CHAIN_LOCK` for its transaction, so replicas take turns. A trigger (shared/migrations.py
+`chain_outbox`) refuses to change a row's envelope or identity, to rechain a chained row, and to
+delete one; what a superuser does with the trigger set aside, `ChainWalk` finds, and a chain
+rewritten whole (every hash recomputed) is caught by the anchors published outside the database
+(shared/audit.py).
 """
 
 import hashlib

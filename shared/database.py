@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.events import Envelope, Event
 from shared.observability import acting_person, correlation_id
 from shared.problems import NotFound
+from shared.settings import Settings
 from shared.tracing import current_traceparent
 
 # Mechanism tables, the same in every service database; services add their own metadata beside it.
@@ -177,8 +178,8 @@ COPIED_EVENTS = 100  # from this many events on, a flush writes them by COPY
 # and the waiter goes to the back of the line. Searches now queue first-come first-served on a gate
 # of as many turns as connections (R7: p99 283–310 → 139 ms, 560–625 → 762 searches/s). The number
 # is the database's, not the process's: two scheduling processes of 8 each put R7's p99 at 113 ms,
-# of 4 each at 87 ms (one process of 8: 86 ms), so replicas share it (`Settings.search_connections`).
-SEARCH_CONNECTIONS = 8
+# of 4 each at 87 ms (one process of 8: 86 ms), so replicas share it.
+SEARCH_CONNECTIONS: int = Settings.model_fields["search_connections"].default  # GMPHUB_SEARCH_CONNECTIONS's
 
 
 DRIVER_DIALECT = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]

@@ -32,9 +32,10 @@ class Settings(BaseSettings):
     scheduling_database_url: str | None = None
     approvals_database_url: str | None = None
     database_pool_size: int = 20  # connections a process keeps open at most
-    # Searches a process runs at once, each on a connection of its own search pool (shared/database.py).
-    # Replicas on one database share what it can search at once: `gmp-hub up` gives each of n
-    # replicas this ÷ n, and deploy/ sets it beside the replica count.
+    # Searches a process runs at once, each on a connection of its own search pool (why 8:
+    # shared/database.py's SEARCH_CONNECTIONS). Replicas on one database share what it can search
+    # at once: `gmp-hub up` gives each of n replicas this ÷ n, and deploy/ sets it beside the
+    # replica count.
     search_connections: int = 8
 
     kafka_bootstrap_servers: str | None = None
