@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.exc import DBAPIError
 
-from shared.audit import anchor, anchor_job, anchor_type, verify
+from shared import audit
+from shared.audit import anchor, anchor_job, anchor_type, chain_job, verify
 from shared.chain import GENESIS, extend_chain, link
 from shared.cli import main
 from shared.database import Database, outbox
@@ -183,6 +184,26 @@ async def test_an_anchor_is_due_an_interval_after_the_last_and_only_if_the_chain
     assert await anchored(db, due_after=0) == 4
     report = await verify("registry", url)
     assert (report.checked, report.broken) == (4, None)
+
+
+async def test_the_chain_job_works_through_a_backlog_round_after_round_then_waits(registry_db, settings, monkeypatch):
+    url, db = registry_db
+    await emit(db, 5)
+    monkeypatch.setattr(audit, "CHAIN_EVERY_SECONDS", 3600.0)  # a round that is not full waits an hour
+    job = asyncio.create_task(chain_job(db, settings.model_copy(update={"outbox_batch_size": 2})))
+    try:
+
+        async def all_chained() -> bool:  # rounds of 2, 2 and 1: no wait between full rounds
+            assert [r.chain_seq for r in await rows(db)] == [1, 2, 3, 4, 5]
+            return True
+
+        await eventually(all_chained, timeout=5.0)
+        await emit(db, 1)
+        await asyncio.sleep(0.5)
+        assert [r.chain_seq for r in await rows(db)][-1] is None  # after a short round, it waits
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
 
 
 async def test_the_anchor_job_anchors_once_when_due_and_not_again_while_nothing_is_new(registry_db, settings):
