@@ -92,14 +92,15 @@ async def _due(session: AsyncSession, interval: float) -> bool:
     return since is not None and datetime.now(UTC) - since >= timedelta(seconds=interval)
 
 
-async def chain_job(db: Database, settings: Settings) -> None:
-    """Every service's loop: chain what has committed, up to `outbox_batch_size` rows a round. Apart
-    from the relay, so publishing never waits for the hashing (in a burst it had taken 40% of each
-    relay batch), and the history is chained while the broker is away."""
+async def chain_job(db: Database, settings: Settings, every: float = CHAIN_EVERY_SECONDS) -> None:
+    """Every service's loop: chain what has committed, up to `outbox_batch_size` rows a round, a
+    round `every` seconds (at once again after a full one). Apart from the relay, so publishing
+    never waits for the hashing (in a burst it had taken 40% of each relay batch), and the history
+    is chained while the broker is away."""
     while True:
         async with db.sessions() as session, session.begin():
             chained = await extend_chain(session, settings.outbox_batch_size)
-        await asyncio.sleep(0 if chained == settings.outbox_batch_size else CHAIN_EVERY_SECONDS)
+        await asyncio.sleep(0 if chained == settings.outbox_batch_size else every)
 
 
 async def anchor_job(db: Database, service: str, settings: Settings) -> None:

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.exc import DBAPIError
 
-from shared import audit
 from shared.audit import anchor, anchor_job, anchor_type, chain_job, verify
 from shared.chain import GENESIS, extend_chain, link
 from shared.cli import main
@@ -186,11 +185,11 @@ async def test_an_anchor_is_due_an_interval_after_the_last_and_only_if_the_chain
     assert (report.checked, report.broken) == (4, None)
 
 
-async def test_the_chain_job_works_through_a_backlog_round_after_round_then_waits(registry_db, settings, monkeypatch):
+async def test_the_chain_job_works_through_a_backlog_round_after_round_then_waits(registry_db, settings):
     url, db = registry_db
     await emit(db, 5)
-    monkeypatch.setattr(audit, "CHAIN_EVERY_SECONDS", 3600.0)  # a round that is not full waits an hour
-    job = asyncio.create_task(chain_job(db, settings.model_copy(update={"outbox_batch_size": 2})))
+    # A round that is not full waits an hour.
+    job = asyncio.create_task(chain_job(db, settings.model_copy(update={"outbox_batch_size": 2}), every=3600.0))
     try:
 
         async def all_chained() -> bool:  # rounds of 2, 2 and 1: no wait between full rounds
